@@ -1,0 +1,255 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// Create stores a new incident and its first events in one transaction.
+func (s *Store) Create(ctx context.Context, inc *incidents.Incident, events []incidents.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketIncidents)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		inc.ID = int64(seq)
+		if err := putIncident(tx, inc); err != nil {
+			return err
+		}
+		if err := reindex(tx, nil, inc); err != nil {
+			return err
+		}
+		return appendEvents(tx, inc.ID, events)
+	})
+}
+
+// errNoChange rolls back an Update whose change produced no events.
+var errNoChange = errors.New("no change")
+
+// Update applies change to incident id and stores the result and its events
+// atomically.
+func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Incident) ([]incidents.Event, error)) (*incidents.Incident, []incidents.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	var (
+		inc    *incidents.Incident
+		events []incidents.Event
+	)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		before, err := getIncident(tx, id)
+		if err != nil {
+			return err
+		}
+		inc, err = getIncident(tx, id) // a separate copy for change to modify
+		if err != nil {
+			return err
+		}
+		events, err = change(inc)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			return errNoChange
+		}
+		if inc.ID != id {
+			return fmt.Errorf("update %s: the change altered the incident id", incidents.FormatID(id))
+		}
+		if err := putIncident(tx, inc); err != nil {
+			return err
+		}
+		if err := reindex(tx, before, inc); err != nil {
+			return err
+		}
+		return appendEvents(tx, id, events)
+	})
+	if errors.Is(err, errNoChange) {
+		got, gerr := s.Get(ctx, id)
+		return got, nil, gerr
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return inc, events, nil
+}
+
+func appendEvents(tx *bolt.Tx, id int64, events []incidents.Event) error {
+	tl, err := tx.Bucket(bucketTimelines).CreateBucketIfNotExists(itob(uint64(id)))
+	if err != nil {
+		return err
+	}
+	for i := range events {
+		seq, err := tl.NextSequence()
+		if err != nil {
+			return err
+		}
+		events[i].Seq, events[i].Incident = seq, id
+		v, err := json.Marshal(&events[i])
+		if err != nil {
+			return fmt.Errorf("encode event: %w", err)
+		}
+		if err := tl.Put(itob(seq), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reindex keeps the channel and link indexes in step with the incident.
+func reindex(tx *bolt.Tx, before, after *incidents.Incident) error {
+	idx := tx.Bucket(bucketIndex)
+	id := []byte(strconv.FormatInt(after.ID, 10))
+	ch := idx.Bucket(indexChannel)
+	if before != nil && before.Channel != "" && before.Channel != after.Channel {
+		if err := ch.Delete([]byte(before.Channel)); err != nil {
+			return err
+		}
+	}
+	if after.Channel != "" {
+		if owner := ch.Get([]byte(after.Channel)); owner != nil && !bytes.Equal(owner, id) {
+			return incidents.Errorf(incidents.EConflict, "channel %s is already the war room of INC-%s", after.Channel, owner)
+		}
+		if err := ch.Put([]byte(after.Channel), id); err != nil {
+			return err
+		}
+	}
+	links := idx.Bucket(indexLink)
+	for system, ref := range after.Links {
+		if err := links.Put(linkKey(system, ref), id); err != nil {
+			return err
+		}
+	}
+	if before != nil {
+		for system, ref := range before.Links {
+			if after.Links[system] != ref {
+				if err := links.Delete(linkKey(system, ref)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func linkKey(system, ref string) []byte { return []byte(system + "\x00" + ref) }
+
+// Get returns incident id.
+func (s *Store) Get(ctx context.Context, id int64) (*incidents.Incident, error) {
+	var inc *incidents.Incident
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		inc, err = getIncident(tx, id)
+		return err
+	})
+	return inc, err
+}
+
+// List returns the incidents passing f, newest first.
+func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, error) {
+	var out []*incidents.Incident
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketIncidents).Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var inc incidents.Incident
+			if err := json.Unmarshal(v, &inc); err != nil {
+				return fmt.Errorf("decode incident %x: %w", k, err)
+			}
+			if f.Match(&inc) {
+				out = append(out, &inc)
+				if f.Limit > 0 && len(out) >= f.Limit {
+					break
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// timelinePage is how many events Timeline decodes per read transaction:
+// memory stays bounded however long the timeline, and no read transaction
+// stays open while fn works (a long one would hold up writers that grow the file).
+const timelinePage = 512
+
+// Timeline streams incident id's events in order, a page at a time.
+func (s *Store) Timeline(ctx context.Context, id int64, fn func(incidents.Event) error) error {
+	var after uint64 // last seq delivered
+	for {
+		page := make([]incidents.Event, 0, timelinePage)
+		err := s.db.View(func(tx *bolt.Tx) error {
+			if after == 0 {
+				if _, err := getIncident(tx, id); err != nil {
+					return err
+				}
+			}
+			tl := tx.Bucket(bucketTimelines).Bucket(itob(uint64(id)))
+			if tl == nil {
+				return nil
+			}
+			c := tl.Cursor()
+			k, v := c.Seek(itob(after + 1))
+			for ; k != nil && len(page) < timelinePage; k, v = c.Next() {
+				var ev incidents.Event
+				if err := json.Unmarshal(v, &ev); err != nil {
+					return fmt.Errorf("decode event %s/%x: %w", incidents.FormatID(id), k, err)
+				}
+				page = append(page, ev)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, ev := range page {
+			if err := fn(ev); err != nil {
+				return err
+			}
+			after = ev.Seq
+		}
+		if len(page) < timelinePage {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// ByChannel finds the incident whose war room is channel.
+func (s *Store) ByChannel(ctx context.Context, channel string) (int64, error) {
+	return s.lookup(indexChannel, []byte(channel), "no incident has its war room in channel "+channel)
+}
+
+// ByLink finds the incident linked to an external reference.
+func (s *Store) ByLink(ctx context.Context, system, ref string) (int64, error) {
+	return s.lookup(indexLink, linkKey(system, ref), fmt.Sprintf("no incident is linked to %s %s", system, ref))
+}
+
+func (s *Store) lookup(index, key []byte, missing string) (int64, error) {
+	var id int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketIndex).Bucket(index).Get(key)
+		if v == nil {
+			return incidents.Errorf(incidents.ENotFound, "%s", missing)
+		}
+		var err error
+		id, err = strconv.ParseInt(string(v), 10, 64)
+		return err
+	})
+	return id, err
+}

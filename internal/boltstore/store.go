@@ -1,0 +1,226 @@
+// Package boltstore keeps Sitrep's incidents and their timelines in one
+// bbolt file: the embedded, serverless implementation of incidents.Store.
+//
+// Layout (schema version 1):
+//
+//	meta                  "schema" → "1"
+//	incidents             id (8-byte big-endian) → Incident JSON; the bucket sequence numbers incidents
+//	timelines/<id>        seq (8-byte big-endian, NextSequence) → Event JSON, append only
+//	index/channel         chat channel → id
+//	index/link            "system\x00ref" (e.g. PagerDuty incident id) → id
+//
+// Every change and its events are one fsynced transaction.
+package boltstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// SchemaVersion is the layout this package writes.
+const SchemaVersion = 1
+
+var (
+	bucketMeta      = []byte("meta")
+	bucketIncidents = []byte("incidents")
+	bucketTimelines = []byte("timelines")
+	bucketIndex     = []byte("index")
+	indexChannel    = []byte("channel")
+	indexLink       = []byte("link")
+	keySchema       = []byte("schema")
+)
+
+// ErrLocked is returned by Open when another process holds the file.
+var ErrLocked = errors.New("database is locked by another process")
+
+// Store is incidents.Store on a bbolt file.
+type Store struct {
+	db   *bolt.DB
+	path string
+}
+
+var _ incidents.Store = (*Store)(nil)
+
+// Options tune Open.
+type Options struct {
+	// LockTimeout is how long Open waits for another process to release the
+	// file before failing with ErrLocked. Default 2s.
+	LockTimeout time.Duration
+	// ReadOnly opens the file for reading only (a shared lock).
+	ReadOnly bool
+}
+
+// Open opens (creating if needed) the database at path.
+func Open(path string, opt Options) (*Store, error) {
+	if opt.LockTimeout <= 0 {
+		opt.LockTimeout = 2 * time.Second
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.LockTimeout, ReadOnly: opt.ReadOnly})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("open database %s: %w (waited %s; is another sitrep running with the same SITREP_DB?)", path, ErrLocked, opt.LockTimeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	if !opt.ReadOnly {
+		if err := s.init(); err != nil {
+			db.Close()
+			return nil, err
+		}
+	} else if err := s.checkSchema(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if v := meta.Get(keySchema); v != nil {
+			return s.compatible(v)
+		}
+		for _, name := range [][]byte{bucketIncidents, bucketTimelines} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		idx, err := tx.CreateBucketIfNotExists(bucketIndex)
+		if err != nil {
+			return err
+		}
+		for _, name := range [][]byte{indexChannel, indexLink} {
+			if _, err := idx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
+	})
+}
+
+func (s *Store) checkSchema() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("open database %s: not a sitrep database (no schema version)", s.path)
+		}
+		return s.compatible(meta.Get(keySchema))
+	})
+}
+
+func (s *Store) compatible(v []byte) error {
+	n, err := strconv.Atoi(string(v))
+	if err != nil {
+		return fmt.Errorf("open database %s: unreadable schema version %q", s.path, v)
+	}
+	if n > SchemaVersion {
+		return fmt.Errorf("open database %s: schema version %d is newer than this sitrep understands (%d); upgrade sitrep", s.path, n, SchemaVersion)
+	}
+	return nil
+}
+
+// Path is the file the store was opened on.
+func (s *Store) Path() string { return s.path }
+
+// Close releases the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks the database can be read (for readiness).
+func (s *Store) Ping(ctx context.Context) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketIncidents) == nil {
+			return errors.New("incidents bucket missing")
+		}
+		return nil
+	})
+}
+
+// Backup writes a consistent copy of the database to w while it stays in use.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// BackupFile writes a consistent copy to path atomically (temporary file,
+// fsync, rename), so a half-written backup never has the final name.
+func (s *Store) BackupFile(path string) (int64, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return 0, fmt.Errorf("backup: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	n, err := s.Backup(tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("backup to %s: %w", path, err)
+	}
+	return n, nil
+}
+
+func itob(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func notFound(id int64) error {
+	return incidents.Errorf(incidents.ENotFound, "no incident %s", incidents.FormatID(id))
+}
+
+func getIncident(tx *bolt.Tx, id int64) (*incidents.Incident, error) {
+	if id <= 0 {
+		return nil, notFound(id)
+	}
+	v := tx.Bucket(bucketIncidents).Get(itob(uint64(id)))
+	if v == nil {
+		return nil, notFound(id)
+	}
+	var inc incidents.Incident
+	if err := json.Unmarshal(v, &inc); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", incidents.FormatID(id), err)
+	}
+	return &inc, nil
+}
+
+func putIncident(tx *bolt.Tx, inc *incidents.Incident) error {
+	v, err := json.Marshal(inc)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", inc.Key(), err)
+	}
+	return tx.Bucket(bucketIncidents).Put(itob(uint64(inc.ID)), v)
+}

@@ -1,0 +1,53 @@
+package incidents
+
+import "time"
+
+// EventKind names what happened. Later capabilities add kinds; readers must
+// treat an unknown kind as a plain entry with a message.
+type EventKind string
+
+// The timeline's kinds.
+const (
+	EventDeclared        EventKind = "declared"
+	EventAcknowledged    EventKind = "acknowledged"
+	EventSeverityChanged EventKind = "severity_changed"
+	EventStatusChanged   EventKind = "status_changed"
+	EventPhaseReached    EventKind = "phase_reached"
+	EventRoleAssigned    EventKind = "role_assigned"
+	EventNote            EventKind = "note"
+	EventResolved        EventKind = "resolved"
+	EventReopened        EventKind = "reopened"
+	EventReminder        EventKind = "reminder"
+)
+
+// Sources: where a change came from.
+const (
+	SourceConsole = "console"
+	SourceSlack   = "slack"
+	SourceSystem  = "sitrep" // timers and other changes Sitrep makes itself
+)
+
+// Event is one entry of an incident's timeline. It is append-only: once
+// stored, an event never changes.
+type Event struct {
+	Seq      uint64    `json:"seq"` // position in the timeline, from 1; set by the store
+	Incident int64     `json:"incident"`
+	Kind     EventKind `json:"kind"`
+	At       time.Time `json:"at"`
+	Actor    string    `json:"actor,omitempty"`  // who did it ("@alice", "sitrep")
+	Source   string    `json:"source,omitempty"` // console, slack, pagerduty, alertmanager, sitrep
+	From     string    `json:"from,omitempty"`   // previous value for changes
+	To       string    `json:"to,omitempty"`     // new value for changes
+	Message  string    `json:"message,omitempty"`
+	// Fields carries kind-specific details (role name, reminder count, ...).
+	Fields map[string]string `json:"fields,omitempty"`
+}
+
+// Actor is who asks for a change and through which channel.
+type Actor struct {
+	Name   string // "@alice", or "sitrep" for Sitrep itself
+	Source string // console, slack, ...
+}
+
+// System is Sitrep acting on its own (timers).
+var System = Actor{Name: "sitrep", Source: SourceSystem}

@@ -1,0 +1,152 @@
+package incidents
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Incident is the current state of one incident. Its history is the timeline;
+// every change to an Incident is stored together with the events that explain it.
+type Incident struct {
+	ID             int64     `json:"id"`
+	Title          string    `json:"title"`
+	Description    string    `json:"description,omitempty"`
+	Service        string    `json:"service,omitempty"`
+	Severity       Severity  `json:"severity"`
+	SeverityReason string    `json:"severity_reason"`
+	Status         Status    `json:"status"`
+	Phase          Phase     `json:"phase"` // the furthest phase reached
+	Phases         []Mark    `json:"phases"`
+	Roles          []Holder  `json:"roles,omitempty"`
+	DeclaredAt     time.Time `json:"declared_at"`
+	DeclaredBy     string    `json:"declared_by"`
+	Source         string    `json:"source"`
+	AckedAt        time.Time `json:"acked_at,omitzero"`
+	AckedBy        string    `json:"acked_by,omitempty"`
+	ResolvedAt     time.Time `json:"resolved_at,omitzero"`
+	Summary        string    `json:"summary,omitempty"`
+	// AckClock is when the acknowledgement deadline started running: the
+	// declaration, or the last reopening.
+	AckClock  time.Time `json:"ack_clock"`
+	Reminders int       `json:"reminders,omitempty"` // re-announcements since AckClock
+	// Channel is the war room's chat channel, when there is one.
+	Channel string `json:"channel,omitempty"`
+	// Links are external references by system ("pagerduty" → incident id).
+	Links     map[string]string `json:"links,omitempty"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// Mark records when a phase was reached.
+type Mark struct {
+	Phase Phase     `json:"phase"`
+	At    time.Time `json:"at"`
+}
+
+// Holder says who holds a role.
+type Holder struct {
+	Role Role   `json:"role"`
+	User string `json:"user"`
+}
+
+// Key is the incident's human id, "INC-7".
+func (inc *Incident) Key() string { return FormatID(inc.ID) }
+
+// FormatID turns 7 into "INC-7".
+func FormatID(id int64) string { return "INC-" + strconv.FormatInt(id, 10) }
+
+// ParseID accepts "INC-7", "inc-7", "#7" or "7".
+func ParseID(text string) (int64, error) {
+	t := strings.TrimSpace(text)
+	if len(t) > 4 && strings.EqualFold(t[:4], "INC-") {
+		t = t[4:]
+	}
+	t = strings.TrimPrefix(t, "#")
+	id, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, Errorf(EInvalid, "%q is not an incident id: use INC-7 or 7", text)
+	}
+	return id, nil
+}
+
+// Open reports whether the incident is not resolved.
+func (inc *Incident) Open() bool { return inc.Status != Resolved }
+
+// Acked reports whether someone acknowledged the incident since it was
+// declared or last reopened.
+func (inc *Incident) Acked() bool { return !inc.AckedAt.IsZero() }
+
+// Lead is the incident commander, or "".
+func (inc *Incident) Lead() string { return inc.Holder(Commander) }
+
+// Holder returns who holds role r, or "".
+func (inc *Incident) Holder(r Role) string {
+	for _, h := range inc.Roles {
+		if h.Role == r {
+			return h.User
+		}
+	}
+	return ""
+}
+
+// AckDeadline is when the response time runs out.
+func (inc *Incident) AckDeadline() time.Time {
+	return inc.AckClock.Add(inc.Severity.ResponseTime())
+}
+
+// NextReminder is when the incident is next re-announced, and false when no
+// reminder is due at all (acknowledged or resolved).
+func (inc *Incident) NextReminder() (time.Time, bool) {
+	if !inc.Open() || inc.Acked() {
+		return time.Time{}, false
+	}
+	return inc.AckClock.Add(time.Duration(inc.Reminders+1) * inc.Severity.ResponseTime()), true
+}
+
+// Reached returns when phase p was reached, and whether it was.
+func (inc *Incident) Reached(p Phase) (time.Time, bool) {
+	for _, m := range inc.Phases {
+		if m.Phase == p {
+			return m.At, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (inc *Incident) event(kind EventKind, by Actor, at time.Time) Event {
+	return Event{Incident: inc.ID, Kind: kind, At: at, Actor: by.Name, Source: by.Source}
+}
+
+// reach marks phase p (if it is beyond the current phase) and returns its event.
+func (inc *Incident) reach(p Phase, by Actor, at time.Time) []Event {
+	if p.Index() <= inc.Phase.Index() {
+		return nil
+	}
+	inc.Phase = p
+	inc.Phases = append(inc.Phases, Mark{Phase: p, At: at})
+	ev := inc.event(EventPhaseReached, by, at)
+	ev.To = string(p)
+	ev.Message = fmt.Sprintf("Phase %d/%d: %s — %s", p.Index()+1, len(Phases), p.Title(), p.Help())
+	return []Event{ev}
+}
+
+func (inc *Incident) setRole(r Role, user string) (previous string) {
+	for i, h := range inc.Roles {
+		if h.Role == r {
+			inc.Roles[i].User = user
+			return h.User
+		}
+	}
+	inc.Roles = append(inc.Roles, Holder{Role: r, User: user})
+	return ""
+}
+
+func (inc *Incident) mustBeOpen(what string) error {
+	if !inc.Open() {
+		return Errorf(EConflict, "%s is resolved: cannot %s (reopen it first)", inc.Key(), what)
+	}
+	return nil
+}
+
+func (inc *Incident) touch(at time.Time) { inc.UpdatedAt = at }

@@ -1,0 +1,229 @@
+package incidents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Service applies every change to incidents: it runs the transition, stores
+// the new state with its events in one transaction, then tells the notifiers.
+type Service struct {
+	store     Store
+	clock     Clock
+	log       *slog.Logger
+	notifiers []Notifier
+	wake      chan struct{} // nudges the reminder loop after a change
+}
+
+// Config wires a Service. Store is required; the rest have defaults.
+type Config struct {
+	Store     Store
+	Clock     Clock        // default RealClock
+	Logger    *slog.Logger // default slog.Default()
+	Notifiers []Notifier
+}
+
+// NewService returns a Service over cfg.Store.
+func NewService(cfg Config) *Service {
+	s := &Service{store: cfg.Store, clock: cfg.Clock, log: cfg.Logger, notifiers: cfg.Notifiers, wake: make(chan struct{}, 1)}
+	if s.clock == nil {
+		s.clock = RealClock{}
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s
+}
+
+// AddNotifier adds a notifier; call it before the Service is used.
+func (s *Service) AddNotifier(n Notifier) { s.notifiers = append(s.notifiers, n) }
+
+// Now is the Service's clock.
+func (s *Service) Now() time.Time { return s.clock.Now() }
+
+// Declare opens a new incident.
+func (s *Service) Declare(ctx context.Context, d Declaration, by Actor) (*Incident, error) {
+	inc, events, err := Declare(d, by, s.clock.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.Create(ctx, inc, events); err != nil {
+		return nil, fmt.Errorf("declare: %w", err)
+	}
+	s.log.Info("incident declared", "incident", inc.Key(), "severity", inc.Severity.String(), "by", by.Name, "source", by.Source)
+	s.changed(ctx, inc, events)
+	return inc, nil
+}
+
+// Change applies a transition to incident id. It is the one path every
+// change takes; the named methods below are shorthands for it.
+func (s *Service) Change(ctx context.Context, id int64, transition func(inc *Incident, now time.Time) ([]Event, error)) (*Incident, []Event, error) {
+	now := s.clock.Now().UTC()
+	inc, events, err := s.store.Update(ctx, id, func(inc *Incident) ([]Event, error) {
+		return transition(inc, now)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	s.changed(ctx, inc, events)
+	return inc, events, nil
+}
+
+func (s *Service) changed(ctx context.Context, inc *Incident, events []Event) {
+	if len(events) == 0 {
+		return
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	for _, n := range s.notifiers {
+		n.Notify(ctx, inc, events)
+	}
+}
+
+// Ack acknowledges incident id.
+func (s *Service) Ack(ctx context.Context, id int64, by Actor) (*Incident, error) {
+	inc, _, err := s.Change(ctx, id, func(inc *Incident, now time.Time) ([]Event, error) { return inc.Ack(by, now) })
+	return inc, err
+}
+
+// ChangeSeverity sets incident id's severity.
+func (s *Service) ChangeSeverity(ctx context.Context, id int64, sev Severity, reason string, by Actor) (*Incident, error) {
+	inc, _, err := s.Change(ctx, id, func(inc *Incident, now time.Time) ([]Event, error) {
+		return inc.ChangeSeverity(sev, reason, by, now)
+	})
+	return inc, err
+}
+
+// ChangeStatus sets incident id's status.
+func (s *Service) ChangeStatus(ctx context.Context, id int64, st Status, message string, by Actor) (*Incident, error) {
+	inc, _, err := s.Change(ctx, id, func(inc *Incident, now time.Time) ([]Event, error) {
+		return inc.ChangeStatus(st, message, by, now)
+	})
+	return inc, err
+}
+
+// AssignRole gives a role on incident id to user.
+func (s *Service) AssignRole(ctx context.Context, id int64, r Role, user string, by Actor) (*Incident, error) {
+	inc, _, err := s.Change(ctx, id, func(inc *Incident, now time.Time) ([]Event, error) {
+		return inc.AssignRole(r, user, by, now)
+	})
+	return inc, err
+}
+
+// AddNote adds a note to incident id's timeline.
+func (s *Service) AddNote(ctx context.Context, id int64, text string, by Actor) (*Incident, error) {
+	inc, _, err := s.Change(ctx, id, func(inc *Incident, now time.Time) ([]Event, error) {
+		return inc.AddNote(text, by, now)
+	})
+	return inc, err
+}
+
+// ReachPhase moves incident id to phase p ("" for the next one).
+func (s *Service) ReachPhase(ctx context.Context, id int64, p Phase, by Actor) (*Incident, error) {
+	inc, _, err := s.Change(ctx, id, func(inc *Incident, now time.Time) ([]Event, error) {
+		return inc.ReachPhase(p, by, now)
+	})
+	return inc, err
+}
+
+// Resolve resolves incident id.
+func (s *Service) Resolve(ctx context.Context, id int64, summary string, by Actor) (*Incident, error) {
+	inc, _, err := s.Change(ctx, id, func(inc *Incident, now time.Time) ([]Event, error) {
+		return inc.Resolve(summary, by, now)
+	})
+	return inc, err
+}
+
+// Reopen reopens resolved incident id.
+func (s *Service) Reopen(ctx context.Context, id int64, reason string, by Actor) (*Incident, error) {
+	inc, _, err := s.Change(ctx, id, func(inc *Incident, now time.Time) ([]Event, error) {
+		return inc.Reopen(reason, by, now)
+	})
+	return inc, err
+}
+
+// Get returns incident id.
+func (s *Service) Get(ctx context.Context, id int64) (*Incident, error) { return s.store.Get(ctx, id) }
+
+// List returns incidents passing f, newest first.
+func (s *Service) List(ctx context.Context, f Filter) ([]*Incident, error) { return s.store.List(ctx, f) }
+
+// Timeline streams incident id's events in order.
+func (s *Service) Timeline(ctx context.Context, id int64, fn func(Event) error) error {
+	return s.store.Timeline(ctx, id, fn)
+}
+
+// ByChannel finds the incident whose war room is channel.
+func (s *Service) ByChannel(ctx context.Context, channel string) (int64, error) {
+	return s.store.ByChannel(ctx, channel)
+}
+
+// RemindDue re-announces every open, unacknowledged incident whose response
+// time has passed, and returns how many it re-announced and when the next
+// reminder falls due (zero when none is pending). All state lives in the
+// store, so a restarted Service picks up exactly where the last one stopped.
+func (s *Service) RemindDue(ctx context.Context) (int, time.Time, error) {
+	open, err := s.store.List(ctx, Filter{})
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("reminders: %w", err)
+	}
+	now := s.clock.Now().UTC()
+	sent := 0
+	var next time.Time
+	for _, inc := range open {
+		due, ok := inc.NextReminder()
+		if !ok {
+			continue
+		}
+		if !due.After(now) {
+			updated, events, err := s.Change(ctx, inc.ID, func(inc *Incident, now time.Time) ([]Event, error) {
+				events, _ := inc.Remind(now)
+				return events, nil
+			})
+			if err != nil {
+				s.log.Error("reminder failed", "incident", inc.Key(), "err", err)
+				continue
+			}
+			if len(events) > 0 {
+				sent++
+				s.log.Warn("incident unacknowledged past its response time", "incident", inc.Key(), "severity", inc.Severity.String())
+			}
+			if due, ok = updated.NextReminder(); !ok {
+				continue
+			}
+		}
+		if next.IsZero() || due.Before(next) {
+			next = due
+		}
+	}
+	return sent, next, nil
+}
+
+// RunReminders re-announces unacknowledged incidents at each interval of
+// their response time until ctx ends. It sleeps until the next reminder is
+// due, and re-plans after every change the Service makes.
+func (s *Service) RunReminders(ctx context.Context) error {
+	const retry = 30 * time.Second
+	for {
+		_, next, err := s.RemindDue(ctx)
+		var timer <-chan time.Time
+		switch {
+		case err != nil && !errors.Is(err, context.Canceled):
+			s.log.Error("reminder scan failed", "err", err)
+			timer = s.clock.After(retry)
+		case !next.IsZero():
+			timer = s.clock.After(next.Sub(s.clock.Now()))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer:
+		case <-s.wake:
+		}
+	}
+}

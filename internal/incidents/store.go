@@ -1,0 +1,56 @@
+package incidents
+
+import "context"
+
+// Store keeps incidents and their timelines durably. A change of state and
+// the events that record it are written in one transaction: either both are
+// stored or neither.
+type Store interface {
+	// Create assigns the next id to inc, stores it with its events (setting
+	// each event's Incident and Seq) and indexes its channel and links.
+	Create(ctx context.Context, inc *Incident, events []Event) error
+	// Update loads incident id, calls change on it and stores the result with
+	// the returned events in the same transaction. If change returns an error,
+	// nothing is written and that error is returned. If it returns no events,
+	// nothing is written either.
+	Update(ctx context.Context, id int64, change func(*Incident) ([]Event, error)) (*Incident, []Event, error)
+	// Get returns incident id or an error matching ErrNotFound.
+	Get(ctx context.Context, id int64) (*Incident, error)
+	// List returns the incidents that pass the filter, newest first.
+	List(ctx context.Context, f Filter) ([]*Incident, error)
+	// Timeline calls fn for each event of incident id in order, streaming:
+	// a timeline is never held in memory whole. fn's error stops the walk.
+	Timeline(ctx context.Context, id int64, fn func(Event) error) error
+	// ByChannel and ByLink find an incident through its indexes, or return
+	// an error matching ErrNotFound.
+	ByChannel(ctx context.Context, channel string) (int64, error)
+	ByLink(ctx context.Context, system, ref string) (int64, error)
+}
+
+// Filter selects incidents for List.
+type Filter struct {
+	All      bool     // include resolved incidents
+	Severity Severity // only this severity, when valid
+	Limit    int      // at most this many, when > 0
+}
+
+// Match reports whether inc passes the filter.
+func (f Filter) Match(inc *Incident) bool {
+	if !f.All && !inc.Open() {
+		return false
+	}
+	return !f.Severity.Valid() || inc.Severity == f.Severity
+}
+
+// Notifier hears about every change after it is durably stored: chat
+// adapters post and update messages, metrics count. Notify must not block
+// for long; slow work belongs on the notifier's own queue.
+type Notifier interface {
+	Notify(ctx context.Context, inc *Incident, events []Event)
+}
+
+// NotifierFunc adapts a function to Notifier.
+type NotifierFunc func(ctx context.Context, inc *Incident, events []Event)
+
+// Notify calls f.
+func (f NotifierFunc) Notify(ctx context.Context, inc *Incident, events []Event) { f(ctx, inc, events) }
