@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/commands"
+	"github.com/sitrep-oncall/sitrep/internal/console"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/server"
+	"github.com/sitrep-oncall/sitrep/internal/telemetry"
+)
+
+// app is the running Sitrep: store, service, router, HTTP server, timers.
+type app struct {
+	cfg    config
+	log    *slog.Logger
+	store  *boltstore.Store
+	svc    *incidents.Service
+	router *commands.Router
+	http   *server.Server
+	ln     net.Listener
+}
+
+// newApp opens the store and wires everything; close releases it.
+func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app, error) {
+	store, err := boltstore.Open(cfg.DB, boltstore.Options{LockTimeout: cfg.LockTimeout})
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, store: store}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := telemetry.New(reg)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	open, err := store.List(context.Background(), incidents.Filter{})
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("read open incidents: %w", err)
+	}
+	metrics.Seed(open)
+	a.svc = incidents.NewService(incidents.Config{Store: store, Logger: log, Notifiers: append([]incidents.Notifier{metrics}, notifiers...)})
+	a.router = commands.NewRouter(a.svc, log)
+	a.http = server.New(server.Config{
+		Gatherer:   reg,
+		Checks:     []server.Check{{Name: "database", Fn: store.Ping}},
+		Backup:     store,
+		AdminToken: cfg.AdminToken,
+		Logger:     log,
+	})
+	return a, nil
+}
+
+func (a *app) close() error { return a.store.Close() }
+
+// start runs the HTTP server (when it can listen) and the reminder timers
+// until ctx ends; wait blocks until they have stopped.
+func (a *app) start(ctx context.Context) (wait func(), err error) {
+	var wg sync.WaitGroup
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	switch {
+	case err != nil && a.cfg.console():
+		a.log.Warn("HTTP server not started; set SITREP_LISTEN to a free address for /metrics and /healthz", "listen", a.cfg.Listen, "err", err)
+	case err != nil:
+		return nil, fmt.Errorf("listen on %s (SITREP_LISTEN): %w", a.cfg.Listen, err)
+	default:
+		a.ln = ln
+		a.log.Info("HTTP listening", "addr", ln.Addr().String())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.http.Serve(ctx, ln); err != nil {
+				a.log.Error("HTTP server stopped", "err", err)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = a.svc.RunReminders(ctx)
+	}()
+	return wg.Wait, nil
+}
+
+func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg, _, err := loadConfig("serve", args, stderr, getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if cfg.slack() && !cfg.console() {
+		return errors.New("SLACK_BOT_TOKEN and SLACK_APP_TOKEN are set, but this build has no Slack adapter yet; unset them to use the terminal, or run with -console=on")
+	}
+	var term *console.Console
+	var notifiers []incidents.Notifier
+	if cfg.console() {
+		prompt := ""
+		if isTerminal(stdin) {
+			prompt = "sitrep> "
+		}
+		term = console.New(nil, stdout, incidents.Actor{Name: cfg.User, Source: incidents.SourceConsole}, prompt)
+		notifiers = append(notifiers, term)
+	}
+	a, err := newApp(cfg, log, notifiers...)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wait, err := a.start(ctx)
+	if err != nil {
+		return err
+	}
+	defer wait()
+	defer cancel()
+	if term == nil {
+		log.Info("sitrep running without a terminal; stop with SIGTERM", "db", cfg.DB)
+		<-ctx.Done()
+		return nil
+	}
+	term.SetHandler(a.router)
+	return term.Run(ctx, stdin)
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+)
+
+// backup writes a consistent copy of the database to a file. When no Sitrep
+// holds the database, it reads the file directly; when one does, it asks that
+// Sitrep over HTTP (/admin/backup), which copies inside a read transaction.
+func backup(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg, fs, err := loadConfig("backup", args, stderr, getenv)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: bot backup [-db file] [-listen addr] <backup-file>")
+		return errUsage
+	}
+	dest := fs.Arg(0)
+	if abs, _ := filepath.Abs(dest); abs != "" {
+		if db, _ := filepath.Abs(cfg.DB); abs == db {
+			return fmt.Errorf("backup: %s is the database itself; choose another file", dest)
+		}
+	}
+	store, err := boltstore.Open(cfg.DB, boltstore.Options{LockTimeout: 300 * time.Millisecond, ReadOnly: true})
+	if err == nil {
+		defer store.Close()
+		n, err := store.BackupFile(dest)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "backed up %s to %s (%d bytes)\n", cfg.DB, dest, n)
+		return nil
+	}
+	if !errors.Is(err, boltstore.ErrLocked) {
+		return err
+	}
+	n, err := backupOnline(ctx, "http://"+cfg.Listen+"/admin/backup", cfg.AdminToken, dest)
+	if err != nil {
+		return fmt.Errorf("%s is held by a running Sitrep, and asking it for a backup failed: %w", cfg.DB, err)
+	}
+	fmt.Fprintf(stdout, "backed up %s from the running Sitrep at %s to %s (%d bytes)\n", cfg.DB, cfg.Listen, dest, n)
+	return nil
+}
+
+func backupOnline(ctx context.Context, url, token, dest string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return 0, fmt.Errorf("%s: %s", resp.Status, msg)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dest), filepath.Base(dest)+".tmp-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, resp.Body)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		// A backup cut short is not a database: check it opens.
+		err = verifyBackup(tmp.Name())
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dest)
+	}
+	return n, err
+}
+
+func verifyBackup(path string) error {
+	s, err := boltstore.Open(path, boltstore.Options{ReadOnly: true, LockTimeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("the copy is not a valid database: %w", err)
+	}
+	return s.Close()
+}

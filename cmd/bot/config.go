@@ -1,0 +1,88 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// config is everything Sitrep reads at start. Flags override the environment.
+type config struct {
+	DB          string
+	Listen      string
+	LockTimeout time.Duration
+	Console     string // auto, on, off
+	User        string
+	LogLevel    slog.Level
+	AdminToken  string
+	SlackBot    string
+	SlackApp    string
+}
+
+// slack reports whether both Slack tokens are set.
+func (c config) slack() bool { return c.SlackBot != "" && c.SlackApp != "" }
+
+// console reports whether the terminal adapter runs.
+func (c config) console() bool {
+	switch c.Console {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	return !c.slack()
+}
+
+func loadConfig(name string, args []string, stderr io.Writer, getenv func(string) string) (config, *flag.FlagSet, error) {
+	env := func(key, def string) string {
+		if v := strings.TrimSpace(getenv(key)); v != "" {
+			return v
+		}
+		return def
+	}
+	cfg := config{
+		AdminToken: getenv("SITREP_ADMIN_TOKEN"),
+		SlackBot:   getenv("SLACK_BOT_TOKEN"),
+		SlackApp:   getenv("SLACK_APP_TOKEN"),
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.DB, "db", env("SITREP_DB", "sitrep.db"), "bbolt database file (SITREP_DB)")
+	fs.StringVar(&cfg.Listen, "listen", env("SITREP_LISTEN", "127.0.0.1:8080"), "HTTP address for /healthz, /readyz, /metrics (SITREP_LISTEN)")
+	fs.StringVar(&cfg.Console, "console", env("SITREP_CONSOLE", "auto"), "terminal adapter: auto (on without Slack tokens), on, off (SITREP_CONSOLE)")
+	fs.StringVar(&cfg.User, "user", env("SITREP_USER", env("USER", "operator")), "who you are in the terminal (SITREP_USER, else USER)")
+	lock := fs.Duration("lock-timeout", 2*time.Second, "how long to wait for a database held by another process")
+	level := fs.String("log-level", env("SITREP_LOG_LEVEL", ""), "debug, info, warn or error (SITREP_LOG_LEVEL; default info, warn in the terminal)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, fs, errUsage
+	}
+	cfg.LockTimeout = *lock
+	switch cfg.Console {
+	case "auto", "on", "off":
+	case "true", "1", "yes":
+		cfg.Console = "on"
+	case "false", "0", "no":
+		cfg.Console = "off"
+	default:
+		return cfg, fs, fmt.Errorf("SITREP_CONSOLE/-console is %q: use auto, on or off", cfg.Console)
+	}
+	cfg.LogLevel = slog.LevelInfo
+	if cfg.console() {
+		cfg.LogLevel = slog.LevelWarn
+	}
+	if *level != "" {
+		if err := cfg.LogLevel.UnmarshalText([]byte(*level)); err != nil {
+			return cfg, fs, fmt.Errorf("log level %q: use debug, info, warn or error", *level)
+		}
+	}
+	if !strings.HasPrefix(cfg.User, "@") {
+		cfg.User = "@" + cfg.User
+	}
+	if cfg.DB == "" {
+		return cfg, fs, fmt.Errorf("SITREP_DB/-db must name a file")
+	}
+	return cfg, fs, nil
+}

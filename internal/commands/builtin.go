@@ -1,0 +1,205 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// Builtins returns a registry with the incident commands of the core.
+func Builtins() *Registry {
+	r := NewRegistry()
+	for _, c := range []Command{
+		{Name: "declare", Args: "[P1-P4] <title>", Summary: "declare an incident (severity from the title's impact words when not given)", Run: declare},
+		{Name: "ack", Incident: true, Summary: "acknowledge: stops the re-announcements", Run: ack},
+		{Name: "severity", Incident: true, Args: "<P1-P4> [reason]", Summary: "change the severity, saying why", Run: severity},
+		{Name: "status", Incident: true, Args: "<investigating|identified|monitoring|resolved> [message]", Summary: "post a status update", Run: status},
+		{Name: "lead", Incident: true, Args: "@user", Summary: "make someone the incident commander", Run: lead},
+		{Name: "role", Incident: true, Args: "<commander|comms|scribe> @user", Summary: "give someone a role", Run: role},
+		{Name: "note", Incident: true, Args: "<text>", Summary: "add a note to the timeline", Run: note},
+		{Name: "phase", Incident: true, Args: "<next|detect|acknowledge|assess|communicate|remediate|verify|document|review>", Summary: "record reaching a phase of the response procedure", Run: phase},
+		{Name: "resolve", Incident: true, Args: "[summary]", Summary: "resolve the incident", Run: resolve},
+		{Name: "reopen", Incident: true, Args: "[reason]", Summary: "reopen a resolved incident", Run: reopen},
+		{Name: "list", Args: "[--all] [--severity P1-P4]", Summary: "list open incidents (--all includes resolved)", Run: list},
+		{Name: "show", Incident: true, Summary: "show an incident", Run: show},
+		{Name: "timeline", Incident: true, Summary: "show an incident's timeline", Run: timeline},
+	} {
+		if err := r.Register(c); err != nil {
+			panic(err) // a programming error in this list, caught by every test
+		}
+	}
+	help := Command{Name: "help", Summary: "list the commands", Run: func(context.Context, *Call) (Reply, error) { return r.Help(), nil }}
+	if err := r.Register(help); err != nil {
+		panic(err)
+	}
+	return r
+}
+
+func invalid(format string, args ...any) error {
+	return incidents.Errorf(incidents.EInvalid, format, args...)
+}
+
+// explicitSeverity reads "P2" or "sev2" (not a bare digit, which may begin a title).
+func explicitSeverity(word string) (incidents.Severity, bool) {
+	w := strings.ToLower(word)
+	if !strings.HasPrefix(w, "p") && !strings.HasPrefix(w, "sev") {
+		return 0, false
+	}
+	s, err := incidents.ParseSeverity(w)
+	return s, err == nil
+}
+
+func declare(ctx context.Context, c *Call) (Reply, error) {
+	d := incidents.Declaration{Title: c.Rest}
+	if len(c.Args) > 0 {
+		if sev, ok := explicitSeverity(c.Args[0]); ok {
+			d.Signals.Explicit = sev
+			_, d.Title = splitWord(c.Rest)
+		}
+	}
+	inc, err := c.Svc.Declare(ctx, d, c.Actor)
+	if err != nil {
+		return Reply{}, err
+	}
+	out := Card(inc, c.Svc.Now())
+	out.Text = "🚨 Declared " + out.Text
+	return out, nil
+}
+
+// changed is the reply to a change: one line, the incident and its buttons.
+func changed(c *Call, inc *incidents.Incident, what string) Reply {
+	return Reply{Text: fmt.Sprintf("✓ %s %s", inc.Key(), what), Buttons: Buttons(inc), Incident: inc}
+}
+
+func ack(ctx context.Context, c *Call) (Reply, error) {
+	inc, err := c.Svc.Ack(ctx, c.ID, c.Actor)
+	if err != nil {
+		return Reply{}, err
+	}
+	return changed(c, inc, fmt.Sprintf("acknowledged by %s; lead is %s", c.Actor.Name, inc.Lead())), nil
+}
+
+func severity(ctx context.Context, c *Call) (Reply, error) {
+	if len(c.Args) == 0 {
+		return Reply{}, invalid("give the new severity: P1, P2, P3 or P4")
+	}
+	sev, err := incidents.ParseSeverity(c.Args[0])
+	if err != nil {
+		return Reply{}, err
+	}
+	_, reason := splitWord(c.Rest)
+	inc, err := c.Svc.ChangeSeverity(ctx, c.ID, sev, strings.TrimSpace(reason), c.Actor)
+	if err != nil {
+		return Reply{}, err
+	}
+	return changed(c, inc, fmt.Sprintf("is now %s — %s (respond within %s). Why: %s", sev.Label(), sev.Impact(), Human(sev.ResponseTime()), inc.SeverityReason)), nil
+}
+
+func status(ctx context.Context, c *Call) (Reply, error) {
+	if len(c.Args) == 0 {
+		return Reply{}, invalid("give the new status")
+	}
+	st, err := incidents.ParseStatus(c.Args[0])
+	if err != nil {
+		return Reply{}, err
+	}
+	_, msg := splitWord(c.Rest)
+	inc, err := c.Svc.ChangeStatus(ctx, c.ID, st, strings.TrimSpace(msg), c.Actor)
+	if err != nil {
+		return Reply{}, err
+	}
+	what := "status is " + inc.Status.Label()
+	if m := strings.TrimSpace(msg); m != "" {
+		what += ": " + m
+	}
+	return changed(c, inc, what), nil
+}
+
+var userName = regexp.MustCompile(`^@?[\p{L}\p{N}._-]{1,80}$`)
+var slackMention = regexp.MustCompile(`^<@[A-Z0-9]+(\|[^>]*)?>$`)
+
+// parseUser accepts @alice, alice or a Slack mention <@U123>.
+func parseUser(word string) (string, error) {
+	switch {
+	case slackMention.MatchString(word):
+		return word, nil
+	case userName.MatchString(word):
+		return "@" + strings.TrimPrefix(word, "@"), nil
+	}
+	return "", invalid("%q is not a user: use @name", word)
+}
+
+func lead(ctx context.Context, c *Call) (Reply, error) {
+	if len(c.Args) != 1 {
+		return Reply{}, invalid("say who leads: one user, like @alice")
+	}
+	return assign(ctx, c, incidents.Commander, c.Args[0])
+}
+
+func role(ctx context.Context, c *Call) (Reply, error) {
+	if len(c.Args) != 2 {
+		return Reply{}, invalid("give a role and one user, like: role comms @bob")
+	}
+	r, err := incidents.ParseRole(c.Args[0])
+	if err != nil {
+		return Reply{}, err
+	}
+	return assign(ctx, c, r, c.Args[1])
+}
+
+func assign(ctx context.Context, c *Call, r incidents.Role, who string) (Reply, error) {
+	user, err := parseUser(who)
+	if err != nil {
+		return Reply{}, err
+	}
+	inc, err := c.Svc.AssignRole(ctx, c.ID, r, user, c.Actor)
+	if err != nil {
+		return Reply{}, err
+	}
+	return changed(c, inc, fmt.Sprintf("%s is now %s", user, strings.ToLower(r.Title()))), nil
+}
+
+func note(ctx context.Context, c *Call) (Reply, error) {
+	inc, err := c.Svc.AddNote(ctx, c.ID, c.Rest, c.Actor)
+	if err != nil {
+		return Reply{}, err
+	}
+	return Reply{Text: "✓ note added to " + inc.Key() + "'s timeline", Incident: inc, Private: true}, nil
+}
+
+func phase(ctx context.Context, c *Call) (Reply, error) {
+	if len(c.Args) != 1 {
+		return Reply{}, invalid("give one phase name, or next")
+	}
+	var p incidents.Phase
+	if !strings.EqualFold(c.Args[0], "next") {
+		var err error
+		if p, err = incidents.ParsePhase(c.Args[0]); err != nil {
+			return Reply{}, err
+		}
+	}
+	inc, err := c.Svc.ReachPhase(ctx, c.ID, p, c.Actor)
+	if err != nil {
+		return Reply{}, err
+	}
+	return changed(c, inc, fmt.Sprintf("reached phase %d/%d: %s — %s", inc.Phase.Index()+1, len(incidents.Phases), inc.Phase.Title(), inc.Phase.Help())), nil
+}
+
+func resolve(ctx context.Context, c *Call) (Reply, error) {
+	inc, err := c.Svc.Resolve(ctx, c.ID, c.Rest, c.Actor)
+	if err != nil {
+		return Reply{}, err
+	}
+	return changed(c, inc, fmt.Sprintf("resolved by %s after %s", c.Actor.Name, Human(inc.ResolvedAt.Sub(inc.DeclaredAt)))), nil
+}
+
+func reopen(ctx context.Context, c *Call) (Reply, error) {
+	inc, err := c.Svc.Reopen(ctx, c.ID, c.Rest, c.Actor)
+	if err != nil {
+		return Reply{}, err
+	}
+	return changed(c, inc, fmt.Sprintf("reopened by %s; acknowledge within %s", c.Actor.Name, Human(inc.Severity.ResponseTime()))), nil
+}

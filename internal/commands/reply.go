@@ -1,0 +1,51 @@
+// Package commands turns a neutral Request (who, where, what) into a change
+// through incidents.Service and a neutral Reply (text, fields, buttons) that
+// each chat adapter renders its own way. Every command is a value in one
+// Registry; help is built from it.
+package commands
+
+import "github.com/sitrep-oncall/sitrep/internal/incidents"
+
+// Request is one thing a person (or a button press) asked for.
+type Request struct {
+	Actor   incidents.Actor
+	Channel string // the war room the request came from, "" elsewhere
+	Text    string // "declare P2 Checkout down", with or without a leading "/incident"
+}
+
+// Reply is what to show in answer: adapters render it (Block Kit, terminal).
+type Reply struct {
+	Text     string // the headline: one line, or a few
+	Fields   []Field
+	Lines    []string // a list or table body, one entry per line
+	Buttons  []Button
+	Error    bool   // Text is an error message
+	Usage    string // with Error: how to call the command
+	Private  bool   // only the asker needs it (ephemeral in Slack)
+	Incident *incidents.Incident
+}
+
+// Field is a labelled value ("Severity": "P2 High").
+type Field struct {
+	Label, Value string
+}
+
+// Button is a choice offered with a reply. Pressing it runs Command, after
+// asking for Input (appended to Command) and Confirm, when they are set.
+type Button struct {
+	Label   string
+	Command string // e.g. "ack INC-1"
+	Input   string // what to ask for first, e.g. "<P1-P4> [reason]"
+	Style   Style
+	Confirm string // a question to confirm before running
+}
+
+// Style hints how a button should look.
+type Style string
+
+// Button styles.
+const (
+	Default Style = ""
+	Primary Style = "primary"
+	Danger  Style = "danger"
+)

@@ -1,0 +1,148 @@
+package commands
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"unicode"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// Router parses requests, finds their command and incident, and runs them.
+type Router struct {
+	reg *Registry
+	svc *incidents.Service
+	log *slog.Logger
+}
+
+// NewRouter returns a Router over the built-in commands.
+func NewRouter(svc *incidents.Service, log *slog.Logger) *Router {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Router{reg: Builtins(), svc: svc, log: log}
+}
+
+// Registry is the router's command registry (adapters list it; later
+// capabilities register more commands on it).
+func (r *Router) Registry() *Registry { return r.reg }
+
+// MaxRequest bounds the text of one request.
+const MaxRequest = 8000
+
+// Handle runs one request and always returns a reply: never a panic, and an
+// error reply whenever nothing was changed.
+func (r *Router) Handle(ctx context.Context, req Request) (reply Reply) {
+	defer func() {
+		if p := recover(); p != nil {
+			reply = r.internal(fmt.Errorf("panic: %v", p), req)
+		}
+	}()
+	if len(req.Text) > MaxRequest {
+		return Reply{Error: true, Text: fmt.Sprintf("that request is %d bytes long; keep it under %d", len(req.Text), MaxRequest), Private: true}
+	}
+	name, rest := splitWord(stripPrefix(req.Text))
+	name = strings.ToLower(name)
+	if name == "" {
+		return r.reg.Help()
+	}
+	cmd, ok := r.reg.Lookup(name)
+	if !ok {
+		msg := fmt.Sprintf("unknown command %q", name)
+		if s := r.reg.Suggest(name); len(s) > 0 {
+			msg += fmt.Sprintf(" — did you mean %s?", strings.Join(s, " or "))
+		}
+		return Reply{Error: true, Text: msg + " — type help for the list", Private: true}
+	}
+	call := &Call{Request: req, Cmd: cmd, Svc: r.svc}
+	if cmd.Incident {
+		id, remaining, err := r.incidentFor(ctx, req, rest)
+		if err != nil {
+			return r.fail(err, cmd, req)
+		}
+		call.ID, rest = id, remaining
+	}
+	call.Rest = strings.TrimSpace(rest)
+	call.Args = strings.Fields(call.Rest)
+	out, err := cmd.Run(ctx, call)
+	if err != nil {
+		return r.fail(err, cmd, req)
+	}
+	return out
+}
+
+// incidentFor finds the incident a command is about: the first argument when
+// it is an id, else the war room's incident. In a war room only the INC-n
+// form counts as an id, so "note 5 pods restarting" is a note.
+func (r *Router) incidentFor(ctx context.Context, req Request, rest string) (int64, string, error) {
+	first, after := splitWord(rest)
+	isKey := strings.HasPrefix(strings.ToUpper(first), "INC-")
+	if first != "" && (isKey || req.Channel == "") {
+		id, err := incidents.ParseID(first)
+		if err != nil && !isKey {
+			err = incidents.Errorf(incidents.EInvalid, "which incident? %q is not an id; give the id first (INC-7 or 7)", first)
+		}
+		return id, after, err
+	}
+	if req.Channel != "" {
+		id, err := r.svc.ByChannel(ctx, req.Channel)
+		if err == nil {
+			return id, rest, nil
+		}
+		if !errors.Is(err, incidents.ErrNotFound) {
+			return 0, "", err
+		}
+	}
+	hint := ""
+	if open, err := r.svc.List(ctx, incidents.Filter{Limit: 5}); err == nil && len(open) > 0 {
+		keys := make([]string, len(open))
+		for i, inc := range open {
+			keys[i] = inc.Key()
+		}
+		hint = " (open: " + strings.Join(keys, ", ") + ")"
+	}
+	return 0, "", incidents.Errorf(incidents.EInvalid, "which incident? give its id (INC-7 or 7) or run this in its war room%s", hint)
+}
+
+func (r *Router) fail(err error, cmd *Command, req Request) Reply {
+	msg := incidents.ErrorMessage(err)
+	if msg == "" {
+		return r.internal(err, req)
+	}
+	return Reply{Error: true, Text: msg, Usage: cmd.Usage(), Private: true}
+}
+
+// internal hides an unexpected error behind a reference and logs the chain.
+func (r *Router) internal(err error, req Request) Reply {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	ref := hex.EncodeToString(b)
+	r.log.Error("command failed", "ref", ref, "actor", req.Actor.Name, "source", req.Actor.Source, "err", err)
+	return Reply{Error: true, Text: "internal error (ref " + ref + "); the details are in Sitrep's log", Private: true}
+}
+
+// stripPrefix removes a leading "/incident" (or "/inc") from typed text.
+func stripPrefix(text string) string {
+	t := strings.TrimSpace(text)
+	for _, p := range []string{"/incident", "/inc"} {
+		if len(t) >= len(p) && strings.EqualFold(t[:len(p)], p) && (len(t) == len(p) || unicode.IsSpace(rune(t[len(p)]))) {
+			return strings.TrimSpace(t[len(p):])
+		}
+	}
+	return t
+}
+
+// splitWord returns the first whitespace-separated word and the text after it.
+func splitWord(s string) (string, string) {
+	s = strings.TrimLeftFunc(s, unicode.IsSpace)
+	i := strings.IndexFunc(s, unicode.IsSpace)
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], s[i:]
+}

@@ -1,0 +1,219 @@
+// Package console is the terminal adapter: it reads commands line by line
+// (from a person or a pipe), runs them through the command router and prints
+// the neutral replies, with buttons as numbered choices. It also shows what
+// happens without being asked (reminders, webhook-driven changes).
+package console
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/sitrep-oncall/sitrep/internal/commands"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// Handler runs one request; *commands.Router is one.
+type Handler interface {
+	Handle(ctx context.Context, req commands.Request) commands.Reply
+}
+
+// Console is a chat session in a terminal.
+type Console struct {
+	handler Handler
+	actor   incidents.Actor
+	prompt  string
+
+	mu      sync.Mutex // serialises output
+	out     io.Writer
+	buttons []commands.Button // the choices last shown, numbered from 1
+}
+
+var _ incidents.Notifier = (*Console)(nil)
+
+// New returns a console that answers as actor on out. An empty prompt prints
+// none (for pipes).
+func New(h Handler, out io.Writer, actor incidents.Actor, prompt string) *Console {
+	return &Console{handler: h, out: out, actor: actor, prompt: prompt}
+}
+
+// SetHandler sets the handler (the console is built before the router it
+// feeds, since it is also one of the Service's notifiers).
+func (c *Console) SetHandler(h Handler) { c.handler = h }
+
+// MaxLine bounds one input line; longer lines are refused whole.
+const MaxLine = 64 << 10
+
+type line struct {
+	text    string
+	tooLong bool
+	err     error
+}
+
+// Run reads lines from in until EOF (returning nil) or ctx ends.
+func (c *Console) Run(ctx context.Context, in io.Reader) error {
+	lines := make(chan line)
+	go readLines(in, lines)
+	c.print("Sitrep — incident response in your terminal. Type help for commands; /incident is optional.\n")
+	var pending *press
+	for {
+		c.showPrompt(pending)
+		var l line
+		select {
+		case <-ctx.Done():
+			return nil
+		case l = <-lines:
+		}
+		if l.err != nil {
+			if errors.Is(l.err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("read input: %w", l.err)
+		}
+		if l.tooLong {
+			pending = nil
+			c.print(fmt.Sprintf("error: that line is longer than %d bytes and was ignored\n", MaxLine))
+			continue
+		}
+		text := strings.TrimSpace(l.text)
+		if pending != nil {
+			pending = c.continuePress(ctx, pending, text)
+			continue
+		}
+		if text == "" {
+			continue
+		}
+		if n, err := strconv.Atoi(text); err == nil {
+			pending = c.press(ctx, n)
+			continue
+		}
+		c.run(ctx, text)
+	}
+}
+
+func readLines(in io.Reader, out chan<- line) {
+	r := bufio.NewReaderSize(in, 4096)
+	for {
+		var b strings.Builder
+		tooLong := false
+		for {
+			chunk, isPrefix, err := r.ReadLine()
+			if err != nil {
+				if b.Len() > 0 && errors.Is(err, io.EOF) {
+					break // a last line without a newline
+				}
+				out <- line{err: err}
+				return
+			}
+			if b.Len()+len(chunk) > MaxLine {
+				tooLong = true
+			} else {
+				b.Write(chunk)
+			}
+			if !isPrefix {
+				break
+			}
+		}
+		out <- line{text: b.String(), tooLong: tooLong}
+	}
+}
+
+func (c *Console) run(ctx context.Context, text string) {
+	reply := c.handler.Handle(ctx, commands.Request{Actor: c.actor, Text: text})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(reply.Buttons) > 0 {
+		c.buttons = reply.Buttons
+	}
+	fmt.Fprint(c.out, Render(reply))
+}
+
+// press is a button press waiting for its input or confirmation.
+type press struct {
+	button commands.Button
+	input  string
+	asked  bool // the input has been given; now waiting for the confirmation
+}
+
+func (c *Console) press(ctx context.Context, n int) *press {
+	c.mu.Lock()
+	buttons := c.buttons
+	c.mu.Unlock()
+	if n < 1 || n > len(buttons) {
+		if len(buttons) == 0 {
+			c.print(fmt.Sprintf("error: no choice %d: no choices are shown yet\n", n))
+		} else {
+			c.print(fmt.Sprintf("error: no choice %d: pick 1 to %d\n", n, len(buttons)))
+		}
+		return nil
+	}
+	p := &press{button: buttons[n-1], asked: buttons[n-1].Input == ""}
+	return c.advance(ctx, p)
+}
+
+// advance runs the press when it has what it needs, or returns it to wait.
+func (c *Console) advance(ctx context.Context, p *press) *press {
+	if !p.asked || p.button.Confirm != "" {
+		return p
+	}
+	c.run(ctx, strings.TrimSpace(p.button.Command+" "+p.input))
+	return nil
+}
+
+func (c *Console) continuePress(ctx context.Context, p *press, text string) *press {
+	if !p.asked {
+		if text == "" && strings.HasPrefix(p.button.Input, "<") {
+			c.print("cancelled\n")
+			return nil
+		}
+		p.input, p.asked = text, true
+		return c.advance(ctx, p)
+	}
+	if strings.EqualFold(text, "y") || strings.EqualFold(text, "yes") {
+		p.button.Confirm = ""
+		return c.advance(ctx, p)
+	}
+	c.print("cancelled\n")
+	return nil
+}
+
+func (c *Console) showPrompt(p *press) {
+	switch {
+	case p != nil && !p.asked:
+		c.print(fmt.Sprintf("%s %s: ", p.button.Command, p.button.Input))
+	case p != nil:
+		c.print(p.button.Confirm + " [y/N] ")
+	case c.prompt != "":
+		c.print(c.prompt)
+	}
+}
+
+func (c *Console) print(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprint(c.out, s)
+}
+
+// Notify shows changes this console did not ask for: reminders, and changes
+// made from elsewhere (webhooks, other adapters).
+func (c *Console) Notify(ctx context.Context, inc *incidents.Incident, events []incidents.Event) {
+	var b strings.Builder
+	for _, ev := range events {
+		if ev.Source == c.actor.Source && ev.Actor == c.actor.Name {
+			continue
+		}
+		if ev.Kind == incidents.EventReminder {
+			fmt.Fprintf(&b, "\n⏰ %s · %s — %s. Acknowledge: ack %s\n", inc.Key(), inc.Title, ev.Message, inc.Key())
+			continue
+		}
+		fmt.Fprintf(&b, "\n%s · %s\n", inc.Key(), commands.EventLine(ev))
+	}
+	if b.Len() > 0 {
+		c.print(b.String() + c.prompt)
+	}
+}

@@ -1,0 +1,44 @@
+package console
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/sitrep-oncall/sitrep/internal/commands"
+)
+
+// Render lays a reply out as terminal text. Errors are one line.
+func Render(r commands.Reply) string {
+	var b strings.Builder
+	if r.Error {
+		b.WriteString("error: " + r.Text)
+		if r.Usage != "" {
+			b.WriteString(" (usage: " + r.Usage + ")")
+		}
+		b.WriteString("\n")
+		return b.String()
+	}
+	b.WriteString(r.Text + "\n")
+	width := 0
+	for _, f := range r.Fields {
+		width = max(width, len([]rune(f.Label)))
+	}
+	for _, f := range r.Fields {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, f.Label, f.Value)
+	}
+	for _, l := range r.Lines {
+		b.WriteString("  " + l + "\n")
+	}
+	if len(r.Buttons) > 0 {
+		parts := make([]string, len(r.Buttons))
+		for i, btn := range r.Buttons {
+			label := btn.Label
+			if btn.Input != "" {
+				label += "…"
+			}
+			parts[i] = fmt.Sprintf("[%d] %s", i+1, label)
+		}
+		b.WriteString("  " + strings.Join(parts, "  ") + "   (type a number to press)\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,136 @@
+// Package server is Sitrep's HTTP side: health and readiness probes,
+// Prometheus metrics, the online backup, and (later) the webhook receivers.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Check is one readiness condition.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Backuper writes a consistent copy of the database.
+type Backuper interface {
+	Backup(w io.Writer) (int64, error)
+}
+
+// Config wires a Server.
+type Config struct {
+	Gatherer   prometheus.Gatherer
+	Checks     []Check
+	Backup     Backuper
+	AdminToken string // bearer token for /admin/* from other hosts; loopback needs none
+	Logger     *slog.Logger
+}
+
+// Server is the HTTP server.
+type Server struct {
+	cfg Config
+	mux *http.ServeMux
+}
+
+// New builds the routes.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelError)}))
+	if cfg.Backup != nil {
+		s.mux.HandleFunc("GET /admin/backup", s.backup)
+	}
+	return s
+}
+
+// Handle adds a route (webhook receivers register here).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// ServeHTTP makes the Server an http.Handler (for tests).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Serve answers on ln until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var failed []string
+	for _, c := range s.cfg.Checks {
+		if err := c.Fn(ctx); err != nil {
+			failed = append(failed, c.Name+": "+err.Error())
+		}
+	}
+	if len(failed) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "not ready\n"+strings.Join(failed, "\n")+"\n")
+		return
+	}
+	io.WriteString(w, "ready\n")
+}
+
+// backup streams a consistent copy of the database. Loopback callers need no
+// token; others must present the admin token, and are refused when none is set.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	if !s.adminAllowed(r) {
+		http.Error(w, "forbidden: /admin/backup needs the admin token from other hosts", http.StatusForbidden)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	n, err := s.cfg.Backup.Backup(w)
+	if err != nil {
+		s.cfg.Logger.Error("backup failed", "written", n, "err", err)
+		return
+	}
+	s.cfg.Logger.Info("backup served", "bytes", n, "remote", r.RemoteAddr)
+}
+
+func (s *Server) adminAllowed(r *http.Request) bool {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return true
+		}
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && s.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.AdminToken)) == 1
+}

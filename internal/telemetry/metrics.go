@@ -1,0 +1,89 @@
+// Package telemetry counts incidents for Prometheus: declared, open, time to
+// acknowledge and time to resolve, by severity. It hears every change as an
+// incidents.Notifier and registers on an injected registry.
+package telemetry
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// Metrics are the incident metrics.
+type Metrics struct {
+	declared *prometheus.CounterVec
+	open     *prometheus.GaugeVec
+	tta      *prometheus.HistogramVec
+	ttr      *prometheus.HistogramVec
+}
+
+var _ incidents.Notifier = (*Metrics)(nil)
+
+// New registers the metrics on reg.
+func New(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		declared: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sitrep_incidents_declared_total", Help: "Incidents declared, by initial severity.",
+		}, []string{"severity"}),
+		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sitrep_incidents_open", Help: "Incidents not resolved, by current severity.",
+		}, []string{"severity"}),
+		tta: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sitrep_time_to_acknowledge_seconds", Help: "Time from declaration (or reopening) to acknowledgement.",
+			Buckets: []float64{30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400},
+		}, []string{"severity"}),
+		ttr: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sitrep_time_to_resolve_seconds", Help: "Time from declaration to resolution.",
+			Buckets: []float64{300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800},
+		}, []string{"severity"}),
+	}
+	for _, c := range []prometheus.Collector{m.declared, m.open, m.tta, m.ttr} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range incidents.Severities { // every series exists from the start
+		m.declared.WithLabelValues(s.String())
+		m.open.WithLabelValues(s.String())
+		m.tta.WithLabelValues(s.String())
+		m.ttr.WithLabelValues(s.String())
+	}
+	return m, nil
+}
+
+// Seed sets the open gauge from the incidents open at start.
+func (m *Metrics) Seed(open []*incidents.Incident) {
+	for _, s := range incidents.Severities {
+		m.open.WithLabelValues(s.String()).Set(0)
+	}
+	for _, inc := range open {
+		if inc.Open() {
+			m.open.WithLabelValues(inc.Severity.String()).Inc()
+		}
+	}
+}
+
+// Notify updates the metrics from a change's events.
+func (m *Metrics) Notify(_ context.Context, inc *incidents.Incident, events []incidents.Event) {
+	for _, ev := range events {
+		switch ev.Kind {
+		case incidents.EventDeclared:
+			m.declared.WithLabelValues(ev.To).Inc()
+			m.open.WithLabelValues(ev.To).Inc()
+		case incidents.EventSeverityChanged:
+			if inc.Open() {
+				m.open.WithLabelValues(ev.From).Dec()
+				m.open.WithLabelValues(ev.To).Inc()
+			}
+		case incidents.EventAcknowledged:
+			m.tta.WithLabelValues(inc.Severity.String()).Observe(inc.AckedAt.Sub(inc.AckClock).Seconds())
+		case incidents.EventResolved:
+			m.open.WithLabelValues(inc.Severity.String()).Dec()
+			m.ttr.WithLabelValues(inc.Severity.String()).Observe(inc.ResolvedAt.Sub(inc.DeclaredAt).Seconds())
+		case incidents.EventReopened:
+			m.open.WithLabelValues(inc.Severity.String()).Inc()
+		}
+	}
+}
