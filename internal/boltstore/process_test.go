@@ -1,0 +1,167 @@
+package boltstore_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// The tests below start this test binary again as a child process that
+// holds or writes the database; the child's role is in SITREP_TEST_CHILD.
+func TestMain(m *testing.M) {
+	switch os.Getenv("SITREP_TEST_CHILD") {
+	case "hold":
+		os.Exit(childHold(os.Getenv("SITREP_TEST_DB")))
+	case "write":
+		os.Exit(childWrite(os.Getenv("SITREP_TEST_DB")))
+	}
+	os.Exit(m.Run())
+}
+
+// childHold opens the database, says so, and holds it until stdin closes.
+func childHold(path string) int {
+	s, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	defer s.Close()
+	fmt.Println("holding")
+	io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// childWrite declares incidents and adds notes as fast as it can, printing
+// each write only after Update has returned (committed and fsynced).
+func childWrite(path string) int {
+	s, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	out := bufio.NewWriter(os.Stdout)
+	for i := 0; ; i++ {
+		inc, events, _ := incidents.Declare(incidents.Declaration{Title: fmt.Sprintf("incident %d", i)}, alice, t0)
+		if err := s.Create(ctx, inc, events); err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		fmt.Fprintf(out, "declared %d\n", inc.ID)
+		for j := 0; j < 5; j++ {
+			text := fmt.Sprintf("note %d.%d", inc.ID, j)
+			if _, _, err := s.Update(ctx, inc.ID, note(text)); err != nil {
+				fmt.Println("error", err)
+				return 1
+			}
+			fmt.Fprintf(out, "noted %d %s\n", inc.ID, text)
+		}
+		out.Flush()
+	}
+}
+
+func child(t *testing.T, role, path string) (*exec.Cmd, *bufio.Scanner, io.WriteCloser) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SITREP_TEST_CHILD="+role, "SITREP_TEST_DB="+path)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, bufio.NewScanner(stdout), stdin
+}
+
+func TestLockTimeoutNamesTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "held.db")
+	_, lines, stdin := child(t, "hold", path)
+	if !lines.Scan() || lines.Text() != "holding" {
+		t.Fatalf("child: %q %v", lines.Text(), lines.Err())
+	}
+	_, err := boltstore.Open(path, boltstore.Options{LockTimeout: 200 * time.Millisecond})
+	if !errors.Is(err, boltstore.ErrLocked) {
+		t.Fatalf("open of a held file: %v", err)
+	}
+	if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "another sitrep") {
+		t.Errorf("the error does not name the file or the cause: %v", err)
+	}
+	stdin.Close() // the other process lets go
+	s, err := boltstore.Open(path, boltstore.Options{LockTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("open after release: %v", err)
+	}
+	s.Close()
+}
+
+// TestCrashKeepsEveryCommittedWrite kills a writing process with SIGKILL in
+// the middle of its writes, then checks that every write it had reported as
+// committed is in the file, and that the file opens cleanly.
+func TestCrashKeepsEveryCommittedWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "crash.db")
+	for round := 0; round < 3; round++ { // crash the same file repeatedly
+		cmd, lines, _ := child(t, "write", path)
+		declared := map[int64]bool{}
+		noted := map[int64][]string{}
+		for lines.Scan() && len(declared) < 40 {
+			var id int64
+			var text string
+			switch f := strings.SplitN(lines.Text(), " ", 3); f[0] {
+			case "declared":
+				fmt.Sscan(f[1], &id)
+				declared[id] = true
+			case "noted":
+				fmt.Sscan(f[1], &id)
+				text = f[2]
+				noted[id] = append(noted[id], text)
+			default:
+				t.Fatalf("child: %s", lines.Text())
+			}
+		}
+		if err := cmd.Process.Kill(); err != nil { // SIGKILL: no deferred close, no flush
+			t.Fatal(err)
+		}
+		cmd.Wait()
+
+		s, err := boltstore.Open(path, boltstore.Options{LockTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatalf("round %d: reopen after kill -9: %v", round, err)
+		}
+		lost := 0
+		for id := range declared {
+			var have []string
+			if err := s.Timeline(ctx, id, func(ev incidents.Event) error {
+				if ev.Kind == incidents.EventNote {
+					have = append(have, ev.Message)
+				}
+				return nil
+			}); err != nil {
+				lost++
+				continue
+			}
+			if len(have) < len(noted[id]) || strings.Join(have[:len(noted[id])], "|") != strings.Join(noted[id], "|") {
+				lost++
+			}
+		}
+		s.Close()
+		if lost > 0 {
+			t.Fatalf("round %d: %d of %d reported incidents lost writes after kill -9", round, lost, len(declared))
+		}
+		t.Logf("round %d: %d incidents and their notes survived kill -9", round, len(declared))
+	}
+}
