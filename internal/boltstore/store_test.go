@@ -237,7 +237,13 @@ func TestTimelineStreamsInPages(t *testing.T) {
 	}
 	stop := errors.New("stop")
 	n := 0
-	err := s.Timeline(ctx, inc.ID, func(incidents.Event) error { n++; if n == 600 { return stop }; return nil })
+	err := s.Timeline(ctx, inc.ID, func(incidents.Event) error {
+		n++
+		if n == 600 {
+			return stop
+		}
+		return nil
+	})
 	if !errors.Is(err, stop) || n != 600 {
 		t.Errorf("stopping the walk: n=%d err=%v", n, err)
 	}

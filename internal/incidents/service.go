@@ -151,7 +151,9 @@ func (s *Service) Reopen(ctx context.Context, id int64, reason string, by Actor)
 func (s *Service) Get(ctx context.Context, id int64) (*Incident, error) { return s.store.Get(ctx, id) }
 
 // List returns incidents passing f, newest first.
-func (s *Service) List(ctx context.Context, f Filter) ([]*Incident, error) { return s.store.List(ctx, f) }
+func (s *Service) List(ctx context.Context, f Filter) ([]*Incident, error) {
+	return s.store.List(ctx, f)
+}
 
 // Timeline streams incident id's events in order.
 func (s *Service) Timeline(ctx context.Context, id int64, fn func(Event) error) error {
