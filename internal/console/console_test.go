@@ -1,0 +1,112 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/commands"
+	"github.com/sitrep-oncall/sitrep/internal/console"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+var me = incidents.Actor{Name: "@alice", Source: incidents.SourceConsole}
+
+func session(t *testing.T, input string) (string, *incidents.Service) {
+	t.Helper()
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	quiet := slog.New(slog.DiscardHandler)
+	var out bytes.Buffer
+	c := console.New(nil, &out, me, "")
+	svc := incidents.NewService(incidents.Config{Store: store, Logger: quiet, Notifiers: []incidents.Notifier{c},
+		Clock: incidents.NewManualClock(time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC))})
+	c.SetHandler(commands.NewRouter(svc, quiet))
+	if err := c.Run(context.Background(), strings.NewReader(input)); err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), svc
+}
+
+func TestButtonsAreNumberedChoices(t *testing.T) {
+	out, svc := session(t, strings.Join([]string{
+		"/incident declare P2 Checkout error rate above 5%",
+		"1",                       // Acknowledge
+		"1",                       // now Severity…: asks for input
+		"P1 every region failing", // the input
+		"5",                       // Resolve: asks to confirm
+		"n",                       // not now
+		"5", "yes",                // resolve
+		"9", // no such choice
+	}, "\n")) // no final newline: the last line still counts
+	for _, want := range []string{
+		"🚨 Declared INC-1 · Checkout error rate above 5%",
+		"[1] Acknowledge  [2] Severity…  [3] Status…  [4] Assign lead…  [5] Timeline  [6] Resolve   (type a number to press)",
+		"✓ INC-1 acknowledged by @alice; lead is @alice",
+		"severity INC-1 <P1-P4> [reason]: ✓ INC-1 is now P1 Critical",
+		"Resolve INC-1? [y/N] cancelled",
+		"Resolve INC-1? [y/N] ✓ INC-1 resolved by @alice",
+		"[1] Reopen  [2] Timeline",
+		"error: no choice 9: pick 1 to 2",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	inc, err := svc.Get(context.Background(), 1)
+	if err != nil || inc.Open() || inc.Severity != incidents.P1 || inc.SeverityReason != "every region failing" {
+		t.Errorf("incident after the session: %+v %v", inc, err)
+	}
+}
+
+func TestConsoleEdgeCases(t *testing.T) {
+	out, _ := session(t, strings.Join([]string{
+		"1", // nothing shown yet
+		"",  // blank lines are ignored
+		strings.Repeat("x", console.MaxLine+10),
+		"declare P3 search slow",
+		"2",   // Severity…
+		"",    // an empty required input cancels
+		"ack", // no id outside a war room
+		"help",
+	}, "\n")+"\n")
+	for _, want := range []string{
+		"error: no choice 1: no choices are shown yet",
+		"error: that line is longer than 65536 bytes and was ignored",
+		"severity INC-1 <P1-P4> [reason]: cancelled",
+		"error: which incident? give its id (INC-7 or 7) or run this in its war room (open: INC-1) (usage: ack [INC-n])",
+		"declare [P1-P4] <title>",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestNotifyShowsWhatOthersDid(t *testing.T) {
+	var out bytes.Buffer
+	c := console.New(nil, &out, me, "sitrep> ")
+	inc := &incidents.Incident{ID: 3, Title: "API down", Severity: incidents.P1}
+	c.Notify(context.Background(), inc, []incidents.Event{
+		{Kind: incidents.EventNote, Actor: me.Name, Source: me.Source, Message: "mine"},
+		{Kind: incidents.EventReminder, Actor: "sitrep", Source: "sitrep", Message: "INC-3 (P1) is still unacknowledged after 5m0s"},
+		{Kind: incidents.EventAcknowledged, Actor: "Jane", Source: "pagerduty", At: time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)},
+	})
+	got := out.String()
+	if strings.Contains(got, "mine") {
+		t.Error("the console echoed its own change")
+	}
+	for _, want := range []string{"⏰ INC-3 · API down — INC-3 (P1) is still unacknowledged after 5m0s. Acknowledge: ack INC-3", "INC-3 · 2026-11-26 03:00:00  Jane (pagerduty)", "sitrep> "} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lacks %q:\n%s", want, got)
+		}
+	}
+}
