@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// These tests run the built binary the way a person or a script does: piped
+// stdin, environment configuration, and what comes out.
+
+var botBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sitrep-e2e")
+	if err != nil {
+		panic(err)
+	}
+	botBinary = filepath.Join(dir, "bot")
+	build := exec.Command("go", "build", "-o", botBinary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("go build: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func botEnv(db, listen string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "USER=alice", "SITREP_DB=" + db, "SITREP_LISTEN=" + listen}
+	return env
+}
+
+// runBot runs the binary to completion with input on stdin.
+func runBot(t *testing.T, env []string, input string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(botBinary, args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(input)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestQuickStartTranscript(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sitrep.db")
+	out, stderr, code := runBot(t, botEnv(db, "127.0.0.1:0"), "/incident declare P2 Checkout error rate above 5%\n1\nnote INC-1 rolled back to 3.1.0\nbogus\n")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	for _, want := range []string{
+		"Type help for commands",
+		"🚨 Declared INC-1 · Checkout error rate above 5%",
+		"Severity      P2 High — Degraded service (respond within 15m)",
+		"Why           set explicitly at declaration",
+		"Status        INVESTIGATING",
+		"Lead          @alice",
+		"Ack deadline  ",
+		"[1] Acknowledge  [2] Severity…",
+		"✓ INC-1 acknowledged by @alice",
+		"✓ note added to INC-1's timeline",
+		`error: unknown command "bogus" — type help for the list`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "sitrep> ") {
+		t.Error("a prompt was printed to a pipe")
+	}
+
+	// The next run finds everything in the file.
+	out, _, code = runBot(t, botEnv(db, "127.0.0.1:0"), "list\ntimeline 1\n")
+	if code != 0 || !strings.Contains(out, "1 open incident:") || !strings.Contains(out, "INC-1   P2  INVESTIGATING acked") ||
+		!strings.Contains(out, "note: rolled back to 3.1.0") {
+		t.Errorf("second run (exit %d):\n%s", code, out)
+	}
+}
+
+func TestDatabaseHeldByAnotherProcess(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sitrep.db")
+	first, _ := startBot(t, db)
+	_ = first
+	_, stderr, code := runBot(t, botEnv(db, "127.0.0.1:0"), "", "-lock-timeout=300ms")
+	if code != 1 || !strings.Contains(stderr, db) || !strings.Contains(stderr, "locked by another process") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+type runningBot struct {
+	addr  string
+	stdin io.WriteCloser
+	out   *bufio.Reader
+	cmd   *exec.Cmd
+}
+
+// say sends a line and reads until the reply contains want.
+func (b *runningBot) say(t *testing.T, line, want string) string {
+	t.Helper()
+	io.WriteString(b.stdin, line+"\n")
+	var got strings.Builder
+	for !strings.Contains(got.String(), want) {
+		l, err := b.out.ReadString('\n')
+		got.WriteString(l)
+		if err != nil {
+			t.Fatalf("waiting for %q: %v\n%s", want, err, got.String())
+		}
+	}
+	return got.String()
+}
+
+// startBot runs a bot that stays up until the test ends (its stdin open).
+func startBot(t *testing.T, db string) (*runningBot, *exec.Cmd) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(botBinary)
+	cmd.Env = botEnv(db, addr)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b := &runningBot{addr: addr, stdin: stdin, out: bufio.NewReader(stdout), cmd: cmd}
+	t.Cleanup(func() {
+		stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("bot exited with %v after EOF", err)
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Error("bot did not exit after EOF")
+		}
+	})
+	b.say(t, "help", "declare [P1-P4] <title>") // it is up and answering
+	return b, cmd
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	for {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(body)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		time.Sleep(20 * time.Millisecond) // the listener may not be up yet
+	}
+}
+
+func TestHTTPEndpoints(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sitrep.db")
+	b, _ := startBot(t, db)
+	b.say(t, "declare P2 Checkout error rate above 5%", "Declared INC-1")
+	b.say(t, "declare API completely unavailable", "Declared INC-2")
+	b.say(t, "ack 1", "acknowledged")
+	b.say(t, "resolve 2 failover done", "resolved")
+
+	if code, body := get(t, "http://"+b.addr+"/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz %d %q", code, body)
+	}
+	if code, body := get(t, "http://"+b.addr+"/readyz"); code != 200 || body != "ready\n" {
+		t.Errorf("/readyz %d %q", code, body)
+	}
+	code, metrics := get(t, "http://"+b.addr+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics %d", code)
+	}
+	for _, want := range []string{
+		`sitrep_incidents_declared_total{severity="P1"} 1`,
+		`sitrep_incidents_declared_total{severity="P2"} 1`,
+		`sitrep_incidents_open{severity="P1"} 0`,
+		`sitrep_incidents_open{severity="P2"} 1`,
+		`sitrep_time_to_acknowledge_seconds_count{severity="P2"} 1`,
+		`sitrep_time_to_resolve_seconds_count{severity="P1"} 1`,
+		"go_goroutines ", "process_resident_memory_bytes ",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	// An online backup while the bot holds the file.
+	backupFile := filepath.Join(t.TempDir(), "backup.db")
+	out, stderr, code := runBot(t, botEnv(db, b.addr), "", "backup", backupFile)
+	if code != 0 || !strings.Contains(out, "from the running Sitrep") {
+		t.Fatalf("backup exit %d: %s %s", code, out, stderr)
+	}
+	copy, err := boltstore.Open(backupFile, boltstore.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer copy.Close()
+	all, err := copy.List(context.Background(), incidents.Filter{All: true})
+	if err != nil || len(all) != 2 {
+		t.Errorf("backup holds %d incidents, %v", len(all), err)
+	}
+}
+
+func TestOfflineBackupAndCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "sitrep.db")
+	if _, _, code := runBot(t, botEnv(db, "127.0.0.1:0"), "declare P4 logo misaligned\n"); code != 0 {
+		t.Fatal("declare failed")
+	}
+	out, _, code := runBot(t, botEnv(db, "127.0.0.1:0"), "", "backup", filepath.Join(dir, "b.db"))
+	if code != 0 || !strings.Contains(out, "backed up "+db) {
+		t.Errorf("offline backup exit %d: %s", code, out)
+	}
+	tests := []struct {
+		args []string
+		env  []string
+		code int
+		want string
+	}{
+		{[]string{"backup"}, nil, 2, "usage: bot backup"},
+		{[]string{"backup", db}, nil, 1, "is the database itself"},
+		{[]string{"frobnicate"}, nil, 2, `unknown command "frobnicate"`},
+		{[]string{"-nope"}, nil, 2, "flag provided but not defined"},
+		{[]string{"version"}, nil, 0, "sitrep "},
+		{nil, []string{"SLACK_BOT_TOKEN=xoxb-secret-1", "SLACK_APP_TOKEN=xapp-secret-2", "SITREP_CONSOLE=off"}, 1, "no Slack adapter yet"},
+		{nil, []string{"SITREP_CONSOLE=maybe"}, 1, `SITREP_CONSOLE/-console is "maybe"`},
+		{nil, []string{"SITREP_DB=" + filepath.Join(dir, "missing", "x.db")}, 1, "missing"},
+	}
+	for _, tt := range tests {
+		out, stderr, code := runBot(t, append(botEnv(db, "127.0.0.1:0"), tt.env...), "", tt.args...)
+		if code != tt.code || !strings.Contains(out+stderr, tt.want) {
+			t.Errorf("bot %v: exit %d, output %q, want %d and %q", tt.args, code, out+stderr, tt.code, tt.want)
+		}
+		if strings.Contains(out+stderr, "secret") {
+			t.Errorf("bot %v printed a token", tt.args)
+		}
+	}
+}
