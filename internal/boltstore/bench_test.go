@@ -1,0 +1,134 @@
+package boltstore_test
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// The benchmarks time each store operation next to a bare bbolt Update that
+// writes the same bytes (the encoded incident and event) into the same shape
+// of buckets, alternating the two in one loop so that the machine's noise
+// falls on both. They report ns/op for each and the ratio, "x-bare".
+
+// bare is the baseline: a bbolt file with an incidents bucket and one
+// timeline bucket, written without decoding, transitions or indexes.
+type bare struct {
+	db       *bolt.DB
+	incident []byte
+	event    []byte
+}
+
+func openBare(b *testing.B, timelineLen int, incident, event []byte) *bare {
+	b.Helper()
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "bare.db"), 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	for done := 0; done < timelineLen || done == 0; done += 20000 {
+		err := db.Update(func(tx *bolt.Tx) error {
+			tl, err := tx.CreateBucketIfNotExists([]byte("timeline"))
+			if err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucketIfNotExists([]byte("incidents")); err != nil {
+				return err
+			}
+			for i := done; i < min(done+20000, timelineLen); i++ {
+				seq, _ := tl.NextSequence()
+				if err := tl.Put(key(seq), event); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return &bare{db: db, incident: incident, event: event}
+}
+
+func key(v uint64) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, v)
+	return k
+}
+
+func (w *bare) write() error {
+	return w.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket([]byte("incidents")).Put(key(1), w.incident); err != nil {
+			return err
+		}
+		tl := tx.Bucket([]byte("timeline"))
+		seq, _ := tl.NextSequence()
+		return tl.Put(key(seq), w.event)
+	})
+}
+
+// interleave runs store and baseline alternately b.N times and reports both.
+func interleave(b *testing.B, store func() error, baseline func() error) {
+	var tStore, tBare time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if err := store(); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		if err := baseline(); err != nil {
+			b.Fatal(err)
+		}
+		tStore += mid.Sub(start)
+		tBare += time.Since(mid)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(tStore.Nanoseconds())/float64(b.N), "store-ns/op")
+	b.ReportMetric(float64(tBare.Nanoseconds())/float64(b.N), "bare-ns/op")
+	b.ReportMetric(float64(tStore)/float64(tBare), "x-bare")
+}
+
+func BenchmarkDeclare(b *testing.B) {
+	s := mustOpenStore(b, "")
+	sample, events, _ := incidents.Declare(incidents.Declaration{Title: "Checkout error rate above 5%"}, alice, t0)
+	incJSON, _ := json.Marshal(sample)
+	evJSON, _ := json.Marshal(events[0])
+	base := openBare(b, 0, incJSON, evJSON)
+	interleave(b, func() error {
+		inc, events, err := incidents.Declare(incidents.Declaration{Title: "Checkout error rate above 5%"}, alice, t0)
+		if err != nil {
+			return err
+		}
+		return s.Create(ctx, inc, events)
+	}, base.write)
+}
+
+func BenchmarkAppendEvent(b *testing.B) {
+	for _, n := range []int{10, 100000} {
+		b.Run(fmt.Sprintf("timeline=%d", n), func(b *testing.B) {
+			s := mustOpenStore(b, "")
+			inc := mustDeclare(b, s, "Checkout error rate above 5%")
+			seed, _ := inc.AddNote("seed", alice, t0)
+			if err := boltstore.SeedEvents(s, inc.ID, n-2, seed[0]); err != nil {
+				b.Fatal(err)
+			}
+			incJSON, _ := json.Marshal(inc)
+			evs, _ := inc.AddNote("pods restarting in eu-west-1", alice, t0)
+			evJSON, _ := json.Marshal(evs[0])
+			base := openBare(b, n, incJSON, evJSON)
+			interleave(b, func() error {
+				_, _, err := s.Update(ctx, inc.ID, note("pods restarting in eu-west-1"))
+				return err
+			}, base.write)
+		})
+	}
+}
