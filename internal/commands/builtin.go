@@ -20,7 +20,7 @@ func Builtins() *Registry {
 		{Name: "lead", Incident: true, Args: "@user", Summary: "make someone the incident commander", Run: lead},
 		{Name: "role", Incident: true, Args: "<commander|comms|scribe> @user", Summary: "give someone a role", Run: role},
 		{Name: "note", Incident: true, Args: "<text>", Summary: "add a note to the timeline", Run: note},
-		{Name: "phase", Incident: true, Args: "<next|detect|acknowledge|assess|communicate|remediate|verify|document|review>", Summary: "record reaching a phase of the response procedure", Run: phase},
+		{Name: "phase", Incident: true, Args: "<next|phase>", Summary: "record reaching a phase: detect, acknowledge, assess, communicate, remediate, verify, document, review", Run: phase},
 		{Name: "resolve", Incident: true, Args: "[summary]", Summary: "resolve the incident", Run: resolve},
 		{Name: "reopen", Incident: true, Args: "[reason]", Summary: "reopen a resolved incident", Run: reopen},
 		{Name: "list", Args: "[--all] [--severity P1-P4]", Summary: "list open incidents (--all includes resolved)", Run: list},

@@ -141,6 +141,9 @@ func Human(d time.Duration) string {
 	if d < 0 {
 		d = -d
 	}
+	if d >= time.Minute {
+		d = d.Round(time.Minute)
+	}
 	switch {
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d.Seconds()))

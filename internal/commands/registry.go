@@ -90,15 +90,19 @@ func (r *Registry) Suggest(prefix string) []string {
 	return out
 }
 
+// helpWidth is the usage column's width; longer usages put their summary on
+// the next line.
+const helpWidth = 36
+
 // Help lists every command with its usage and summary.
 func (r *Registry) Help() Reply {
-	width := 0
-	for _, c := range r.order {
-		width = max(width, len(c.Usage()))
-	}
 	lines := make([]string, 0, len(r.order))
 	for _, c := range r.order {
-		lines = append(lines, fmt.Sprintf("%-*s  %s", width, c.Usage(), c.Summary))
+		if u := c.Usage(); len(u) <= helpWidth {
+			lines = append(lines, fmt.Sprintf("%-*s  %s", helpWidth, u, c.Summary))
+		} else {
+			lines = append(lines, u, fmt.Sprintf("%-*s  %s", helpWidth, "", c.Summary))
+		}
 	}
 	return Reply{
 		Text:    "Sitrep commands (in a war room the incident is implied; elsewhere give its id, INC-7 or 7):",

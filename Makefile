@@ -1,0 +1,41 @@
+# Sitrep — run `make help` for the targets.
+GO        ?= go
+BIN       ?= bin/bot
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+STATICCHECK_VERSION ?= v0.8.2
+FUZZTIME  ?= 20s
+
+.PHONY: help build run test check lint bench fuzz measure clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build the static binary into bin/bot
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/bot
+
+run: ## run Sitrep in the terminal (same as go run ./cmd/bot)
+	$(GO) run ./cmd/bot
+
+test: check ## vet, format check, and every test with the race detector
+	$(GO) test -race -count=1 ./...
+
+check: ## go vet and gofmt
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+lint: check ## staticcheck (installed from the Go module proxy on first use)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+bench: ## benchmarks: store vs a bare bbolt update, interleaved (ratio x-bare)
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/...
+
+fuzz: ## fuzz the command parser for FUZZTIME (default 20s)
+	$(GO) test ./internal/commands -run '^$$' -fuzz FuzzHandle -fuzztime $(FUZZTIME)
+
+measure: build ## idle RSS and time to first output of the binary, with /usr/bin/time -v
+	@scripts/measure-startup.sh $(BIN)
+
+clean: ## remove build output
+	rm -rf bin
