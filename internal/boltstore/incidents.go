@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 
 	bolt "go.etcd.io/bbolt"
@@ -28,7 +29,7 @@ func (s *Store) Create(ctx context.Context, inc *incidents.Incident, events []in
 		if err := putIncident(tx, inc); err != nil {
 			return err
 		}
-		if err := reindex(tx, nil, inc); err != nil {
+		if err := reindex(tx, indexed{}, inc); err != nil {
 			return err
 		}
 		return appendEvents(tx, inc.ID, events)
@@ -49,14 +50,12 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 		events []incidents.Event
 	)
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		before, err := getIncident(tx, id)
+		var err error
+		inc, err = getIncident(tx, id)
 		if err != nil {
 			return err
 		}
-		inc, err = getIncident(tx, id) // a separate copy for change to modify
-		if err != nil {
-			return err
-		}
+		before := indexed{inc.Channel, maps.Clone(inc.Links)}
 		events, err = change(inc)
 		if err != nil {
 			return err
@@ -107,12 +106,18 @@ func appendEvents(tx *bolt.Tx, id int64, events []incidents.Event) error {
 	return nil
 }
 
+// indexed is what the indexes held for an incident before a change.
+type indexed struct {
+	Channel string
+	Links   map[string]string
+}
+
 // reindex keeps the channel and link indexes in step with the incident.
-func reindex(tx *bolt.Tx, before, after *incidents.Incident) error {
+func reindex(tx *bolt.Tx, before indexed, after *incidents.Incident) error {
 	idx := tx.Bucket(bucketIndex)
 	id := []byte(strconv.FormatInt(after.ID, 10))
 	ch := idx.Bucket(indexChannel)
-	if before != nil && before.Channel != "" && before.Channel != after.Channel {
+	if before.Channel != "" && before.Channel != after.Channel {
 		if err := ch.Delete([]byte(before.Channel)); err != nil {
 			return err
 		}
@@ -131,12 +136,10 @@ func reindex(tx *bolt.Tx, before, after *incidents.Incident) error {
 			return err
 		}
 	}
-	if before != nil {
-		for system, ref := range before.Links {
-			if after.Links[system] != ref {
-				if err := links.Delete(linkKey(system, ref)); err != nil {
-					return err
-				}
+	for system, ref := range before.Links {
+		if after.Links[system] != ref {
+			if err := links.Delete(linkKey(system, ref)); err != nil {
+				return err
 			}
 		}
 	}
