@@ -124,8 +124,10 @@ func Describe(ev incidents.Event) string {
 		return "note: " + ev.Message
 	case incidents.EventReminder:
 		return "re-announced: " + ev.Message
-	case incidents.EventPhaseReached, incidents.EventRoleAssigned:
+	case incidents.EventPhaseReached, incidents.EventRoleAssigned, incidents.EventWarRoomOpened:
 		return ev.Message
+	case incidents.EventMessagePinned:
+		return fmt.Sprintf("pinned message from %s: %s", ev.Fields["author"], ev.Message)
 	}
 	return withMsg(string(ev.Kind))
 }

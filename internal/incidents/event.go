@@ -18,6 +18,8 @@ const (
 	EventResolved        EventKind = "resolved"
 	EventReopened        EventKind = "reopened"
 	EventReminder        EventKind = "reminder"
+	EventWarRoomOpened   EventKind = "war_room_opened"
+	EventMessagePinned   EventKind = "message_pinned"
 )
 
 // Sources: where a change came from.

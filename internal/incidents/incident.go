@@ -31,8 +31,14 @@ type Incident struct {
 	// declaration, or the last reopening.
 	AckClock  time.Time `json:"ack_clock"`
 	Reminders int       `json:"reminders,omitempty"` // re-announcements since AckClock
-	// Channel is the war room's chat channel, when there is one.
-	Channel string `json:"channel,omitempty"`
+	// Channel is the war room's chat channel id, when there is one;
+	// ChannelName its name, and HeaderRef the adapter's reference to the
+	// pinned header message it keeps current.
+	Channel     string `json:"channel,omitempty"`
+	ChannelName string `json:"channel_name,omitempty"`
+	HeaderRef   string `json:"header_ref,omitempty"`
+	// Pins are the chat messages already added to the timeline (their refs).
+	Pins []string `json:"pins,omitempty"`
 	// Links are external references by system ("pagerduty" → incident id).
 	Links     map[string]string `json:"links,omitempty"`
 	UpdatedAt time.Time         `json:"updated_at"`
