@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/console"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/server"
+	"github.com/sitrep-oncall/sitrep/internal/slackbot"
 	"github.com/sitrep-oncall/sitrep/internal/telemetry"
 )
 
@@ -101,9 +101,6 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	if cfg.slack() && !cfg.console() {
-		return errors.New("SLACK_BOT_TOKEN and SLACK_APP_TOKEN are set, but this build has no Slack adapter yet; unset them to use the terminal, or run with -console=on")
-	}
 	var term *console.Console
 	var notifiers []incidents.Notifier
 	if cfg.console() {
@@ -127,6 +124,20 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	defer wait()
 	defer cancel()
+	if cfg.slack() {
+		bot, err := slackbot.New(slackbot.Config{
+			BotToken: cfg.SlackBot, AppToken: cfg.SlackApp, APIURL: cfg.SlackAPI,
+			Responders: cfg.Responders, AnnounceChannel: cfg.Announce,
+			Sender: slackbot.SenderConfig{RateScale: cfg.SlackScale}, Logger: log,
+		}, a.svc, a.router)
+		if err != nil {
+			return err
+		}
+		a.svc.AddNotifier(bot)
+		a.http.AddCheck(server.Check{Name: "slack", Fn: bot.Ready})
+		go bot.Start(ctx)
+		log.Info("slack adapter started", "api", cfg.SlackAPI)
+	}
 	if term == nil {
 		log.Info("sitrep running without a terminal; stop with SIGTERM", "db", cfg.DB)
 		<-ctx.Done()

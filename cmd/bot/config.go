@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -20,6 +21,10 @@ type config struct {
 	AdminToken  string
 	SlackBot    string
 	SlackApp    string
+	SlackAPI    string
+	Responders  []string
+	Announce    string
+	SlackScale  float64
 }
 
 // slack reports whether both Slack tokens are set.
@@ -47,6 +52,21 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 		AdminToken: getenv("SITREP_ADMIN_TOKEN"),
 		SlackBot:   getenv("SLACK_BOT_TOKEN"),
 		SlackApp:   getenv("SLACK_APP_TOKEN"),
+		SlackAPI:   getenv("SLACK_API_URL"),
+		Announce:   strings.TrimSpace(getenv("SITREP_ANNOUNCE_CHANNEL")),
+		SlackScale: 1,
+	}
+	for _, u := range strings.Split(getenv("SITREP_RESPONDERS"), ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			cfg.Responders = append(cfg.Responders, u)
+		}
+	}
+	if v := getenv("SITREP_SLACK_RATE_SCALE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			return cfg, nil, fmt.Errorf("SITREP_SLACK_RATE_SCALE is %q: use a positive number", v)
+		}
+		cfg.SlackScale = f
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)

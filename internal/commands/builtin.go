@@ -115,7 +115,9 @@ func status(ctx context.Context, c *Call) (Reply, error) {
 	if m := strings.TrimSpace(msg); m != "" {
 		what += ": " + m
 	}
-	return changed(c, inc, what), nil
+	out := changed(c, inc, what)
+	out.Private = true // chat adapters echo status updates to the war room themselves
+	return out, nil
 }
 
 var userName = regexp.MustCompile(`^@?[\p{L}\p{N}._-]{1,80}$`)

@@ -69,12 +69,32 @@ func Buttons(inc *incidents.Incident) []Button {
 		b = append(b, Button{Label: "Acknowledge", Command: "ack " + k, Style: Primary})
 	}
 	return append(b,
-		Button{Label: "Severity", Command: "severity " + k, Input: "<P1-P4> [reason]"},
-		Button{Label: "Status", Command: "status " + k, Input: "<investigating|identified|monitoring|resolved> [message]"},
-		Button{Label: "Assign lead", Command: "lead " + k, Input: "@user"},
+		Button{Label: "Severity", Command: "severity " + k, Input: "<P1-P4> [reason]", Options: severityOptions(inc)},
+		Button{Label: "Status", Command: "status " + k, Input: "<investigating|identified|monitoring|resolved> [message]", Options: statusOptions(inc)},
+		Button{Label: "Assign lead", Command: "lead " + k, Input: "@user", User: true},
 		Button{Label: "Timeline", Command: "timeline " + k},
 		Button{Label: "Resolve", Command: "resolve " + k, Style: Danger, Confirm: "Resolve " + k + "?"},
 	)
+}
+
+func severityOptions(inc *incidents.Incident) []Option {
+	var out []Option
+	for _, s := range incidents.Severities {
+		if s != inc.Severity {
+			out = append(out, Option{Label: s.Label() + " — " + s.Impact(), Value: s.String()})
+		}
+	}
+	return out
+}
+
+func statusOptions(inc *incidents.Incident) []Option {
+	var out []Option
+	for _, s := range incidents.Statuses {
+		if s != inc.Status {
+			out = append(out, Option{Label: s.Label(), Value: string(s)})
+		}
+	}
+	return out
 }
 
 // ListLine is one incident in a list.

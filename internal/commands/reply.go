@@ -38,6 +38,16 @@ type Button struct {
 	Input   string // what to ask for first, e.g. "<P1-P4> [reason]"
 	Style   Style
 	Confirm string // a question to confirm before running
+	// Options, when set, are the values the Input may take; an adapter may
+	// show them as a menu. Each Value is appended to Command as the input.
+	Options []Option
+	// User says the Input is one user (an adapter may show a user picker).
+	User bool
+}
+
+// Option is one choice of a Button's input.
+type Option struct {
+	Label, Value string
 }
 
 // Style hints how a button should look.

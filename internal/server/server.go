@@ -59,6 +59,9 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// AddCheck adds a readiness condition; call it before serving.
+func (s *Server) AddCheck(c Check) { s.cfg.Checks = append(s.cfg.Checks, c) }
+
 // Handle adds a route (webhook receivers register here).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 

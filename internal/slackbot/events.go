@@ -1,0 +1,225 @@
+package slackbot
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/sitrep-oncall/sitrep/internal/commands"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// events reads the socket's events: each envelope is acknowledged at once
+// and its work queued for the pool.
+func (b *Bot) events(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case evt, ok := <-b.sm.Events:
+			if !ok {
+				return
+			}
+			b.dispatch(ctx, evt)
+		}
+	}
+}
+
+func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
+	switch evt.Type {
+	case socketmode.EventTypeConnected, socketmode.EventTypeHello:
+		if !b.connected.Swap(true) {
+			b.log.Info("slack socket mode connected")
+		}
+		return
+	case socketmode.EventTypeConnectionError, socketmode.EventTypeInvalidAuth, socketmode.EventTypeDisconnect:
+		b.connected.Store(false)
+		msg := string(evt.Type)
+		if e, ok := evt.Data.(*slack.ConnectionErrorEvent); ok && e.ErrorObj != nil {
+			msg += ": " + e.ErrorObj.Error()
+		}
+		b.lastErr.Store(&msg)
+		b.log.Warn("slack connection", "state", msg)
+		return
+	}
+	if evt.Request == nil {
+		return
+	}
+	req := *evt.Request
+	switch evt.Type {
+	case socketmode.EventTypeSlashCommand:
+		b.sm.Ack(req)
+		cmd, ok := evt.Data.(slack.SlashCommand)
+		if ok && b.seen.first(req.EnvelopeID) {
+			b.submit(ctx, func(ctx context.Context) { b.slash(ctx, cmd) })
+		}
+	case socketmode.EventTypeInteractive:
+		cb, ok := evt.Data.(slack.InteractionCallback)
+		if !ok {
+			b.sm.Ack(req)
+			return
+		}
+		if cb.Type == slack.InteractionTypeViewSubmission {
+			d, errs := declarationFromModal(cb)
+			if errs != nil {
+				b.sm.Ack(req, map[string]any{"response_action": "errors", "errors": errs})
+				return
+			}
+			b.sm.Ack(req)
+			if b.seen.first(req.EnvelopeID) {
+				b.submit(ctx, func(ctx context.Context) { b.declareFromModal(ctx, cb.User.ID, d) })
+			}
+			return
+		}
+		b.sm.Ack(req)
+		if cb.Type == slack.InteractionTypeBlockActions && b.seen.first(req.EnvelopeID) {
+			b.submit(ctx, func(ctx context.Context) { b.actions(ctx, cb) })
+		}
+	case socketmode.EventTypeEventsAPI:
+		b.sm.Ack(req)
+		ev, ok := evt.Data.(slackevents.EventsAPIEvent)
+		if ok && b.seen.first(req.EnvelopeID) {
+			b.submit(ctx, func(ctx context.Context) { b.event(ctx, ev) })
+		}
+	default:
+		b.sm.Ack(req)
+	}
+}
+
+func actor(userID string) incidents.Actor {
+	return incidents.Actor{Name: "<@" + userID + ">", Source: incidents.SourceSlack}
+}
+
+func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) {
+	if strings.EqualFold(strings.TrimSpace(cmd.Text), "declare") {
+		err := b.send.Do(ctx, "views.open", "", func(ctx context.Context) error {
+			_, err := b.api.OpenViewContext(ctx, cmd.TriggerID, DeclareModal())
+			return err
+		})
+		if err != nil {
+			b.log.Error("open declare modal", "err", err)
+			b.respond(ctx, cmd.ChannelID, cmd.UserID, cmd.ResponseURL, commands.Reply{Error: true, Text: "could not open the form; type /incident declare <title> instead"})
+		}
+		return
+	}
+	reply := b.handler.Handle(ctx, commands.Request{Actor: actor(cmd.UserID), Channel: cmd.ChannelID, Text: cmd.Text})
+	if !reply.Error && reply.Incident != nil && strings.HasPrefix(strings.ToLower(strings.TrimSpace(cmd.Text)), "declare") {
+		reply.Private = true // the war room gets the header; the declarer gets the card
+	}
+	b.respond(ctx, cmd.ChannelID, cmd.UserID, cmd.ResponseURL, reply)
+}
+
+// actions runs the commands behind clicked buttons and chosen menu options.
+func (b *Bot) actions(ctx context.Context, cb slack.InteractionCallback) {
+	for _, a := range cb.ActionCallback.BlockActions {
+		var text string
+		switch {
+		case strings.HasPrefix(a.ActionID, actionUser+":") && a.SelectedUser != "":
+			text = strings.TrimPrefix(a.ActionID, actionUser+":") + " <@" + a.SelectedUser + ">"
+		case strings.HasPrefix(a.ActionID, actionCommand) && a.SelectedOption.Value != "":
+			text = a.SelectedOption.Value
+		case strings.HasPrefix(a.ActionID, actionCommand):
+			text = a.Value
+		default:
+			continue
+		}
+		reply := b.handler.Handle(ctx, commands.Request{Actor: actor(cb.User.ID), Channel: cb.Channel.ID, Text: text})
+		b.respond(ctx, cb.Channel.ID, cb.User.ID, cb.ResponseURL, reply)
+	}
+}
+
+func (b *Bot) event(ctx context.Context, ev slackevents.EventsAPIEvent) {
+	switch e := ev.InnerEvent.Data.(type) {
+	case *slackevents.ReactionAddedEvent:
+		if e.Reaction == "pushpin" && e.Item.Type == "message" {
+			b.pin(ctx, e.User, e.Item.Channel, e.Item.Timestamp, nil)
+		}
+	case *slackevents.PinAddedEvent:
+		if e.Item.Message != nil {
+			b.pin(ctx, e.User, orDefault(e.Item.Channel, e.Channel), e.Item.Message.Timestamp, e.Item.Message)
+		}
+	case *slackevents.AppMentionEvent:
+		if e.BotID != "" {
+			return // never answer bots (or ourselves)
+		}
+		text := mention.ReplaceAllString(e.Text, "")
+		reply := b.handler.Handle(ctx, commands.Request{Actor: actor(e.User), Channel: e.Channel, Text: text})
+		if reply.Private {
+			b.respond(ctx, e.Channel, e.User, "", reply)
+			return
+		}
+		blocks, fallback := Blocks(reply)
+		thread := orDefault(e.ThreadTimeStamp, e.TimeStamp)
+		b.post(ctx, e.Channel, fallback, blocks, slack.MsgOptionTS(thread))
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// respond answers the person who asked: through the interaction's
+// response_url when there is one, else in the channel.
+func (b *Bot) respond(ctx context.Context, channel, user, responseURL string, reply commands.Reply) {
+	blocks, fallback := Blocks(reply)
+	if responseURL != "" && b.allowedHook(responseURL) {
+		kind := slack.ResponseTypeInChannel
+		if reply.Private || reply.Error {
+			kind = slack.ResponseTypeEphemeral
+		}
+		msg := &slack.WebhookMessage{Text: fallback, Blocks: &slack.Blocks{BlockSet: blocks}, ResponseType: kind}
+		err := b.send.Do(ctx, "response_url", channel, func(ctx context.Context) error {
+			return slack.PostWebhookContext(ctx, responseURL, msg)
+		})
+		if err == nil {
+			return
+		}
+		b.log.Warn("response_url failed; answering in the channel", "err", err)
+	}
+	if reply.Private || reply.Error {
+		err := b.send.Do(ctx, "chat.postEphemeral", channel, func(ctx context.Context) error {
+			_, err := b.api.PostEphemeralContext(ctx, channel, user, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
+			return err
+		})
+		if err != nil {
+			b.log.Error("ephemeral reply failed", "channel", channel, "err", err)
+		}
+		return
+	}
+	b.post(ctx, channel, fallback, blocks)
+}
+
+// allowedHook accepts response URLs on Slack's hooks host or the configured
+// Slack-compatible server only: a payload never makes Sitrep post elsewhere.
+func (b *Bot) allowedHook(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	return (u.Scheme == "https" && u.Host == "hooks.slack.com") || (b.hooksHost != "" && u.Host == b.hooksHost)
+}
+
+// post sends a message to a channel, in order with the channel's other messages.
+func (b *Bot) post(ctx context.Context, channel, fallback string, blocks []slack.Block, opts ...slack.MsgOption) string {
+	var ts string
+	err := b.send.Do(ctx, "chat.postMessage", channel, func(ctx context.Context) error {
+		o := append([]slack.MsgOption{slack.MsgOptionText(fallback, false)}, opts...)
+		if len(blocks) > 0 {
+			o = append(o, slack.MsgOptionBlocks(blocks...))
+		}
+		var err error
+		_, ts, err = b.api.PostMessageContext(ctx, channel, o...)
+		return err
+	})
+	if err != nil {
+		b.log.Error("post failed", "channel", channel, "err", err)
+	}
+	return ts
+}
