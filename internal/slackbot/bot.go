@@ -52,6 +52,8 @@ type Bot struct {
 	log     *slog.Logger
 
 	jobs      chan func(context.Context)
+	orderMu   sync.Mutex
+	ordered   map[string][]func(context.Context) // key present: a drain is queued or running
 	seen      *recent
 	rooms     *rooms
 	connected atomic.Bool
@@ -93,7 +95,7 @@ func New(cfg Config, svc *incidents.Service, h Handler) (*Bot, error) {
 	api := slack.New(cfg.BotToken, opts...)
 	b := &Bot{
 		cfg: cfg, api: api, sm: socketmode.New(api), send: NewSender(cfg.Sender), handler: h, svc: svc, log: cfg.Logger,
-		jobs: make(chan func(context.Context), 1024), seen: newRecent(10 * time.Minute), hooksHost: hooksHost,
+		jobs: make(chan func(context.Context), 1024), ordered: map[string][]func(context.Context){}, seen: newRecent(10 * time.Minute), hooksHost: hooksHost,
 	}
 	b.rooms = newRooms(b)
 	none := "not connected yet"
@@ -178,6 +180,38 @@ func (b *Bot) submit(ctx context.Context, job func(context.Context)) {
 	case b.jobs <- job:
 	case <-ctx.Done():
 	}
+}
+
+// submitInOrder queues work that must run after the earlier work with the
+// same key (one channel's commands apply in the order they were sent); jobs
+// with different keys still run in parallel on the pool.
+func (b *Bot) submitInOrder(ctx context.Context, key string, job func(context.Context)) {
+	if key == "" {
+		b.submit(ctx, job)
+		return
+	}
+	b.orderMu.Lock()
+	q, running := b.ordered[key]
+	b.ordered[key] = append(q, job)
+	b.orderMu.Unlock()
+	if running {
+		return
+	}
+	b.submit(ctx, func(ctx context.Context) {
+		for {
+			b.orderMu.Lock()
+			q := b.ordered[key]
+			if len(q) == 0 {
+				delete(b.ordered, key)
+				b.orderMu.Unlock()
+				return
+			}
+			next := q[0]
+			b.ordered[key] = q[1:]
+			b.orderMu.Unlock()
+			next(ctx)
+		}
+	})
 }
 
 // recent remembers ids for a while: a redelivered envelope acts once.

@@ -34,6 +34,7 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
 	case socketmode.EventTypeConnected, socketmode.EventTypeHello:
 		if !b.connected.Swap(true) {
 			b.log.Info("slack socket mode connected")
+			b.submit(ctx, b.rooms.reconcile)
 		}
 		return
 	case socketmode.EventTypeConnectionError, socketmode.EventTypeInvalidAuth, socketmode.EventTypeDisconnect:
@@ -55,7 +56,7 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
 		b.sm.Ack(req)
 		cmd, ok := evt.Data.(slack.SlashCommand)
 		if ok && b.seen.first(req.EnvelopeID) {
-			b.submit(ctx, func(ctx context.Context) { b.slash(ctx, cmd) })
+			b.submitInOrder(ctx, cmd.ChannelID, func(ctx context.Context) { b.slash(ctx, cmd) })
 		}
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
@@ -77,17 +78,30 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
 		}
 		b.sm.Ack(req)
 		if cb.Type == slack.InteractionTypeBlockActions && b.seen.first(req.EnvelopeID) {
-			b.submit(ctx, func(ctx context.Context) { b.actions(ctx, cb) })
+			b.submitInOrder(ctx, cb.Channel.ID, func(ctx context.Context) { b.actions(ctx, cb) })
 		}
 	case socketmode.EventTypeEventsAPI:
 		b.sm.Ack(req)
 		ev, ok := evt.Data.(slackevents.EventsAPIEvent)
 		if ok && b.seen.first(req.EnvelopeID) {
-			b.submit(ctx, func(ctx context.Context) { b.event(ctx, ev) })
+			b.submitInOrder(ctx, eventChannel(ev), func(ctx context.Context) { b.event(ctx, ev) })
 		}
 	default:
 		b.sm.Ack(req)
 	}
+}
+
+// eventChannel is the channel an Events API event happened in.
+func eventChannel(ev slackevents.EventsAPIEvent) string {
+	switch e := ev.InnerEvent.Data.(type) {
+	case *slackevents.ReactionAddedEvent:
+		return e.Item.Channel
+	case *slackevents.PinAddedEvent:
+		return orDefault(e.Item.Channel, e.Channel)
+	case *slackevents.AppMentionEvent:
+		return e.Channel
+	}
+	return ""
 }
 
 func actor(userID string) incidents.Actor {

@@ -127,6 +127,21 @@ func (r *rooms) open(ctx context.Context, id int64) {
 	}
 }
 
+// reconcile opens the war rooms that could not be opened while Slack was
+// unreachable (or before Slack was configured).
+func (r *rooms) reconcile(ctx context.Context) {
+	open, err := r.b.svc.List(ctx, incidents.Filter{})
+	if err != nil {
+		r.b.log.Error("war rooms not reconciled", "err", err)
+		return
+	}
+	for _, inc := range open {
+		if inc.Channel == "" {
+			r.open(ctx, inc.ID)
+		}
+	}
+}
+
 // create makes the channel, adding a suffix while the name is taken.
 func (r *rooms) create(ctx context.Context, inc *incidents.Incident) (string, string, error) {
 	base := ChannelName(inc)

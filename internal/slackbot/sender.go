@@ -103,13 +103,9 @@ func (s *Sender) Do(ctx context.Context, method, channel string, call func(ctx c
 	if channel == "" {
 		return s.attempt(ctx, method, channel, call)
 	}
-	j := s.enqueue(ctx, method, channel, call)
-	select {
-	case err := <-j.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	// Wait for the job even when ctx ends: it sees ctx too and stops soon, and
+	// the caller may read what call wrote only once call has returned.
+	return <-s.enqueue(ctx, method, channel, call).done
 }
 
 // Go queues a call for a channel without waiting for it.

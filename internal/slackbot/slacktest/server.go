@@ -47,6 +47,7 @@ type Server struct {
 	seq       int
 	conns     map[*websocket.Conn]*sync.Mutex
 	acks      map[string]Ack
+	sent      map[string]time.Time
 	connects  int
 }
 
@@ -90,7 +91,7 @@ type Fault struct {
 func New() *Server {
 	s := &Server{
 		changed: make(chan struct{}), channels: map[string]*Channel{}, byName: map[string]string{},
-		messages: map[string][]*Message{}, faults: map[string][]Fault{}, conns: map[*websocket.Conn]*sync.Mutex{}, acks: map[string]Ack{},
+		messages: map[string][]*Message{}, faults: map[string][]Fault{}, conns: map[*websocket.Conn]*sync.Mutex{}, acks: map[string]Ack{}, sent: map[string]time.Time{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/", s.api)
@@ -178,6 +179,9 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		params, _ = url.ParseQuery(string(body))
+	}
+	for k, v := range r.URL.Query() { // GET methods
+		params[k] = v
 	}
 	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if token == "" {

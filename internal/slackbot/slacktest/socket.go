@@ -114,6 +114,11 @@ func (s *Server) Send(env Envelope) (string, error) {
 	}
 	wmu.Lock()
 	defer wmu.Unlock()
+	s.mu.Lock()
+	if _, again := s.sent[env.EnvelopeID]; !again {
+		s.sent[env.EnvelopeID] = time.Now()
+	}
+	s.mu.Unlock()
 	return env.EnvelopeID, conn.WriteJSON(env)
 }
 
@@ -145,6 +150,13 @@ func (s *Server) Wait(ctx context.Context, cond func(v *View) bool) error {
 	}
 }
 
+// Poke wakes every Wait, for state kept outside the server (the app's store).
+func (s *Server) Poke() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.signal()
+}
+
 // Look calls fn with the server's state locked.
 func (s *Server) Look(fn func(v *View)) {
 	s.mu.Lock()
@@ -160,6 +172,15 @@ func (v *View) Connected() int { return len(v.s.conns) }
 
 // Connects counts every socket connection made so far.
 func (v *View) Connects() int { return v.s.connects }
+
+// AckLatency is the time from sending an envelope to reading its ack.
+func (v *View) AckLatency(id string) (time.Duration, bool) {
+	a, ok := v.s.acks[id]
+	if !ok {
+		return 0, false
+	}
+	return a.At.Sub(v.s.sent[id]), true
+}
 
 // Ack returns the app's answer to an envelope.
 func (v *View) Ack(id string) (Ack, bool) { a, ok := v.s.acks[id]; return a, ok }
