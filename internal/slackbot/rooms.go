@@ -247,9 +247,9 @@ func Header(inc *incidents.Incident) ([]slack.Block, string) {
 			}
 		}
 	}
-	for _, system := range []string{"pagerduty_url", "alert_url"} {
-		if u := inc.Links[system]; strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
-			card.Fields = append(card.Fields, commands.Field{Label: strings.TrimSuffix(system, "_url"), Value: "<" + u + ">"})
+	for _, l := range []struct{ key, label string }{{"pagerduty_url", "PagerDuty"}, {"alert_url", "Alert"}} {
+		if u := inc.Links[l.key]; strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+			card.Fields = append(card.Fields, commands.Field{Label: l.label, Value: u}) // Slack links bare URLs
 		}
 	}
 	return Blocks(card)

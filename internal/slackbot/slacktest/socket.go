@@ -42,7 +42,7 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request) {
 	}()
 	wmu.Lock()
 	err = conn.WriteJSON(map[string]any{"type": "hello", "num_connections": 1,
-		"debug_info": map[string]any{"host": "slacktest", "approximate_connection_time": 3600},
+		"debug_info":      map[string]any{"host": "slacktest", "approximate_connection_time": 3600},
 		"connection_info": map[string]any{"app_id": "A0SITREP"}})
 	wmu.Unlock()
 	if err != nil {

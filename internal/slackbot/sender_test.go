@@ -1,0 +1,107 @@
+package slackbot_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/sitrep-oncall/sitrep/internal/slackbot"
+	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
+)
+
+func TestSenderKeepsOrderThroughFaults(t *testing.T) {
+	srv := slacktest.New()
+	defer srv.Close()
+	ch := srv.CreateChannel("war-room")
+	other := srv.CreateChannel("other")
+	api := slack.New(slacktest.BotToken, slack.OptionAPIURL(srv.URL))
+	s := slackbot.NewSender(slackbot.SenderConfig{RateScale: 1000, RetryBase: time.Millisecond})
+	srv.Fail("chat.postMessage", slacktest.Fault{Status: 429, RetryAfter: "0"}, slacktest.Fault{Status: 500},
+		slacktest.Fault{Error: "internal_error"}, slacktest.Fault{Status: 502}, slacktest.Fault{Status: 429, RetryAfter: "0"})
+	post := func(channel, text string) func(context.Context) error {
+		return func(ctx context.Context) error {
+			_, _, err := api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false))
+			return err
+		}
+	}
+	ctx := context.Background()
+	const n = 20
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		s.Go(ctx, "chat.postMessage", ch, post(ch, fmt.Sprint(i)))
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Do(ctx, "chat.postMessage", other, post(other, "x")) }()
+	}
+	if err := s.Do(ctx, "chat.postMessage", ch, post(ch, "last")); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	srv.Look(func(v *slacktest.View) {
+		msgs := v.Messages(ch)
+		if len(msgs) != n+1 {
+			t.Fatalf("%d messages, want %d (lost or duplicated)", len(msgs), n+1)
+		}
+		for i, m := range msgs[:n] {
+			if m.Text != fmt.Sprint(i) {
+				t.Fatalf("message %d is %q: order broken", i, m.Text)
+			}
+		}
+		if len(v.Messages(other)) != n {
+			t.Errorf("other channel has %d messages", len(v.Messages(other)))
+		}
+	})
+}
+
+func TestSenderGivesUpOnPermanentErrors(t *testing.T) {
+	srv := slacktest.New()
+	defer srv.Close()
+	api := slack.New(slacktest.BotToken, slack.OptionAPIURL(srv.URL))
+	s := slackbot.NewSender(slackbot.SenderConfig{RateScale: 1000, RetryBase: time.Millisecond, MaxAttempts: 3})
+	ctx := context.Background()
+	err := s.Do(ctx, "chat.postMessage", "CMISSING", func(ctx context.Context) error {
+		_, _, err := api.PostMessageContext(ctx, "CMISSING", slack.MsgOptionText("x", false))
+		return err
+	})
+	var se slack.SlackErrorResponse
+	if !errors.As(err, &se) || se.Err != "channel_not_found" {
+		t.Fatalf("err = %v", err)
+	}
+	srv.Fail("auth.test", slacktest.Fault{Status: 500}, slacktest.Fault{Status: 500}, slacktest.Fault{Status: 500}, slacktest.Fault{Status: 500})
+	err = s.Do(ctx, "auth.test", "", func(ctx context.Context) error { _, err := api.AuthTestContext(ctx); return err })
+	if err == nil {
+		t.Fatal("four 500s with three attempts succeeded")
+	}
+	srv.Look(func(v *slacktest.View) {
+		if n := len(v.Calls("chat.postMessage")); n != 1 {
+			t.Errorf("a permanent error was retried: %d calls", n)
+		}
+		if n := len(v.Calls("auth.test")); n != 3 {
+			t.Errorf("auth.test called %d times, want 3 attempts", n)
+		}
+	})
+}
+
+func TestSenderKeepsToTheTier(t *testing.T) {
+	// At Slack's real rates a Tier 2 method allows a burst of 2 and then
+	// one call every 3 s: the third call must wait, and a cancelled wait
+	// returns the context's error without calling Slack.
+	s := slackbot.NewSender(slackbot.SenderConfig{})
+	calls := 0
+	call := func(context.Context) error { calls++; return nil }
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		if err := s.Do(ctx, "conversations.create", "", call); err != nil {
+			t.Fatal(err)
+		}
+	}
+	short, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Do(short, "conversations.create", "", call); !errors.Is(err, context.Canceled) || calls != 2 {
+		t.Errorf("third call within the burst window: err %v, %d calls", err, calls)
+	}
+}
