@@ -135,8 +135,10 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		}
 		a.svc.AddNotifier(bot)
 		a.http.AddCheck(server.Check{Name: "slack", Fn: bot.Ready})
-		go bot.Start(ctx)
-		log.Info("slack adapter started", "api", cfg.SlackAPI)
+		stopped := make(chan struct{})
+		go func() { bot.Start(ctx); close(stopped) }()
+		defer func() { cancel(); <-stopped }() // the bot's workers finish before the store closes
+		log.Info("slack adapter started")
 	}
 	if term == nil {
 		log.Info("sitrep running without a terminal; stop with SIGTERM", "db", cfg.DB)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
 )
 
 // These tests run the built binary the way a person or a script does: piped
@@ -252,7 +253,8 @@ func TestOfflineBackupAndCommandLine(t *testing.T) {
 		{[]string{"frobnicate"}, nil, 2, `unknown command "frobnicate"`},
 		{[]string{"-nope"}, nil, 2, "flag provided but not defined"},
 		{[]string{"version"}, nil, 0, "sitrep "},
-		{nil, []string{"SLACK_BOT_TOKEN=xoxb-secret-1", "SLACK_APP_TOKEN=xapp-secret-2", "SITREP_CONSOLE=off"}, 1, "no Slack adapter yet"},
+		{nil, []string{"SLACK_BOT_TOKEN=secret-1", "SLACK_APP_TOKEN=xapp-secret-2"}, 1, "SLACK_BOT_TOKEN must be a bot token (xoxb-…)"},
+		{nil, []string{"SLACK_BOT_TOKEN=xoxb-secret-1", "SLACK_APP_TOKEN=xapp-secret-2", "SLACK_API_URL=ftp://x"}, 1, "SLACK_API_URL"},
 		{nil, []string{"SITREP_CONSOLE=maybe"}, 1, `SITREP_CONSOLE/-console is "maybe"`},
 		{nil, []string{"SITREP_DB=" + filepath.Join(dir, "missing", "x.db")}, 1, "missing"},
 	}
@@ -264,5 +266,54 @@ func TestOfflineBackupAndCommandLine(t *testing.T) {
 		if strings.Contains(out+stderr, "secret") {
 			t.Errorf("bot %v printed a token", tt.args)
 		}
+	}
+}
+
+func TestSlackModeEndToEnd(t *testing.T) {
+	srv := slacktest.New()
+	defer srv.Close()
+	announce := srv.CreateChannel("incidents")
+	db := filepath.Join(t.TempDir(), "sitrep.db")
+	env := append(botEnv(db, "127.0.0.1:0"),
+		"SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_APP_TOKEN="+slacktest.AppToken, "SLACK_API_URL="+srv.URL,
+		"SITREP_ANNOUNCE_CHANNEL="+announce, "SITREP_RESPONDERS=UONCALL,USRE", "SITREP_SLACK_RATE_SCALE=100")
+	cmd := exec.Command(botBinary)
+	cmd.Env = env
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	defer func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		for _, secret := range []string{slacktest.BotToken, slacktest.AppToken} {
+			if strings.Contains(logs.String(), secret) {
+				t.Errorf("a token appears in the log")
+			}
+		}
+	}()
+	if err := srv.Wait(ctx, func(v *slacktest.View) bool { return v.Connected() > 0 }); err != nil {
+		t.Fatalf("the bot never connected: %v\n%s", err, logs.String())
+	}
+	payload := map[string]any{"user_id": "U1", "channel_id": announce, "command": "/incident",
+		"text": "declare P1 API completely unavailable", "response_url": srv.ResponseURL("x"), "trigger_id": "1.2.3"}
+	for {
+		_, err := srv.Send(slacktest.Envelope{Type: "slash_commands", Payload: payload})
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal(err)
+		}
+	}
+	err := srv.Wait(ctx, func(v *slacktest.View) bool {
+		ch := v.Channel("inc-1-api-completely-unavailable")
+		return ch != nil && len(ch.Pins) == 1 && len(v.Messages(announce)) == 1 && strings.Contains(strings.Join(ch.Members, ","), "USRE")
+	})
+	if err != nil {
+		t.Fatalf("no war room: %v\n%s", err, logs.String())
 	}
 }
