@@ -2,7 +2,7 @@
 # database on a volume.
 #   docker build -t sitrep .
 #   docker run -it -v sitrep-data:/data sitrep              # terminal mode
-#   docker run -e SLACK_BOT_TOKEN -e SLACK_APP_TOKEN ... sitrep   # Slack (once the adapter lands)
+#   docker run -v sitrep-data:/data -e SLACK_BOT_TOKEN -e SLACK_APP_TOKEN sitrep   # Slack
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./

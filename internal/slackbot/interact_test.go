@@ -85,6 +85,9 @@ func TestButtonsAndMenus(t *testing.T) {
 		inc, _ := e.svc.Get(e.ctx, 1)
 		return inc.Severity == incidents.P2 && inc.Lead() == "<@U9>"
 	})
+	e.wait(t, "the new lead in the war room", func(v *slacktest.View) bool {
+		return strings.Contains(strings.Join(v.ChannelByID(room.ID).Members, ","), "U9")
+	})
 	// An action id Sitrep never made is ignored.
 	e.send(t, e.click(t, "U2", room.ID, button("evil", "resolve INC-1")))
 	if e.incident(t, 1).Open() == false {

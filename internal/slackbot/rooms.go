@@ -42,6 +42,13 @@ func (b *Bot) Notify(ctx context.Context, inc *incidents.Incident, events []inci
 			r.statusUpdate(ctx, inc, ev)
 		case incidents.EventReminder:
 			r.reminder(ctx, inc, ev)
+		case incidents.EventRoleAssigned:
+			if u := slackUser(ev.To); u != "" && inc.Channel != "" {
+				r.b.send.Go(ctx, "conversations.invite", inc.Channel, func(ctx context.Context) error {
+					_, err := b.api.InviteUsersToConversationContext(ctx, inc.Channel, u)
+					return err
+				})
+			}
 		}
 	}
 	if inc.Channel == "" || inc.HeaderRef == "" {
