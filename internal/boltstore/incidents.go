@@ -19,24 +19,26 @@ func (s *Store) Create(ctx context.Context, inc *incidents.Incident, events []in
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketIncidents)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		inc.ID = int64(seq)
-		if err := putIncident(tx, inc); err != nil {
-			return err
-		}
-		if err := reindex(tx, indexed{}, inc); err != nil {
-			return err
-		}
-		return appendEvents(tx, inc.ID, events)
-	})
+	return s.db.Update(func(tx *bolt.Tx) error { return insert(tx, inc, events) })
 }
 
-// errNoChange rolls back an Update whose change produced no events.
+// insert gives inc the next id and stores it with its events and indexes.
+func insert(tx *bolt.Tx, inc *incidents.Incident, events []incidents.Event) error {
+	seq, err := tx.Bucket(bucketIncidents).NextSequence()
+	if err != nil {
+		return err
+	}
+	inc.ID = int64(seq)
+	if err := putIncident(tx, inc); err != nil {
+		return err
+	}
+	if err := reindex(tx, indexed{}, inc); err != nil {
+		return err
+	}
+	return appendEvents(tx, inc.ID, events)
+}
+
+// errNoChange rolls back a transaction that wrote nothing.
 var errNoChange = errors.New("no change")
 
 // Update applies change to incident id and stores the result and its events
@@ -51,28 +53,16 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 	)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		var err error
-		inc, err = getIncident(tx, id)
-		if err != nil {
+		if inc, err = getIncident(tx, id); err != nil {
 			return err
 		}
-		before := indexed{inc.Channel, maps.Clone(inc.Links)}
-		events, err = change(inc)
-		if err != nil {
+		if events, err = modify(tx, inc, change); err != nil {
 			return err
 		}
 		if len(events) == 0 {
 			return errNoChange
 		}
-		if inc.ID != id {
-			return fmt.Errorf("update %s: the change altered the incident id", incidents.FormatID(id))
-		}
-		if err := putIncident(tx, inc); err != nil {
-			return err
-		}
-		if err := reindex(tx, before, inc); err != nil {
-			return err
-		}
-		return appendEvents(tx, id, events)
+		return nil
 	})
 	if errors.Is(err, errNoChange) {
 		got, gerr := s.Get(ctx, id)
@@ -82,6 +72,26 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 		return nil, nil, err
 	}
 	return inc, events, nil
+}
+
+// modify runs change on inc and, when it returns events, stores the result.
+func modify(tx *bolt.Tx, inc *incidents.Incident, change func(*incidents.Incident) ([]incidents.Event, error)) ([]incidents.Event, error) {
+	id := inc.ID
+	before := indexed{inc.Channel, maps.Clone(inc.Links)}
+	events, err := change(inc)
+	if err != nil || len(events) == 0 {
+		return nil, err
+	}
+	if inc.ID != id {
+		return nil, fmt.Errorf("update %s: the change altered the incident id", incidents.FormatID(id))
+	}
+	if err := putIncident(tx, inc); err != nil {
+		return nil, err
+	}
+	if err := reindex(tx, before, inc); err != nil {
+		return nil, err
+	}
+	return events, appendEvents(tx, id, events)
 }
 
 func appendEvents(tx *bolt.Tx, id int64, events []incidents.Event) error {

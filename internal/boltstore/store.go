@@ -8,6 +8,7 @@
 //	timelines/<id>        seq (8-byte big-endian, NextSequence) → Event JSON, append only
 //	index/channel         chat channel → id
 //	index/link            "system\x00ref" (e.g. PagerDuty incident id) → id
+//	dedup                 webhook event key → expiry (unix seconds, 8-byte big-endian)
 //
 // Every change and its events are one fsynced transaction.
 package boltstore
@@ -82,7 +83,11 @@ func Open(path string, opt Options) (*Store, error) {
 	}
 	s := &Store{db: db, path: path}
 	if !opt.ReadOnly {
-		if err := s.init(); err != nil {
+		err := s.init()
+		if err == nil {
+			err = s.sweepDedup(time.Now())
+		}
+		if err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -100,9 +105,13 @@ func (s *Store) init() error {
 			return err
 		}
 		if v := meta.Get(keySchema); v != nil {
-			return s.compatible(v)
+			if err := s.compatible(v); err != nil {
+				return err
+			}
+			_, err := tx.CreateBucketIfNotExists(bucketDedup) // added within schema 1
+			return err
 		}
-		for _, name := range [][]byte{bucketIncidents, bucketTimelines} {
+		for _, name := range [][]byte{bucketIncidents, bucketTimelines, bucketDedup} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

@@ -72,6 +72,20 @@ func (s *Service) Change(ctx context.Context, id int64, transition func(inc *Inc
 	return inc, events, nil
 }
 
+// Apply performs a Write built for the current time (webhooks: find or
+// create the linked incident, change it, once per dedup key) and notifies.
+func (s *Service) Apply(ctx context.Context, build func(now time.Time) Write) (Result, error) {
+	res, err := s.store.Apply(ctx, build(s.clock.Now().UTC()))
+	if err != nil {
+		return res, err
+	}
+	if res.Created {
+		s.log.Info("incident declared", "incident", res.Incident.Key(), "severity", res.Incident.Severity.String(), "source", res.Incident.Source)
+	}
+	s.changed(ctx, res.Incident, res.Events)
+	return res, nil
+}
+
 func (s *Service) changed(ctx context.Context, inc *Incident, events []Event) {
 	if len(events) == 0 {
 		return

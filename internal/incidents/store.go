@@ -25,6 +25,7 @@ type Store interface {
 	// an error matching ErrNotFound.
 	ByChannel(ctx context.Context, channel string) (int64, error)
 	ByLink(ctx context.Context, system, ref string) (int64, error)
+	Applier
 }
 
 // Filter selects incidents for List.
@@ -54,3 +55,40 @@ type NotifierFunc func(ctx context.Context, inc *Incident, events []Event)
 
 // Notify calls f.
 func (f NotifierFunc) Notify(ctx context.Context, inc *Incident, events []Event) { f(ctx, inc, events) }
+
+// Write is one atomic change found by id or by an external link, optionally
+// deduplicated: the webhooks' path into the store.
+type Write struct {
+	// Dedup, when set, makes the write happen once: a later write with the
+	// same key changes nothing and reports Duplicate.
+	Dedup string
+	// ID is the incident to change; when 0, the incident linked to Link.
+	ID   int64
+	Link Link
+	// OpenOnly: a resolved incident found by Link does not count, so Create
+	// runs instead (a group of alerts firing again after its incident closed).
+	OpenOnly bool
+	// Create builds a new incident when none is found by Link; when nil, not
+	// finding one is an error matching ErrNotFound.
+	Create func() (*Incident, []Event, error)
+	// Change applies to the incident found; nil changes nothing.
+	Change func(*Incident) ([]Event, error)
+}
+
+// Link is an external reference to an incident.
+type Link struct {
+	System, Ref string
+}
+
+// Result is what a Write did.
+type Result struct {
+	Incident  *Incident
+	Events    []Event
+	Created   bool
+	Duplicate bool
+}
+
+// Applier is the Store's one-transaction path for Writes.
+type Applier interface {
+	Apply(ctx context.Context, w Write) (Result, error)
+}

@@ -1,0 +1,121 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// DedupTTL is how long a deduplication key is remembered: longer than any
+// webhook sender keeps retrying.
+const DedupTTL = 7 * 24 * time.Hour
+
+var bucketDedup = []byte("dedup")
+
+// errDuplicate rolls back a write whose dedup key was already seen.
+var errDuplicate = errors.New("duplicate")
+
+// Apply performs a Write in one transaction: the dedup check, finding or
+// creating the incident, the change, its events and the dedup key.
+func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return incidents.Result{}, err
+	}
+	var res incidents.Result
+	wrote := false
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		res, wrote = incidents.Result{}, false
+		dedup := tx.Bucket(bucketDedup)
+		now := time.Now()
+		if w.Dedup != "" {
+			if v := dedup.Get([]byte(w.Dedup)); len(v) == 8 && now.Unix() < int64(binary.BigEndian.Uint64(v)) {
+				res.Duplicate = true
+				return errDuplicate
+			}
+		}
+		inc, err := s.target(tx, w)
+		if err != nil {
+			return err
+		}
+		switch {
+		case inc == nil && w.Create == nil:
+			return incidents.Errorf(incidents.ENotFound, "no incident is linked to %s %s", w.Link.System, w.Link.Ref)
+		case inc == nil:
+			created, events, err := w.Create()
+			if err != nil {
+				return err
+			}
+			if err := insert(tx, created, events); err != nil {
+				return err
+			}
+			res.Incident, res.Events, res.Created, wrote = created, events, true, true
+		default:
+			res.Incident = inc
+			if w.Change != nil {
+				if res.Events, err = modify(tx, inc, w.Change); err != nil {
+					return err
+				}
+				wrote = len(res.Events) > 0
+			}
+		}
+		if w.Dedup != "" {
+			wrote = true
+			return dedup.Put([]byte(w.Dedup), itob(uint64(now.Add(DedupTTL).Unix())))
+		}
+		if !wrote {
+			return errNoChange
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errDuplicate), errors.Is(err, errNoChange):
+		return res, nil
+	case err != nil:
+		return incidents.Result{}, err
+	}
+	return res, nil
+}
+
+// target finds the incident a write is about, or nil.
+func (s *Store) target(tx *bolt.Tx, w incidents.Write) (*incidents.Incident, error) {
+	id := w.ID
+	if id == 0 {
+		v := tx.Bucket(bucketIndex).Bucket(indexLink).Get(linkKey(w.Link.System, w.Link.Ref))
+		if v == nil {
+			return nil, nil
+		}
+		var err error
+		if id, err = strconv.ParseInt(string(v), 10, 64); err != nil {
+			return nil, err
+		}
+	}
+	inc, err := getIncident(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if w.ID == 0 && w.OpenOnly && !inc.Open() {
+		return nil, nil
+	}
+	return inc, nil
+}
+
+// sweepDedup forgets expired dedup keys.
+func (s *Store) sweepDedup(now time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDedup).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(v) != 8 || now.Unix() >= int64(binary.BigEndian.Uint64(v)) {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}

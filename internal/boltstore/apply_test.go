@@ -1,0 +1,95 @@
+package boltstore_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+func TestApply(t *testing.T) {
+	s := mustOpenStore(t, "")
+	link := incidents.Link{System: "alertmanager", Ref: `{}:{alertname="HighErrorRate"}`}
+	creates := 0
+	create := func() (*incidents.Incident, []incidents.Event, error) {
+		creates++
+		inc, events, err := incidents.Declare(incidents.Declaration{Title: "HighErrorRate",
+			Links: map[string]string{link.System: link.Ref}}, incidents.Actor{Name: "Alertmanager", Source: "alertmanager"}, t0)
+		return inc, events, err
+	}
+	w := incidents.Write{Link: link, OpenOnly: true, Create: create, Change: note("firing")}
+	res, err := s.Apply(ctx, w)
+	if err != nil || !res.Created || res.Incident.ID != 1 {
+		t.Fatalf("first write: %+v %v", res, err)
+	}
+	res, err = s.Apply(ctx, w) // found by its link: changed, not created
+	if err != nil || res.Created || res.Incident.ID != 1 || len(res.Events) != 1 {
+		t.Fatalf("second write: %+v %v", res, err)
+	}
+	// Once per dedup key.
+	w.Dedup = "event-1"
+	if res, _ = s.Apply(ctx, w); res.Duplicate || len(res.Events) != 1 {
+		t.Fatalf("first dedup write: %+v", res)
+	}
+	if res, _ = s.Apply(ctx, w); !res.Duplicate || len(res.Events) != 0 {
+		t.Fatalf("repeated dedup write: %+v", res)
+	}
+	if n := len(timeline(t, s, 1)); n != 3 {
+		t.Errorf("timeline has %d events, want 3", n)
+	}
+	// A resolved incident does not count with OpenOnly: a new one is made and the link moves.
+	s.Update(ctx, 1, func(inc *incidents.Incident) ([]incidents.Event, error) { return inc.Resolve("", alice, t0) })
+	w.Dedup = ""
+	if res, _ = s.Apply(ctx, w); !res.Created || res.Incident.ID != 2 {
+		t.Fatalf("after resolve: %+v", res)
+	}
+	if id, _ := s.ByLink(ctx, link.System, link.Ref); id != 2 {
+		t.Errorf("link points at %d", id)
+	}
+	// Without Create, a missing link is an error; a failing change writes nothing, not even the key.
+	if _, err := s.Apply(ctx, incidents.Write{Link: incidents.Link{System: "pagerduty", Ref: "PX"}, Change: note("x")}); !errors.Is(err, incidents.ErrNotFound) {
+		t.Errorf("missing link: %v", err)
+	}
+	boom := errors.New("boom")
+	bad := incidents.Write{ID: 2, Dedup: "event-2", Change: func(*incidents.Incident) ([]incidents.Event, error) { return nil, boom }}
+	if _, err := s.Apply(ctx, bad); !errors.Is(err, boom) {
+		t.Errorf("failing change: %v", err)
+	}
+	if res, _ := s.Apply(ctx, incidents.Write{ID: 2, Dedup: "event-2", Change: note("retried")}); res.Duplicate || len(res.Events) != 1 {
+		t.Errorf("the key of a failed write was kept: %+v", res)
+	}
+}
+
+func TestApplyConcurrentUpsertsMakeOneIncident(t *testing.T) {
+	s := mustOpenStore(t, "")
+	link := incidents.Link{System: "alertmanager", Ref: "group-1"}
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Apply(ctx, incidents.Write{Link: link, OpenOnly: true, Change: note("alert"),
+				Create: func() (*incidents.Incident, []incidents.Event, error) {
+					return incidents.Declare(incidents.Declaration{Title: "g", Links: map[string]string{link.System: link.Ref}}, alice, t0)
+				}})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	all, _ := s.List(ctx, incidents.Filter{All: true})
+	if len(all) != 1 {
+		t.Fatalf("%d incidents for one group", len(all))
+	}
+	notes := 0
+	for _, ev := range timeline(t, s, 1) {
+		if ev.Kind == incidents.EventNote {
+			notes++
+		}
+	}
+	if notes != 19 { // the first write created the incident, the other 19 noted
+		t.Errorf("%d notes, want 19", notes)
+	}
+}
