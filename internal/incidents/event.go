@@ -20,6 +20,18 @@ const (
 	EventReminder        EventKind = "reminder"
 	EventWarRoomOpened   EventKind = "war_room_opened"
 	EventMessagePinned   EventKind = "message_pinned"
+	EventUnacknowledged  EventKind = "unacknowledged"  // PagerDuty's ack timeout ran out
+	EventEscalated       EventKind = "escalated"       // PagerDuty escalated, reassigned or delegated
+	EventAlert           EventKind = "alert"           // one alert of a group fired or resolved
+	EventAlertsResolved  EventKind = "alerts_resolved" // every alert of the group resolved
+	EventSynced          EventKind = "synced"          // a change was made in an outside system
+	EventSyncFailed      EventKind = "sync_failed"     // an outside system did not take a change (retried)
+)
+
+// Sources of changes that come from outside systems.
+const (
+	SourcePagerDuty    = "pagerduty"
+	SourceAlertmanager = "alertmanager"
 )
 
 // Sources: where a change came from.

@@ -39,6 +39,11 @@ type Incident struct {
 	HeaderRef   string `json:"header_ref,omitempty"`
 	// Pins are the chat messages already added to the timeline (their refs).
 	Pins []string `json:"pins,omitempty"`
+	// Alerts is each alert's last seen state by fingerprint ("firing@<start>").
+	Alerts map[string]string `json:"alerts,omitempty"`
+	// NoteHashes fingerprints the recent notes, so a note that comes back
+	// from an outside system (PagerDuty) is not added twice.
+	NoteHashes []string `json:"note_hashes,omitempty"`
 	// Links are external references by system ("pagerduty" → incident id).
 	Links     map[string]string `json:"links,omitempty"`
 	UpdatedAt time.Time         `json:"updated_at"`

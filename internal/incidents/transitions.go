@@ -67,7 +67,7 @@ func Declare(d Declaration, by Actor, at time.Time) (*Incident, []Event, error) 
 
 // isIntegration reports whether a source is a machine (webhook) rather than a person.
 func isIntegration(source string) bool {
-	return source == "pagerduty" || source == "alertmanager"
+	return source == SourcePagerDuty || source == SourceAlertmanager
 }
 
 // Ack acknowledges the incident; the acknowledger becomes lead if there is none.
@@ -180,6 +180,7 @@ func (inc *Incident) AddNote(text string, by Actor, at time.Time) ([]Event, erro
 	}
 	ev := inc.event(EventNote, by, at)
 	ev.Message = text
+	inc.rememberNote(text)
 	inc.touch(at)
 	return []Event{ev}, nil
 }

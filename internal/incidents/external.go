@@ -1,0 +1,105 @@
+package incidents
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Transitions driven by outside systems: PagerDuty and Alertmanager.
+
+// Unacknowledge restarts the acknowledgement clock (PagerDuty's ack timeout
+// ran out). An unacknowledged incident changes nothing.
+func (inc *Incident) Unacknowledge(by Actor, at time.Time) ([]Event, error) {
+	if !inc.Open() || !inc.Acked() {
+		return nil, nil
+	}
+	ev := inc.event(EventUnacknowledged, by, at)
+	ev.From = inc.AckedBy
+	ev.Message = "acknowledgement withdrawn; respond within " + inc.Severity.ResponseTime().String()
+	inc.AckedAt, inc.AckedBy, inc.AckClock, inc.Reminders = time.Time{}, "", at, 0
+	inc.touch(at)
+	return []Event{ev}, nil
+}
+
+// Record adds an informational event that changes no state (escalations,
+// sync results).
+func (inc *Incident) Record(kind EventKind, message string, fields map[string]string, by Actor, at time.Time) ([]Event, error) {
+	ev := inc.event(kind, by, at)
+	ev.Message, ev.Fields = message, fields
+	inc.touch(at)
+	return []Event{ev}, nil
+}
+
+// maxNoteHashes bounds the remembered notes.
+const maxNoteHashes = 100
+
+func noteHash(text string) string {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(text)))
+	return hex.EncodeToString(sum[:8])
+}
+
+func (inc *Incident) rememberNote(text string) {
+	inc.NoteHashes = append(inc.NoteHashes, noteHash(text))
+	if n := len(inc.NoteHashes); n > maxNoteHashes {
+		inc.NoteHashes = inc.NoteHashes[n-maxNoteHashes:]
+	}
+}
+
+// HasNote reports whether a note with this text was added recently.
+func (inc *Incident) HasNote(text string) bool { return slices.Contains(inc.NoteHashes, noteHash(text)) }
+
+// Alert is one alert's state as a webhook reports it.
+type Alert struct {
+	Fingerprint string
+	Name        string
+	Status      string // firing or resolved
+	StartsAt    time.Time
+	Summary     string
+	URL         string
+}
+
+// MaxAlerts bounds how many distinct alerts one incident tracks.
+const MaxAlerts = 5000
+
+// ObserveAlert records an alert's state once: the same state reported again
+// (Alertmanager repeats the whole group) adds nothing.
+func (inc *Incident) ObserveAlert(a Alert, by Actor, at time.Time) []Event {
+	state := a.Status + "@" + a.StartsAt.UTC().Format(time.RFC3339)
+	if inc.Alerts[a.Fingerprint] == state {
+		return nil
+	}
+	if inc.Alerts == nil {
+		inc.Alerts = map[string]string{}
+	}
+	if _, known := inc.Alerts[a.Fingerprint]; !known && len(inc.Alerts) >= MaxAlerts {
+		return nil
+	}
+	inc.Alerts[a.Fingerprint] = state
+	ev := inc.event(EventAlert, by, at)
+	ev.To = a.Status
+	ev.Message = fmt.Sprintf("%s %s", a.Name, a.Status)
+	if a.Summary != "" {
+		ev.Message += ": " + a.Summary
+	}
+	ev.Fields = map[string]string{"fingerprint": a.Fingerprint, "alertname": a.Name, "starts_at": a.StartsAt.UTC().Format(time.RFC3339)}
+	if a.URL != "" {
+		ev.Fields["url"] = a.URL
+	}
+	inc.touch(at)
+	return []Event{ev}
+}
+
+// AlertsFiring counts the alerts last seen firing.
+func (inc *Incident) AlertsFiring() int {
+	n := 0
+	for _, s := range inc.Alerts {
+		if strings.HasPrefix(s, "firing@") {
+			n++
+		}
+	}
+	return n
+}

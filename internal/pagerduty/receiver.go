@@ -1,0 +1,194 @@
+package pagerduty
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// MaxBody is the largest webhook body accepted (PagerDuty's are a few KiB).
+const MaxBody = 1 << 20
+
+// LinkSystem is the link name under which a Sitrep incident records its
+// PagerDuty incident id.
+const LinkSystem = "pagerduty"
+
+// Receiver is the POST /webhooks/pagerduty handler.
+type Receiver struct {
+	svc     *incidents.Service
+	secrets [][]byte
+	log     *slog.Logger
+	timeout time.Duration
+}
+
+// NewReceiver checks signatures against every secret (rotation).
+func NewReceiver(svc *incidents.Service, secrets []string, log *slog.Logger) *Receiver {
+	r := &Receiver{svc: svc, log: log, timeout: 4 * time.Second}
+	for _, s := range secrets {
+		if s = strings.TrimSpace(s); s != "" {
+			r.secrets = append(r.secrets, []byte(s))
+		}
+	}
+	return r
+}
+
+func answer(w http.ResponseWriter, code int, v map[string]any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// ServeHTTP verifies, parses and records one event; it answers 2xx only
+// once the change is durably stored, and within PagerDuty's 5 s.
+func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		answer(w, http.StatusMethodNotAllowed, map[string]any{"error": "POST only"})
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, MaxBody+1))
+	if err != nil {
+		answer(w, http.StatusBadRequest, map[string]any{"error": "could not read the body"})
+		return
+	}
+	if len(body) > MaxBody {
+		answer(w, http.StatusRequestEntityTooLarge, map[string]any{"error": "body over 1 MiB"})
+		return
+	}
+	if !Verify(body, req.Header.Get(SignatureHeader), r.secrets) {
+		r.log.Warn("pagerduty webhook refused: missing or bad signature", "remote", req.RemoteAddr)
+		answer(w, http.StatusUnauthorized, map[string]any{"error": "missing or bad " + SignatureHeader})
+		return
+	}
+	ev, err := Parse(body)
+	if err != nil {
+		answer(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+		return
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), r.timeout)
+	defer cancel()
+	res, handled, err := r.Apply(ctx, ev)
+	switch {
+	case err != nil:
+		r.log.Error("pagerduty event not recorded; PagerDuty will retry", "event", ev.ID, "type", ev.Type, "err", err)
+		answer(w, http.StatusServiceUnavailable, map[string]any{"error": "not recorded, retry"})
+	case !handled:
+		answer(w, http.StatusAccepted, map[string]any{"ignored": ev.Type})
+	default:
+		out := map[string]any{"duplicate": res.Duplicate, "events": len(res.Events)}
+		if res.Incident != nil { // a duplicate is answered without looking the incident up
+			out["incident"] = res.Incident.Key()
+		}
+		answer(w, http.StatusAccepted, out)
+	}
+}
+
+// Apply records one PagerDuty event: handled is false for events Sitrep
+// does not act on (other types, or incidents it never saw triggered).
+func (r *Receiver) Apply(ctx context.Context, ev Event) (incidents.Result, bool, error) {
+	change, create := r.change(ev)
+	if change == nil && create == nil {
+		return incidents.Result{}, false, nil
+	}
+	res, err := r.svc.Apply(ctx, func(now time.Time) incidents.Write {
+		w := incidents.Write{Dedup: "pagerduty:" + ev.ID, Link: incidents.Link{System: LinkSystem, Ref: ev.Incident.ID}}
+		if change != nil {
+			w.Change = func(inc *incidents.Incident) ([]incidents.Event, error) { return tolerate(change(inc, now)) }
+		}
+		if create != nil {
+			w.Create = func() (*incidents.Incident, []incidents.Event, error) { return create(now) }
+		}
+		return w
+	})
+	if errors.Is(err, incidents.ErrNotFound) {
+		r.log.Info("pagerduty event for an incident Sitrep does not track", "type", ev.Type, "pagerduty_incident", ev.Incident.ID)
+		return res, false, nil
+	}
+	return res, err == nil, err
+}
+
+// tolerate turns a transition that does not apply (acknowledging an
+// acknowledged incident: often the echo of Sitrep's own change) into no change.
+func tolerate(events []incidents.Event, err error) ([]incidents.Event, error) {
+	if errors.Is(err, incidents.ErrConflict) {
+		return nil, nil
+	}
+	return events, err
+}
+
+type transition func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error)
+
+// change maps an event type to what it does in Sitrep.
+func (r *Receiver) change(ev Event) (transition, func(now time.Time) (*incidents.Incident, []incidents.Event, error)) {
+	by := incidents.Actor{Name: orDefault(ev.Agent, "PagerDuty"), Source: incidents.SourcePagerDuty}
+	switch ev.Type {
+	case "incident.triggered":
+		return nil, func(now time.Time) (*incidents.Incident, []incidents.Event, error) {
+			links := map[string]string{LinkSystem: ev.Incident.ID}
+			if ev.Incident.URL != "" {
+				links["pagerduty_url"] = ev.Incident.URL
+			}
+			if ev.Incident.Number != 0 {
+				links["pagerduty_number"] = fmt.Sprint(ev.Incident.Number)
+			}
+			return incidents.Declare(incidents.Declaration{
+				Title: orDefault(ev.Incident.Title, "PagerDuty incident "+ev.Incident.ID), Service: ev.Incident.Service, Links: links,
+				Signals: incidents.Signals{PagerDutyPriority: ev.Incident.Priority, PagerDutyUrgency: ev.Incident.Urgency},
+			}, by, now)
+		}
+	case "incident.acknowledged":
+		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) { return inc.Ack(by, now) }, nil
+	case "incident.unacknowledged":
+		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) { return inc.Unacknowledge(by, now) }, nil
+	case "incident.resolved":
+		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+			return inc.Resolve("resolved in PagerDuty", by, now)
+		}, nil
+	case "incident.reopened":
+		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+			return inc.Reopen("reopened in PagerDuty", by, now)
+		}, nil
+	case "incident.priority_updated":
+		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+			c := incidents.Classify(incidents.Signals{PagerDutyPriority: ev.Incident.Priority})
+			if ev.Incident.Priority == "" {
+				return nil, nil // priority removed: keep Sitrep's severity
+			}
+			return inc.ChangeSeverity(c.Severity, c.Reason, by, now)
+		}, nil
+	case "incident.escalated", "incident.reassigned", "incident.delegated":
+		verb := strings.TrimPrefix(ev.Type, "incident.")
+		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+			msg := verb + " in PagerDuty"
+			if len(ev.Assignees) > 0 {
+				msg += " to " + strings.Join(ev.Assignees, ", ")
+			}
+			if ev.Incident.Policy != "" {
+				msg += " (policy " + ev.Incident.Policy + ")"
+			}
+			return inc.Record(incidents.EventEscalated, msg, map[string]string{"pagerduty_event": ev.Type}, by, now)
+		}, nil
+	case "incident.annotated":
+		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+			if inc.HasNote(ev.Note) {
+				return nil, nil // the echo of a note Sitrep sent, or one already here
+			}
+			return inc.AddNote(ev.Note, by, now)
+		}, nil
+	}
+	return nil, nil
+}
+
+func orDefault(s, def string) string {
+	if strings.TrimSpace(s) == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,189 @@
+package pagerduty_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/pagerduty"
+)
+
+var secret = []byte("whsec-test-secret")
+
+type fixture struct {
+	svc *incidents.Service
+	srv *httptest.Server
+}
+
+func newFixture(t testing.TB, notifiers ...incidents.Notifier) *fixture {
+	t.Helper()
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	svc := incidents.NewService(incidents.Config{Store: store, Logger: quiet, Notifiers: notifiers})
+	srv := httptest.NewServer(pagerduty.NewReceiver(svc, []string{"old-secret", string(secret)}, quiet))
+	t.Cleanup(func() { srv.Close(); store.Close() })
+	return &fixture{svc: svc, srv: srv}
+}
+
+// sample loads a PagerDuty sample and points it at PagerDuty incident pd.
+func sample(t testing.TB, name, pd string) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(read(t, name), &m); err != nil {
+		t.Fatal(err)
+	}
+	data := m["event"].(map[string]any)["data"].(map[string]any)
+	if inc, ok := data["incident"].(map[string]any); ok {
+		inc["id"] = pd
+	} else {
+		data["id"] = pd
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func (f *fixture) post(t testing.TB, body []byte, signature string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, f.srv.URL, bytes.NewReader(body))
+	if signature != "" {
+		req.Header.Set(pagerduty.SignatureHeader, signature)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	json.Unmarshal(b, &out)
+	return resp.StatusCode, out
+}
+
+func (f *fixture) signed(t testing.TB, body []byte) (int, map[string]any) {
+	return f.post(t, body, pagerduty.Sign(body, secret))
+}
+
+func (f *fixture) timeline(t testing.TB, id int64) []incidents.Event {
+	var out []incidents.Event
+	if err := f.svc.Timeline(context.Background(), id, func(ev incidents.Event) error { out = append(out, ev); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestLifecycleFromPagerDuty(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	code, out := f.signed(t, sample(t, "zulip_triggered_v3.json", "PFQZPSY"))
+	if code != http.StatusAccepted || out["incident"] != "INC-1" {
+		t.Fatalf("triggered: %d %v", code, out)
+	}
+	inc, _ := f.svc.Get(ctx, 1)
+	if inc.Title != "Test Incident 3" || inc.Severity != incidents.P2 || inc.SeverityReason != "PagerDuty urgency high → P2 High" ||
+		inc.Links["pagerduty"] != "PFQZPSY" || inc.Links["pagerduty_url"] != "https://pig208.pagerduty.com/incidents/PFQZPSY" ||
+		inc.Service != "pig208" || inc.Source != "pagerduty" || inc.Lead() != "" {
+		t.Errorf("declared from PagerDuty: %+v", inc)
+	}
+	steps := []struct {
+		file string
+		kind incidents.EventKind
+	}{
+		{"zulip_acknowledged_v3.json", incidents.EventAcknowledged},
+		{"zulip_priority_updated_v3.json", incidents.EventSeverityChanged}, // P2 → P2: no change
+		{"pdocs_overview_priority_updated_v3.json", incidents.EventSeverityChanged},
+		{"zulip_escalated_v3.json", incidents.EventEscalated},
+		{"zulip_annotated_v3.json", incidents.EventNote},
+		{"zulip_resolved_v3.json", incidents.EventResolved},
+	}
+	for _, s := range steps {
+		if code, out := f.signed(t, sample(t, s.file, "PFQZPSY")); code != http.StatusAccepted || out["incident"] != "INC-1" {
+			t.Fatalf("%s: %d %v", s.file, code, out)
+		}
+	}
+	inc, _ = f.svc.Get(ctx, 1)
+	if inc.Open() || inc.Severity != incidents.P1 || inc.AckedBy == "" || inc.Lead() != inc.AckedBy {
+		t.Errorf("after the lifecycle: %+v", inc)
+	}
+	var kinds []string
+	for _, ev := range f.timeline(t, 1) {
+		kinds = append(kinds, string(ev.Kind))
+		if ev.Kind != incidents.EventPhaseReached && ev.Source != "pagerduty" {
+			t.Errorf("event %s has source %q", ev.Kind, ev.Source)
+		}
+	}
+	got := strings.Join(kinds, " ")
+	want := "declared acknowledged role_assigned phase_reached severity_changed phase_reached escalated note resolved phase_reached"
+	if got != want {
+		t.Errorf("timeline\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestRedeliveryActsOnce(t *testing.T) {
+	f := newFixture(t)
+	f.signed(t, sample(t, "zulip_triggered_v3.json", "P1"))
+	note := sample(t, "zulip_annotated_v3.json", "P1")
+	for i := 0; i < 3; i++ {
+		code, out := f.signed(t, note)
+		if code != http.StatusAccepted || out["duplicate"] != (i > 0) {
+			t.Fatalf("delivery %d: %d %v", i, code, out)
+		}
+	}
+	// The triggered event redelivered does not declare twice either.
+	f.signed(t, sample(t, "zulip_triggered_v3.json", "P1"))
+	all, _ := f.svc.List(context.Background(), incidents.Filter{All: true})
+	if n := len(f.timeline(t, 1)); n != 2 || len(all) != 1 {
+		t.Errorf("%d events, %d incidents after redeliveries", n, len(all))
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	f := newFixture(t)
+	body := sample(t, "zulip_triggered_v3.json", "P1")
+	big := append([]byte(`{"event":{"id":"x","event_type":"incident.triggered","data":{"id":"P","title":"`), bytes.Repeat([]byte("a"), pagerduty.MaxBody)...)
+	big = append(big, []byte(`"}}}`)...)
+	tests := []struct {
+		name string
+		body []byte
+		sig  string
+		code int
+	}{
+		{"unsigned", body, "", 401},
+		{"mis-signed", body, pagerduty.Sign(body, []byte("wrong")), 401},
+		{"signed for another body", body, pagerduty.Sign([]byte("{}"), secret), 401},
+		{"over 1 MiB", big, pagerduty.Sign(big, secret), 413},
+		{"malformed", []byte(`{"event":`), pagerduty.Sign([]byte(`{"event":`), secret), 400},
+		{"unknown type", []byte(`{"event":{"id":"e9","event_type":"service.updated","data":{"id":"S1"}}}`), "", 202},
+		{"unknown incident", sample(t, "zulip_acknowledged_v3.json", "PNEVERSEEN"), "", 202},
+		{"rotation: old secret", body, pagerduty.Sign(body, []byte("old-secret")), 202},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sig := tt.sig
+			if sig == "" && tt.code == 202 {
+				sig = pagerduty.Sign(tt.body, secret)
+			}
+			if code, out := f.post(t, tt.body, sig); code != tt.code {
+				t.Errorf("%d %v, want %d", code, out, tt.code)
+			}
+		})
+	}
+	all, _ := f.svc.List(context.Background(), incidents.Filter{All: true})
+	if len(all) != 1 { // only the rotation case declared
+		t.Errorf("%d incidents after the refusals", len(all))
+	}
+	resp, _ := http.Get(f.srv.URL)
+	if resp.StatusCode != 405 {
+		t.Errorf("GET = %d", resp.StatusCode)
+	}
+}
