@@ -50,7 +50,9 @@ func (inc *Incident) rememberNote(text string) {
 }
 
 // HasNote reports whether a note with this text was added recently.
-func (inc *Incident) HasNote(text string) bool { return slices.Contains(inc.NoteHashes, noteHash(text)) }
+func (inc *Incident) HasNote(text string) bool {
+	return slices.Contains(inc.NoteHashes, noteHash(text))
+}
 
 // Alert is one alert's state as a webhook reports it.
 type Alert struct {

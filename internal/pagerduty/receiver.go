@@ -146,7 +146,9 @@ func (r *Receiver) change(ev Event) (transition, func(now time.Time) (*incidents
 	case "incident.acknowledged":
 		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) { return inc.Ack(by, now) }, nil
 	case "incident.unacknowledged":
-		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) { return inc.Unacknowledge(by, now) }, nil
+		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+			return inc.Unacknowledge(by, now)
+		}, nil
 	case "incident.resolved":
 		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 			return inc.Resolve("resolved in PagerDuty", by, now)
