@@ -66,7 +66,9 @@ func fromLabels(labels map[string]string, text string) (Classification, bool) {
 			return Classification{P1, fmt.Sprintf("alert label severity=%s%s: service down → P1 Critical", level, on)}, true
 		}
 		return Classification{P2, fmt.Sprintf("alert label severity=%s%s: degraded service → P2 High", level, on)}, true
-	case "warning", "high":
+	case "major", "error", "high":
+		return Classification{P2, fmt.Sprintf("alert label severity=%s%s → P2 High", level, on)}, true
+	case "warning", "minor":
 		return Classification{P3, fmt.Sprintf("alert label severity=%s%s → P3 Medium", level, on)}, true
 	case "info", "low", "none":
 		return Classification{P4, fmt.Sprintf("alert label severity=%s%s → P4 Low", level, on)}, true

@@ -35,6 +35,8 @@ func TestClassify(t *testing.T) {
 		{"critical disk", Signals{Labels: map[string]string{"severity": "critical", "alertname": "DiskSpaceRunningOut"}}, P2, "degraded"},
 		{"warning latency", Signals{Labels: map[string]string{"severity": "warning", "alertname": "HighLatency"}}, P3, "severity=warning"},
 		{"info", Signals{Labels: map[string]string{"severity": "info"}}, P4, "severity=info"},
+		{"major", Signals{Labels: map[string]string{"severity": "major", "alertname": "ICMP ping failed"}}, P2, "severity=major on ICMP ping failed"},
+		{"minor", Signals{Labels: map[string]string{"severity": "minor"}}, P3, "severity=minor"},
 		{"priority label", Signals{Labels: map[string]string{"priority": "P1", "severity": "warning"}}, P1, "priority=P1"},
 		{"labels beat words", Signals{Labels: map[string]string{"severity": "warning"}, Text: "API down"}, P3, "severity=warning"},
 		{"unknown label falls through", Signals{Labels: map[string]string{"severity": "spicy"}, Text: "API down"}, P1, `"down"`},

@@ -1,0 +1,141 @@
+package alertmanager
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// MaxBody is the largest notification accepted.
+const MaxBody = 1 << 20
+
+// LinkSystem names the group-key link of an incident.
+const LinkSystem = "alertmanager"
+
+// Receiver is the POST /webhooks/alertmanager handler.
+type Receiver struct {
+	svc   *incidents.Service
+	token string
+	log   *slog.Logger
+}
+
+// NewReceiver returns a receiver; a non-empty token must come as a bearer token.
+func NewReceiver(svc *incidents.Service, token string, log *slog.Logger) *Receiver {
+	return &Receiver{svc: svc, token: token, log: log}
+}
+
+func answer(w http.ResponseWriter, code int, v map[string]any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// ServeHTTP records a notification; 2xx means every alert in it is stored.
+func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		answer(w, http.StatusMethodNotAllowed, map[string]any{"error": "POST only"})
+		return
+	}
+	if !authorized(req.Header.Get("Authorization"), r.token) {
+		answer(w, http.StatusUnauthorized, map[string]any{"error": "missing or wrong bearer token"})
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, MaxBody+1))
+	if err != nil {
+		answer(w, http.StatusBadRequest, map[string]any{"error": "could not read the body"})
+		return
+	}
+	if len(body) > MaxBody {
+		answer(w, http.StatusRequestEntityTooLarge, map[string]any{"error": "body over 1 MiB"})
+		return
+	}
+	m, err := Parse(body)
+	if err != nil {
+		answer(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+		return
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
+	defer cancel()
+	res, err := r.Apply(ctx, m)
+	switch {
+	case errors.Is(err, incidents.ErrNotFound):
+		answer(w, http.StatusOK, map[string]any{"ignored": "resolved alerts of a group with no open incident"})
+	case err != nil:
+		r.log.Error("alertmanager notification not recorded; it will retry", "group", m.GroupKey, "err", err)
+		answer(w, http.StatusServiceUnavailable, map[string]any{"error": "not recorded, retry"})
+	default:
+		answer(w, http.StatusOK, map[string]any{"incident": res.Incident.Key(), "created": res.Created, "events": len(res.Events)})
+	}
+}
+
+var actor = incidents.Actor{Name: "Alertmanager", Source: incidents.SourceAlertmanager}
+
+// Apply stores a notification: the group's open incident gets each alert's
+// new state; a firing group without one declares it.
+func (r *Receiver) Apply(ctx context.Context, m Message) (incidents.Result, error) {
+	return r.svc.Apply(ctx, func(now time.Time) incidents.Write {
+		w := incidents.Write{
+			Link: incidents.Link{System: LinkSystem, Ref: m.GroupKey}, OpenOnly: true,
+			Change: func(inc *incidents.Incident) ([]incidents.Event, error) { return observe(inc, m, now), nil },
+		}
+		if m.Status == "firing" {
+			w.Create = func() (*incidents.Incident, []incidents.Event, error) { return declare(m, now) }
+		}
+		return w
+	})
+}
+
+func declare(m Message, now time.Time) (*incidents.Incident, []incidents.Event, error) {
+	links := map[string]string{LinkSystem: m.GroupKey}
+	if u := alertURL(m); u != "" {
+		links["alert_url"] = u
+	}
+	service := m.CommonLabels["service"]
+	if service == "" {
+		service = m.CommonLabels["job"]
+	}
+	inc, events, err := incidents.Declare(incidents.Declaration{
+		Title: m.Title(), Description: m.CommonAnnotations["description"], Service: service, Links: links,
+		Signals: incidents.Signals{Labels: m.CommonLabels, Text: m.Title()},
+	}, actor, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return inc, append(events, observe(inc, m, now)...), nil
+}
+
+func alertURL(m Message) string {
+	for _, a := range m.Alerts {
+		if a.GeneratorURL != "" {
+			return a.GeneratorURL
+		}
+	}
+	return m.ExternalURL
+}
+
+// observe records each alert's state once, and the moment the whole group resolves.
+func observe(inc *incidents.Incident, m Message, now time.Time) []incidents.Event {
+	firingBefore := inc.AlertsFiring()
+	var events []incidents.Event
+	for _, a := range m.Alerts {
+		summary := a.Annotations["summary"]
+		if summary == "" {
+			summary = a.Annotations["message"]
+		}
+		events = append(events, inc.ObserveAlert(incidents.Alert{
+			Fingerprint: a.Fingerprint, Name: a.Labels["alertname"], Status: a.Status,
+			StartsAt: a.StartsAt, Summary: summary, URL: a.GeneratorURL,
+		}, actor, now)...)
+	}
+	if m.Status == "resolved" && firingBefore > 0 && inc.AlertsFiring() == 0 && inc.Open() {
+		ev, _ := inc.Record(incidents.EventAlertsResolved, "every alert of the group has resolved; resolve the incident when the service is confirmed healthy", nil, actor, now)
+		events = append(events, ev...)
+	}
+	return events
+}
