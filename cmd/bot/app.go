@@ -6,16 +6,19 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sitrep-oncall/sitrep/internal/alertmanager"
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/commands"
 	"github.com/sitrep-oncall/sitrep/internal/console"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/pagerduty"
 	"github.com/sitrep-oncall/sitrep/internal/server"
 	"github.com/sitrep-oncall/sitrep/internal/slackbot"
 	"github.com/sitrep-oncall/sitrep/internal/telemetry"
@@ -30,6 +33,7 @@ type app struct {
 	router *commands.Router
 	http   *server.Server
 	ln     net.Listener
+	pdSync *pagerduty.Sync
 }
 
 // newApp opens the store and wires everything; close releases it.
@@ -61,6 +65,18 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app
 		AdminToken: cfg.AdminToken,
 		Logger:     log,
 	})
+	a.http.Handle("POST /webhooks/alertmanager", alertmanager.NewReceiver(a.svc, cfg.AMToken, log))
+	if len(cfg.PDSecrets) > 0 {
+		a.http.Handle("POST /webhooks/pagerduty", pagerduty.NewReceiver(a.svc, cfg.PDSecrets, log))
+	} else {
+		a.http.Handle("POST /webhooks/pagerduty", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "PagerDuty webhooks are off: set PAGERDUTY_WEBHOOK_SECRETS", http.StatusUnauthorized)
+		}))
+	}
+	if cfg.PDToken != "" && cfg.PDFrom != "" {
+		a.pdSync = pagerduty.NewSync(cfg.PDToken, cfg.PDFrom, cfg.PDAPI, a.svc, log)
+		a.svc.AddNotifier(a.pdSync)
+	}
 	return a, nil
 }
 
@@ -92,6 +108,13 @@ func (a *app) start(ctx context.Context) (wait func(), err error) {
 		defer wg.Done()
 		_ = a.svc.RunReminders(ctx)
 	}()
+	if a.pdSync != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = a.pdSync.Start(ctx)
+		}()
+	}
 	return wg.Wait, nil
 }
 

@@ -25,6 +25,11 @@ type config struct {
 	Responders  []string
 	Announce    string
 	SlackScale  float64
+	PDSecrets   []string
+	PDToken     string
+	PDFrom      string
+	PDAPI       string
+	AMToken     string
 }
 
 // slack reports whether both Slack tokens are set.
@@ -55,6 +60,15 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 		SlackAPI:   getenv("SLACK_API_URL"),
 		Announce:   strings.TrimSpace(getenv("SITREP_ANNOUNCE_CHANNEL")),
 		SlackScale: 1,
+		PDToken:    getenv("PAGERDUTY_TOKEN"),
+		PDFrom:     strings.TrimSpace(getenv("PAGERDUTY_FROM")),
+		PDAPI:      strings.TrimSpace(getenv("PAGERDUTY_API_URL")),
+		AMToken:    getenv("SITREP_ALERTMANAGER_TOKEN"),
+	}
+	for _, s := range strings.Split(getenv("PAGERDUTY_WEBHOOK_SECRETS"), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			cfg.PDSecrets = append(cfg.PDSecrets, s)
+		}
 	}
 	for _, u := range strings.Split(getenv("SITREP_RESPONDERS"), ",") {
 		if u = strings.TrimSpace(u); u != "" {

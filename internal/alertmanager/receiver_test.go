@@ -178,10 +178,10 @@ func storm(groups, perGroup int) [][]byte {
 		for g := 0; g < groups; g++ {
 			m := map[string]any{
 				"version": "4", "groupKey": fmt.Sprintf(`{}:{alertname="Storm%d"}`, g), "status": "firing", "receiver": "sitrep",
-				"groupLabels": map[string]string{"alertname": fmt.Sprintf("Storm%d", g)},
+				"groupLabels":  map[string]string{"alertname": fmt.Sprintf("Storm%d", g)},
 				"commonLabels": map[string]string{"alertname": fmt.Sprintf("Storm%d", g), "severity": "critical"},
 				"alerts": []map[string]any{{"status": "firing", "fingerprint": fmt.Sprintf("g%d-a%d", g, a),
-					"labels": map[string]string{"alertname": fmt.Sprintf("Storm%d", g), "instance": fmt.Sprintf("i%d", a)},
+					"labels":   map[string]string{"alertname": fmt.Sprintf("Storm%d", g), "instance": fmt.Sprintf("i%d", a)},
 					"startsAt": "2026-11-26T03:00:00Z"}},
 			}
 			b, _ := json.Marshal(m)

@@ -42,6 +42,18 @@ func (b *Bot) Notify(ctx context.Context, inc *incidents.Incident, events []inci
 			r.statusUpdate(ctx, inc, ev)
 		case incidents.EventReminder:
 			r.reminder(ctx, inc, ev)
+		case incidents.EventAlertsResolved:
+			if inc.Channel != "" && inc.Open() {
+				text := "✅ *Every alert of " + inc.Key() + " has resolved.* Resolve the incident once the service is confirmed healthy."
+				var resolve []commands.Button
+				for _, btn := range commands.Buttons(inc) {
+					if btn.Label == "Resolve" {
+						resolve = append(resolve, btn)
+					}
+				}
+				blocks := append([]slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}, ActionBlocks(resolve)...)
+				r.b.send.Go(ctx, "chat.postMessage", inc.Channel, r.poster(inc.Channel, text, blocks))
+			}
 		case incidents.EventRoleAssigned:
 			if u := slackUser(ev.To); u != "" && inc.Channel != "" {
 				r.b.send.Go(ctx, "conversations.invite", inc.Channel, func(ctx context.Context) error {

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/pagerduty"
+)
+
+// headless starts the binary without a terminal and returns its address.
+func headless(t *testing.T, db string, extra ...string) (*exec.Cmd, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(botBinary)
+	cmd.Env = append(botEnv(db, addr), append([]string{"SITREP_CONSOLE=off"}, extra...)...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	get(t, "http://"+addr+"/readyz") // waits until it answers
+	return cmd, addr
+}
+
+func TestPagerDutyWebhookThroughTheBinary(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sitrep.db")
+	_, addr := headless(t, db, "PAGERDUTY_WEBHOOK_SECRETS=old,new-secret")
+	body, _ := os.ReadFile("../../../shared/samples/pagerduty/zulip_triggered_v3.json")
+	post := func(sig string) int {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/webhooks/pagerduty", bytes.NewReader(body))
+		req.Header.Set(pagerduty.SignatureHeader, sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(pagerduty.Sign(body, []byte("attacker"))); code != 401 {
+		t.Errorf("mis-signed: %d", code)
+	}
+	if code := post(pagerduty.Sign(body, []byte("new-secret"))); code != 202 {
+		t.Errorf("signed: %d", code)
+	}
+	_, metrics := get(t, "http://"+addr+"/metrics")
+	if !strings.Contains(metrics, `sitrep_incidents_declared_total{severity="P2"} 1`) {
+		t.Error("the PagerDuty incident was not declared")
+	}
+}
+
+// TestKillDuringAlertStorm sends alerts from many clients, kills the bot
+// with SIGKILL in the middle, and checks that every alert it answered 2xx
+// for is on a timeline after the restart.
+func TestKillDuringAlertStorm(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sitrep.db")
+	cmd, addr := headless(t, db)
+	var answered sync.Map
+	var count atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 5 * time.Second}
+			for i := 0; ctx.Err() == nil && i < 2000; i++ {
+				fp := fmt.Sprintf("w%d-a%d", w, i)
+				group := fmt.Sprintf("Storm%d", i%20)
+				body, _ := json.Marshal(map[string]any{"version": "4", "groupKey": group, "status": "firing",
+					"commonLabels": map[string]string{"alertname": group, "severity": "critical"},
+					"alerts": []map[string]any{{"status": "firing", "fingerprint": fp, "labels": map[string]string{"alertname": group}, "startsAt": "2026-11-26T03:00:00Z"}}})
+				resp, err := client.Post("http://"+addr+"/webhooks/alertmanager", "application/json", bytes.NewReader(body))
+				if err != nil {
+					return // the bot is gone
+				}
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					answered.Store(fp, group)
+					count.Add(1)
+				}
+			}
+		}()
+	}
+	for count.Load() < 300 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Kill() // SIGKILL in the middle of the storm
+	cmd.Wait()
+	cancel()
+	wg.Wait()
+
+	store, err := boltstore.Open(db, boltstore.Options{LockTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("reopen after kill -9: %v", err)
+	}
+	defer store.Close()
+	all, err := store.List(context.Background(), incidents.Filter{All: true})
+	if err != nil || len(all) != 20 {
+		t.Fatalf("%d incidents after the storm, want 20 (%v)", len(all), err)
+	}
+	seen := map[string]bool{}
+	for _, inc := range all {
+		store.Timeline(context.Background(), inc.ID, func(ev incidents.Event) error {
+			if ev.Kind == incidents.EventAlert {
+				seen[ev.Fields["fingerprint"]] = true
+			}
+			return nil
+		})
+	}
+	answeredN, lost := 0, 0
+	answered.Range(func(k, _ any) bool {
+		answeredN++
+		if !seen[k.(string)] {
+			lost++
+		}
+		return true
+	})
+	t.Logf("kill -9 during the storm: %d alerts answered 2xx, %d lost", answeredN, lost)
+	if lost != 0 {
+		t.Errorf("%d of %d answered alerts lost after kill -9", lost, answeredN)
+	}
+}
