@@ -87,7 +87,7 @@ func TestKillDuringAlertStorm(t *testing.T) {
 				group := fmt.Sprintf("Storm%d", i%20)
 				body, _ := json.Marshal(map[string]any{"version": "4", "groupKey": group, "status": "firing",
 					"commonLabels": map[string]string{"alertname": group, "severity": "critical"},
-					"alerts": []map[string]any{{"status": "firing", "fingerprint": fp, "labels": map[string]string{"alertname": group}, "startsAt": "2026-11-26T03:00:00Z"}}})
+					"alerts":       []map[string]any{{"status": "firing", "fingerprint": fp, "labels": map[string]string{"alertname": group}, "startsAt": "2026-11-26T03:00:00Z"}}})
 				resp, err := client.Post("http://"+addr+"/webhooks/alertmanager", "application/json", bytes.NewReader(body))
 				if err != nil {
 					return // the bot is gone
