@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME  ?= 20s
 
-.PHONY: help build run test check lint bench fuzz measure clean
+.PHONY: help build run test test-short check lint bench bench-load fuzz measure clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -17,8 +17,11 @@ build: ## build the static binary into bin/bot
 run: ## run Sitrep in the terminal (same as go run ./cmd/bot)
 	$(GO) run ./cmd/bot
 
-test: check ## vet, format check, and every test with the race detector
-	$(GO) test -race -count=1 ./...
+test: check ## vet, format check, and every test with the race detector (real Prometheus/Alertmanager when installed)
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-short: check ## the same without the tests that run real Prometheus and Alertmanager (about 2 minutes shorter)
+	$(GO) test -race -count=1 -short ./...
 
 check: ## go vet and gofmt
 	$(GO) vet ./...
@@ -31,8 +34,14 @@ lint: check ## staticcheck (installed from the Go module proxy on first use)
 bench: ## benchmarks: store vs a bare bbolt update, interleaved (ratio x-bare)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/...
 
-fuzz: ## fuzz the command parser for FUZZTIME (default 20s)
+bench-load: build ## signed PagerDuty webhooks at rising rates: the bot next to a bare bbolt handler
+	$(GO) run ./bench/webhookload -bot $(BIN)
+
+fuzz: ## fuzz each parser for FUZZTIME (default 20s each): commands, PagerDuty, signatures, Alertmanager
 	$(GO) test ./internal/commands -run '^$$' -fuzz FuzzHandle -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/pagerduty -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/pagerduty -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/alertmanager -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 
 measure: build ## idle RSS and time to first output of the binary, with /usr/bin/time -v
 	@scripts/measure-startup.sh $(BIN)

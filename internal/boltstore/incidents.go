@@ -132,7 +132,7 @@ func reindex(tx *bolt.Tx, before indexed, after *incidents.Incident) error {
 			return err
 		}
 	}
-	if after.Channel != "" {
+	if after.Channel != "" && after.Channel != before.Channel {
 		if owner := ch.Get([]byte(after.Channel)); owner != nil && !bytes.Equal(owner, id) {
 			return incidents.Errorf(incidents.EConflict, "channel %s is already the war room of INC-%s", after.Channel, owner)
 		}
@@ -142,6 +142,9 @@ func reindex(tx *bolt.Tx, before indexed, after *incidents.Incident) error {
 	}
 	links := idx.Bucket(indexLink)
 	for system, ref := range after.Links {
+		if before.Links[system] == ref {
+			continue // unchanged: writing it again would only dirty index pages
+		}
 		if err := links.Put(linkKey(system, ref), id); err != nil {
 			return err
 		}

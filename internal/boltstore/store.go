@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -49,8 +50,9 @@ var ErrLocked = errors.New("database is locked by another process")
 
 // Store is incidents.Store on a bbolt file.
 type Store struct {
-	db   *bolt.DB
-	path string
+	db       *bolt.DB
+	path     string
+	inflight atomic.Int64 // Apply calls under way
 }
 
 var _ incidents.Store = (*Store)(nil)
@@ -81,6 +83,7 @@ func Open(path string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
+	db.MaxBatchDelay = 500 * time.Microsecond
 	s := &Store{db: db, path: path}
 	if !opt.ReadOnly {
 		err := s.init()
