@@ -26,6 +26,9 @@ const (
 	EventAlertsResolved  EventKind = "alerts_resolved" // every alert of the group resolved
 	EventSynced          EventKind = "synced"          // a change was made in an outside system
 	EventSyncFailed      EventKind = "sync_failed"     // an outside system did not take a change (retried)
+	EventActionAdded     EventKind = "action_added"
+	EventActionDone      EventKind = "action_done"
+	EventPostmortem      EventKind = "postmortem_exported"
 )
 
 // Sources of changes that come from outside systems.

@@ -44,6 +44,10 @@ type Incident struct {
 	// NoteHashes fingerprints the recent notes, so a note that comes back
 	// from an outside system (PagerDuty) is not added twice.
 	NoteHashes []string `json:"note_hashes,omitempty"`
+	// Actions are the follow-up action items.
+	Actions []ActionItem `json:"actions,omitempty"`
+	// FollowUps are the after-resolution reminders already sent ("document", "review").
+	FollowUps []string `json:"follow_ups,omitempty"`
 	// Links are external references by system ("pagerduty" → incident id).
 	Links     map[string]string `json:"links,omitempty"`
 	UpdatedAt time.Time         `json:"updated_at"`
@@ -109,6 +113,9 @@ func (inc *Incident) AckDeadline() time.Time {
 // NextReminder is when the incident is next re-announced, and false when no
 // reminder is due at all (acknowledged or resolved).
 func (inc *Incident) NextReminder() (time.Time, bool) {
+	if _, due, ok := inc.followUp(); ok {
+		return due, true
+	}
 	if !inc.Open() || inc.Acked() {
 		return time.Time{}, false
 	}

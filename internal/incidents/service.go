@@ -184,11 +184,18 @@ func (s *Service) ByChannel(ctx context.Context, channel string) (int64, error) 
 // reminder falls due (zero when none is pending). All state lives in the
 // store, so a restarted Service picks up exactly where the last one stopped.
 func (s *Service) RemindDue(ctx context.Context) (int, time.Time, error) {
-	open, err := s.store.List(ctx, Filter{})
+	// Open incidents, and resolved ones still owed a postmortem or review.
+	now := s.clock.Now().UTC()
+	all, err := s.store.List(ctx, Filter{All: true})
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("reminders: %w", err)
 	}
-	now := s.clock.Now().UTC()
+	open := all[:0]
+	for _, inc := range all {
+		if inc.Open() || now.Sub(inc.ResolvedAt) < 30*24*time.Hour {
+			open = append(open, inc)
+		}
+	}
 	sent := 0
 	var next time.Time
 	for _, inc := range open {

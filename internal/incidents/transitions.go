@@ -241,6 +241,9 @@ func (inc *Incident) Remind(at time.Time) ([]Event, bool) {
 	if !ok || at.Before(due) {
 		return nil, false
 	}
+	if what, _, ok := inc.followUp(); ok {
+		return inc.remindFollowUp(what, at), true
+	}
 	overdue := at.Sub(inc.AckClock)
 	inc.Reminders = int(overdue / inc.Severity.ResponseTime())
 	ev := inc.event(EventReminder, System, at)
