@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
 // Builtins returns a registry with the incident commands of the core.
@@ -95,7 +96,7 @@ func severity(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	return changed(c, inc, fmt.Sprintf("is now %s — %s (respond within %s). Why: %s", sev.Label(), sev.Impact(), Human(sev.ResponseTime()), inc.SeverityReason)), nil
+	return changed(c, inc, fmt.Sprintf("is now %s — %s (respond within %s). Why: %s", sev.Label(), sev.Impact(), say.Human(sev.ResponseTime()), inc.SeverityReason)), nil
 }
 
 func status(ctx context.Context, c *Call) (Reply, error) {
@@ -195,7 +196,7 @@ func resolve(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	return changed(c, inc, fmt.Sprintf("resolved by %s after %s", c.Actor.Name, Human(inc.ResolvedAt.Sub(inc.DeclaredAt)))), nil
+	return changed(c, inc, fmt.Sprintf("resolved by %s after %s", c.Actor.Name, say.Human(inc.ResolvedAt.Sub(inc.DeclaredAt)))), nil
 }
 
 func reopen(ctx context.Context, c *Call) (Reply, error) {
@@ -203,5 +204,5 @@ func reopen(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	return changed(c, inc, fmt.Sprintf("reopened by %s; acknowledge within %s", c.Actor.Name, Human(inc.Severity.ResponseTime()))), nil
+	return changed(c, inc, fmt.Sprintf("reopened by %s; acknowledge within %s", c.Actor.Name, say.Human(inc.Severity.ResponseTime()))), nil
 }

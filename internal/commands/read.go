@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
 func list(ctx context.Context, c *Call) (Reply, error) {
@@ -79,7 +80,7 @@ func timeline(ctx context.Context, c *Call) (Reply, error) {
 	ring := make([]string, 0, TimelineTail)
 	total := 0
 	err = c.Svc.Timeline(ctx, c.ID, func(ev incidents.Event) error {
-		line := EventLine(ev)
+		line := say.EventLine(ev)
 		if len(ring) < TimelineTail {
 			ring = append(ring, line)
 		} else {

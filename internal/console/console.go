@@ -16,6 +16,7 @@ import (
 
 	"github.com/sitrep-oncall/sitrep/internal/commands"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
 // Handler runs one request; *commands.Router is one.
@@ -211,7 +212,7 @@ func (c *Console) Notify(ctx context.Context, inc *incidents.Incident, events []
 			fmt.Fprintf(&b, "\n⏰ %s · %s — %s. Acknowledge: ack %s\n", inc.Key(), inc.Title, ev.Message, inc.Key())
 			continue
 		}
-		fmt.Fprintf(&b, "\n%s · %s\n", inc.Key(), commands.EventLine(ev))
+		fmt.Fprintf(&b, "\n%s · %s\n", inc.Key(), say.EventLine(ev))
 	}
 	if b.Len() > 0 {
 		c.print(b.String() + c.prompt)

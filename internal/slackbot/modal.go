@@ -7,8 +7,8 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/sitrep-oncall/sitrep/internal/commands"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
 // The declare modal's callback and block ids.
@@ -31,7 +31,7 @@ func DeclareModal() slack.ModalViewRequest {
 	}
 	for _, s := range incidents.Severities {
 		label := fmt.Sprintf("%s — %s", s.Label(), s.Impact())
-		desc := fmt.Sprintf("respond within %s · e.g. %s", commands.Human(s.ResponseTime()), s.Example())
+		desc := fmt.Sprintf("respond within %s · e.g. %s", say.Human(s.ResponseTime()), s.Example())
 		opts = append(opts, slack.NewOptionBlockObject(s.String(), plain(label, 75), plain(desc, 75)))
 	}
 	sev := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Choose a severity", 150), blockSeverity, opts...)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sitrep-oncall/sitrep/internal/commands"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
 // rooms opens one war room per incident and keeps its header and topic current.
@@ -260,7 +261,7 @@ func Header(inc *incidents.Incident) ([]slack.Block, string) {
 	card.Text = "🚨 " + card.Text
 	for i, f := range card.Fields {
 		if f.Label == "Ack deadline" && !inc.Acked() && inc.Open() {
-			card.Fields[i].Value = fmt.Sprintf("%s (respond within %s)", commands.Clock(inc.AckDeadline()), commands.Human(inc.Severity.ResponseTime()))
+			card.Fields[i].Value = fmt.Sprintf("%s (respond within %s)", say.Clock(inc.AckDeadline()), say.Human(inc.Severity.ResponseTime()))
 			if inc.Reminders > 0 {
 				card.Fields[i].Value += fmt.Sprintf(" — overdue, re-announced %d×", inc.Reminders)
 			}

@@ -1,0 +1,94 @@
+// Package say is how Sitrep words things for people: short durations,
+// UTC times, and what a timeline event means. Every adapter and export uses
+// it, so a terminal, Slack and a postmortem say the same thing.
+package say
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// EventLine is one timeline entry as a person reads it.
+func EventLine(ev incidents.Event) string {
+	who := ev.Actor
+	if ev.Source != "" {
+		who += " (" + ev.Source + ")"
+	}
+	return fmt.Sprintf("%s  %-16s %s", ev.At.UTC().Format("2006-01-02 15:04:05"), who, Describe(ev))
+}
+
+// Describe says what an event means in a few words.
+func Describe(ev incidents.Event) string {
+	withMsg := func(s string) string {
+		if ev.Message == "" {
+			return s
+		}
+		return s + ": " + ev.Message
+	}
+	switch ev.Kind {
+	case incidents.EventDeclared:
+		return fmt.Sprintf("declared %s: %s — %s", ev.To, ev.Message, ev.Fields["severity_reason"])
+	case incidents.EventAcknowledged:
+		return withMsg("acknowledged")
+	case incidents.EventSeverityChanged:
+		return withMsg(fmt.Sprintf("severity %s → %s", ev.From, ev.To))
+	case incidents.EventStatusChanged:
+		return withMsg(fmt.Sprintf("status %s → %s", ev.From, ev.To))
+	case incidents.EventResolved:
+		return withMsg("resolved after " + ev.Fields["duration"])
+	case incidents.EventReopened:
+		return withMsg("reopened")
+	case incidents.EventNote:
+		return "note: " + ev.Message
+	case incidents.EventReminder:
+		return "re-announced: " + ev.Message
+	case incidents.EventActionAdded:
+		s := fmt.Sprintf("action item #%s: %s", ev.Fields["action"], ev.Message)
+		if o := ev.Fields["owner"]; o != "" {
+			s += " (owner " + o + ")"
+		}
+		return s
+	case incidents.EventActionDone:
+		return fmt.Sprintf("action item #%s done: %s", ev.Fields["action"], ev.Message)
+	case incidents.EventPhaseReached, incidents.EventRoleAssigned, incidents.EventWarRoomOpened, incidents.EventPostmortem:
+		return ev.Message
+	case incidents.EventMessagePinned:
+		return fmt.Sprintf("pinned message from %s: %s", ev.Fields["author"], ev.Message)
+	}
+	return withMsg(string(ev.Kind))
+}
+
+// Stamp is a UTC date and time: "2026-11-26 02:47 UTC".
+func Stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
+
+// Clock is a UTC time of day: "02:47 UTC".
+func Clock(t time.Time) string { return t.UTC().Format("15:04 UTC") }
+
+// Human is a short duration: 45s, 14m, 1h05m, 2d3h.
+func Human(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	if d >= time.Minute {
+		d = d.Round(time.Minute)
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 24*time.Hour:
+		h, m := int(d.Hours()), int(d.Minutes())%60
+		if m == 0 {
+			return fmt.Sprintf("%dh", h)
+		}
+		return fmt.Sprintf("%dh%02dm", h, m)
+	}
+	days, h := int(d.Hours())/24, int(d.Hours())%24
+	if h == 0 {
+		return fmt.Sprintf("%dd", days)
+	}
+	return fmt.Sprintf("%dd%dh", days, h)
+}
