@@ -54,7 +54,10 @@ func fixture(t *testing.T) (*incidents.Service, *incidents.Incident) {
 	})
 	step(4*time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) { return i.Ack(pd, now) })
 	step(time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) { return i.Unacknowledge(pd, now) })
-	step(16*time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) { r, _ := i.Remind(now); return r, nil })
+	step(16*time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+		r, _ := i.Remind(now)
+		return r, nil
+	})
 	step(time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) { return i.Ack(alice, now) })
 	step(time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 		return i.Record(incidents.EventEscalated, "escalated in PagerDuty to Jane Doe", nil, pd, now)
@@ -68,7 +71,9 @@ func fixture(t *testing.T) (*incidents.Service, *incidents.Incident) {
 	step(time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 		return i.ChangeSeverity(incidents.P1, "every region affected", alice, now)
 	})
-	step(time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) { return i.AssignRole(incidents.Comms, "@carol", alice, now) })
+	step(time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+		return i.AssignRole(incidents.Comms, "@carol", alice, now)
+	})
 	step(time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 		return i.ReachPhase(incidents.Communicate, alice, now)
 	})
@@ -96,9 +101,15 @@ func fixture(t *testing.T) (*incidents.Service, *incidents.Incident) {
 	step(time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 		return i.AddAction("size the pool from load tests", "", alice, now)
 	})
-	step(time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) { return i.CompleteAction(1, bob, now) })
-	step(time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) { return i.Resolve("rolled back to 3.1.0", alice, now) })
-	step(time.Hour, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) { return i.MarkPostmortem("md", alice, now) })
+	step(time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+		return i.CompleteAction(1, bob, now)
+	})
+	step(time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+		return i.Resolve("rolled back to 3.1.0", alice, now)
+	})
+	step(time.Hour, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+		return i.MarkPostmortem("md", alice, now)
+	})
 	inc, _ = svc.Get(ctx, inc.ID)
 	return svc, inc
 }
