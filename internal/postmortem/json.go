@@ -2,9 +2,7 @@ package postmortem
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
-	"io"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/say"
@@ -78,10 +76,23 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// writeJSON streams the same content as the Markdown: the head, the
-// timeline one event at a time, then the rest.
-func writeJSON(ctx context.Context, out io.Writer, src Source, inc *incidents.Incident, g *gathered, opt Options) error {
-	w := bufio.NewWriterSize(out, 64<<10)
+func jsonRow(w *bufio.Writer, first bool, ev incidents.Event) error {
+	if !first {
+		w.WriteByte(',')
+	}
+	b, err := json.Marshal(struct {
+		incidents.Event
+		Summary string `json:"summary"`
+	}{ev, say.Describe(ev)})
+	if err != nil {
+		return err
+	}
+	w.Write(b)
+	return w.WriteByte('\n')
+}
+
+// jsonHead writes the object up to the opening of the timeline array.
+func jsonHead(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options) error {
 	var h head
 	h.Incident.ID, h.Incident.Title, h.Incident.Description, h.Incident.Service = inc.Key(), inc.Title, inc.Description, inc.Service
 	h.Incident.Severity, h.Incident.Reason, h.Incident.Status = inc.Severity.String(), inc.SeverityReason, string(inc.Status)
@@ -100,28 +111,17 @@ func writeJSON(ctx context.Context, out io.Writer, src Source, inc *incidents.In
 	h.Phases = inc.Phases
 	h.Impact.Declared, h.Impact.Notes, h.Impact.Budget = inc.Description, nonNil(g.sections["impact"]), opt.Budget
 	h.Events = g.events
-
 	b, err := json.Marshal(h)
 	if err != nil {
 		return err
 	}
 	w.Write(b[:len(b)-1]) // leave the object open
-	w.WriteString(`,"timeline":[`)
-	first := true
-	enc := json.NewEncoder(w)
-	err = src.Timeline(ctx, inc.ID, func(ev incidents.Event) error {
-		if !first {
-			w.WriteByte(',')
-		}
-		first = false
-		return enc.Encode(struct {
-			incidents.Event
-			Summary string `json:"summary"`
-		}{ev, say.Describe(ev)})
-	})
-	if err != nil {
-		return err
-	}
+	_, err = w.WriteString(`,"timeline":[`)
+	return err
+}
+
+// jsonTail closes the timeline and writes the sections after it.
+func jsonTail(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options) error {
 	tl := tail{Factors: nonNil(g.sections["contributing_factors"]), Causes: nonNil(g.sections["root_cause"]),
 		Actions: inc.Actions, Lessons: nonNil(g.sections["lessons"]), Steps: []step{}}
 	if tl.Actions == nil {
@@ -130,14 +130,13 @@ func writeJSON(ctx context.Context, out io.Writer, src Source, inc *incidents.In
 	for _, s := range g.steps {
 		tl.Steps = append(tl.Steps, step{At: s.At.UTC().Format(rfc3339), Actor: s.Actor, Summary: s.Message})
 	}
-	b, err = json.Marshal(tl)
+	b, err := json.Marshal(tl)
 	if err != nil {
 		return err
 	}
 	w.WriteString("],")
 	w.Write(b[1:]) // the tail's fields close the object
-	w.WriteByte('\n')
-	return w.Flush()
+	return w.WriteByte('\n')
 }
 
 const rfc3339 = "2006-01-02T15:04:05Z07:00"

@@ -2,9 +2,7 @@ package postmortem
 
 import (
 	"bufio"
-	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
@@ -17,8 +15,24 @@ func cell(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-func writeMarkdown(ctx context.Context, out io.Writer, src Source, inc *incidents.Incident, g *gathered, opt Options) error {
-	w := bufio.NewWriterSize(out, 64<<10)
+func mdRow(w *bufio.Writer, _ bool, ev incidents.Event) error {
+	what := say.Describe(ev)
+	if link := ev.Fields["permalink"]; link != "" {
+		what += " (" + link + ")"
+	}
+	w.WriteString("| ")
+	w.WriteString(ev.At.UTC().Format("2006-01-02 15:04:05"))
+	w.WriteString(" | ")
+	w.WriteString(cell(ev.Actor))
+	w.WriteString(" | ")
+	w.WriteString(ev.Source)
+	w.WriteString(" | ")
+	w.WriteString(cell(what))
+	_, err := w.WriteString(" |\n")
+	return err
+}
+
+func mdHead(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options) error {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	t := Measure(inc)
 	sev := inc.Severity
@@ -95,18 +109,11 @@ func writeMarkdown(ctx context.Context, out io.Writer, src Source, inc *incident
 	}
 
 	p("\n## Timeline\n\nAll %d events, in UTC.\n\n| Time | Who | Source | What |\n|---|---|---|---|\n", g.events)
-	err := src.Timeline(ctx, inc.ID, func(ev incidents.Event) error {
-		what := say.Describe(ev)
-		if link := ev.Fields["permalink"]; link != "" {
-			what += " (" + link + ")"
-		}
-		p("| %s | %s | %s | %s |\n", ev.At.UTC().Format("2006-01-02 15:04:05"), cell(ev.Actor), ev.Source, cell(what))
-		return nil
-	})
-	if err != nil {
-		return err
-	}
+	return nil
+}
 
+func mdTail(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options) error {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	p("\n## Runbook steps run\n\n")
 	if len(g.steps) == 0 {
 		p("_No runbook steps were run._\n")
@@ -129,7 +136,7 @@ func writeMarkdown(ctx context.Context, out io.Writer, src Source, inc *incident
 	}
 	p("\n## Lessons learned\n\n")
 	list(p, g.sections["lessons"], "_None recorded: add notes tagged #lesson._\n")
-	return w.Flush()
+	return nil
 }
 
 func list(p func(string, ...any), items []string, empty string) {

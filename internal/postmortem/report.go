@@ -5,10 +5,11 @@
 package postmortem
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"regexp"
+	"os"
 	"strings"
 	"time"
 
@@ -41,7 +42,27 @@ type Options struct {
 var tags = map[string]string{"impact": "impact", "cause": "root_cause", "rootcause": "root_cause", "factor": "contributing_factors",
 	"contributing": "contributing_factors", "lesson": "lessons", "lessons": "lessons"}
 
-var tagRE = regexp.MustCompile(`(?i)(^|\s)#(impact|cause|rootcause|factor|contributing|lessons?)\b`)
+// noteTags returns the sections a note is tagged for, and its text without
+// the tags. Words are scanned by hand: this runs on every note of timelines
+// of any length.
+func noteTags(msg string) ([]string, string) {
+	if strings.IndexByte(msg, '#') < 0 {
+		return nil, msg
+	}
+	var secs []string
+	words := strings.Fields(msg)
+	kept := words[:0:0]
+	for _, w := range words {
+		if len(w) > 1 && w[0] == '#' {
+			if sec, ok := tags[strings.ToLower(strings.TrimRight(w[1:], ".,;:!?"))]; ok {
+				secs = append(secs, sec)
+				continue
+			}
+		}
+		kept = append(kept, w)
+	}
+	return secs, strings.Join(kept, " ")
+}
 
 // maxTagged bounds each tagged section (the full timeline has them all).
 const maxTagged = 200
@@ -54,16 +75,18 @@ type gathered struct {
 	events    int
 }
 
-func gather(ctx context.Context, src Source, id int64) (*gathered, error) {
+// gather walks the timeline once: it collects what the sections above and
+// below the timeline need, and hands each event to row, which writes the
+// timeline (to a temporary file: memory stays flat however long it is).
+func gather(ctx context.Context, src Source, id int64, row func(incidents.Event) error) (*gathered, error) {
 	g := &gathered{sections: map[string][]string{}}
 	err := src.Timeline(ctx, id, func(ev incidents.Event) error {
 		g.events++
 		switch ev.Kind {
 		case incidents.EventNote:
-			for _, m := range tagRE.FindAllStringSubmatch(ev.Message, -1) {
-				sec := tags[strings.ToLower(m[2])]
+			secs, text := noteTags(ev.Message)
+			for _, sec := range secs {
 				if len(g.sections[sec]) < maxTagged {
-					text := strings.TrimSpace(tagRE.ReplaceAllString(ev.Message, " "))
 					g.sections[sec] = append(g.sections[sec], fmt.Sprintf("%s (%s, %s)", text, ev.Actor, ev.At.UTC().Format("15:04 UTC")))
 				}
 			}
@@ -80,24 +103,64 @@ func gather(ctx context.Context, src Source, id int64) (*gathered, error) {
 				g.steps = append(g.steps, ev)
 			}
 		}
-		return nil
+		return row(ev)
 	})
 	return g, err
 }
 
-// Write exports the postmortem of inc.
+// format is one output format: the timeline's rows, and what goes around them.
+type format struct {
+	row  func(w *bufio.Writer, first bool, ev incidents.Event) error
+	head func(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options) error
+	tail func(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options) error
+}
+
+var formats = map[string]format{
+	"md": {mdRow, mdHead, mdTail}, "markdown": {mdRow, mdHead, mdTail}, "": {mdRow, mdHead, mdTail},
+	"json": {jsonRow, jsonHead, jsonTail},
+}
+
+// Write exports the postmortem of inc: one pass over the timeline writes its
+// rows to a temporary file while gathering the other sections; then the
+// head, the rows and the tail go out in order.
 func Write(ctx context.Context, w io.Writer, src Source, inc *incidents.Incident, opt Options) error {
-	g, err := gather(ctx, src, inc.ID)
+	f, ok := formats[opt.Format]
+	if !ok {
+		return incidents.Errorf(incidents.EInvalid, "unknown postmortem format %q: use md or json", opt.Format)
+	}
+	tmp, err := os.CreateTemp("", "sitrep-timeline-*")
+	if err != nil {
+		return fmt.Errorf("postmortem: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	rows := bufio.NewWriterSize(tmp, 64<<10)
+	first := true
+	g, err := gather(ctx, src, inc.ID, func(ev incidents.Event) error {
+		err := f.row(rows, first, ev)
+		first = false
+		return err
+	})
+	if err == nil {
+		err = rows.Flush()
+	}
+	if err == nil {
+		_, err = tmp.Seek(0, io.SeekStart)
+	}
 	if err != nil {
 		return fmt.Errorf("postmortem of %s: %w", inc.Key(), err)
 	}
-	switch opt.Format {
-	case "", "md", "markdown":
-		return writeMarkdown(ctx, w, src, inc, g, opt)
-	case "json":
-		return writeJSON(ctx, w, src, inc, g, opt)
+	out := bufio.NewWriterSize(w, 64<<10)
+	if err := f.head(out, inc, g, opt); err != nil {
+		return err
 	}
-	return incidents.Errorf(incidents.EInvalid, "unknown postmortem format %q: use md or json", opt.Format)
+	if _, err := io.Copy(out, tmp); err != nil {
+		return fmt.Errorf("postmortem of %s: %w", inc.Key(), err)
+	}
+	if err := f.tail(out, inc, g, opt); err != nil {
+		return err
+	}
+	return out.Flush()
 }
 
 // Times are the response measures of an incident.
