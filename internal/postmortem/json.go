@@ -6,6 +6,7 @@ import (
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/say"
+	"github.com/sitrep-oncall/sitrep/internal/slo"
 )
 
 // head is everything in the JSON export before the timeline.
@@ -40,9 +41,9 @@ type head struct {
 	} `json:"response"`
 	Phases []incidents.Mark `json:"phases"`
 	Impact struct {
-		Declared string   `json:"declared,omitempty"`
-		Notes    []string `json:"notes"`
-		Budget   *Budget  `json:"error_budget,omitempty"`
+		Declared string      `json:"declared,omitempty"`
+		Notes    []string    `json:"notes"`
+		Budget   *slo.Budget `json:"error_budget,omitempty"`
 	} `json:"impact"`
 	Events int `json:"timeline_events"`
 }

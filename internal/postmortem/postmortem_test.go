@@ -15,6 +15,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/postmortem"
+	"github.com/sitrep-oncall/sitrep/internal/slo"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -130,7 +131,7 @@ func golden(t *testing.T, name string, got []byte) {
 
 func TestGoldenMarkdownAndJSON(t *testing.T) {
 	svc, inc := fixture(t)
-	budget := &postmortem.Budget{Target: 0.9995, Window: 30 * 24 * time.Hour, BudgetMinutes: 21.6, ConsumedPercent: 37.5, FailedRequests: 1234}
+	budget := &slo.Budget{Target: 0.9995, Window: 30 * 24 * time.Hour, WindowSeconds: (30 * 24 * time.Hour).Seconds(), BudgetMinutes: 21.6, ConsumedPercent: 37.5, FailedRequests: 1234}
 	var md, js bytes.Buffer
 	if err := postmortem.Write(context.Background(), &md, svc, inc, postmortem.Options{Format: "md", Budget: budget}); err != nil {
 		t.Fatal(err)

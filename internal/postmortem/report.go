@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/slo"
 )
 
 // Source streams an incident's timeline; *incidents.Service is one.
@@ -21,20 +22,10 @@ type Source interface {
 	Timeline(ctx context.Context, id int64, fn func(incidents.Event) error) error
 }
 
-// Budget is the error budget an incident consumed, when Prometheus knows it.
-type Budget struct {
-	Target          float64 // e.g. 0.9995
-	Window          time.Duration
-	BudgetMinutes   float64 // the window's whole budget, in minutes of full outage
-	ConsumedPercent float64 // of the window's budget, by this incident
-	FailedRequests  float64
-	Error           string // why it could not be computed
-}
-
 // Options shape an export.
 type Options struct {
-	Format string // "md" (default) or "json"
-	Budget *Budget
+	Format string      // "md" (default) or "json"
+	Budget *slo.Budget // what the incident took from the error budget, when known
 }
 
 // Tags that sort notes into the postmortem's sections: "note #cause the pool
