@@ -27,6 +27,11 @@ func Builtins() *Registry {
 		{Name: "list", Args: "[--all] [--severity P1-P4]", Summary: "list open incidents (--all includes resolved)", Run: list},
 		{Name: "show", Incident: true, Summary: "show an incident", Run: show},
 		{Name: "timeline", Incident: true, Summary: "show an incident's timeline", Run: timeline},
+		{Name: "action", Incident: true, Args: "<text> [@owner]", Summary: "add a follow-up action item", Run: action},
+		{Name: "actions", Incident: true, Args: "[done <n>]", Summary: "list the action items, or mark one done", Run: actions},
+		{Name: "postmortem", Incident: true, Args: "[md|json]", Summary: "export the blameless postmortem (tag notes #impact #cause #factor #lesson)", Run: postmortemCmd},
+		{Name: "slo", Summary: "availability, error budget and latency against the SLO (needs PROMETHEUS_URL)", Run: sloCmd},
+		{Name: "stats", Args: "[30d]", Summary: "incidents by severity, MTTA and MTTR over a period", Run: stats},
 	} {
 		if err := r.Register(c); err != nil {
 			panic(err) // a programming error in this list, caught by every test

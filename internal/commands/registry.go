@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/slo"
 )
 
 // Command is one thing Sitrep can be asked to do.
@@ -41,6 +42,13 @@ type Call struct {
 	Rest string   // the arguments as typed, trimmed (for free text)
 	ID   int64    // the incident, for commands that act on one
 	Svc  *incidents.Service
+	Env  *Env
+}
+
+// Env is what some commands need beyond the incidents: Prometheus for the SLO.
+type Env struct {
+	SLO       slo.Querier // nil when no PROMETHEUS_URL is set
+	SLOConfig slo.Config
 }
 
 // Registry holds the commands by name, in the order they were registered.

@@ -23,6 +23,14 @@ type Reply struct {
 	Usage    string // with Error: how to call the command
 	Private  bool   // only the asker needs it (ephemeral in Slack)
 	Incident *incidents.Incident
+	File     *File // a document to hand over (Slack uploads it; the terminal prints it)
+}
+
+// File is a document a reply carries.
+type File struct {
+	Name    string // e.g. "INC-7-postmortem.md"
+	Title   string
+	Content []byte
 }
 
 // Field is a labelled value ("Severity": "P2 High").

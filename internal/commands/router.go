@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/slo"
 )
 
 // Router parses requests, finds their command and incident, and runs them.
@@ -18,6 +19,7 @@ type Router struct {
 	reg *Registry
 	svc *incidents.Service
 	log *slog.Logger
+	env *Env
 }
 
 // NewRouter returns a Router over the built-in commands.
@@ -25,8 +27,11 @@ func NewRouter(svc *incidents.Service, log *slog.Logger) *Router {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Router{reg: Builtins(), svc: svc, log: log}
+	return &Router{reg: Builtins(), svc: svc, log: log, env: &Env{SLOConfig: slo.Default()}}
 }
+
+// UseSLO lets the slo command and postmortems ask Prometheus.
+func (r *Router) UseSLO(q slo.Querier, cfg slo.Config) { r.env.SLO, r.env.SLOConfig = q, cfg }
 
 // Registry is the router's command registry (adapters list it; later
 // capabilities register more commands on it).
@@ -59,7 +64,7 @@ func (r *Router) Handle(ctx context.Context, req Request) (reply Reply) {
 		}
 		return Reply{Error: true, Text: msg + " — type help for the list", Private: true}
 	}
-	call := &Call{Request: req, Cmd: cmd, Svc: r.svc}
+	call := &Call{Request: req, Cmd: cmd, Svc: r.svc, Env: r.env}
 	if cmd.Incident {
 		id, remaining, err := r.incidentFor(ctx, req, rest)
 		if err != nil {

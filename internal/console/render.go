@@ -29,6 +29,13 @@ func Render(r commands.Reply) string {
 	for _, l := range r.Lines {
 		b.WriteString("  " + l + "\n")
 	}
+	if r.File != nil {
+		fmt.Fprintf(&b, "----- %s -----\n%s", r.File.Name, r.File.Content)
+		if !strings.HasSuffix(string(r.File.Content), "\n") {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "----- end of %s -----\n", r.File.Name)
+	}
 	if len(r.Buttons) > 0 {
 		parts := make([]string, len(r.Buttons))
 		for i, btn := range r.Buttons {
