@@ -19,8 +19,10 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/console"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/pagerduty"
+	"github.com/sitrep-oncall/sitrep/internal/prom"
 	"github.com/sitrep-oncall/sitrep/internal/server"
 	"github.com/sitrep-oncall/sitrep/internal/slackbot"
+	"github.com/sitrep-oncall/sitrep/internal/slo"
 	"github.com/sitrep-oncall/sitrep/internal/telemetry"
 )
 
@@ -58,12 +60,26 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app
 	metrics.Seed(open)
 	a.svc = incidents.NewService(incidents.Config{Store: store, Logger: log, Notifiers: append([]incidents.Notifier{metrics}, notifiers...)})
 	a.router = commands.NewRouter(a.svc, log)
+	var sloQ slo.Querier
+	if cfg.PromURL != "" {
+		q, err := newProm(cfg.PromURL)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		sloQ = q
+		a.router.UseSLO(q, cfg.SLO)
+	}
+	env := &commands.Env{SLO: sloQ, SLOConfig: cfg.SLO}
 	a.http = server.New(server.Config{
 		Gatherer:   reg,
 		Checks:     []server.Check{{Name: "database", Fn: store.Ping}},
 		Backup:     store,
 		AdminToken: cfg.AdminToken,
 		Logger:     log,
+		Postmortem: func(ctx context.Context, w io.Writer, id int64, format string) error {
+			return exportPostmortem(ctx, w, a.svc, env, id, format)
+		},
 	})
 	a.http.Handle("POST /webhooks/alertmanager", alertmanager.NewReceiver(a.svc, cfg.AMToken, log))
 	if len(cfg.PDSecrets) > 0 {
@@ -180,3 +196,5 @@ func isTerminal(r io.Reader) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
+
+func newProm(url string) (*prom.Client, error) { return prom.New(url) }

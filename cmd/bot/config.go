@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/sitrep-oncall/sitrep/internal/slo"
 	"io"
 	"log/slog"
 	"strconv"
@@ -30,6 +31,10 @@ type config struct {
 	PDFrom      string
 	PDAPI       string
 	AMToken     string
+	PromURL     string
+	SLO         slo.Config
+	PMFormat    string // postmortem export
+	PMOut       string
 }
 
 // slack reports whether both Slack tokens are set.
@@ -64,6 +69,28 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 		PDFrom:     strings.TrimSpace(getenv("PAGERDUTY_FROM")),
 		PDAPI:      strings.TrimSpace(getenv("PAGERDUTY_API_URL")),
 		AMToken:    getenv("SITREP_ALERTMANAGER_TOKEN"),
+		PromURL:    strings.TrimSpace(getenv("PROMETHEUS_URL")),
+		SLO:        slo.Default(),
+	}
+	if v := getenv("SITREP_SLO_TARGET"); v != "" {
+		f, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
+		if strings.HasSuffix(v, "%") {
+			f /= 100
+		}
+		if err != nil || f <= 0 || f >= 1 {
+			return cfg, nil, fmt.Errorf("SITREP_SLO_TARGET is %q: use e.g. 0.9995 or 99.95%%", v)
+		}
+		cfg.SLO.Target = f
+	}
+	if v := getenv("SITREP_SLO_WINDOW"); v != "" {
+		d, err := time.ParseDuration(strings.Replace(v, "d", "h", 1))
+		if strings.HasSuffix(v, "d") && err == nil {
+			d *= 24
+		}
+		if err != nil || d < time.Hour {
+			return cfg, nil, fmt.Errorf("SITREP_SLO_WINDOW is %q: use e.g. 30d or 720h", v)
+		}
+		cfg.SLO.Window = d
 	}
 	for _, s := range strings.Split(getenv("PAGERDUTY_WEBHOOK_SECRETS"), ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -88,6 +115,10 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 	fs.StringVar(&cfg.Listen, "listen", env("SITREP_LISTEN", "127.0.0.1:8080"), "HTTP address for /healthz, /readyz, /metrics (SITREP_LISTEN)")
 	fs.StringVar(&cfg.Console, "console", env("SITREP_CONSOLE", "auto"), "terminal adapter: auto (on without Slack tokens), on, off (SITREP_CONSOLE)")
 	fs.StringVar(&cfg.User, "user", env("SITREP_USER", env("USER", "operator")), "who you are in the terminal (SITREP_USER, else USER)")
+	if strings.HasPrefix(name, "postmortem") {
+		fs.StringVar(&cfg.PMFormat, "format", "md", "md or json")
+		fs.StringVar(&cfg.PMOut, "o", "", "write to this file (default: standard output)")
+	}
 	lock := fs.Duration("lock-timeout", 2*time.Second, "how long to wait for a database held by another process")
 	level := fs.String("log-level", env("SITREP_LOG_LEVEL", ""), "debug, info, warn or error (SITREP_LOG_LEVEL; default info, warn in the terminal)")
 	if err := fs.Parse(args); err != nil {

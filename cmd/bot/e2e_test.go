@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -315,5 +316,48 @@ func TestSlackModeEndToEnd(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("no war room: %v\n%s", err, logs.String())
+	}
+}
+
+func TestPostmortemExport(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "sitrep.db")
+	script := "declare P2 Checkout error rate above 5%\nack 1\nnote 1 #cause pool sized 10\naction 1 alert on pool saturation @bob\nresolve 1 rolled back\n"
+	if _, _, code := runBot(t, botEnv(db, "127.0.0.1:0"), script); code != 0 {
+		t.Fatal("setting up the incident failed")
+	}
+	// Offline: straight from the file.
+	out, stderr, code := runBot(t, botEnv(db, "127.0.0.1:0"), "", "postmortem", "export", "INC-1")
+	if code != 0 || !strings.Contains(out, "# Postmortem: INC-1 · Checkout error rate above 5%") || !strings.Contains(out, "- pool sized 10") {
+		t.Fatalf("export exit %d: %s %s", code, out, stderr)
+	}
+	file := filepath.Join(dir, "pm.json")
+	if _, stderr, code := runBot(t, botEnv(db, "127.0.0.1:0"), "", "postmortem", "export", "1", "-format", "json", "-o", file); code != 0 {
+		t.Fatalf("json export: %s", stderr)
+	}
+	var doc map[string]any
+	if b, err := os.ReadFile(file); err != nil || json.Unmarshal(b, &doc) != nil || doc["timeline_events"].(float64) < 5 {
+		t.Fatalf("json file: %v %v", err, doc)
+	}
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"postmortem"}, 2, "usage: bot postmortem export"},
+		{[]string{"postmortem", "export", "INC-x"}, 2, "is not an incident id"},
+		{[]string{"postmortem", "export", "9"}, 1, "no incident INC-9"},
+		{[]string{"postmortem", "export", "1", "-format", "pdf"}, 1, `unknown format "pdf"`},
+	} {
+		out, stderr, code := runBot(t, botEnv(db, "127.0.0.1:0"), "", tt.args...)
+		if code != tt.code || !strings.Contains(out+stderr, tt.want) {
+			t.Errorf("%v: exit %d %q, want %d %q", tt.args, code, out+stderr, tt.code, tt.want)
+		}
+	}
+	// Online: the running bot holds the file and answers for it.
+	b, _ := startBot(t, db)
+	out, stderr, code = runBot(t, botEnv(db, b.addr), "", "postmortem", "export", "INC-1")
+	if code != 0 || !strings.Contains(out, "| 1 | alert on pool saturation | @bob | open |") {
+		t.Errorf("export while running: exit %d %s %s", code, out, stderr)
 	}
 }

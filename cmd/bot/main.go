@@ -3,6 +3,7 @@
 //
 //	bot [serve]          run (terminal when no Slack tokens are set)
 //	bot backup <file>    write a consistent copy of the database
+//	bot postmortem export INC-7 [-format md|json] [-o file]
 //	bot version          print the version
 package main
 
@@ -28,6 +29,8 @@ var errUsage = errors.New("usage")
 
 const usage = `usage: bot [serve] [flags]     run Sitrep (in the terminal when no Slack tokens are set)
        bot backup <file>          write a consistent copy of the database (works while Sitrep runs)
+       bot postmortem export INC-7 [-format md|json] [-o file]
+                                  write an incident's postmortem (works while Sitrep runs)
        bot version                print the version
 Run "bot serve -h" for the flags; every flag has an environment variable (see README).
 `
@@ -46,6 +49,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = serve(ctx, args, stdin, stdout, stderr, getenv)
 	case "backup":
 		err = backup(ctx, args, stdout, stderr, getenv)
+	case "postmortem":
+		err = postmortemCLI(ctx, args, stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "sitrep", version)
 	case "help":

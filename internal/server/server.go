@@ -3,6 +3,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -11,11 +12,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
 )
 
 // Check is one readiness condition.
@@ -36,6 +40,9 @@ type Config struct {
 	Backup     Backuper
 	AdminToken string // bearer token for /admin/* from other hosts; loopback needs none
 	Logger     *slog.Logger
+	// Postmortem writes incident id's postmortem (for `bot postmortem export`
+	// while Sitrep holds the database).
+	Postmortem func(ctx context.Context, w io.Writer, id int64, format string) error
 }
 
 // Server is the HTTP server.
@@ -55,6 +62,9 @@ func New(cfg Config) *Server {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelError)}))
 	if cfg.Backup != nil {
 		s.mux.HandleFunc("GET /admin/backup", s.backup)
+	}
+	if cfg.Postmortem != nil {
+		s.mux.HandleFunc("GET /admin/postmortem/{id}", s.postmortem)
 	}
 	return s
 }
@@ -140,6 +150,31 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Logger.Info("backup served", "bytes", n, "remote", r.RemoteAddr)
+}
+
+func (s *Server) postmortem(w http.ResponseWriter, r *http.Request) {
+	if !s.adminAllowed(r) {
+		http.Error(w, "forbidden: /admin/postmortem needs the admin token from other hosts", http.StatusForbidden)
+		return
+	}
+	id, err := strconv.ParseInt(strings.TrimPrefix(strings.ToUpper(r.PathValue("id")), "INC-"), 10, 64)
+	if err != nil || id <= 0 {
+		http.Error(w, "not an incident id", http.StatusBadRequest)
+		return
+	}
+	var buf bytes.Buffer // an error must not follow a half-written 200
+	if err := s.cfg.Postmortem(r.Context(), &buf, id, r.URL.Query().Get("format")); err != nil {
+		code := http.StatusInternalServerError
+		switch incidents.ErrorCode(err) {
+		case incidents.ENotFound:
+			code = http.StatusNotFound
+		case incidents.EInvalid:
+			code = http.StatusBadRequest
+		}
+		http.Error(w, err.Error(), code)
+		return
+	}
+	w.Write(buf.Bytes())
 }
 
 func (s *Server) adminAllowed(r *http.Request) bool {

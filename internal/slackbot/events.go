@@ -182,6 +182,17 @@ func orDefault(s, def string) string {
 // respond answers the person who asked: through the interaction's
 // response_url when there is one, else in the channel.
 func (b *Bot) respond(ctx context.Context, channel, user, responseURL string, reply commands.Reply) {
+	if reply.File != nil {
+		if inc := reply.Incident; inc != nil && inc.Channel != "" {
+			channel = inc.Channel // documents go to the war room
+		}
+		if err := b.upload(ctx, channel, reply); err != nil {
+			b.log.Error("file upload failed", "channel", channel, "file", reply.File.Name, "err", err)
+			reply = commands.Reply{Error: true, Text: "the file could not be shared in this channel (is Sitrep a member?); export it with the bot command line"}
+		} else {
+			reply = commands.Reply{Text: reply.Text + " — shared as " + reply.File.Name, Private: true}
+		}
+	}
 	blocks, fallback := Blocks(reply)
 	if responseURL != "" && b.allowedHook(responseURL) {
 		kind := slack.ResponseTypeInChannel
@@ -236,4 +247,16 @@ func (b *Bot) post(ctx context.Context, channel, fallback string, blocks []slack
 		b.log.Error("post failed", "channel", channel, "err", err)
 	}
 	return ts
+}
+
+// upload shares a reply's file in a channel (files upload v2).
+func (b *Bot) upload(ctx context.Context, channel string, reply commands.Reply) error {
+	f := reply.File
+	return b.send.Do(ctx, "files.upload", channel, func(ctx context.Context) error {
+		_, err := b.api.UploadFileContext(ctx, slack.UploadFileParameters{
+			Filename: f.Name, Title: f.Title, Content: string(f.Content), FileSize: len(f.Content),
+			Channel: channel, InitialComment: reply.Text,
+		})
+		return err
+	})
 }

@@ -153,3 +153,29 @@ func TestAppMention(t *testing.T) {
 		t.Errorf("war room %q", room.Name)
 	}
 }
+
+func TestPostmortemIsUploadedToTheWarRoom(t *testing.T) {
+	e := start(t)
+	e.send(t, e.slash(t, "U1", e.general, "declare P2 Checkout error rate above 5%"))
+	room := e.warRoom(t, 1)
+	e.send(t, e.slash(t, "U1", room.ID, "note #cause pool sized 10"))
+	e.send(t, e.slash(t, "U1", room.ID, "action alert on pool saturation <@U2>"))
+	e.send(t, e.slash(t, "U1", room.ID, "resolve rolled back"))
+	e.send(t, e.slash(t, "U1", room.ID, "postmortem"))
+	var file *slacktest.File
+	e.wait(t, "the postmortem file", func(v *slacktest.View) bool {
+		if fs := v.Files(room.ID); len(fs) == 1 && len(fs[0].Content) > 0 {
+			file = fs[0]
+			return true
+		}
+		return false
+	})
+	body := string(file.Content)
+	if file.Name != "INC-1-postmortem.md" || !strings.Contains(body, "# Postmortem: INC-1 · Checkout error rate above 5%") ||
+		!strings.Contains(body, "- pool sized 10") || !strings.Contains(body, "| 1 | alert on pool saturation | <@U2> | open |") {
+		t.Errorf("uploaded %s:\n%s", file.Name, body)
+	}
+	if inc := e.incident(t, 1); inc.Phase != incidents.Document {
+		t.Errorf("phase %s after the postmortem", inc.Phase)
+	}
+}

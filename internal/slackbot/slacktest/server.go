@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,7 @@ type Server struct {
 	ephemeral []Message
 	responses []Response
 	views     []json.RawMessage
+	files     map[string]*File
 	faults    map[string][]Fault
 	revoked   bool
 	seq       int
@@ -80,6 +82,12 @@ type Response struct {
 	Body map[string]any
 }
 
+// File is an uploaded file; Channel is set once the upload is completed.
+type File struct {
+	ID, Name, Title, Channel string
+	Content                  []byte
+}
+
 // Fault is what a method answers instead of its normal reply.
 type Fault struct {
 	Status     int    // HTTP status, e.g. 429 or 500
@@ -91,12 +99,13 @@ type Fault struct {
 func New() *Server {
 	s := &Server{
 		changed: make(chan struct{}), channels: map[string]*Channel{}, byName: map[string]string{},
-		messages: map[string][]*Message{}, faults: map[string][]Fault{}, conns: map[*websocket.Conn]*sync.Mutex{}, acks: map[string]Ack{}, sent: map[string]time.Time{},
+		messages: map[string][]*Message{}, files: map[string]*File{}, faults: map[string][]Fault{}, conns: map[*websocket.Conn]*sync.Mutex{}, acks: map[string]Ack{}, sent: map[string]time.Time{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/", s.api)
 	mux.HandleFunc("/respond/", s.respond)
 	mux.HandleFunc("/link", s.link)
+	mux.HandleFunc("/upload/", s.upload)
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL + "/api/"
 	return s
@@ -248,6 +257,24 @@ func (s *Server) method(method string, p url.Values) map[string]any {
 		}
 		s.views = append(s.views, json.RawMessage(p.Get("view")))
 		return map[string]any{"ok": true, "view": map[string]any{"id": fmt.Sprintf("V%05d", len(s.views))}}
+	case "files.getUploadURLExternal":
+		s.seq++
+		f := &File{ID: fmt.Sprintf("F%05d", s.seq), Name: p.Get("filename")}
+		s.files[f.ID] = f
+		return map[string]any{"ok": true, "file_id": f.ID, "upload_url": s.srv.URL + "/upload/" + f.ID}
+	case "files.completeUploadExternal":
+		var refs []struct{ ID, Title string }
+		json.Unmarshal([]byte(p.Get("files")), &refs)
+		var out []any
+		for _, r := range refs {
+			f := s.files[r.ID]
+			if f == nil || s.channels[p.Get("channel_id")] == nil {
+				return fail("invalid_arguments")
+			}
+			f.Title, f.Channel = r.Title, p.Get("channel_id")
+			out = append(out, map[string]any{"id": f.ID, "title": f.Title})
+		}
+		return map[string]any{"ok": true, "files": out}
 	case "conversations.create":
 		name := p.Get("name")
 		if !channelName.MatchString(name) {
@@ -303,6 +330,26 @@ func (s *Server) method(method string, p url.Values) map[string]any {
 		return map[string]any{"ok": true}
 	}
 	return fail("unknown_method")
+}
+
+func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimPrefix(r.URL.Path, "/upload/")
+	file, _, err := r.FormFile("file")
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	content, _ := io.ReadAll(io.LimitReader(file, 64<<20))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.files[id]
+	if f == nil {
+		http.Error(w, "no such upload", 404)
+		return
+	}
+	f.Content = content
+	s.signal()
+	io.WriteString(w, "OK - "+strconv.Itoa(len(content)))
 }
 
 func (s *Server) respond(w http.ResponseWriter, r *http.Request) {

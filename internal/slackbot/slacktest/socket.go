@@ -227,3 +227,14 @@ func (v *View) Responses() []Response { return v.s.responses }
 
 // Views returns the modals opened with views.open.
 func (v *View) Views() []json.RawMessage { return v.s.views }
+
+// Files returns the files shared in a channel.
+func (v *View) Files(channel string) []*File {
+	var out []*File
+	for _, f := range v.s.files {
+		if f.Channel == channel {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/commands"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/postmortem"
+	"github.com/sitrep-oncall/sitrep/internal/slo"
+)
+
+// exportPostmortem writes incident id's postmortem, with the error budget
+// it consumed when Prometheus is configured.
+func exportPostmortem(ctx context.Context, w io.Writer, svc *incidents.Service, env *commands.Env, id int64, format string) error {
+	if format == "" {
+		format = "md"
+	}
+	inc, err := svc.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	opt := postmortem.Options{Format: format}
+	if env.SLO != nil && !inc.Open() {
+		b := slo.IncidentBudget(ctx, env.SLO, env.SLOConfig, inc.DeclaredAt, inc.ResolvedAt)
+		opt.Budget = &b
+	}
+	return postmortem.Write(ctx, w, svc, inc, opt)
+}
+
+// postmortemCLI is `bot postmortem export INC-7 [-format md|json] [-o file]`.
+// It reads the database directly, or asks the running Sitrep when that one
+// holds it.
+func postmortemCLI(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	const use = "usage: bot postmortem export INC-7 [-format md|json] [-o file]"
+	if len(args) < 2 || args[0] != "export" {
+		fmt.Fprintln(stderr, use)
+		return errUsage
+	}
+	id, err := incidents.ParseID(args[1])
+	if err != nil {
+		fmt.Fprintln(stderr, incidents.ErrorMessage(err)+"\n"+use)
+		return errUsage
+	}
+	cfg, _, err := loadConfig("postmortem export", args[2:], stderr, getenv)
+	if err != nil {
+		return err
+	}
+	format, out := cfg.PMFormat, cfg.PMOut
+	if format != "md" && format != "json" {
+		return fmt.Errorf("unknown format %q: use md or json", format)
+	}
+	w, done, err := output(out, stdout)
+	if err != nil {
+		return err
+	}
+	store, err := boltstore.Open(cfg.DB, boltstore.Options{LockTimeout: 300 * time.Millisecond, ReadOnly: true})
+	switch {
+	case err == nil:
+		defer store.Close()
+		svc := incidents.NewService(incidents.Config{Store: store})
+		env := &commands.Env{SLOConfig: cfg.SLO}
+		if cfg.PromURL != "" {
+			if env.SLO, err = newProm(cfg.PromURL); err != nil {
+				return err
+			}
+		}
+		err = exportPostmortem(ctx, w, svc, env, id, format)
+	case errors.Is(err, boltstore.ErrLocked):
+		err = fetchPostmortem(ctx, "http://"+cfg.Listen, cfg.AdminToken, id, format, w)
+	}
+	return done(err)
+}
+
+// output is the file to write (atomically: temporary file, then rename) or stdout.
+func output(path string, stdout io.Writer) (io.Writer, func(error) error, error) {
+	if path == "" || path == "-" {
+		return stdout, func(err error) error { return err }, nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	return tmp, func(err error) error {
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp.Name(), path)
+		}
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+		return err
+	}, nil
+}
+
+func fetchPostmortem(ctx context.Context, base, token string, id int64, format string, w io.Writer) error {
+	u := fmt.Sprintf("%s/admin/postmortem/%d?format=%s", base, id, url.QueryEscape(format))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("the database is held by a running Sitrep, and asking it failed: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("the running Sitrep answered %s: %s", resp.Status, msg)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
