@@ -82,6 +82,23 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 		}
 		cfg.SLO.Target = f
 	}
+	for env, field := range map[string]*string{
+		"SITREP_SLO_TOTAL_QUERY": &cfg.SLO.TotalQuery, "SITREP_SLO_FAILED_QUERY": &cfg.SLO.FailedQuery,
+		"SITREP_SLO_P95_QUERY": &cfg.SLO.LatencyP95, "SITREP_SLO_P99_QUERY": &cfg.SLO.LatencyP99,
+	} {
+		if v := strings.TrimSpace(getenv(env)); v != "" {
+			*field = v
+		}
+	}
+	for env, field := range map[string]*time.Duration{"SITREP_SLO_P95_TARGET": &cfg.SLO.P95Target, "SITREP_SLO_P99_TARGET": &cfg.SLO.P99Target} {
+		if v := getenv(env); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return cfg, nil, fmt.Errorf("%s is %q: use e.g. 100ms", env, v)
+			}
+			*field = d
+		}
+	}
 	if v := getenv("SITREP_SLO_WINDOW"); v != "" {
 		d, err := time.ParseDuration(strings.Replace(v, "d", "h", 1))
 		if strings.HasSuffix(v, "d") && err == nil {

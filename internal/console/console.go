@@ -208,6 +208,10 @@ func (c *Console) Notify(ctx context.Context, inc *incidents.Incident, events []
 		if ev.Source == c.actor.Source && ev.Actor == c.actor.Name {
 			continue
 		}
+		if ev.Kind == incidents.EventReminder && ev.Fields["about"] != "" {
+			fmt.Fprintf(&b, "\n📝 %s\n", ev.Message)
+			continue
+		}
 		if ev.Kind == incidents.EventReminder {
 			fmt.Fprintf(&b, "\n⏰ %s · %s — %s. Acknowledge: ack %s\n", inc.Key(), inc.Title, ev.Message, inc.Key())
 			continue

@@ -99,12 +99,13 @@ func TestNotifyShowsWhatOthersDid(t *testing.T) {
 		{Kind: incidents.EventNote, Actor: me.Name, Source: me.Source, Message: "mine"},
 		{Kind: incidents.EventReminder, Actor: "sitrep", Source: "sitrep", Message: "INC-3 (P1) is still unacknowledged after 5m0s"},
 		{Kind: incidents.EventAcknowledged, Actor: "Jane", Source: "pagerduty", At: time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)},
+		{Kind: incidents.EventReminder, Actor: "sitrep", Source: "sitrep", Message: "INC-3 has no postmortem yet", Fields: map[string]string{"about": "document"}},
 	})
 	got := out.String()
 	if strings.Contains(got, "mine") {
 		t.Error("the console echoed its own change")
 	}
-	for _, want := range []string{"⏰ INC-3 · API down — INC-3 (P1) is still unacknowledged after 5m0s. Acknowledge: ack INC-3", "INC-3 · 2026-11-26 03:00:00  Jane (pagerduty)", "sitrep> "} {
+	for _, want := range []string{"⏰ INC-3 · API down — INC-3 (P1) is still unacknowledged after 5m0s. Acknowledge: ack INC-3", "INC-3 · 2026-11-26 03:00:00  Jane (pagerduty)", "📝 INC-3 has no postmortem yet\n", "sitrep> "} {
 		if !strings.Contains(got, want) {
 			t.Errorf("lacks %q:\n%s", want, got)
 		}

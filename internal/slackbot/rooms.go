@@ -304,18 +304,24 @@ func (r *rooms) statusUpdate(ctx context.Context, inc *incidents.Incident, ev in
 }
 
 func (r *rooms) reminder(ctx context.Context, inc *incidents.Incident, ev incidents.Event) {
-	text := fmt.Sprintf("⏰ *%s is not acknowledged* — %s", inc.Key(), escape(ev.Message))
-	if lead := inc.Lead(); lead != "" {
-		text += " " + escape(lead)
-	}
 	ch := inc.Channel
 	if ch == "" {
 		ch = r.b.cfg.AnnounceChannel
 	}
-	if ch != "" {
-		blocks := append([]slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}, ActionBlocks(commands.Buttons(inc)[:1])...)
-		r.b.send.Go(ctx, "chat.postMessage", ch, r.poster(ch, text, blocks))
+	if ch == "" {
+		return
 	}
+	if ev.Fields["about"] != "" { // after resolution: write the postmortem, hold the review
+		text := "📝 " + escape(ev.Message)
+		r.b.send.Go(ctx, "chat.postMessage", ch, r.poster(ch, text, []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}))
+		return
+	}
+	text := fmt.Sprintf("⏰ *%s is not acknowledged* — %s", inc.Key(), escape(ev.Message))
+	if lead := inc.Lead(); lead != "" {
+		text += " " + escape(lead)
+	}
+	blocks := append([]slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}, ActionBlocks(commands.Buttons(inc)[:1])...)
+	r.b.send.Go(ctx, "chat.postMessage", ch, r.poster(ch, text, blocks))
 }
 
 func (r *rooms) poster(channel, text string, blocks []slack.Block) func(ctx context.Context) error {

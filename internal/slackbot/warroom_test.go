@@ -153,3 +153,22 @@ func TestSlackDownStillRecordsAndReconnects(t *testing.T) {
 		t.Errorf("war room %q", room.Name)
 	}
 }
+
+func TestRemindersInTheWarRoom(t *testing.T) {
+	e := start(t)
+	e.send(t, e.slash(t, "U1", e.general, "declare P1 API down"))
+	room := e.warRoom(t, 1)
+	inc := e.incident(t, 1)
+	e.bot.Notify(context.Background(), inc, []incidents.Event{
+		{Kind: incidents.EventReminder, Actor: "sitrep", Source: "sitrep", Message: "INC-1 (P1) is still unacknowledged after 5m0s"},
+		{Kind: incidents.EventReminder, Actor: "sitrep", Source: "sitrep", Message: "INC-1 has no postmortem yet", Fields: map[string]string{"about": "document"}},
+	})
+	e.wait(t, "both reminders", func(v *slacktest.View) bool {
+		var ack, doc bool
+		for _, m := range v.Messages(room.ID) {
+			ack = ack || (strings.Contains(m.Text, "⏰ *INC-1 is not acknowledged*") && strings.Contains(string(m.Blocks), `"value":"ack INC-1"`))
+			doc = doc || m.Text == "📝 INC-1 has no postmortem yet"
+		}
+		return ack && doc
+	})
+}
