@@ -1,0 +1,333 @@
+package runbooks
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
+	"go.yaml.in/yaml/v3"
+)
+
+// Problem is one thing wrong in a runbook file, at a line.
+type Problem struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (p Problem) String() string { return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Msg) }
+
+// Problems is every problem found; it is the loader's error.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Options tighten validation.
+type Options struct {
+	// Namespaces, when set, are the only ones a runbook may target.
+	Namespaces []string
+}
+
+// Set is the loaded runbooks, by name.
+type Set struct {
+	list   []*Runbook
+	byName map[string]*Runbook
+}
+
+// Runbooks returns every runbook, by file name.
+func (s *Set) Runbooks() []*Runbook { return s.list }
+
+// Get returns the runbook called name, or nil.
+func (s *Set) Get(name string) *Runbook { return s.byName[name] }
+
+// Load reads every .yaml and .yml file in dir of fsys. It returns the
+// runbooks and, if any file is wrong, Problems listing everything wrong.
+func Load(fsys fs.FS, dir string, opt Options) (*Set, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("runbooks: %w", err)
+	}
+	set := &Set{byName: map[string]*Runbook{}}
+	var problems Problems
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
+			continue
+		}
+		file := path.Join(dir, name)
+		data, err := fs.ReadFile(fsys, file)
+		if err != nil {
+			problems = append(problems, Problem{file, 0, err.Error()})
+			continue
+		}
+		rb, ps := Parse(file, data, opt)
+		problems = append(problems, ps...)
+		if rb == nil {
+			continue
+		}
+		if other := set.byName[rb.Name]; other != nil {
+			problems = append(problems, Problem{file, 1, fmt.Sprintf("runbook name %q is also used by %s", rb.Name, other.File)})
+			continue
+		}
+		set.byName[rb.Name] = rb
+		set.list = append(set.list, rb)
+	}
+	if len(problems) > 0 {
+		return set, problems
+	}
+	return set, nil
+}
+
+// promql checks PromQL syntax as Prometheus itself does.
+var promql = parser.NewParser(parser.Options{})
+
+var lineRE = regexp.MustCompile(`line (\d+): (.*)`)
+
+var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// Parse reads one runbook strictly: unknown fields and kinds, missing
+// parameters and bad PromQL are problems with the line they are on.
+func Parse(file string, data []byte, opt Options) (*Runbook, Problems) {
+	var rb Runbook
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&rb); err != nil {
+		return nil, yamlProblems(file, err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlProblems(file, err)
+	}
+	rb.File = file
+	lines := stepLines(&root)
+	for i := range rb.Steps {
+		if i < len(lines) {
+			rb.Steps[i].Line = lines[i]
+		}
+	}
+	ps := validate(&rb, opt)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return &rb, nil
+}
+
+func yamlProblems(file string, err error) Problems {
+	var ps Problems
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		for _, e := range te.Errors {
+			ps = append(ps, lineProblem(file, e))
+		}
+		return ps
+	}
+	return Problems{lineProblem(file, strings.TrimPrefix(err.Error(), "yaml: "))}
+}
+
+func lineProblem(file, msg string) Problem {
+	if m := lineRE.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return Problem{file, n, strings.Replace(m[2], "in type runbooks.", "in a ", 1)}
+	}
+	return Problem{file, 1, msg}
+}
+
+// stepLines finds the line of each item under the top-level "steps" key.
+func stepLines(root *yaml.Node) []int {
+	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+		return nil
+	}
+	m := root.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == "steps" {
+			var lines []int
+			for _, item := range m.Content[i+1].Content {
+				lines = append(lines, item.Line)
+			}
+			return lines
+		}
+	}
+	return nil
+}
+
+// knownParams are filled at run time from the incident and its alert even
+// when a runbook gives no default.
+var knownParams = map[string]bool{"namespace": true, "deployment": true, "service": true, "pod": true,
+	"alertname": true, "instance": true, "job": true, "container": true}
+
+func validate(rb *Runbook, opt Options) Problems {
+	var ps Problems
+	add := func(line int, format string, args ...any) {
+		ps = append(ps, Problem{rb.File, line, fmt.Sprintf(format, args...)})
+	}
+	if !validName.MatchString(rb.Name) {
+		add(1, "name %q: use lower-case letters, digits and dashes", rb.Name)
+	}
+	if strings.TrimSpace(rb.Title) == "" {
+		add(1, "a runbook needs a title")
+	}
+	if len(rb.Steps) == 0 {
+		add(1, "a runbook needs steps")
+	}
+	if len(rb.Match.Alerts)+len(rb.Match.Labels)+len(rb.Match.Keywords) == 0 {
+		add(1, "match is empty: give alerts, labels or keywords, or nothing will ever offer this runbook")
+	}
+	allowed := map[string]bool{}
+	for _, ns := range opt.Namespaces {
+		allowed[ns] = true
+	}
+	if ns := rb.Params["namespace"]; ns != "" && len(allowed) > 0 && !allowed[ns] {
+		add(1, "params.namespace %q is outside the allowed namespaces (%s)", ns, strings.Join(opt.Namespaces, ", "))
+	}
+	for i := range rb.Steps {
+		s := &rb.Steps[i]
+		line := s.Line
+		if strings.TrimSpace(s.Name) == "" {
+			add(line, "step %d needs a name", i+1)
+		}
+		switch {
+		case s.Kind == "":
+			add(line, "step %q needs a kind", s.Name)
+		case s.Kind == "shell" || s.Kind == "exec" || s.Kind == "command" || s.Kind == "script":
+			add(line, "step %q: kind %q: runbooks cannot run shell commands", s.Name, s.Kind)
+		case !kinds[s.Kind]:
+			add(line, "step %q: unknown kind %q", s.Name, s.Kind)
+		}
+		for _, p := range s.Placeholders() {
+			if _, ok := rb.Params[p]; !ok && !knownParams[p] {
+				add(line, "step %q uses {{%s}}, which is not a parameter: add it under params", s.Name, p)
+			}
+		}
+		if s.Kind.Kube() && s.Namespace == "" {
+			s.Namespace = "{{namespace}}"
+		}
+		if ns := s.Namespace; ns != "" && !strings.Contains(ns, "{{") && len(allowed) > 0 && !allowed[ns] {
+			add(line, "step %q targets namespace %q, outside the allowed namespaces (%s)", s.Name, ns, strings.Join(opt.Namespaces, ", "))
+		}
+		validateStep(s, func(format string, args ...any) { add(line, "step %q: "+format, append([]any{s.Name}, args...)...) })
+	}
+	return ps
+}
+
+func validateStep(s *Step, add func(string, ...any)) {
+	switch s.Kind {
+	case PromQL, PromQLRange:
+		if strings.TrimSpace(s.Query) == "" {
+			add("needs a query")
+			break
+		}
+		q, _ := Expand(s.Query, dummyParams(s))
+		if _, err := promql.ParseExpr(q); err != nil {
+			add("bad PromQL: %v", err)
+		}
+		if t := s.Thresholds; t != nil && ((!t.Below && t.Warning > t.Critical) || (t.Below && t.Warning < t.Critical)) {
+			add("thresholds: warning %v is past critical %v", t.Warning, t.Critical)
+		}
+		if s.Kind == PromQLRange {
+			if s.Range == "" {
+				s.Range = "1h"
+			}
+			if _, err := model.ParseDuration(s.Range); err != nil {
+				add("range %q: %v", s.Range, err)
+			}
+		}
+	case RolloutHistory, Restart, Undo:
+		if s.Deployment == "" {
+			add("needs a deployment")
+		}
+		if s.Revision < 0 {
+			add("revision %d: use 0 for the previous one, or a revision number", s.Revision)
+		}
+	case Scale:
+		if s.Deployment == "" {
+			add("needs a deployment")
+		}
+		if s.Replicas < 0 || s.Replicas > 1000 {
+			add("replicas %d: between 0 and 1000", s.Replicas)
+		}
+	case Logs, PodStatus:
+		if s.Deployment == "" && s.Pod == "" {
+			add("needs a deployment or a pod")
+		}
+		if s.Tail < 0 || s.Tail > 5000 {
+			add("tail %d: between 1 and 5000", s.Tail)
+		}
+	case Switch:
+		if s.Service == "" || len(s.Selector) == 0 {
+			add("needs a service and the selector to switch it to")
+		}
+	case Manual:
+		if strings.TrimSpace(s.Text) == "" {
+			add("a manual step needs text saying what to do")
+		}
+	}
+}
+
+// dummyParams fills placeholders with a label-safe value, for syntax checks.
+func dummyParams(s *Step) map[string]string {
+	m := map[string]string{}
+	for _, p := range s.Placeholders() {
+		m[p] = "x"
+	}
+	return m
+}
+
+// Match picks the runbook for an incident: its alert name first, then its
+// labels, then the keywords in its title. It returns nil when none fits.
+func (s *Set) Match(alertname string, labels map[string]string, title string) *Runbook {
+	if s == nil {
+		return nil
+	}
+	type scored struct {
+		rb    *Runbook
+		score int
+	}
+	var best []scored
+	low := strings.ToLower(title)
+	for _, rb := range s.list {
+		score := 0
+		for _, a := range rb.Match.Alerts {
+			if alertname != "" && strings.EqualFold(a, alertname) {
+				score += 100
+			}
+		}
+		if len(rb.Match.Labels) > 0 {
+			all := true
+			for k, v := range rb.Match.Labels {
+				if labels[k] != v {
+					all = false
+				}
+			}
+			if all {
+				score += 10
+			}
+		}
+		for _, k := range rb.Match.Keywords {
+			if k != "" && strings.Contains(low, strings.ToLower(k)) {
+				score++
+			}
+		}
+		if score > 0 {
+			best = append(best, scored{rb, score})
+		}
+	}
+	if len(best) == 0 {
+		return nil
+	}
+	sort.SliceStable(best, func(i, j int) bool { return best[i].score > best[j].score })
+	return best[0].rb
+}

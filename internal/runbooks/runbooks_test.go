@@ -1,0 +1,135 @@
+package runbooks_test
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+)
+
+// TestShippedRunbooksPassLint loads every file in the repository's runbooks/.
+func TestShippedRunbooksPassLint(t *testing.T) {
+	set, err := runbooks.Load(os.DirFS("../.."), "runbooks", runbooks.Options{Namespaces: []string{"architect-production"}})
+	if err != nil {
+		t.Fatalf("the shipped runbooks do not pass lint:\n%v", err)
+	}
+	want := []string{"api-unresponsive", "blue-green-rollback", "database-down", "disk-space", "high-cpu", "high-error-rate",
+		"high-latency", "pod-crashes", "replication-lag"}
+	var got []string
+	for _, rb := range set.Runbooks() {
+		got = append(got, rb.Name)
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("runbooks %v, want %v", got, want)
+	}
+	// The seed's High Error Rate runbook, step for step.
+	her := set.Get("high-error-rate")
+	kinds := []string{}
+	for _, s := range her.Steps {
+		kinds = append(kinds, string(s.Kind))
+	}
+	if strings.Join(kinds, " ") != "manual promql promql_range promql kube.rollout_history kube.events kube.logs kube.logs promql promql kube.restart kube.scale kube.undo" {
+		t.Errorf("high-error-rate steps: %v", kinds)
+	}
+	if her.Steps[1].Query != `rate(http_requests_total{status=~"5.."}[5m])` || her.Steps[11].Replicas != 15 {
+		t.Errorf("the seed's query or replica count changed: %+v", her.Steps[1])
+	}
+	// Every seed alert rule has its runbook.
+	for _, alert := range []string{"HighErrorRate", "APIUnresponsive", "HighLatency", "HighCPU", "DatabaseDown", "ReplicationLag", "DiskSpaceRunningOut"} {
+		if rb := set.Match(alert, nil, ""); rb == nil {
+			t.Errorf("no runbook for the seed alert %s", alert)
+		}
+	}
+}
+
+func TestBadRunbooksFailAtTheRightLine(t *testing.T) {
+	_, err := runbooks.Load(os.DirFS("testdata"), "bad", runbooks.Options{Namespaces: []string{"prod", "architect-production"}})
+	var ps runbooks.Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("err = %v", err)
+	}
+	got := err.Error()
+	for _, want := range []string{
+		"bad/unknown-field.yaml:8: field command not found in a Step",
+		`bad/shell.yaml:8: step "sneaky": kind "shell": runbooks cannot run shell commands`,
+		`bad/bad-promql.yaml:5: step "broken": bad PromQL:`,
+		`bad/missing-param.yaml:7: step "scale the thing" uses {{app}}, which is not a parameter`,
+		`bad/unknown-kind.yaml:11: step "teleport": unknown kind "kube.teleport"`,
+		`bad/outside-namespace.yaml:1: params.namespace "kube-system" is outside the allowed namespaces`,
+		`bad/outside-namespace.yaml:10: step "restart elsewhere" targets namespace "default", outside the allowed namespaces`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lint output lacks %q:\n%s", want, got)
+		}
+	}
+	if len(ps) != 7 {
+		t.Errorf("%d problems, want 7:\n%s", len(ps), got)
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	tests := []struct{ yaml, want string }{
+		{"name: Bad Name\ntitle: t\nmatch: {alerts: [x]}\nsteps: [{name: a, kind: manual, text: b}]", "use lower-case"},
+		{"name: a\nmatch: {alerts: [x]}\nsteps: [{name: a, kind: manual, text: b}]", "needs a title"},
+		{"name: a\ntitle: t\nmatch: {alerts: [x]}\nsteps: []", "needs steps"},
+		{"name: a\ntitle: t\nsteps: [{name: a, kind: manual, text: b}]", "match is empty"},
+		{"name: a\ntitle: t\nmatch: {alerts: [x]}\nsteps: [{name: a, kind: manual}]", "needs text"},
+		{"name: a\ntitle: t\nmatch: {alerts: [x]}\nsteps: [{name: a, kind: kube.switch, service: s}]", "needs a service and the selector"},
+		{"name: a\ntitle: t\nmatch: {alerts: [x]}\nsteps: [{name: a, kind: kube.scale, deployment: d, replicas: 5000}]", "between 0 and 1000"},
+		{"name: a\ntitle: t\nmatch: {alerts: [x]}\nsteps: [{name: a, kind: promql, query: up, thresholds: {warning: 5, critical: 1}}]", "is past critical"},
+		{"name: a\ntitle: t\nmatch: {alerts: [x]}\nsteps: [{name: a, kind: promql_range, query: up, range: forever}]", `range "forever"`},
+		{"name: a\ntitle: [t\n", "did not find expected"},
+		{"- just a list", "cannot unmarshal"},
+	}
+	for _, tt := range tests {
+		_, ps := runbooks.Parse("x.yaml", []byte(tt.yaml), runbooks.Options{})
+		if !strings.Contains(ps.Error(), tt.want) {
+			t.Errorf("Parse(%q) = %v, want %q", tt.yaml, ps, tt.want)
+		}
+	}
+}
+
+func TestThresholdsAndParams(t *testing.T) {
+	errs := &runbooks.Thresholds{Warning: 0.0005, Critical: 0.001}
+	hits := &runbooks.Thresholds{Warning: 0.90, Critical: 0.85, Below: true}
+	for _, tt := range []struct {
+		t    *runbooks.Thresholds
+		v    float64
+		want string
+	}{{errs, 0.0001, "✅"}, {errs, 0.0007, "⚠️"}, {errs, 0.002, "🔴"}, {hits, 0.97, "✅"}, {hits, 0.88, "⚠️"}, {hits, 0.5, "🔴"}, {nil, 1, ""}} {
+		if got := tt.t.Judge(tt.v); got != tt.want {
+			t.Errorf("Judge(%v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+	out, missing := runbooks.Expand(`up{job="{{ job }}", pod="{{pod}}"}`, map[string]string{"job": "api"})
+	if out != `up{job="api", pod="{{pod}}"}` || len(missing) != 1 || missing[0] != "pod" {
+		t.Errorf("Expand = %q %v", out, missing)
+	}
+}
+
+func TestMatch(t *testing.T) {
+	set, err := runbooks.Load(os.DirFS("../.."), "runbooks", runbooks.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ alert, title, want string }{
+		{"HighErrorRate", "", "high-error-rate"},
+		{"highlatency", "", "high-latency"},
+		{"", "Checkout error rate above 5%", "high-error-rate"},
+		{"", "pods crashloop after deploy", "pod-crashes"},
+		{"", "bad deploy of 3.2.0, roll back to blue", "blue-green-rollback"},
+		{"DatabaseDown", "checkout errors", "database-down"}, // the alert name wins over words
+		{"", "the office plant needs water", ""},
+	} {
+		rb := set.Match(tt.alert, nil, tt.title)
+		got := ""
+		if rb != nil {
+			got = rb.Name
+		}
+		if got != tt.want {
+			t.Errorf("Match(%q, %q) = %q, want %q", tt.alert, tt.title, got, tt.want)
+		}
+	}
+}
