@@ -60,6 +60,12 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app
 	metrics.Seed(open)
 	a.svc = incidents.NewService(incidents.Config{Store: store, Logger: log, Notifiers: append([]incidents.Notifier{metrics}, notifiers...)})
 	a.router = commands.NewRouter(a.svc, log)
+	books, err := loadRunbooks(cfg, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	a.router.UseRunbooks(books)
 	var sloQ slo.Querier
 	if cfg.PromURL != "" {
 		q, err := newProm(cfg.PromURL)
@@ -81,9 +87,13 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app
 			return exportPostmortem(ctx, w, a.svc, env, id, format)
 		},
 	})
-	a.http.Handle("POST /webhooks/alertmanager", alertmanager.NewReceiver(a.svc, cfg.AMToken, log))
+	am := alertmanager.NewReceiver(a.svc, cfg.AMToken, log)
+	am.UseRunbooks(books)
+	a.http.Handle("POST /webhooks/alertmanager", am)
 	if len(cfg.PDSecrets) > 0 {
-		a.http.Handle("POST /webhooks/pagerduty", pagerduty.NewReceiver(a.svc, cfg.PDSecrets, log))
+		pd := pagerduty.NewReceiver(a.svc, cfg.PDSecrets, log)
+		pd.Runbook = func(title string) string { return books.MatchName("", nil, title) }
+		a.http.Handle("POST /webhooks/pagerduty", pd)
 	} else {
 		a.http.Handle("POST /webhooks/pagerduty", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "PagerDuty webhooks are off: set PAGERDUTY_WEBHOOK_SECRETS", http.StatusUnauthorized)

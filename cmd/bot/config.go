@@ -35,6 +35,8 @@ type config struct {
 	SLO         slo.Config
 	PMFormat    string // postmortem export
 	PMOut       string
+	Runbooks    string
+	Namespaces  []string
 }
 
 // slack reports whether both Slack tokens are set.
@@ -71,6 +73,12 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 		AMToken:    getenv("SITREP_ALERTMANAGER_TOKEN"),
 		PromURL:    strings.TrimSpace(getenv("PROMETHEUS_URL")),
 		SLO:        slo.Default(),
+		Runbooks:   env("SITREP_RUNBOOKS", "runbooks"),
+	}
+	for _, ns := range strings.Split(getenv("SITREP_NAMESPACES"), ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			cfg.Namespaces = append(cfg.Namespaces, ns)
+		}
 	}
 	if v := getenv("SITREP_SLO_TARGET"); v != "" {
 		f, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)

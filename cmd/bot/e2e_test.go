@@ -361,3 +361,24 @@ func TestPostmortemExport(t *testing.T) {
 		t.Errorf("export while running: exit %d %s %s", code, out, stderr)
 	}
 }
+
+func TestRunbooksLint(t *testing.T) {
+	env := botEnv(filepath.Join(t.TempDir(), "x.db"), "127.0.0.1:0")
+	out, _, code := runBot(t, env, "", "runbooks", "lint", "../../runbooks")
+	if code != 0 || !strings.Contains(out, "9 runbooks in ../../runbooks: all good") {
+		t.Errorf("shipped runbooks: exit %d %s", code, out)
+	}
+	out, stderr, code := runBot(t, append(env, "SITREP_NAMESPACES=prod"), "", "runbooks", "lint", "../../internal/runbooks/testdata/bad")
+	if code != 1 || !strings.Contains(out, "testdata/bad/shell.yaml:8: step \"sneaky\": kind \"shell\": runbooks cannot run shell commands") ||
+		!strings.Contains(stderr, "7 problems") {
+		t.Errorf("bad runbooks: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if _, _, code := runBot(t, env, "", "runbooks"); code != 2 {
+		t.Errorf("runbooks without lint: exit %d", code)
+	}
+	// A declared incident is offered its runbook.
+	out, _, _ = runBot(t, append(env, "SITREP_RUNBOOKS=../../runbooks"), "declare P2 Checkout error rate above 5%\n")
+	if !strings.Contains(out, "Runbook       high-error-rate") {
+		t.Errorf("no runbook offered:\n%s", out)
+	}
+}

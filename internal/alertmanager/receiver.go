@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 )
 
 // MaxBody is the largest notification accepted.
@@ -20,10 +21,14 @@ const LinkSystem = "alertmanager"
 
 // Receiver is the POST /webhooks/alertmanager handler.
 type Receiver struct {
-	svc   *incidents.Service
-	token string
-	log   *slog.Logger
+	svc      *incidents.Service
+	token    string
+	log      *slog.Logger
+	runbooks *runbooks.Set
 }
+
+// UseRunbooks attaches the matching runbook to the incidents it declares.
+func (r *Receiver) UseRunbooks(set *runbooks.Set) { r.runbooks = set }
 
 // NewReceiver returns a receiver; a non-empty token must come as a bearer token.
 func NewReceiver(svc *incidents.Service, token string, log *slog.Logger) *Receiver {
@@ -85,13 +90,15 @@ func (r *Receiver) Apply(ctx context.Context, m Message) (incidents.Result, erro
 			Change: func(inc *incidents.Incident) ([]incidents.Event, error) { return observe(inc, m, now), nil },
 		}
 		if m.Status == "firing" {
-			w.Create = func() (*incidents.Incident, []incidents.Event, error) { return declare(m, now) }
+			w.Create = func() (*incidents.Incident, []incidents.Event, error) {
+				return declare(m, r.runbooks.MatchName(m.CommonLabels["alertname"], m.CommonLabels, m.Title()), now)
+			}
 		}
 		return w
 	})
 }
 
-func declare(m Message, now time.Time) (*incidents.Incident, []incidents.Event, error) {
+func declare(m Message, runbook string, now time.Time) (*incidents.Incident, []incidents.Event, error) {
 	links := map[string]string{LinkSystem: m.GroupKey}
 	if u := alertURL(m); u != "" {
 		links["alert_url"] = u
@@ -101,7 +108,7 @@ func declare(m Message, now time.Time) (*incidents.Incident, []incidents.Event, 
 		service = m.CommonLabels["job"]
 	}
 	inc, events, err := incidents.Declare(incidents.Declaration{
-		Title: m.Title(), Description: m.CommonAnnotations["description"], Service: service, Links: links,
+		Title: m.Title(), Description: m.CommonAnnotations["description"], Service: service, Links: links, Runbook: runbook,
 		Signals: incidents.Signals{Labels: m.CommonLabels, Text: m.Title()},
 	}, actor, now)
 	if err != nil {

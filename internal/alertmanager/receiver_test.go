@@ -18,6 +18,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/alertmanager"
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 )
 
 const samples = "../../../shared/samples/alertmanager/"
@@ -44,7 +45,13 @@ func newFixture(t testing.TB, token string) *fixture {
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	svc := incidents.NewService(incidents.Config{Store: store, Logger: quiet})
-	srv := httptest.NewServer(alertmanager.NewReceiver(svc, token, quiet))
+	rcv := alertmanager.NewReceiver(svc, token, quiet)
+	set, err := runbooks.Load(os.DirFS("../.."), "runbooks", runbooks.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.UseRunbooks(set)
+	srv := httptest.NewServer(rcv)
 	t.Cleanup(func() { srv.Close(); store.Close() })
 	return &fixture{svc: svc, srv: srv, token: token}
 }
@@ -126,6 +133,10 @@ func TestSeverityAndTitleFromLabels(t *testing.T) {
 		if out["created"] != true || inc.Title != tt.title || inc.Severity != tt.sev {
 			t.Errorf("%s: %v → %q %s (%s)", tt.file, out, inc.Title, inc.Severity, inc.SeverityReason)
 		}
+	}
+	// The zulip sample is a CPU alert: the CPU runbook is attached.
+	if inc, _ := f.svc.Get(context.Background(), 2); inc.Links["runbook"] != "high-cpu" {
+		t.Errorf("runbook attached to %q: %q", inc.Title, inc.Links["runbook"])
 	}
 	// A resolved group with no open incident declares nothing.
 	f2 := newFixture(t, "")

@@ -66,6 +66,9 @@ func declare(ctx context.Context, c *Call) (Reply, error) {
 			_, d.Title = splitWord(c.Rest)
 		}
 	}
+	if c.Env != nil {
+		d.Runbook = c.Env.Runbooks.MatchName("", nil, d.Title)
+	}
 	inc, err := c.Svc.Declare(ctx, d, c.Actor)
 	if err != nil {
 		return Reply{}, err

@@ -25,6 +25,9 @@ func Card(inc *incidents.Incident, now time.Time) Reply {
 		}
 	}
 	fields = append(fields, Field{"Ack deadline", AckState(inc, now)})
+	if rb := inc.Links["runbook"]; rb != "" {
+		fields = append(fields, Field{"Runbook", rb})
+	}
 	fields = append(fields, Field{"Declared", fmt.Sprintf("%s by %s (%s)", say.Stamp(inc.DeclaredAt), inc.DeclaredBy, inc.Source)})
 	if !inc.Open() {
 		resolved := fmt.Sprintf("%s, after %s", say.Stamp(inc.ResolvedAt), say.Human(inc.ResolvedAt.Sub(inc.DeclaredAt)))

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 	"github.com/sitrep-oncall/sitrep/internal/slo"
 )
 
@@ -49,6 +50,7 @@ type Call struct {
 type Env struct {
 	SLO       slo.Querier // nil when no PROMETHEUS_URL is set
 	SLOConfig slo.Config
+	Runbooks  *runbooks.Set // offered on declare; nil without runbooks
 }
 
 // Registry holds the commands by name, in the order they were registered.

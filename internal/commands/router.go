@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 	"github.com/sitrep-oncall/sitrep/internal/slo"
 )
 
@@ -29,6 +30,9 @@ func NewRouter(svc *incidents.Service, log *slog.Logger) *Router {
 	}
 	return &Router{reg: Builtins(), svc: svc, log: log, env: &Env{SLOConfig: slo.Default()}}
 }
+
+// UseRunbooks offers the matching runbook when an incident is declared.
+func (r *Router) UseRunbooks(set *runbooks.Set) { r.env.Runbooks = set }
 
 // UseSLO lets the slo command and postmortems ask Prometheus.
 func (r *Router) UseSLO(q slo.Querier, cfg slo.Config) { r.env.SLO, r.env.SLOConfig = q, cfg }

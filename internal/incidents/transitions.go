@@ -19,6 +19,7 @@ type Declaration struct {
 	Lead        string // defaults to the declarer when a person declares
 	Signals     Signals
 	Links       map[string]string
+	Runbook     string // the runbook offered for it, when one matches
 }
 
 // MaxTitle bounds an incident title (Slack channel names and headers stay usable).
@@ -43,16 +44,22 @@ func Declare(d Declaration, by Actor, at time.Time) (*Incident, []Event, error) 
 		Status: Investigating, Phase: Detect, Phases: []Mark{{Phase: Detect, At: at}},
 		DeclaredAt: at, DeclaredBy: by.Name, Source: by.Source, AckClock: at, UpdatedAt: at,
 	}
-	if len(d.Links) > 0 {
-		inc.Links = make(map[string]string, len(d.Links))
+	if len(d.Links) > 0 || d.Runbook != "" {
+		inc.Links = make(map[string]string, len(d.Links)+1)
 		for k, v := range d.Links {
 			inc.Links[k] = v
+		}
+		if d.Runbook != "" {
+			inc.Links["runbook"] = d.Runbook
 		}
 	}
 	declared := inc.event(EventDeclared, by, at)
 	declared.To = c.Severity.String()
 	declared.Message = title
 	declared.Fields = map[string]string{"severity_reason": c.Reason}
+	if d.Runbook != "" {
+		declared.Fields["runbook"] = d.Runbook
+	}
 	events := []Event{declared}
 	lead := d.Lead
 	if lead == "" && by.Source != SourceSystem && !isIntegration(by.Source) {

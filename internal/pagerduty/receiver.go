@@ -27,6 +27,8 @@ type Receiver struct {
 	secrets [][]byte
 	log     *slog.Logger
 	timeout time.Duration
+	// Runbook, when set, names the runbook to offer for a new incident's title.
+	Runbook func(title string) string
 }
 
 // NewReceiver checks signatures against every secret (rotation).
@@ -138,8 +140,13 @@ func (r *Receiver) change(ev Event) (transition, func(now time.Time) (*incidents
 			if ev.Incident.Number != 0 {
 				links["pagerduty_number"] = fmt.Sprint(ev.Incident.Number)
 			}
+			title := orDefault(ev.Incident.Title, "PagerDuty incident "+ev.Incident.ID)
+			runbook := ""
+			if r.Runbook != nil {
+				runbook = r.Runbook(title)
+			}
 			return incidents.Declare(incidents.Declaration{
-				Title: orDefault(ev.Incident.Title, "PagerDuty incident "+ev.Incident.ID), Service: ev.Incident.Service, Links: links,
+				Title: title, Service: ev.Incident.Service, Links: links, Runbook: runbook,
 				Signals: incidents.Signals{PagerDutyPriority: ev.Incident.Priority, PagerDutyUrgency: ev.Incident.Urgency},
 			}, by, now)
 		}

@@ -155,3 +155,11 @@ func (s *Step) Placeholders() []string {
 	sort.Strings(out)
 	return out
 }
+
+// MatchName is Match's runbook name, or "" (for adapters that only record it).
+func (s *Set) MatchName(alertname string, labels map[string]string, title string) string {
+	if rb := s.Match(alertname, labels, title); rb != nil {
+		return rb.Name
+	}
+	return ""
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/alertmanager"
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 )
 
 // exporter serves the seed's application metrics: requests by status, 20%
@@ -49,7 +50,8 @@ func exporter(t *testing.T, ctx context.Context) string {
 // TestSeedAlertReachesSitrep: Debian's Prometheus evaluates the seed's alert
 // rules, as written, against an exporter with a high error rate; Debian's
 // Alertmanager routes the firing HighErrorRate alert to Sitrep's webhook,
-// with a bearer token; Sitrep declares the incident from it. HighErrorRate
+// with a bearer token; Sitrep declares the incident from it with the High
+// Error Rate runbook attached. HighErrorRate
 // has `for: 2m`, so this test takes a little over two minutes.
 func TestSeedAlertReachesSitrep(t *testing.T) {
 	promBin, amBin := need(t, "prometheus"), need(t, "prometheus-alertmanager")
@@ -72,7 +74,13 @@ func TestSeedAlertReachesSitrep(t *testing.T) {
 		}
 	}))
 	mux := http.NewServeMux()
-	mux.Handle("POST /webhooks/alertmanager", alertmanager.NewReceiver(svc, "am-token", slog.New(slog.DiscardHandler)))
+	books, err := runbooks.Load(os.DirFS("../.."), "runbooks", runbooks.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	receiver := alertmanager.NewReceiver(svc, "am-token", slog.New(slog.DiscardHandler))
+	receiver.UseRunbooks(books)
+	mux.Handle("POST /webhooks/alertmanager", receiver)
 	sitrep := httptest.NewServer(mux)
 	defer sitrep.Close()
 
@@ -127,6 +135,9 @@ scrape_configs:
 		if !strings.HasPrefix(inc.Title, "High error rate") || inc.Severity != incidents.P2 ||
 			!strings.Contains(inc.SeverityReason, "severity=critical on HighErrorRate") || inc.Source != "alertmanager" {
 			t.Errorf("declared %q %s (%s) from %s", inc.Title, inc.Severity, inc.SeverityReason, inc.Source)
+		}
+		if inc.Links["runbook"] != "high-error-rate" {
+			t.Errorf("runbook attached: %q, want the High Error Rate runbook", inc.Links["runbook"])
 		}
 		if !strings.Contains(inc.Links["alert_url"], promAddr) && !strings.Contains(inc.Links["alert_url"], "graph") {
 			t.Errorf("alert link %q", inc.Links["alert_url"])

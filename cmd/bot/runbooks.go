@@ -1,0 +1,59 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+)
+
+// loadRunbooks reads SITREP_RUNBOOKS. A missing directory means no runbooks
+// (a warning); a wrong file stops Sitrep with every problem listed.
+func loadRunbooks(cfg config, log *slog.Logger) (*runbooks.Set, error) {
+	dir := filepath.Clean(cfg.Runbooks)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		log.Warn("no runbooks: the directory does not exist (SITREP_RUNBOOKS)", "dir", dir)
+		return nil, nil
+	}
+	set, err := runbooks.Load(os.DirFS(filepath.Dir(dir)), filepath.Base(dir), runbooks.Options{Namespaces: cfg.Namespaces})
+	if err != nil {
+		return nil, fmt.Errorf("runbooks in %s:\n%w\n(check them with: bot runbooks lint %s)", dir, err, dir)
+	}
+	log.Info("runbooks loaded", "dir", dir, "count", len(set.Runbooks()))
+	return set, nil
+}
+
+// runbooksCLI is `bot runbooks lint [dir]`.
+func runbooksCLI(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 || args[0] != "lint" || len(args) > 2 {
+		fmt.Fprintln(stderr, "usage: bot runbooks lint [dir]   (dir defaults to SITREP_RUNBOOKS, else ./runbooks)")
+		return errUsage
+	}
+	cfg, _, err := loadConfig("runbooks lint", nil, stderr, getenv)
+	if err != nil {
+		return err
+	}
+	dir := cfg.Runbooks
+	if len(args) == 2 {
+		dir = args[1]
+	}
+	dir = filepath.Clean(dir)
+	set, err := runbooks.Load(os.DirFS(filepath.Dir(dir)), filepath.Base(dir), runbooks.Options{Namespaces: cfg.Namespaces})
+	var problems runbooks.Problems
+	if errors.As(err, &problems) {
+		for _, p := range problems {
+			fmt.Fprintln(stdout, filepath.Join(filepath.Dir(dir), p.File)+fmt.Sprintf(":%d: %s", p.Line, p.Msg))
+		}
+		return fmt.Errorf("%d problems in %s", len(problems), dir)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d runbooks in %s: all good\n", len(set.Runbooks()), dir)
+	return nil
+}
