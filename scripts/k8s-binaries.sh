@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds a real kube-apiserver, kube-controller-manager and etcd from the Go
-# module proxy, once, into .cache/k8s/<versions>/ (or $SITREP_K8S_BIN), and
-# prints that directory. Later runs find the binaries and return at once.
+# module proxy, once, into ~/.cache/sitrep/k8s/<versions>/ (or $SITREP_K8S_BIN),
+# and prints that directory. Later runs — CI's fresh clones too — find the
+# binaries there and return at once.
 #
 # Kubernetes: a wrapper module requiring k8s.io/kubernetes, with a replace to
 # the matching published version of every staging module it requires at
@@ -10,8 +11,7 @@ set -euo pipefail
 K8S=${K8S_VERSION:-v1.34.4}
 STAGING=${K8S_STAGING_VERSION:-v0.${K8S#v1.}}
 ETCD=${ETCD_VERSION:-v3.6.16}
-root=$(cd "$(dirname "$0")/.." && pwd)
-out=${SITREP_K8S_BIN:-$root/.cache/k8s/$K8S-etcd-$ETCD}
+out=${SITREP_K8S_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/sitrep/k8s/$K8S-etcd-$ETCD}
 if [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/etcd" ]; then
   echo "$out"
   exit 0

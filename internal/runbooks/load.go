@@ -92,9 +92,6 @@ func Load(fsys fs.FS, dir string, opt Options) (*Set, error) {
 	return set, nil
 }
 
-// promql checks PromQL syntax as Prometheus itself does.
-var promql = parser.NewParser(parser.Options{})
-
 var lineRE = regexp.MustCompile(`line (\d+): (.*)`)
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -231,7 +228,7 @@ func validateStep(s *Step, add func(string, ...any)) {
 			break
 		}
 		q, _ := Expand(s.Query, dummyParams(s))
-		if _, err := promql.ParseExpr(q); err != nil {
+		if _, err := parser.ParseExpr(q); err != nil { // PromQL syntax, as Prometheus itself reads it
 			add("bad PromQL: %v", err)
 		}
 		if t := s.Thresholds; t != nil && ((!t.Below && t.Warning > t.Critical) || (t.Below && t.Warning < t.Critical)) {
