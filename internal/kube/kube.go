@@ -1,0 +1,266 @@
+// Package kube is runbooks.Cluster on client-go: rollout history, events,
+// pod status and logs; restart, scale, rollout undo with kubectl's
+// semantics and a Service selector switch, each with a server-side dry run.
+// It is the only package that imports client-go.
+package kube
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+)
+
+// Client talks to one cluster.
+type Client struct {
+	cs      kubernetes.Interface
+	timeout time.Duration
+}
+
+var _ runbooks.Cluster = (*Client)(nil)
+
+// New returns a client for a REST config.
+func New(cfg *rest.Config) (*Client, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return &Client{cs: cs, timeout: 15 * time.Second}, nil
+}
+
+// FromKubeconfig uses the file (KUBECONFIG), or the in-cluster
+// ServiceAccount when path is empty.
+func FromKubeconfig(path string) (*Client, error) {
+	var cfg *rest.Config
+	var err error
+	if path == "" {
+		cfg, err = rest.InClusterConfig()
+	} else {
+		cfg, err = clientcmd.BuildConfigFromFlags("", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes config: %w", err)
+	}
+	return New(cfg)
+}
+
+func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+func dry(dryRun bool) []string {
+	if dryRun {
+		return []string{metav1.DryRunAll}
+	}
+	return nil
+}
+
+// Events returns the namespace's newest events first.
+func (c *Client) Events(ctx context.Context, ns string, limit int) ([]runbooks.ClusterEvent, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	list, err := c.cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list events in %s: %w", ns, err)
+	}
+	out := make([]runbooks.ClusterEvent, 0, len(list.Items))
+	for _, e := range list.Items {
+		at := e.LastTimestamp.Time
+		if at.IsZero() {
+			at = e.EventTime.Time
+		}
+		if at.IsZero() {
+			at = e.CreationTimestamp.Time
+		}
+		out = append(out, runbooks.ClusterEvent{At: at, Type: e.Type, Reason: e.Reason, Count: e.Count,
+			Object: strings.ToLower(e.InvolvedObject.Kind) + "/" + e.InvolvedObject.Name, Message: e.Message})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// podsOf lists a deployment's pods, or the one named pod.
+func (c *Client) podsOf(ctx context.Context, ns, deployment, pod string) ([]corev1.Pod, error) {
+	if pod != "" {
+		p, err := c.cs.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("get pod %s/%s: %w", ns, pod, err)
+		}
+		return []corev1.Pod{*p}, nil
+	}
+	d, err := c.cs.AppsV1().Deployments(ns).Get(ctx, deployment, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("get deployment %s/%s: %w", ns, deployment, err)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("deployment %s/%s selector: %w", ns, deployment, err)
+	}
+	list, err := c.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil, fmt.Errorf("list pods of %s/%s: %w", ns, deployment, err)
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+	return list.Items, nil
+}
+
+// Pods reports restarts, last state (OOMKilled?), readiness and limits.
+func (c *Client) Pods(ctx context.Context, ns, deployment, pod string) ([]runbooks.PodInfo, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	pods, err := c.podsOf(ctx, ns, deployment, pod)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]runbooks.PodInfo, 0, len(pods))
+	for _, p := range pods {
+		info := runbooks.PodInfo{Name: p.Name, Phase: string(p.Status.Phase), Node: p.Spec.NodeName, Ready: true}
+		if len(p.Status.ContainerStatuses) == 0 {
+			info.Ready = false
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			info.Restarts += cs.RestartCount
+			info.Ready = info.Ready && cs.Ready
+			if t := cs.LastTerminationState.Terminated; t != nil {
+				info.LastState = fmt.Sprintf("%s (exit %d) at %s", t.Reason, t.ExitCode, t.FinishedAt.UTC().Format("15:04:05"))
+			}
+		}
+		var limits []string
+		for _, ct := range p.Spec.Containers {
+			var parts []string
+			for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+				if q, ok := ct.Resources.Limits[name]; ok {
+					parts = append(parts, string(name)+" "+q.String())
+				}
+			}
+			if len(parts) == 0 {
+				parts = []string{"no limits"}
+			}
+			limits = append(limits, ct.Name+": "+strings.Join(parts, ", "))
+		}
+		info.Limits = strings.Join(limits, "; ")
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// maxLogBytes bounds the log text one step returns.
+const maxLogBytes = 64 << 10
+
+// Logs returns the tail of a pod's log (the deployment's first pods), the
+// previous container's when asked, keeping only lines that contain a string.
+func (c *Client) Logs(ctx context.Context, q runbooks.LogQuery) (string, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	pods, err := c.podsOf(ctx, q.Namespace, q.Deployment, q.Pod)
+	if err != nil {
+		return "", err
+	}
+	if len(pods) == 0 {
+		return "", fmt.Errorf("deployment %s/%s has no pods", q.Namespace, q.Deployment)
+	}
+	tail := int64(q.Tail)
+	if tail <= 0 {
+		tail = 100
+	}
+	var b strings.Builder
+	for _, p := range pods[:min(len(pods), 3)] {
+		req := c.cs.CoreV1().Pods(q.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: q.Container, Previous: q.Previous, TailLines: &tail})
+		stream, err := req.Stream(ctx)
+		if err != nil {
+			return "", fmt.Errorf("logs of %s/%s: %w", q.Namespace, p.Name, err)
+		}
+		sc := bufio.NewScanner(stream)
+		for sc.Scan() && b.Len() < maxLogBytes {
+			if line := sc.Text(); q.Contains == "" || strings.Contains(line, q.Contains) {
+				fmt.Fprintf(&b, "%s: %s\n", p.Name, line)
+			}
+		}
+		stream.Close()
+	}
+	return b.String(), nil
+}
+
+// Restart is kubectl rollout restart: a new pod-template annotation.
+func (c *Client) Restart(ctx context.Context, ns, deployment string, dryRun bool) (runbooks.Change, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	d, err := c.cs.AppsV1().Deployments(ns).Get(ctx, deployment, metav1.GetOptions{})
+	if err != nil {
+		return runbooks.Change{}, fmt.Errorf("get deployment %s/%s: %w", ns, deployment, err)
+	}
+	if d.Spec.Paused {
+		return runbooks.Change{}, fmt.Errorf("deployment %s/%s is paused: resume it before restarting", ns, deployment)
+	}
+	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
+		"annotations": map[string]string{"kubectl.kubernetes.io/restartedAt": time.Now().UTC().Format(time.RFC3339)}}}}})
+	if _, err := c.cs.AppsV1().Deployments(ns).Patch(ctx, deployment, types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: dry(dryRun)}); err != nil {
+		return runbooks.Change{}, fmt.Errorf("restart deployment %s/%s: %w", ns, deployment, err)
+	}
+	n := int32(1)
+	if d.Spec.Replicas != nil {
+		n = *d.Spec.Replicas
+	}
+	return runbooks.Change{Summary: fmt.Sprintf("rolling restart of %s/%s (%d pods replaced one by one)", ns, deployment, n)}, nil
+}
+
+// Scale sets the replica count through the scale subresource.
+func (c *Client) Scale(ctx context.Context, ns, deployment string, replicas int, dryRun bool) (runbooks.Change, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	s, err := c.cs.AppsV1().Deployments(ns).GetScale(ctx, deployment, metav1.GetOptions{})
+	if err != nil {
+		return runbooks.Change{}, fmt.Errorf("get scale of %s/%s: %w", ns, deployment, err)
+	}
+	from := s.Spec.Replicas
+	if int(from) == replicas {
+		return runbooks.Change{Summary: fmt.Sprintf("replicas already %d", from), Skipped: true}, nil
+	}
+	s.Spec.Replicas = int32(replicas)
+	if _, err := c.cs.AppsV1().Deployments(ns).UpdateScale(ctx, deployment, s, metav1.UpdateOptions{DryRun: dry(dryRun)}); err != nil {
+		return runbooks.Change{}, fmt.Errorf("scale %s/%s: %w", ns, deployment, err)
+	}
+	return runbooks.Change{Summary: fmt.Sprintf("replicas %d → %d", from, replicas)}, nil
+}
+
+// Switch patches a Service's selector (the blue-green switch).
+func (c *Client) Switch(ctx context.Context, ns, service string, selector map[string]string, dryRun bool) (runbooks.Change, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	svc, err := c.cs.CoreV1().Services(ns).Get(ctx, service, metav1.GetOptions{})
+	if err != nil {
+		return runbooks.Change{}, fmt.Errorf("get service %s/%s: %w", ns, service, err)
+	}
+	before := labels.Set(svc.Spec.Selector)
+	after := labels.Set{}
+	for k, v := range svc.Spec.Selector {
+		after[k] = v
+	}
+	for k, v := range selector {
+		after[k] = v
+	}
+	if labels.Equals(before, after) {
+		return runbooks.Change{Summary: "selector already " + before.String(), Skipped: true}, nil
+	}
+	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"selector": selector}})
+	if _, err := c.cs.CoreV1().Services(ns).Patch(ctx, service, types.MergePatchType, patch, metav1.PatchOptions{DryRun: dry(dryRun)}); err != nil {
+		return runbooks.Change{}, fmt.Errorf("switch service %s/%s: %w", ns, service, err)
+	}
+	return runbooks.Change{Summary: fmt.Sprintf("selector %s → %s", before, after)}, nil
+}

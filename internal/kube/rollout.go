@@ -1,0 +1,133 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+)
+
+// Annotations the deployment controller and kubectl use.
+const (
+	revisionAnnotation    = "deployment.kubernetes.io/revision"
+	changeCauseAnnotation = "kubernetes.io/change-cause"
+	podTemplateHashLabel  = "pod-template-hash"
+)
+
+// history returns the deployment and its ReplicaSets by revision.
+func (c *Client) history(ctx context.Context, ns, deployment string) (*appsv1.Deployment, map[int64]*appsv1.ReplicaSet, error) {
+	d, err := c.cs.AppsV1().Deployments(ns).Get(ctx, deployment, metav1.GetOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("get deployment %s/%s: %w", ns, deployment, err)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, nil, fmt.Errorf("deployment %s/%s selector: %w", ns, deployment, err)
+	}
+	list, err := c.cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list replicasets of %s/%s: %w", ns, deployment, err)
+	}
+	byRev := map[int64]*appsv1.ReplicaSet{}
+	for i := range list.Items {
+		rs := &list.Items[i]
+		if !metav1.IsControlledBy(rs, d) {
+			continue
+		}
+		if n, err := strconv.ParseInt(rs.Annotations[revisionAnnotation], 10, 64); err == nil {
+			byRev[n] = rs
+		}
+	}
+	return d, byRev, nil
+}
+
+func images(spec corev1.PodTemplateSpec) []string {
+	out := make([]string, len(spec.Spec.Containers))
+	for i, c := range spec.Spec.Containers {
+		out[i] = c.Image
+	}
+	return out
+}
+
+// RolloutHistory lists the deployment's revisions, oldest first.
+func (c *Client) RolloutHistory(ctx context.Context, ns, deployment string) ([]runbooks.Revision, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	d, byRev, err := c.history(ctx, ns, deployment)
+	if err != nil {
+		return nil, err
+	}
+	current, _ := strconv.ParseInt(d.Annotations[revisionAnnotation], 10, 64)
+	out := make([]runbooks.Revision, 0, len(byRev))
+	for n, rs := range byRev {
+		out = append(out, runbooks.Revision{Number: n, Images: images(rs.Spec.Template), ChangeCause: rs.Annotations[changeCauseAnnotation],
+			Created: rs.CreationTimestamp.Time, Current: n == current})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
+	return out, nil
+}
+
+// equalIgnoreHash compares pod templates as kubectl does: without the
+// pod-template-hash label the controller adds.
+func equalIgnoreHash(a, b corev1.PodTemplateSpec) bool {
+	a, b = *a.DeepCopy(), *b.DeepCopy()
+	delete(a.Labels, podTemplateHashLabel)
+	delete(b.Labels, podTemplateHashLabel)
+	return apiequality.Semantic.DeepEqual(a, b)
+}
+
+// Undo rolls the deployment back to a revision with kubectl's semantics:
+// 0 means the previous revision; an unknown revision is an error; a paused
+// deployment is refused; a revision whose template is already current is
+// skipped.
+func (c *Client) Undo(ctx context.Context, ns, deployment string, revision int64, dryRun bool) (runbooks.Change, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	d, byRev, err := c.history(ctx, ns, deployment)
+	if err != nil {
+		return runbooks.Change{}, err
+	}
+	if d.Spec.Paused {
+		return runbooks.Change{}, fmt.Errorf("deployment %s/%s is paused: resume it before rolling back", ns, deployment)
+	}
+	current, _ := strconv.ParseInt(d.Annotations[revisionAnnotation], 10, 64)
+	target := revision
+	if target == 0 {
+		for n := range byRev {
+			if n < current && n > target {
+				target = n
+			}
+		}
+		if target == 0 {
+			return runbooks.Change{}, fmt.Errorf("deployment %s/%s has no previous revision to roll back to", ns, deployment)
+		}
+	}
+	rs, ok := byRev[target]
+	if !ok {
+		return runbooks.Change{}, fmt.Errorf("deployment %s/%s has no revision %d in its history", ns, deployment, target)
+	}
+	if equalIgnoreHash(rs.Spec.Template, d.Spec.Template) {
+		return runbooks.Change{Summary: fmt.Sprintf("skipped: the current template already matches revision %d", target), Skipped: true}, nil
+	}
+	tmpl := rs.Spec.Template.DeepCopy()
+	delete(tmpl.Labels, podTemplateHashLabel)
+	patch, err := json.Marshal([]map[string]any{{"op": "replace", "path": "/spec/template", "value": tmpl}})
+	if err != nil {
+		return runbooks.Change{}, err
+	}
+	if _, err := c.cs.AppsV1().Deployments(ns).Patch(ctx, deployment, types.JSONPatchType, patch, metav1.PatchOptions{DryRun: dry(dryRun)}); err != nil {
+		return runbooks.Change{}, fmt.Errorf("roll back %s/%s to revision %d: %w", ns, deployment, target, err)
+	}
+	return runbooks.Change{Summary: fmt.Sprintf("image %s → %s (revision %d → %d)",
+		strings.Join(images(d.Spec.Template), ", "), strings.Join(images(rs.Spec.Template), ", "), current, target)}, nil
+}

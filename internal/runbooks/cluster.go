@@ -1,0 +1,60 @@
+package runbooks
+
+import (
+	"context"
+	"time"
+)
+
+// Cluster is what runbook steps read from and do to Kubernetes. The kube
+// package implements it with client-go; every change takes a dry-run flag
+// that asks the API server to validate and compute the change without
+// storing it.
+type Cluster interface {
+	RolloutHistory(ctx context.Context, namespace, deployment string) ([]Revision, error)
+	Events(ctx context.Context, namespace string, limit int) ([]ClusterEvent, error)
+	Pods(ctx context.Context, namespace, deployment, pod string) ([]PodInfo, error)
+	Logs(ctx context.Context, q LogQuery) (string, error)
+	Restart(ctx context.Context, namespace, deployment string, dryRun bool) (Change, error)
+	Scale(ctx context.Context, namespace, deployment string, replicas int, dryRun bool) (Change, error)
+	Undo(ctx context.Context, namespace, deployment string, revision int64, dryRun bool) (Change, error)
+	Switch(ctx context.Context, namespace, service string, selector map[string]string, dryRun bool) (Change, error)
+}
+
+// Revision is one entry of a deployment's rollout history.
+type Revision struct {
+	Number      int64
+	Images      []string
+	ChangeCause string
+	Created     time.Time
+	Current     bool
+}
+
+// ClusterEvent is a Kubernetes event.
+type ClusterEvent struct {
+	At                            time.Time
+	Type, Reason, Object, Message string
+	Count                         int32
+}
+
+// PodInfo is what matters about a pod during an incident.
+type PodInfo struct {
+	Name, Phase, Node string
+	Ready             bool
+	Restarts          int32
+	LastState         string // "OOMKilled (exit 137) at 03:12:04"
+	Limits            string // "api: cpu 500m, memory 256Mi"
+}
+
+// LogQuery selects log lines.
+type LogQuery struct {
+	Namespace, Deployment, Pod, Container string
+	Previous                              bool
+	Tail                                  int
+	Contains                              string
+}
+
+// Change is what a Kubernetes action did, or would do in a dry run.
+type Change struct {
+	Summary string // "replicas 10 → 15", "image api:3.2.0 → api:3.1.0 (revision 2 → 1)"
+	Skipped bool   // nothing to change: the object already is as asked
+}
