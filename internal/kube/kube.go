@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 )
@@ -181,6 +182,10 @@ func (c *Client) Logs(ctx context.Context, q runbooks.LogQuery) (string, error) 
 	}
 	var b strings.Builder
 	for _, p := range pods[:min(len(pods), 3)] {
+		if p.Spec.NodeName == "" {
+			fmt.Fprintf(&b, "%s: %s and not scheduled to a node yet: no logs\n", p.Name, p.Status.Phase)
+			continue
+		}
 		req := c.cs.CoreV1().Pods(q.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: q.Container, Previous: q.Previous, TailLines: &tail})
 		stream, err := req.Stream(ctx)
 		if err != nil {
@@ -193,6 +198,9 @@ func (c *Client) Logs(ctx context.Context, q runbooks.LogQuery) (string, error) 
 			}
 		}
 		stream.Close()
+	}
+	if b.Len() == 0 {
+		return "(no log lines matched)", nil
 	}
 	return b.String(), nil
 }
@@ -224,19 +232,29 @@ func (c *Client) Restart(ctx context.Context, ns, deployment string, dryRun bool
 func (c *Client) Scale(ctx context.Context, ns, deployment string, replicas int, dryRun bool) (runbooks.Change, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	s, err := c.cs.AppsV1().Deployments(ns).GetScale(ctx, deployment, metav1.GetOptions{})
+	var change runbooks.Change
+	// The controllers write the deployment too: re-read and retry on a conflict.
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		s, err := c.cs.AppsV1().Deployments(ns).GetScale(ctx, deployment, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("get scale of %s/%s: %w", ns, deployment, err)
+		}
+		from := s.Spec.Replicas
+		if int(from) == replicas {
+			change = runbooks.Change{Summary: fmt.Sprintf("replicas already %d", from), Skipped: true}
+			return nil
+		}
+		s.Spec.Replicas = int32(replicas)
+		if _, err := c.cs.AppsV1().Deployments(ns).UpdateScale(ctx, deployment, s, metav1.UpdateOptions{DryRun: dry(dryRun)}); err != nil {
+			return err
+		}
+		change = runbooks.Change{Summary: fmt.Sprintf("replicas %d → %d", from, replicas)}
+		return nil
+	})
 	if err != nil {
-		return runbooks.Change{}, fmt.Errorf("get scale of %s/%s: %w", ns, deployment, err)
-	}
-	from := s.Spec.Replicas
-	if int(from) == replicas {
-		return runbooks.Change{Summary: fmt.Sprintf("replicas already %d", from), Skipped: true}, nil
-	}
-	s.Spec.Replicas = int32(replicas)
-	if _, err := c.cs.AppsV1().Deployments(ns).UpdateScale(ctx, deployment, s, metav1.UpdateOptions{DryRun: dry(dryRun)}); err != nil {
 		return runbooks.Change{}, fmt.Errorf("scale %s/%s: %w", ns, deployment, err)
 	}
-	return runbooks.Change{Summary: fmt.Sprintf("replicas %d → %d", from, replicas)}, nil
+	return change, nil
 }
 
 // Switch patches a Service's selector (the blue-green switch).

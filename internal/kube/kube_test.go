@@ -1,0 +1,219 @@
+package kube_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/sitrep-oncall/sitrep/internal/kube"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+)
+
+const ns = "architect-production"
+
+func deployment(image string) *appsv1.Deployment {
+	labels := map[string]string{"app": "architect-api", "deployment": "architect-api-green"}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "architect-api", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr(int32(10)),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: image}}},
+			},
+		},
+	}
+}
+
+// waitFor polls the API server until cond holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func revisions(t *testing.T, cp *controlPlane) int {
+	list, err := cp.client.AppsV1().ReplicaSets(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, rs := range list.Items {
+		if rs.Annotations["deployment.kubernetes.io/revision"] != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func image(t *testing.T, cp *controlPlane) string {
+	d, err := cp.client.AppsV1().Deployments(ns).Get(context.Background(), "architect-api", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Spec.Template.Spec.Containers[0].Image
+}
+
+// TestActionsAsTheShippedServiceAccount runs every action against a real
+// API server and controller-manager, as the ServiceAccount bound by
+// deploy/rbac.yaml: the shipped Role is enough.
+func TestActionsAsTheShippedServiceAccount(t *testing.T) {
+	cp := startControlPlane(t)
+	ctx := context.Background()
+	if _, err := cp.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rbac, err := os.ReadFile("../../deploy/rbac.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.apply(t, rbac)
+	// Revision 1 runs 3.1.0; revision 2, the current one, 3.2.0.
+	if _, err := cp.client.AppsV1().Deployments(ns).Create(ctx, deployment("architect-api:3.1.0"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "revision 1", func() bool { return revisions(t, cp) == 1 })
+	patch := []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"api","image":"architect-api:3.2.0"}]}}}}`)
+	if _, err := cp.client.AppsV1().Deployments(ns).Patch(ctx, "architect-api", types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "revision 2", func() bool { return revisions(t, cp) == 2 })
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "architect-api", Namespace: ns},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"deployment": "architect-api-green"}, Ports: []corev1.ServicePort{{Port: 80}}}}
+	if _, err := cp.client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := kube.New(cp.serviceAccount(t, ns, "sitrep"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("history", func(t *testing.T) {
+		h, err := c.RolloutHistory(ctx, ns, "architect-api")
+		if err != nil || len(h) != 2 || h[0].Images[0] != "architect-api:3.1.0" || !h[1].Current {
+			t.Fatalf("history %+v %v", h, err)
+		}
+	})
+	t.Run("scale: dry run changes nothing, then 10 → 15", func(t *testing.T) {
+		ch, err := c.Scale(ctx, ns, "architect-api", 15, true)
+		if err != nil || ch.Summary != "replicas 10 → 15" {
+			t.Fatalf("dry run %+v %v", ch, err)
+		}
+		if d, _ := cp.client.AppsV1().Deployments(ns).Get(ctx, "architect-api", metav1.GetOptions{}); *d.Spec.Replicas != 10 {
+			t.Fatalf("a dry run scaled to %d", *d.Spec.Replicas)
+		}
+		if _, err := c.Scale(ctx, ns, "architect-api", 15, false); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := cp.client.AppsV1().Deployments(ns).Get(ctx, "architect-api", metav1.GetOptions{}); *d.Spec.Replicas != 15 {
+			t.Errorf("replicas %d", *d.Spec.Replicas)
+		}
+		if ch, _ := c.Scale(ctx, ns, "architect-api", 15, false); !ch.Skipped {
+			t.Errorf("scaling to the same count: %+v", ch)
+		}
+	})
+	t.Run("restart", func(t *testing.T) {
+		if _, err := c.Restart(ctx, ns, "architect-api", false); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := cp.client.AppsV1().Deployments(ns).Get(ctx, "architect-api", metav1.GetOptions{})
+		if d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] == "" {
+			t.Error("no restartedAt annotation")
+		}
+		waitFor(t, "the restart's revision 3", func() bool { return revisions(t, cp) == 3 })
+	})
+	t.Run("undo to the previous revision", func(t *testing.T) {
+		ch, err := c.Undo(ctx, ns, "architect-api", 0, true)
+		if err != nil || !strings.Contains(ch.Summary, "(revision 3 → 2)") || image(t, cp) != "architect-api:3.2.0" {
+			t.Fatalf("dry run %+v %v, image %s", ch, err, image(t, cp))
+		}
+		if _, err := c.Undo(ctx, ns, "architect-api", 0, false); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "revision 4", func() bool { return revisions(t, cp) >= 3 })
+	})
+	t.Run("undo to a given revision", func(t *testing.T) {
+		ch, err := c.Undo(ctx, ns, "architect-api", 1, false)
+		if err != nil || !strings.Contains(ch.Summary, "architect-api:3.2.0 → architect-api:3.1.0") {
+			t.Fatalf("undo to 1: %+v %v", ch, err)
+		}
+		waitFor(t, "the rollback to 3.1.0", func() bool { return image(t, cp) == "architect-api:3.1.0" })
+	})
+	t.Run("same template is skipped", func(t *testing.T) {
+		waitFor(t, "the rollback's revision", func() bool {
+			d, _ := cp.client.AppsV1().Deployments(ns).Get(ctx, "architect-api", metav1.GetOptions{})
+			h, _ := c.RolloutHistory(ctx, ns, "architect-api")
+			return d.Status.ObservedGeneration == d.Generation && len(h) > 0 && h[len(h)-1].Current
+		})
+		h, _ := c.RolloutHistory(ctx, ns, "architect-api")
+		cur := h[len(h)-1].Number
+		ch, err := c.Undo(ctx, ns, "architect-api", cur, false)
+		if err != nil || !ch.Skipped || !strings.Contains(ch.Summary, "skipped") {
+			t.Errorf("undo to the current revision %d: %+v %v", cur, ch, err)
+		}
+	})
+	t.Run("unknown revision", func(t *testing.T) {
+		if _, err := c.Undo(ctx, ns, "architect-api", 99, false); err == nil || !strings.Contains(err.Error(), "no revision 99") {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("paused deployment is refused", func(t *testing.T) {
+		cp.client.AppsV1().Deployments(ns).Patch(ctx, "architect-api", types.MergePatchType, []byte(`{"spec":{"paused":true}}`), metav1.PatchOptions{})
+		defer cp.client.AppsV1().Deployments(ns).Patch(ctx, "architect-api", types.MergePatchType, []byte(`{"spec":{"paused":false}}`), metav1.PatchOptions{})
+		if _, err := c.Undo(ctx, ns, "architect-api", 0, false); err == nil || !strings.Contains(err.Error(), "paused") {
+			t.Errorf("undo of a paused deployment: %v", err)
+		}
+	})
+	t.Run("blue-green switch", func(t *testing.T) {
+		blue := map[string]string{"deployment": "architect-api-blue"}
+		ch, err := c.Switch(ctx, ns, "architect-api", blue, true)
+		if err != nil || ch.Summary != "selector deployment=architect-api-green → deployment=architect-api-blue" {
+			t.Fatalf("dry run %+v %v", ch, err)
+		}
+		if s, _ := cp.client.CoreV1().Services(ns).Get(ctx, "architect-api", metav1.GetOptions{}); s.Spec.Selector["deployment"] != "architect-api-green" {
+			t.Fatal("a dry run switched the selector")
+		}
+		if _, err := c.Switch(ctx, ns, "architect-api", blue, false); err != nil {
+			t.Fatal(err)
+		}
+		if s, _ := cp.client.CoreV1().Services(ns).Get(ctx, "architect-api", metav1.GetOptions{}); s.Spec.Selector["deployment"] != "architect-api-blue" {
+			t.Errorf("selector %v", s.Spec.Selector)
+		}
+	})
+	t.Run("reads", func(t *testing.T) {
+		pods, err := c.Pods(ctx, ns, "architect-api", "")
+		if err != nil || len(pods) == 0 || pods[0].Phase != "Pending" || !strings.Contains(pods[0].Limits, "api: no limits") {
+			t.Fatalf("pods %+v %v", pods, err)
+		}
+		events, err := c.Events(ctx, ns, 20)
+		if err != nil || len(events) == 0 {
+			t.Fatalf("events %d %v", len(events), err)
+		}
+		// No kubelet here: the pods never run, and the logs step says so.
+		if out, err := c.Logs(ctx, runbooksLogQuery()); err != nil || !strings.Contains(out, "Pending and not scheduled to a node yet: no logs") {
+			t.Errorf("logs of pods that never ran: %q %v", out, err)
+		}
+	})
+	t.Run("the Role allows nothing outside its namespace", func(t *testing.T) {
+		if _, err := c.Scale(ctx, "kube-system", "coredns", 3, true); err == nil || !strings.Contains(err.Error(), "forbidden") {
+			t.Errorf("scale in kube-system: %v", err)
+		}
+	})
+}
+
+func runbooksLogQuery() runbooks.LogQuery {
+	return runbooks.LogQuery{Namespace: ns, Deployment: "architect-api", Tail: 10}
+}
