@@ -48,6 +48,8 @@ type Incident struct {
 	Actions []ActionItem `json:"actions,omitempty"`
 	// FollowUps are the after-resolution reminders already sent ("document", "review").
 	FollowUps []string `json:"follow_ups,omitempty"`
+	// Labels are the alert's labels when an alert declared it (runbook parameters).
+	Labels map[string]string `json:"labels,omitempty"`
 	// Links are external references by system ("pagerduty" → incident id).
 	Links     map[string]string `json:"links,omitempty"`
 	UpdatedAt time.Time         `json:"updated_at"`

@@ -53,6 +53,12 @@ func Declare(d Declaration, by Actor, at time.Time) (*Incident, []Event, error) 
 			inc.Links["runbook"] = d.Runbook
 		}
 	}
+	if len(d.Signals.Labels) > 0 {
+		inc.Labels = make(map[string]string, len(d.Signals.Labels))
+		for k, v := range d.Signals.Labels {
+			inc.Labels[k] = v
+		}
+	}
 	declared := inc.event(EventDeclared, by, at)
 	declared.To = c.Severity.String()
 	declared.Message = title

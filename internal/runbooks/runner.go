@@ -1,0 +1,421 @@
+package runbooks
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// Guardrails decide who may change the cluster, and where.
+type Guardrails struct {
+	// Operators may run destructive steps: chat user ids ("U024BE7LH"),
+	// mentions ("<@U024BE7LH>") or names ("@alice").
+	Operators []string
+	// Namespaces are the only ones any step may touch; empty allows none for
+	// destructive steps.
+	Namespaces []string
+}
+
+// Runner runs runbook steps with the guardrails: a destructive step needs
+// an operator and an allowed namespace, is first run as a server-side dry
+// run, and only acts once its confirmation comes back — once.
+type Runner struct {
+	cluster Cluster
+	metrics Metrics
+	guard   Guardrails
+	timeout time.Duration
+	now     func() time.Time
+
+	mu      sync.Mutex
+	pending map[string]pendingAction // confirmation token → what it confirms
+}
+
+type pendingAction struct {
+	key     string // incident/runbook/step/parameters
+	expires time.Time
+}
+
+// NewRunner returns a runner; cluster or metrics may be nil (those steps then
+// say what is not configured).
+func NewRunner(cluster Cluster, metrics Metrics, guard Guardrails) *Runner {
+	return &Runner{cluster: cluster, metrics: metrics, guard: guard, timeout: 30 * time.Second, now: time.Now, pending: map[string]pendingAction{}}
+}
+
+// ConfirmTTL is how long a dry run's confirmation stays valid.
+const ConfirmTTL = 5 * time.Minute
+
+// Request is one click on a step.
+type Request struct {
+	Incident *incidents.Incident
+	Runbook  *Runbook
+	Step     int // 1-based
+	Actor    incidents.Actor
+	Replicas int    // kube.scale: the count chosen at click time (0: the runbook's)
+	Confirm  string // the token of the dry run being confirmed
+}
+
+// Outcome says how a run ended.
+type Outcome string
+
+// Outcomes.
+const (
+	OK        Outcome = "ok"
+	DryRun    Outcome = "dry-run"   // a destructive step waits for its confirmation
+	Skipped   Outcome = "skipped"   // nothing to change
+	Refused   Outcome = "refused"   // a guardrail said no
+	Failed    Outcome = "failed"    // the cluster or Prometheus said no
+	Confirmed Outcome = "confirmed" // acted after its dry run
+)
+
+// Result is what a step produced.
+type Result struct {
+	Outcome  Outcome
+	Summary  string   // one line, for the timeline
+	Lines    []string // a table, logs, history
+	Image    []byte   // a PNG graph
+	Token    string   // with DryRun: what to send back to confirm
+	Params   map[string]string
+	Duration time.Duration
+}
+
+// Params are a step's parameters for an incident: the runbook's defaults,
+// then the incident's service, then the alert's labels.
+func Params(rb *Runbook, inc *incidents.Incident) map[string]string {
+	p := maps.Clone(rb.Params)
+	if p == nil {
+		p = map[string]string{}
+	}
+	if inc != nil {
+		if inc.Service != "" && p["service"] == "" {
+			p["service"] = inc.Service
+		}
+		for k, v := range inc.Labels {
+			if v != "" {
+				p[k] = v
+			}
+		}
+	}
+	return p
+}
+
+// Run runs one step. It never panics on input and always says what happened.
+func (r *Runner) Run(ctx context.Context, req Request) Result {
+	start := r.now()
+	res := r.run(ctx, req)
+	res.Duration = r.now().Sub(start)
+	return res
+}
+
+func (r *Runner) run(ctx context.Context, req Request) Result {
+	rb := req.Runbook
+	if rb == nil || req.Step < 1 || req.Step > len(rb.Steps) {
+		return Result{Outcome: Refused, Summary: "no such step"}
+	}
+	step := rb.Steps[req.Step-1]
+	params := Params(rb, req.Incident)
+	expand := func(s string) (string, error) {
+		out, missing := Expand(s, params)
+		if len(missing) > 0 {
+			return "", fmt.Errorf("step %q needs %s: give it in the runbook's params or the alert's labels", step.Name, strings.Join(missing, ", "))
+		}
+		return out, nil
+	}
+	t, err := expandStep(step, expand)
+	if err != nil {
+		return Result{Outcome: Refused, Summary: err.Error(), Params: params}
+	}
+	if step.Kind == Scale && req.Replicas > 0 {
+		t.Replicas = req.Replicas
+	}
+	if step.Kind.Destructive() {
+		return r.act(ctx, req, t, params)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	res := r.read(ctx, t)
+	res.Params = params
+	return res
+}
+
+func expandStep(s Step, expand func(string) (string, error)) (Step, error) {
+	var err error
+	for _, f := range []*string{&s.Query, &s.Namespace, &s.Deployment, &s.Service, &s.Pod, &s.Container, &s.Contains, &s.Text} {
+		if *f == "" || err != nil {
+			continue
+		}
+		*f, err = expand(*f)
+	}
+	if len(s.Selector) > 0 && err == nil {
+		sel := map[string]string{}
+		for k, v := range s.Selector {
+			if sel[k], err = expand(v); err != nil {
+				break
+			}
+		}
+		s.Selector = sel
+	}
+	return s, err
+}
+
+// allowed reports whether actor may run destructive steps.
+func (g Guardrails) allowed(actor incidents.Actor) bool {
+	id := strings.TrimSuffix(strings.TrimPrefix(actor.Name, "<@"), ">")
+	id, _, _ = strings.Cut(id, "|")
+	for _, op := range g.Operators {
+		op = strings.TrimSpace(op)
+		if op != "" && (op == actor.Name || op == id || strings.TrimSuffix(strings.TrimPrefix(op, "<@"), ">") == id) {
+			return true
+		}
+	}
+	return false
+}
+
+// act runs a destructive step: guardrails, then a dry run asking for
+// confirmation, then — with the confirmation — the change, once.
+func (r *Runner) act(ctx context.Context, req Request, s Step, params map[string]string) Result {
+	fail := func(o Outcome, format string, args ...any) Result {
+		return Result{Outcome: o, Summary: fmt.Sprintf(format, args...), Params: params}
+	}
+	if !r.guard.allowed(req.Actor) {
+		return fail(Refused, "%s may not run %q: only operators may change the cluster (SITREP_OPERATORS)", req.Actor.Name, s.Name)
+	}
+	target := s.Namespace
+	if target == "" || !slices.Contains(r.guard.Namespaces, target) {
+		return fail(Refused, "namespace %q is not one Sitrep may change (SITREP_NAMESPACES: %s)", target, strings.Join(r.guard.Namespaces, ", "))
+	}
+	if r.cluster == nil {
+		return fail(Failed, "no Kubernetes cluster is configured (KUBECONFIG, or run in a cluster)")
+	}
+	key := actionKey(req, s)
+	if req.Confirm != "" {
+		if !r.take(req.Confirm, key) {
+			return fail(Refused, "that confirmation was already used or has expired: run the step again to see its effect")
+		}
+		ctx, cancel := context.WithTimeout(ctx, r.timeout)
+		defer cancel()
+		ch, err := r.do(ctx, s, false)
+		if err != nil {
+			return fail(Failed, "%s failed: %v", s.Name, err)
+		}
+		return Result{Outcome: Confirmed, Summary: ch.Summary, Params: params}
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	ch, err := r.do(ctx, s, true)
+	if err != nil {
+		return fail(Failed, "the dry run of %s failed: %v", s.Name, err)
+	}
+	if ch.Skipped {
+		return Result{Outcome: Skipped, Summary: ch.Summary, Params: params}
+	}
+	return Result{Outcome: DryRun, Summary: ch.Summary, Token: r.offer(key), Params: params}
+}
+
+func actionKey(req Request, s Step) string {
+	id := int64(0)
+	if req.Incident != nil {
+		id = req.Incident.ID
+	}
+	return fmt.Sprintf("%d/%s/%d/%s/%s/%s/%d", id, req.Runbook.Name, req.Step, s.Namespace, s.Deployment, s.Service, s.Replicas)
+}
+
+func (r *Runner) offer(key string) string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	token := hex.EncodeToString(b)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	for t, p := range r.pending {
+		if now.After(p.expires) {
+			delete(r.pending, t)
+		}
+	}
+	r.pending[token] = pendingAction{key: key, expires: now.Add(ConfirmTTL)}
+	return token
+}
+
+// take consumes a confirmation token: a second click finds it gone.
+func (r *Runner) take(token, key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.pending[token]
+	if !ok || p.key != key || r.now().After(p.expires) {
+		return false
+	}
+	delete(r.pending, token)
+	return true
+}
+
+func (r *Runner) do(ctx context.Context, s Step, dryRun bool) (Change, error) {
+	switch s.Kind {
+	case Restart:
+		return r.cluster.Restart(ctx, s.Namespace, s.Deployment, dryRun)
+	case Scale:
+		return r.cluster.Scale(ctx, s.Namespace, s.Deployment, s.Replicas, dryRun)
+	case Undo:
+		return r.cluster.Undo(ctx, s.Namespace, s.Deployment, int64(s.Revision), dryRun)
+	case Switch:
+		return r.cluster.Switch(ctx, s.Namespace, s.Service, s.Selector, dryRun)
+	}
+	return Change{}, fmt.Errorf("%s is not an action", s.Kind)
+}
+
+// read runs a step that changes nothing.
+func (r *Runner) read(ctx context.Context, s Step) Result {
+	failed := func(err error) Result { return Result{Outcome: Failed, Summary: fmt.Sprintf("%s failed: %v", s.Name, err)} }
+	if s.Kind.Kube() && r.cluster == nil {
+		return Result{Outcome: Failed, Summary: "no Kubernetes cluster is configured (KUBECONFIG, or run in a cluster)"}
+	}
+	if (s.Kind == PromQL || s.Kind == PromQLRange) && r.metrics == nil {
+		return Result{Outcome: Failed, Summary: "no Prometheus is configured (PROMETHEUS_URL)"}
+	}
+	switch s.Kind {
+	case Manual:
+		return Result{Outcome: OK, Summary: "to do by hand: " + s.Text}
+	case PromQL:
+		samples, err := r.metrics.Instant(ctx, s.Query, r.now())
+		if err != nil {
+			return failed(err)
+		}
+		return promTable(s, samples)
+	case PromQLRange:
+		d, _ := parseRange(s.Range)
+		end := r.now()
+		png, summary, err := r.metrics.Graph(ctx, s.Name, s.Query, s.Unit, end.Add(-d), end)
+		if err != nil {
+			return failed(err)
+		}
+		return Result{Outcome: OK, Summary: summary, Image: png}
+	case RolloutHistory:
+		h, err := r.cluster.RolloutHistory(ctx, s.Namespace, s.Deployment)
+		if err != nil {
+			return failed(err)
+		}
+		var lines []string
+		for _, rev := range h {
+			mark := " "
+			if rev.Current {
+				mark = "*"
+			}
+			lines = append(lines, fmt.Sprintf("%s revision %d  %s  %s  %s", mark, rev.Number, rev.Created.UTC().Format("2006-01-02 15:04"), strings.Join(rev.Images, ", "), rev.ChangeCause))
+		}
+		return Result{Outcome: OK, Summary: fmt.Sprintf("%d revisions of %s/%s", len(h), s.Namespace, s.Deployment), Lines: lines}
+	case Events:
+		limit := s.Tail
+		if limit <= 0 {
+			limit = 20
+		}
+		evs, err := r.cluster.Events(ctx, s.Namespace, limit)
+		if err != nil {
+			return failed(err)
+		}
+		var lines []string
+		for _, e := range evs {
+			lines = append(lines, fmt.Sprintf("%s  %-7s %-18s %s: %s", e.At.UTC().Format("15:04:05"), e.Type, e.Reason, e.Object, e.Message))
+		}
+		return Result{Outcome: OK, Summary: fmt.Sprintf("%d recent events in %s", len(evs), s.Namespace), Lines: lines}
+	case PodStatus:
+		pods, err := r.cluster.Pods(ctx, s.Namespace, s.Deployment, s.Pod)
+		if err != nil {
+			return failed(err)
+		}
+		var lines []string
+		oom, restarts := 0, int32(0)
+		for _, p := range pods {
+			restarts += p.Restarts
+			if strings.Contains(p.LastState, "OOMKilled") {
+				oom++
+			}
+			lines = append(lines, fmt.Sprintf("%s  %s ready=%v restarts=%d last=%s  limits: %s", p.Name, p.Phase, p.Ready, p.Restarts, orDash(p.LastState), p.Limits))
+		}
+		summary := fmt.Sprintf("%d pods, %d restarts", len(pods), restarts)
+		if oom > 0 {
+			summary += fmt.Sprintf(", %d OOMKilled: raise the memory limit or roll back", oom)
+		}
+		return Result{Outcome: OK, Summary: summary, Lines: lines}
+	case Logs:
+		text, err := r.cluster.Logs(ctx, LogQuery{Namespace: s.Namespace, Deployment: s.Deployment, Pod: s.Pod, Container: s.Container, Previous: s.Previous, Tail: s.Tail, Contains: s.Contains})
+		if err != nil {
+			return failed(err)
+		}
+		lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+		return Result{Outcome: OK, Summary: fmt.Sprintf("%d log lines", len(lines)), Lines: lines}
+	}
+	return Result{Outcome: Refused, Summary: fmt.Sprintf("unknown step kind %q", s.Kind)}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func parseRange(s string) (time.Duration, error) {
+	if s == "" {
+		return time.Hour, nil
+	}
+	if strings.HasSuffix(s, "d") {
+		d, err := time.ParseDuration(strings.TrimSuffix(s, "d") + "h")
+		return d * 24, err
+	}
+	return time.ParseDuration(s)
+}
+
+// promTable shows an instant query's series, each judged by the thresholds.
+func promTable(s Step, samples []Sample) Result {
+	if len(samples) == 0 {
+		return Result{Outcome: OK, Summary: "no data: the query matched no series"}
+	}
+	sort.SliceStable(samples, func(i, j int) bool { return samples[i].Value > samples[j].Value })
+	worst := ""
+	var lines []string
+	for _, smp := range samples[:min(len(samples), 20)] {
+		mark := s.Thresholds.Judge(smp.Value)
+		if rank(mark) > rank(worst) {
+			worst = mark
+		}
+		lines = append(lines, strings.TrimSpace(fmt.Sprintf("%s %s  %s", mark, formatValue(smp.Value, s.Unit), labelString(smp.Labels))))
+	}
+	summary := fmt.Sprintf("%d series; highest %s", len(samples), formatValue(samples[0].Value, s.Unit))
+	if worst != "" {
+		summary = worst + " " + summary
+	}
+	return Result{Outcome: OK, Summary: summary, Lines: lines}
+}
+
+func rank(mark string) int { return map[string]int{"✅": 1, "⚠️": 2, "🔴": 3}[mark] }
+
+func formatValue(v float64, unit string) string {
+	switch unit {
+	case "ratio":
+		return fmt.Sprintf("%.2f%%", v*100)
+	case "seconds":
+		return fmt.Sprintf("%.0f ms", v*1000)
+	case "rate":
+		return fmt.Sprintf("%.4g/s", v)
+	}
+	return fmt.Sprintf("%.4g", v)
+}
+
+func labelString(l map[string]string) string {
+	keys := slices.Sorted(maps.Keys(l))
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+"="+l[k])
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}

@@ -1,0 +1,157 @@
+package runbooks_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+)
+
+// fakeCluster records calls; the real thing is tested in internal/kube
+// against a real API server.
+type fakeCluster struct {
+	runbooks.Cluster
+	calls []string
+	skip  bool
+}
+
+func (f *fakeCluster) Scale(_ context.Context, ns, d string, n int, dry bool) (runbooks.Change, error) {
+	f.calls = append(f.calls, "scale")
+	if f.skip {
+		return runbooks.Change{Summary: "replicas already 15", Skipped: true}, nil
+	}
+	if !dry {
+		return runbooks.Change{Summary: "replicas 10 → 15"}, nil
+	}
+	return runbooks.Change{Summary: "replicas 10 → " + strings.Repeat("1", 1) + "5"}, nil
+}
+
+func (f *fakeCluster) Pods(context.Context, string, string, string) ([]runbooks.PodInfo, error) {
+	f.calls = append(f.calls, "pods")
+	return []runbooks.PodInfo{{Name: "api-1", Phase: "Running", Restarts: 7, LastState: "OOMKilled (exit 137) at 03:01:02", Limits: "api: memory 256Mi"}}, nil
+}
+
+type fakeMetrics struct{ samples []runbooks.Sample }
+
+func (f fakeMetrics) Instant(context.Context, string, time.Time) ([]runbooks.Sample, error) {
+	return f.samples, nil
+}
+func (f fakeMetrics) Graph(context.Context, string, string, string, time.Time, time.Time) ([]byte, string, error) {
+	return nil, "", errors.New("no graphs here")
+}
+
+func loadSet(t *testing.T) *runbooks.Set {
+	set, err := runbooks.Load(os.DirFS("../.."), "runbooks", runbooks.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func TestGuardrails(t *testing.T) {
+	set := loadSet(t)
+	rb := set.Get("high-error-rate")
+	inc := &incidents.Incident{ID: 1}
+	operator := incidents.Actor{Name: "<@UOPS>", Source: "slack"}
+	guard := runbooks.Guardrails{Operators: []string{"UOPS", "@alice"}, Namespaces: []string{"architect-production"}}
+	scale := 12 // "Potential fix — scale up"
+
+	t.Run("not an operator: refused with no API call", func(t *testing.T) {
+		c := &fakeCluster{}
+		res := runbooks.NewRunner(c, nil, guard).Run(context.Background(), runbooks.Request{Incident: inc, Runbook: rb, Step: scale, Actor: incidents.Actor{Name: "<@UINTERN>"}})
+		if res.Outcome != runbooks.Refused || !strings.Contains(res.Summary, "only operators") || len(c.calls) != 0 {
+			t.Errorf("%+v, calls %v", res, c.calls)
+		}
+	})
+	t.Run("namespace outside the allow-list: refused with no API call", func(t *testing.T) {
+		c := &fakeCluster{}
+		other := &incidents.Incident{ID: 2, Labels: map[string]string{"namespace": "kube-system"}}
+		res := runbooks.NewRunner(c, nil, guard).Run(context.Background(), runbooks.Request{Incident: other, Runbook: rb, Step: scale, Actor: operator})
+		if res.Outcome != runbooks.Refused || !strings.Contains(res.Summary, `namespace "kube-system"`) || len(c.calls) != 0 {
+			t.Errorf("%+v, calls %v", res, c.calls)
+		}
+	})
+	t.Run("dry run, confirmation, and a double click acting once", func(t *testing.T) {
+		c := &fakeCluster{}
+		r := runbooks.NewRunner(c, nil, guard)
+		req := runbooks.Request{Incident: inc, Runbook: rb, Step: scale, Actor: operator, Replicas: 15}
+		dry := r.Run(context.Background(), req)
+		if dry.Outcome != runbooks.DryRun || dry.Summary != "replicas 10 → 15" || dry.Token == "" {
+			t.Fatalf("dry run %+v", dry)
+		}
+		req.Confirm = dry.Token
+		if res := r.Run(context.Background(), req); res.Outcome != runbooks.Confirmed {
+			t.Fatalf("confirm %+v", res)
+		}
+		again := r.Run(context.Background(), req)
+		if again.Outcome != runbooks.Refused || !strings.Contains(again.Summary, "already used") || len(c.calls) != 2 {
+			t.Errorf("second click %+v, calls %v", again, c.calls)
+		}
+		// A token confirms only what it was given for.
+		other := req
+		other.Confirm, other.Replicas = r.Run(context.Background(), runbooks.Request{Incident: inc, Runbook: rb, Step: scale, Actor: operator, Replicas: 15}).Token, 30
+		if res := r.Run(context.Background(), other); res.Outcome != runbooks.Refused {
+			t.Errorf("a token for 15 replicas confirmed 30: %+v", res)
+		}
+	})
+	t.Run("nothing to change needs no confirmation", func(t *testing.T) {
+		res := runbooks.NewRunner(&fakeCluster{skip: true}, nil, guard).Run(context.Background(), runbooks.Request{Incident: inc, Runbook: rb, Step: scale, Actor: operator})
+		if res.Outcome != runbooks.Skipped || res.Token != "" {
+			t.Errorf("%+v", res)
+		}
+	})
+	t.Run("no cluster configured", func(t *testing.T) {
+		res := runbooks.NewRunner(nil, nil, guard).Run(context.Background(), runbooks.Request{Incident: inc, Runbook: rb, Step: scale, Actor: operator})
+		if res.Outcome != runbooks.Failed || !strings.Contains(res.Summary, "no Kubernetes cluster") {
+			t.Errorf("%+v", res)
+		}
+	})
+	t.Run("bad step numbers", func(t *testing.T) {
+		for _, n := range []int{0, -1, 99} {
+			if res := runbooks.NewRunner(nil, nil, guard).Run(context.Background(), runbooks.Request{Runbook: rb, Step: n}); res.Outcome != runbooks.Refused {
+				t.Errorf("step %d: %+v", n, res)
+			}
+		}
+	})
+}
+
+func TestReadSteps(t *testing.T) {
+	set := loadSet(t)
+	metrics := fakeMetrics{samples: []runbooks.Sample{
+		{Labels: map[string]string{"status": "500", "path": "/checkout"}, Value: 0.002},
+		{Labels: map[string]string{"status": "503", "path": "/search"}, Value: 0.0001},
+	}}
+	r := runbooks.NewRunner(&fakeCluster{}, metrics, runbooks.Guardrails{})
+	res := r.Run(context.Background(), runbooks.Request{Runbook: set.Get("high-error-rate"), Step: 2})
+	if res.Outcome != runbooks.OK || !strings.HasPrefix(res.Summary, "🔴 2 series") || res.Lines[0] != "🔴 0.002/s  {path=/checkout, status=500}" ||
+		!strings.HasPrefix(res.Lines[1], "✅") {
+		t.Errorf("promql %+v", res)
+	}
+	res = r.Run(context.Background(), runbooks.Request{Runbook: set.Get("pod-crashes"), Step: 1})
+	if !strings.Contains(res.Summary, "1 OOMKilled") || !strings.Contains(res.Lines[0], "restarts=7") {
+		t.Errorf("pod status %+v", res)
+	}
+	res = r.Run(context.Background(), runbooks.Request{Runbook: set.Get("high-error-rate"), Step: 1})
+	if res.Outcome != runbooks.OK || !strings.HasPrefix(res.Summary, "to do by hand: Acknowledge") {
+		t.Errorf("manual %+v", res)
+	}
+	res = r.Run(context.Background(), runbooks.Request{Runbook: set.Get("high-error-rate"), Step: 3})
+	if res.Outcome != runbooks.Failed || !strings.Contains(res.Summary, "no graphs here") {
+		t.Errorf("graph failure %+v", res)
+	}
+	// A missing parameter is refused before anything runs.
+	res = r.Run(context.Background(), runbooks.Request{Runbook: set.Get("disk-space"), Step: 3})
+	if res.Outcome != runbooks.Refused || !strings.Contains(res.Summary, "needs instance") {
+		t.Errorf("missing param %+v", res)
+	}
+	// Alert labels override the runbook's defaults.
+	p := runbooks.Params(set.Get("high-error-rate"), &incidents.Incident{Service: "checkout", Labels: map[string]string{"deployment": "checkout-api"}})
+	if p["deployment"] != "checkout-api" || p["namespace"] != "architect-production" || p["service"] != "architect-api" {
+		t.Errorf("params %v", p)
+	}
+}
