@@ -27,6 +27,8 @@ func Builtins() *Registry {
 		{Name: "list", Args: "[--all] [--severity P1-P4]", Summary: "list open incidents (--all includes resolved)", Run: list},
 		{Name: "show", Incident: true, Summary: "show an incident", Run: show},
 		{Name: "timeline", Incident: true, Summary: "show an incident's timeline", Run: timeline},
+		{Name: "runbook", Incident: true, Args: "[name]", Summary: "show the incident's runbook (or the one named) with a button per step", Run: runbookCmd},
+		{Name: "step", Incident: true, Args: "<runbook> <n> [replicas=N]", Summary: "run step n of a runbook (actions ask to confirm a dry run first)", Run: stepCmd},
 		{Name: "action", Incident: true, Args: "<text> [@owner]", Summary: "add a follow-up action item", Run: action},
 		{Name: "actions", Incident: true, Args: "[done <n>]", Summary: "list the action items, or mark one done", Run: actions},
 		{Name: "postmortem", Incident: true, Args: "[md|json]", Summary: "export the blameless postmortem (tag notes #impact #cause #factor #lesson)", Run: postmortemCmd},

@@ -51,6 +51,7 @@ type Env struct {
 	SLO       slo.Querier // nil when no PROMETHEUS_URL is set
 	SLOConfig slo.Config
 	Runbooks  *runbooks.Set // offered on declare; nil without runbooks
+	Runner    *runbooks.Runner
 }
 
 // Registry holds the commands by name, in the order they were registered.

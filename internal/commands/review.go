@@ -269,7 +269,7 @@ func Stats(ctx context.Context, svc *incidents.Service, since time.Time) (Summar
 			st.Resolve = append(st.Resolve, t.Resolve)
 		}
 		err := svc.Timeline(ctx, inc.ID, func(ev incidents.Event) error {
-			if ev.Kind == "runbook_step" {
+			if ev.Kind == incidents.EventRunbookStep {
 				runbooks[ev.Fields["runbook"]]++
 			}
 			return nil

@@ -34,6 +34,9 @@ func NewRouter(svc *incidents.Service, log *slog.Logger) *Router {
 // UseRunbooks offers the matching runbook when an incident is declared.
 func (r *Router) UseRunbooks(set *runbooks.Set) { r.env.Runbooks = set }
 
+// UseRunner lets the step command run runbook steps.
+func (r *Router) UseRunner(run *runbooks.Runner) { r.env.Runner = run }
+
 // UseSLO lets the slo command and postmortems ask Prometheus.
 func (r *Router) UseSLO(q slo.Querier, cfg slo.Config) { r.env.SLO, r.env.SLOConfig = q, cfg }
 

@@ -29,6 +29,7 @@ const (
 	EventActionAdded     EventKind = "action_added"
 	EventActionDone      EventKind = "action_done"
 	EventPostmortem      EventKind = "postmortem_exported"
+	EventRunbookStep     EventKind = "runbook_step" // a runbook step run: who, which, parameters, outcome, duration
 )
 
 // Sources of changes that come from outside systems.

@@ -42,7 +42,7 @@ type controlPlane struct {
 	client kubernetes.Interface
 }
 
-func binDir(t *testing.T) string {
+func binDir(t testing.TB) string {
 	dir := os.Getenv("SITREP_K8S_BIN")
 	if dir == "" {
 		home, _ := os.UserHomeDir()
@@ -66,7 +66,7 @@ func binDir(t *testing.T) string {
 	return dir
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func start(t *testing.T, logDir, name string, args ...string) {
+func start(t testing.TB, logDir, name string, args ...string) {
 	t.Helper()
 	logf, _ := os.Create(filepath.Join(logDir, filepath.Base(name)+".log"))
 	cmd := exec.Command(name, args...)
@@ -95,7 +95,7 @@ func start(t *testing.T, logDir, name string, args ...string) {
 	})
 }
 
-func startControlPlane(t *testing.T) *controlPlane {
+func startControlPlane(t testing.TB) *controlPlane {
 	bin := binDir(t)
 	dir := t.TempDir()
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
@@ -137,7 +137,7 @@ current-context: test
 	return cp
 }
 
-func waitReady(t *testing.T, url string) {
+func waitReady(t testing.TB, url string) {
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
@@ -157,7 +157,7 @@ func waitReady(t *testing.T, url string) {
 }
 
 // apply creates every object of a YAML file as the admin.
-func (cp *controlPlane) apply(t *testing.T, manifests []byte) {
+func (cp *controlPlane) apply(t testing.TB, manifests []byte) {
 	dyn, err := dynamic.NewForConfig(cp.admin)
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func (cp *controlPlane) apply(t *testing.T, manifests []byte) {
 
 // serviceAccount returns a config that acts as the ServiceAccount, with a
 // token from the TokenRequest API.
-func (cp *controlPlane) serviceAccount(t *testing.T, ns, name string) *rest.Config {
+func (cp *controlPlane) serviceAccount(t testing.TB, ns, name string) *rest.Config {
 	tr, err := cp.client.CoreV1().ServiceAccounts(ns).CreateToken(context.Background(), name,
 		&authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
 	if err != nil {

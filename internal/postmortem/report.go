@@ -89,7 +89,7 @@ func gather(ctx context.Context, src Source, id int64, row func(incidents.Event)
 				}
 				g.detection = append(g.detection, line)
 			}
-		case "runbook_step":
+		case incidents.EventRunbookStep:
 			if len(g.steps) < maxTagged {
 				g.steps = append(g.steps, ev)
 			}

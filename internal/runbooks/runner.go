@@ -272,7 +272,9 @@ func (r *Runner) do(ctx context.Context, s Step, dryRun bool) (Change, error) {
 
 // read runs a step that changes nothing.
 func (r *Runner) read(ctx context.Context, s Step) Result {
-	failed := func(err error) Result { return Result{Outcome: Failed, Summary: fmt.Sprintf("%s failed: %v", s.Name, err)} }
+	failed := func(err error) Result {
+		return Result{Outcome: Failed, Summary: fmt.Sprintf("%s failed: %v", s.Name, err)}
+	}
 	if s.Kind.Kube() && r.cluster == nil {
 		return Result{Outcome: Failed, Summary: "no Kubernetes cluster is configured (KUBECONFIG, or run in a cluster)"}
 	}

@@ -1,0 +1,158 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+)
+
+func (e *Env) runbook(name string, inc *incidents.Incident) (*runbooks.Runbook, error) {
+	if e == nil || e.Runbooks == nil {
+		return nil, invalid("no runbooks are loaded (SITREP_RUNBOOKS)")
+	}
+	if name == "" {
+		name = inc.Links["runbook"]
+	}
+	if name == "" {
+		return nil, invalid("%s has no runbook attached: name one (%s)", inc.Key(), strings.Join(e.names(), ", "))
+	}
+	rb := e.Runbooks.Get(name)
+	if rb == nil {
+		return nil, invalid("no runbook %q: use one of %s", name, strings.Join(e.names(), ", "))
+	}
+	return rb, nil
+}
+
+func (e *Env) names() []string {
+	var out []string
+	for _, rb := range e.Runbooks.Runbooks() {
+		out = append(out, rb.Name)
+	}
+	return out
+}
+
+// stepButton runs step n of rb.
+func stepButton(inc *incidents.Incident, rb *runbooks.Runbook, n int) Button {
+	s := rb.Steps[n-1]
+	b := Button{Label: fmt.Sprintf("%d. %s", n, s.Name), Command: fmt.Sprintf("step %s %s %d", inc.Key(), rb.Name, n)}
+	if s.Kind.Destructive() {
+		b.Style = Danger
+	}
+	if s.Kind == runbooks.Scale && s.Replicas > 0 {
+		b.Input = "[replicas=N]"
+		for _, r := range []int{s.Replicas, s.Replicas + 5, s.Replicas * 2} {
+			b.Options = append(b.Options, Option{Label: fmt.Sprintf("%d replicas", r), Value: "replicas=" + strconv.Itoa(r)})
+		}
+	}
+	return b
+}
+
+func runbookCmd(ctx context.Context, c *Call) (Reply, error) {
+	inc, err := c.Svc.Get(ctx, c.ID)
+	if err != nil {
+		return Reply{}, err
+	}
+	name := ""
+	if len(c.Args) > 0 {
+		name = c.Args[0]
+	}
+	rb, err := c.Env.runbook(name, inc)
+	if err != nil {
+		return Reply{}, err
+	}
+	lines := []string{}
+	if rb.Trigger != "" {
+		lines = append(lines, "Trigger: "+rb.Trigger)
+	}
+	for i, s := range rb.Steps {
+		lines = append(lines, fmt.Sprintf("%d. %s (%s)", i+1, s.Name, s.Kind))
+	}
+	return Reply{Text: fmt.Sprintf("📖 Runbook %s for %s", rb.Title, inc.Key()), Lines: lines, Buttons: []Button{stepButton(inc, rb, 1)}, Incident: inc}, nil
+}
+
+func stepCmd(ctx context.Context, c *Call) (Reply, error) {
+	if len(c.Args) < 2 {
+		return Reply{}, invalid("give the runbook and the step number")
+	}
+	if c.Env == nil || c.Env.Runner == nil {
+		return Reply{}, invalid("runbook steps cannot run here: no runner is configured")
+	}
+	inc, err := c.Svc.Get(ctx, c.ID)
+	if err != nil {
+		return Reply{}, err
+	}
+	rb, err := c.Env.runbook(c.Args[0], inc)
+	if err != nil {
+		return Reply{}, err
+	}
+	n, err := strconv.Atoi(c.Args[1])
+	if err != nil || n < 1 || n > len(rb.Steps) {
+		return Reply{}, invalid("%s has steps 1 to %d", rb.Name, len(rb.Steps))
+	}
+	req := runbooks.Request{Incident: inc, Runbook: rb, Step: n, Actor: c.Actor}
+	for _, opt := range c.Args[2:] {
+		k, v, ok := strings.Cut(opt, "=")
+		switch {
+		case ok && k == "replicas":
+			if req.Replicas, err = strconv.Atoi(v); err != nil || req.Replicas < 0 || req.Replicas > 1000 {
+				return Reply{}, invalid("replicas=%s: a count from 0 to 1000", v)
+			}
+		case ok && k == "confirm":
+			req.Confirm = v
+		default:
+			return Reply{}, invalid("unknown option %q: use replicas=N", opt)
+		}
+	}
+	res := c.Env.Runner.Run(ctx, req)
+	step := rb.Steps[n-1]
+	inc, _, err = c.Svc.Change(ctx, c.ID, func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+		return inc.Record(incidents.EventRunbookStep, fmt.Sprintf("%s · %d. %s: %s — %s", rb.Title, n, step.Name, res.Outcome, res.Summary), map[string]string{
+			"runbook": rb.Name, "step": strconv.Itoa(n), "name": step.Name, "kind": string(step.Kind), "outcome": string(res.Outcome),
+			"params": paramString(res.Params), "duration": res.Duration.Round(time.Millisecond).String(),
+		}, c.Actor, now)
+	})
+	if err != nil {
+		return Reply{}, err
+	}
+	out := Reply{
+		Text:     fmt.Sprintf("▶ %s · step %d/%d: %s", rb.Title, n, len(rb.Steps), step.Name),
+		Fields:   []Field{{"Result", fmt.Sprintf("%s — %s", res.Outcome, res.Summary)}},
+		Lines:    res.Lines,
+		Incident: inc,
+	}
+	if step.Text != "" && step.Kind != runbooks.Manual {
+		out.Fields = append(out.Fields, Field{"Note", step.Text})
+	}
+	if res.Image != nil {
+		out.File = &File{Name: fmt.Sprintf("%s-%s-step%d.png", inc.Key(), rb.Name, n), Title: step.Name, Content: res.Image}
+	}
+	if res.Outcome == runbooks.DryRun {
+		cmd := fmt.Sprintf("step %s %s %d confirm=%s", inc.Key(), rb.Name, n, res.Token)
+		if req.Replicas > 0 {
+			cmd += " replicas=" + strconv.Itoa(req.Replicas)
+		}
+		out.Buttons = append(out.Buttons, Button{Label: "Confirm: " + step.Name, Command: cmd, Style: Danger,
+			Confirm: fmt.Sprintf("%s: %s (checked by a server dry run). Go ahead?", step.Name, res.Summary)})
+	}
+	if n < len(rb.Steps) {
+		out.Buttons = append(out.Buttons, stepButton(inc, rb, n+1))
+	}
+	return out, nil
+}
+
+func paramString(p map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(p)) {
+		if p[k] != "" {
+			parts = append(parts, k+"="+p[k])
+		}
+	}
+	return strings.Join(parts, " ")
+}

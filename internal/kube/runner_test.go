@@ -1,0 +1,105 @@
+package kube_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/commands"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/kube"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+)
+
+// router wires the command router to a real store, the shipped runbooks and
+// a runner acting on the real cluster as the ServiceAccount.
+func router(t testing.TB, c *kube.Client) *commands.Router {
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	quiet := slog.New(slog.DiscardHandler)
+	svc := incidents.NewService(incidents.Config{Store: store, Logger: quiet})
+	set, err := runbooks.Load(os.DirFS("../.."), "runbooks", runbooks.Options{Namespaces: []string{ns}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := commands.NewRouter(svc, quiet)
+	r.UseRunbooks(set)
+	r.UseRunner(runbooks.NewRunner(c, nil, runbooks.Guardrails{Operators: []string{"@ops"}, Namespaces: []string{ns}}))
+	return r
+}
+
+func say(r *commands.Router, who, text string) commands.Reply {
+	return r.Handle(context.Background(), commands.Request{Actor: incidents.Actor{Name: who, Source: "console"}, Text: text})
+}
+
+// TestRunbookStepsEndToEnd: click through the High Error Rate runbook's
+// scale step against the real cluster: refused for a non-operator, a dry
+// run showing the effect, the confirmation acting once, all on the timeline.
+func TestRunbookStepsEndToEnd(t *testing.T) {
+	cp, c := setup(t)
+	r := router(t, c)
+	if rep := say(r, "@ops", "declare P2 Checkout error rate above 5%"); rep.Incident == nil || rep.Incident.Links["runbook"] != "high-error-rate" {
+		t.Fatalf("declare: %+v", rep)
+	}
+	if rep := say(r, "@ops", "step 1 high-error-rate 5"); !strings.Contains(rep.Fields[0].Value, "ok — 2 revisions of architect-production/architect-api") {
+		t.Errorf("history step: %+v", rep.Fields)
+	}
+	if rep := say(r, "@intern", "step 1 high-error-rate 12"); !strings.Contains(rep.Fields[0].Value, "refused — @intern may not run") {
+		t.Errorf("non-operator: %+v", rep.Fields)
+	}
+	dry := say(r, "@ops", "step 1 high-error-rate 12 replicas=12")
+	if !strings.Contains(dry.Fields[0].Value, "dry-run — replicas 10 → 12") || len(dry.Buttons) != 2 || !strings.HasPrefix(dry.Buttons[0].Label, "Confirm") {
+		t.Fatalf("dry run: %+v %+v", dry.Fields, dry.Buttons)
+	}
+	replicas := func() int32 {
+		d, _ := cp.client.AppsV1().Deployments(ns).Get(context.Background(), "architect-api", metav1.GetOptions{})
+		return *d.Spec.Replicas
+	}
+	if replicas() != 10 {
+		t.Fatal("the dry run changed the deployment")
+	}
+	confirm := dry.Buttons[0].Command
+	if rep := say(r, "@ops", confirm); !strings.Contains(rep.Fields[0].Value, "confirmed — replicas 10 → 12") || replicas() != 12 {
+		t.Fatalf("confirm: %+v, replicas %d", rep.Fields, replicas())
+	}
+	if rep := say(r, "@ops", confirm); !strings.Contains(rep.Fields[0].Value, "already used") {
+		t.Errorf("double click: %+v", rep.Fields)
+	}
+	tl := say(r, "@ops", "timeline 1")
+	steps := 0
+	for _, l := range tl.Lines {
+		if strings.Contains(l, "runbook_step: High Error Rate") {
+			steps++
+		}
+	}
+	if steps != 5 {
+		t.Errorf("%d runbook steps on the timeline, want 5:\n%s", steps, strings.Join(tl.Lines, "\n"))
+	}
+}
+
+// BenchmarkStepEndToEnd: one click on a runbook step (the command, the
+// runner, the real API server as the ServiceAccount, the timeline write and
+// the reply): rollout history, and the scale step's dry run.
+func BenchmarkStepEndToEnd(b *testing.B) {
+	_, c := setup(b)
+	r := router(b, c)
+	say(r, "@ops", "declare P2 Checkout error rate above 5%")
+	for _, bc := range []struct{ name, text string }{{"history", "step 1 high-error-rate 5"}, {"scale-dry-run", "step 1 high-error-rate 12 replicas=12"}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if rep := say(r, "@ops", bc.text); rep.Error || strings.Contains(rep.Fields[0].Value, "failed") {
+					b.Fatalf("%+v", rep)
+				}
+			}
+		})
+	}
+}
