@@ -18,8 +18,10 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/commands"
 	"github.com/sitrep-oncall/sitrep/internal/console"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/kube"
 	"github.com/sitrep-oncall/sitrep/internal/pagerduty"
 	"github.com/sitrep-oncall/sitrep/internal/prom"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 	"github.com/sitrep-oncall/sitrep/internal/server"
 	"github.com/sitrep-oncall/sitrep/internal/slackbot"
 	"github.com/sitrep-oncall/sitrep/internal/slo"
@@ -66,6 +68,23 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app
 		return nil, err
 	}
 	a.router.UseRunbooks(books)
+	var promMetrics runbooks.Metrics
+	var cluster runbooks.Cluster
+	if cfg.PromURL != "" {
+		if promMetrics, err = newProm(cfg.PromURL); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	if cfg.Kubeconfig != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		kc, err := kube.FromKubeconfig(cfg.Kubeconfig)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		cluster = kc
+	}
+	a.router.UseRunner(runbooks.NewRunner(cluster, promMetrics, runbooks.Guardrails{Operators: cfg.Operators, Namespaces: cfg.Namespaces}))
 	var sloQ slo.Querier
 	if cfg.PromURL != "" {
 		q, err := newProm(cfg.PromURL)
@@ -158,6 +177,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			prompt = "sitrep> "
 		}
 		term = console.New(nil, stdout, incidents.Actor{Name: cfg.User, Source: incidents.SourceConsole}, prompt)
+		term.SaveFilesIn(cfg.GraphDir)
 		notifiers = append(notifiers, term)
 	}
 	a, err := newApp(cfg, log, notifiers...)

@@ -37,6 +37,9 @@ type config struct {
 	PMOut       string
 	Runbooks    string
 	Namespaces  []string
+	Operators   []string
+	Kubeconfig  string
+	GraphDir    string
 }
 
 // slack reports whether both Slack tokens are set.
@@ -75,6 +78,13 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 		SLO:        slo.Default(),
 		Runbooks:   env("SITREP_RUNBOOKS", "runbooks"),
 	}
+	for _, op := range strings.Split(getenv("SITREP_OPERATORS"), ",") {
+		if op = strings.TrimSpace(op); op != "" {
+			cfg.Operators = append(cfg.Operators, op)
+		}
+	}
+	cfg.Kubeconfig = strings.TrimSpace(getenv("KUBECONFIG"))
+	cfg.GraphDir = env("SITREP_GRAPHS", "sitrep-graphs")
 	for _, ns := range strings.Split(getenv("SITREP_NAMESPACES"), ",") {
 		if ns = strings.TrimSpace(ns); ns != "" {
 			cfg.Namespaces = append(cfg.Namespaces, ns)

@@ -72,6 +72,9 @@ func Buttons(inc *incidents.Incident) []Button {
 	if !inc.Acked() {
 		b = append(b, Button{Label: "Acknowledge", Command: "ack " + k, Style: Primary})
 	}
+	if inc.Links["runbook"] != "" {
+		b = append(b, Button{Label: "Runbook", Command: "runbook " + k})
+	}
 	return append(b,
 		Button{Label: "Severity", Command: "severity " + k, Input: "<P1-P4> [reason]", Options: severityOptions(inc)},
 		Button{Label: "Status", Command: "status " + k, Input: "<investigating|identified|monitoring|resolved> [message]", Options: statusOptions(inc)},

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +35,11 @@ type Console struct {
 	mu      sync.Mutex // serialises output
 	out     io.Writer
 	buttons []commands.Button // the choices last shown, numbered from 1
+	fileDir string            // where images (graphs) are saved; text files are printed
 }
+
+// SaveFilesIn makes the console save image files (graphs) in dir.
+func (c *Console) SaveFilesIn(dir string) { c.fileDir = dir }
 
 var _ incidents.Notifier = (*Console)(nil)
 
@@ -126,6 +132,10 @@ func readLines(in io.Reader, out chan<- line) {
 
 func (c *Console) run(ctx context.Context, text string) {
 	reply := c.handler.Handle(ctx, commands.Request{Actor: c.actor, Text: text})
+	if f := reply.File; f != nil && strings.HasSuffix(f.Name, ".png") {
+		reply.File = nil
+		reply.Lines = append(reply.Lines, c.save(f))
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(reply.Buttons) > 0 {
@@ -221,4 +231,20 @@ func (c *Console) Notify(ctx context.Context, inc *incidents.Incident, events []
 	if b.Len() > 0 {
 		c.print(b.String() + c.prompt)
 	}
+}
+
+// save writes an image to the file directory and says where it is.
+func (c *Console) save(f *commands.File) string {
+	dir := c.fileDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "graph not saved: " + err.Error()
+	}
+	path := filepath.Join(dir, filepath.Base(f.Name))
+	if err := os.WriteFile(path, f.Content, 0o644); err != nil {
+		return "graph not saved: " + err.Error()
+	}
+	return "graph saved to " + path
 }

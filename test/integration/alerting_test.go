@@ -23,7 +23,7 @@ import (
 
 // exporter serves the seed's application metrics: requests by status, 20%
 // of them 5xx, and a request-duration histogram.
-func exporter(t *testing.T, ctx context.Context) string {
+func exporter(t testing.TB, ctx context.Context) string {
 	reg := prometheus.NewRegistry()
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "http_requests_total", Help: "Requests."}, []string{"status"})
 	duration := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "http_request_duration_seconds", Help: "Latency.", Buckets: prometheus.DefBuckets})

@@ -16,7 +16,7 @@ import (
 
 // need returns the path of a program, skipping the test without it (but
 // failing under CI, where .ci/run installs it).
-func need(t *testing.T, name string) string {
+func need(t testing.TB, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
@@ -31,7 +31,7 @@ func need(t *testing.T, name string) string {
 	return path
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func freePort(t *testing.T) string {
 
 // run starts a program that lives until the test ends; its output goes to
 // a file shown if the test fails.
-func run(t *testing.T, name string, args ...string) {
+func run(t testing.TB, name string, args ...string) {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), filepath.Base(name)+".log")
 	logFile, err := os.Create(logPath)
@@ -67,7 +67,7 @@ func run(t *testing.T, name string, args ...string) {
 }
 
 // waitHTTP waits until url answers 200.
-func waitHTTP(ctx context.Context, t *testing.T, url string) {
+func waitHTTP(ctx context.Context, t testing.TB, url string) {
 	t.Helper()
 	for {
 		resp, err := http.Get(url)
@@ -87,7 +87,7 @@ func waitHTTP(ctx context.Context, t *testing.T, url string) {
 
 // seedAlertRules extracts the alert rules from the team's production guide,
 // exactly as written there.
-func seedAlertRules(t *testing.T) string {
+func seedAlertRules(t testing.TB) string {
 	f, err := os.Open("../../../shared/seed/production-deployment-guide.md")
 	if err != nil {
 		t.Fatal(err)
