@@ -24,6 +24,9 @@ type Reply struct {
 	Private  bool   // only the asker needs it (ephemeral in Slack)
 	Incident *incidents.Incident
 	File     *File // a document to hand over (Slack uploads it; the terminal prints it)
+	// Thread groups replies that belong together (one runbook's steps); chat
+	// adapters that have threads post them in one.
+	Thread string
 }
 
 // File is a document a reply carries.

@@ -74,7 +74,8 @@ func runbookCmd(ctx context.Context, c *Call) (Reply, error) {
 	for i, s := range rb.Steps {
 		lines = append(lines, fmt.Sprintf("%d. %s (%s)", i+1, s.Name, s.Kind))
 	}
-	return Reply{Text: fmt.Sprintf("📖 Runbook %s for %s", rb.Title, inc.Key()), Lines: lines, Buttons: []Button{stepButton(inc, rb, 1)}, Incident: inc}, nil
+	return Reply{Text: fmt.Sprintf("📖 Runbook %s for %s", rb.Title, inc.Key()), Lines: lines, Buttons: []Button{stepButton(inc, rb, 1)},
+		Incident: inc, Thread: inc.Key() + "/" + rb.Name}, nil
 }
 
 func stepCmd(ctx context.Context, c *Call) (Reply, error) {
@@ -126,6 +127,7 @@ func stepCmd(ctx context.Context, c *Call) (Reply, error) {
 		Fields:   []Field{{"Result", fmt.Sprintf("%s — %s", res.Outcome, res.Summary)}},
 		Lines:    res.Lines,
 		Incident: inc,
+		Thread:   inc.Key() + "/" + rb.Name,
 	}
 	if step.Text != "" && step.Kind != runbooks.Manual {
 		out.Fields = append(out.Fields, Field{"Note", step.Text})

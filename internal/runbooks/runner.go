@@ -268,4 +268,3 @@ func (r *Runner) do(ctx context.Context, s Step, dryRun bool) (Change, error) {
 	}
 	return Change{}, fmt.Errorf("%s is not an action", s.Kind)
 }
-

@@ -52,6 +52,8 @@ type Bot struct {
 	log     *slog.Logger
 
 	jobs      chan func(context.Context)
+	threadsMu sync.Mutex
+	threads   map[string]string // channel/thread key → the thread's root ts
 	orderMu   sync.Mutex
 	ordered   map[string][]func(context.Context) // key present: a drain is queued or running
 	seen      *recent
@@ -95,7 +97,7 @@ func New(cfg Config, svc *incidents.Service, h Handler) (*Bot, error) {
 	api := slack.New(cfg.BotToken, opts...)
 	b := &Bot{
 		cfg: cfg, api: api, sm: socketmode.New(api), send: NewSender(cfg.Sender), handler: h, svc: svc, log: cfg.Logger,
-		jobs: make(chan func(context.Context), 1024), ordered: map[string][]func(context.Context){}, seen: newRecent(10 * time.Minute), hooksHost: hooksHost,
+		jobs: make(chan func(context.Context), 1024), ordered: map[string][]func(context.Context){}, threads: map[string]string{}, seen: newRecent(10 * time.Minute), hooksHost: hooksHost,
 	}
 	b.rooms = newRooms(b)
 	none := "not connected yet"

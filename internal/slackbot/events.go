@@ -194,6 +194,10 @@ func (b *Bot) respond(ctx context.Context, channel, user, responseURL string, re
 		}
 	}
 	blocks, fallback := Blocks(reply)
+	if reply.Thread != "" && !reply.Private && !reply.Error && reply.Incident != nil && reply.Incident.Channel == channel {
+		b.postInThread(ctx, channel, reply.Thread, fallback, blocks)
+		return
+	}
 	if responseURL != "" && b.allowedHook(responseURL) {
 		kind := slack.ResponseTypeInChannel
 		if reply.Private || reply.Error {
@@ -259,4 +263,24 @@ func (b *Bot) upload(ctx context.Context, channel string, reply commands.Reply) 
 		})
 		return err
 	})
+}
+
+// postInThread posts into the war-room thread of a runbook: its first
+// message starts the thread, later ones reply in it.
+func (b *Bot) postInThread(ctx context.Context, channel, thread, fallback string, blocks []slack.Block) {
+	b.threadsMu.Lock()
+	root := b.threads[channel+"/"+thread]
+	b.threadsMu.Unlock()
+	var opts []slack.MsgOption
+	if root != "" {
+		opts = append(opts, slack.MsgOptionTS(root))
+	}
+	ts := b.post(ctx, channel, fallback, blocks, opts...)
+	if root == "" && ts != "" {
+		b.threadsMu.Lock()
+		if b.threads[channel+"/"+thread] == "" {
+			b.threads[channel+"/"+thread] = ts
+		}
+		b.threadsMu.Unlock()
+	}
 }

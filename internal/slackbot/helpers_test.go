@@ -13,6 +13,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/commands"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 	"github.com/sitrep-oncall/sitrep/internal/slackbot"
 	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
 )
@@ -50,7 +51,14 @@ func start(t testing.TB, tweak ...func(*slackbot.Config)) *env {
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	bot, err := slackbot.New(cfg, svc, commands.NewRouter(svc, quiet))
+	router := commands.NewRouter(svc, quiet)
+	books, err := runbooks.Load(os.DirFS("../.."), "runbooks", runbooks.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	router.UseRunbooks(books)
+	router.UseRunner(runbooks.NewRunner(nil, nil, runbooks.Guardrails{}))
+	bot, err := slackbot.New(cfg, svc, router)
 	if err != nil {
 		t.Fatal(err)
 	}

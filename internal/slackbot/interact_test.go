@@ -179,3 +179,45 @@ func TestPostmortemIsUploadedToTheWarRoom(t *testing.T) {
 		t.Errorf("phase %s after the postmortem", inc.Phase)
 	}
 }
+
+func TestRunbookStepsGoInOneThread(t *testing.T) {
+	e := start(t)
+	e.send(t, e.slash(t, "U1", e.general, "declare P2 Checkout error rate above 5%"))
+	room := e.warRoom(t, 1)
+	e.wait(t, "the header's Runbook button", func(v *slacktest.View) bool {
+		return strings.Contains(string(v.Messages(room.ID)[0].Blocks), `"value":"runbook INC-1"`)
+	})
+	e.send(t, e.click(t, "U2", room.ID, button("cmd1", "runbook INC-1")))
+	e.send(t, e.click(t, "U2", room.ID, button("cmd0", "step INC-1 high-error-rate 1")))
+	e.send(t, e.click(t, "U2", room.ID, button("cmd0", "step INC-1 high-error-rate 12")))
+	e.wait(t, "three runbook messages", func(v *slacktest.View) bool {
+		n := 0
+		for _, m := range v.Messages(room.ID) {
+			if strings.Contains(m.Text, "High Error Rate") {
+				n++
+			}
+		}
+		return n == 3
+	})
+	e.srv.Look(func(v *slacktest.View) {
+		var root string
+		for _, m := range v.Messages(room.ID) {
+			switch {
+			case strings.HasPrefix(m.Text, "📖 Runbook High Error Rate"):
+				root = m.TS
+				if m.ThreadTS != "" {
+					t.Error("the runbook message is itself in a thread")
+				}
+			case strings.HasPrefix(m.Text, "▶ High Error Rate"):
+				if root == "" || m.ThreadTS != root {
+					t.Errorf("step %q is not in the runbook's thread (%q, root %q)", m.Text, m.ThreadTS, root)
+				}
+			}
+		}
+	})
+	// The refused scale step (no operators here) is on the timeline, explained.
+	steps := e.kinds(t, 1, incidents.EventRunbookStep)
+	if len(steps) != 2 || steps[1].Fields["outcome"] != "refused" || !strings.Contains(steps[1].Message, "only operators may change the cluster") {
+		t.Errorf("timeline steps %+v", steps)
+	}
+}
