@@ -24,6 +24,8 @@ func TestMain(m *testing.M) {
 		os.Exit(childHold(os.Getenv("SITREP_TEST_DB")))
 	case "write":
 		os.Exit(childWrite(os.Getenv("SITREP_TEST_DB")))
+	case "diskfull":
+		os.Exit(childDiskFull(os.Getenv("SITREP_TEST_DB")))
 	}
 	os.Exit(m.Run())
 }

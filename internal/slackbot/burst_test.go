@@ -1,11 +1,13 @@
 package slackbot_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/slackbot"
 	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
 )
 
@@ -68,4 +70,48 @@ func TestBurstOf30Declares(t *testing.T) {
 			t.Errorf("%s has %d war_room_opened events", incidents.FormatID(id), len(got))
 		}
 	}
+}
+
+// TestHundredWarRoomsWithinTheTiers: 100 incidents at once open 100 war
+// rooms against a server that enforces Slack's tiers (time scaled 60×, on
+// both sides): the sender paces every call, so not one is refused.
+func TestHundredWarRoomsWithinTheTiers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	const scale = 60
+	e := start(t, func(c *slackbot.Config) { c.Sender.RateScale = scale })
+	for method, perMinute := range map[string]float64{"conversations.create": 20, "pins.add": 20, "conversations.setTopic": 20,
+		"conversations.invite": 50, "chat.update": 50, "chat.postMessage": 1 * 60} {
+		// Slack allows a little more than the tier's nominal rate; so does this server.
+		e.srv.Limit(method, perMinute*scale/60*1.2, 3)
+	}
+	const n = 100
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.svc.Declare(context.Background(), incidents.Declaration{Title: fmt.Sprintf("load %d", i)}, incidents.Actor{Name: "<@U1>", Source: "slack"}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for id := int64(1); id <= n; id++ {
+		e.warRoom(t, id)
+	}
+	e.srv.Look(func(v *slacktest.View) {
+		refused := 0
+		for _, c := range v.Calls("") {
+			if c.Status == 429 {
+				refused++
+				t.Logf("refused: %s %s", c.Method, c.Params.Get("channel"))
+			}
+		}
+		t.Logf("%d war rooms, %d Web API calls, %d refused", n, len(v.Calls("")), refused)
+		if refused != 0 {
+			t.Errorf("%d calls went over a tier", refused)
+		}
+	})
 }

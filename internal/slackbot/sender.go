@@ -213,7 +213,7 @@ func (s *Sender) bucket(key string, perMin float64) *bucket {
 	b := s.buckets[key]
 	if b == nil {
 		rate := perMin * s.scale / 60
-		burst := max(1, perMin/10)
+		burst := max(1, perMin/20) // Slack tolerates short bursts; stay well inside them
 		b = &bucket{rate: rate, burst: burst, tokens: burst, last: time.Now()}
 		s.buckets[key] = b
 	}

@@ -45,6 +45,7 @@ type Server struct {
 	views     []json.RawMessage
 	files     map[string]*File
 	faults    map[string][]Fault
+	limits    map[string]*limit
 	revoked   bool
 	seq       int
 	conns     map[*websocket.Conn]*sync.Mutex
@@ -99,7 +100,7 @@ type Fault struct {
 func New() *Server {
 	s := &Server{
 		changed: make(chan struct{}), channels: map[string]*Channel{}, byName: map[string]string{},
-		messages: map[string][]*Message{}, files: map[string]*File{}, faults: map[string][]Fault{}, conns: map[*websocket.Conn]*sync.Mutex{}, acks: map[string]Ack{}, sent: map[string]time.Time{},
+		messages: map[string][]*Message{}, files: map[string]*File{}, faults: map[string][]Fault{}, limits: map[string]*limit{}, conns: map[*websocket.Conn]*sync.Mutex{}, acks: map[string]Ack{}, sent: map[string]time.Time{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/", s.api)
@@ -125,6 +126,30 @@ func (s *Server) Fail(method string, faults ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[method] = append(s.faults[method], faults...)
+}
+
+// limit is a method's rate limit, as Slack's tiers enforce them.
+type limit struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+// Limit enforces a rate on a method: calls beyond perSecond (with a burst)
+// get 429 and Retry-After, like Slack's tiers.
+func (s *Server) Limit(method string, perSecond, burst float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limits[method] = &limit{rate: perSecond, burst: burst, tokens: burst, last: time.Now()}
+}
+
+func (l *limit) allow(now time.Time) bool {
+	l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
+	l.last = now
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
 }
 
 // Revoke makes every token invalid (token_revoked) until Restore.
@@ -214,6 +239,13 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		reply(w, map[string]any{"ok": false, "error": f.Error})
+		return
+	}
+	if l := s.limits[method]; l != nil && !l.allow(time.Now()) {
+		call.Status = http.StatusTooManyRequests
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusTooManyRequests)
+		io.WriteString(w, `{"ok":false,"error":"ratelimited"}`)
 		return
 	}
 	want := BotToken
