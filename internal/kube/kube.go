@@ -14,13 +14,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 )
@@ -232,29 +232,36 @@ func (c *Client) Restart(ctx context.Context, ns, deployment string, dryRun bool
 func (c *Client) Scale(ctx context.Context, ns, deployment string, replicas int, dryRun bool) (runbooks.Change, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
+	// The controllers write the deployment too: re-read and retry on a
+	// conflict. (client-go's retry.RetryOnConflict would turn a timeout into
+	// success: it treats context errors as an interruption and returns nil.)
 	var change runbooks.Change
-	// The controllers write the deployment too: re-read and retry on a conflict.
-	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		s, err := c.cs.AppsV1().Deployments(ns).GetScale(ctx, deployment, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("get scale of %s/%s: %w", ns, deployment, err)
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if change, err = c.scaleOnce(ctx, ns, deployment, replicas, dryRun); !apierrors.IsConflict(err) {
+			break
 		}
-		from := s.Spec.Replicas
-		if int(from) == replicas {
-			change = runbooks.Change{Summary: fmt.Sprintf("replicas already %d", from), Skipped: true}
-			return nil
-		}
-		s.Spec.Replicas = int32(replicas)
-		if _, err := c.cs.AppsV1().Deployments(ns).UpdateScale(ctx, deployment, s, metav1.UpdateOptions{DryRun: dry(dryRun)}); err != nil {
-			return err
-		}
-		change = runbooks.Change{Summary: fmt.Sprintf("replicas %d → %d", from, replicas)}
-		return nil
-	})
+	}
 	if err != nil {
 		return runbooks.Change{}, fmt.Errorf("scale %s/%s: %w", ns, deployment, err)
 	}
 	return change, nil
+}
+
+func (c *Client) scaleOnce(ctx context.Context, ns, deployment string, replicas int, dryRun bool) (runbooks.Change, error) {
+	s, err := c.cs.AppsV1().Deployments(ns).GetScale(ctx, deployment, metav1.GetOptions{})
+	if err != nil {
+		return runbooks.Change{}, fmt.Errorf("get scale: %w", err)
+	}
+	from := s.Spec.Replicas
+	if int(from) == replicas {
+		return runbooks.Change{Summary: fmt.Sprintf("replicas already %d", from), Skipped: true}, nil
+	}
+	s.Spec.Replicas = int32(replicas)
+	if _, err := c.cs.AppsV1().Deployments(ns).UpdateScale(ctx, deployment, s, metav1.UpdateOptions{DryRun: dry(dryRun)}); err != nil {
+		return runbooks.Change{}, err
+	}
+	return runbooks.Change{Summary: fmt.Sprintf("replicas %d → %d", from, replicas)}, nil
 }
 
 // Switch patches a Service's selector (the blue-green switch).

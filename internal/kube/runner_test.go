@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -103,3 +104,13 @@ func BenchmarkStepEndToEnd(b *testing.B) {
 		})
 	}
 }
+
+func loadShipped(t testing.TB) *runbooks.Set {
+	set, err := runbooks.Load(os.DirFS("../.."), "runbooks", runbooks.Options{Namespaces: []string{ns}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -49,6 +49,9 @@ func NewRunner(cluster Cluster, metrics Metrics, guard Guardrails) *Runner {
 	return &Runner{cluster: cluster, metrics: metrics, guard: guard, timeout: 30 * time.Second, now: time.Now, pending: map[string]pendingAction{}}
 }
 
+// SetTimeout bounds each call a step makes (default 30 s).
+func (r *Runner) SetTimeout(d time.Duration) { r.timeout = d }
+
 // ConfirmTTL is how long a dry run's confirmation stays valid.
 const ConfirmTTL = 5 * time.Minute
 
