@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/pagerduty"
+	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
 )
 
 // headless starts the binary without a terminal and returns its address.
@@ -138,4 +140,71 @@ func TestKillDuringAlertStorm(t *testing.T) {
 	if lost != 0 {
 		t.Errorf("%d of %d answered alerts lost after kill -9", lost, answeredN)
 	}
+}
+
+// TestSecretsNeverLogged runs the bot with every secret configured and debug
+// logging, drives every path that logs (Slack, signed and forged PagerDuty
+// webhooks, a PagerDuty API that fails, Alertmanager with and without its
+// token, a refused admin call), and greps everything it printed.
+func TestSecretsNeverLogged(t *testing.T) {
+	srv := slacktest.New()
+	defer srv.Close()
+	pdAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", 500) }))
+	defer pdAPI.Close()
+	secrets := map[string]string{
+		"SLACK_BOT_TOKEN": slacktest.BotToken, "SLACK_APP_TOKEN": slacktest.AppToken,
+		"PAGERDUTY_WEBHOOK_SECRETS": "pd-webhook-secret-7f3a", "PAGERDUTY_TOKEN": "pd-api-token-9c1e",
+		"SITREP_ADMIN_TOKEN": "admin-token-4b2d", "SITREP_ALERTMANAGER_TOKEN": "am-token-8e6f",
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	env := append(botEnv(filepath.Join(t.TempDir(), "s.db"), addr), "SLACK_API_URL="+srv.URL, "SITREP_LOG_LEVEL=debug",
+		"PAGERDUTY_FROM=sitrep@example.com", "PAGERDUTY_API_URL="+pdAPI.URL, "SITREP_SLACK_RATE_SCALE=100")
+	for k, v := range secrets {
+		env = append(env, k+"="+v)
+	}
+	cmd := exec.Command(botBinary)
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := srv.Wait(ctx, func(v *slacktest.View) bool { return v.Connected() > 0 }); err != nil {
+		t.Fatal(err)
+	}
+	get(t, "http://"+addr+"/healthz")
+	post := func(path string, body []byte, header, value string) {
+		req, _ := http.NewRequest("POST", "http://"+addr+path, bytes.NewReader(body))
+		if header != "" {
+			req.Header.Set(header, value)
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	pd, _ := os.ReadFile("../../../shared/samples/pagerduty/zulip_triggered_v3.json")
+	post("/webhooks/pagerduty", pd, pagerduty.SignatureHeader, "v1=00")
+	post("/webhooks/pagerduty", pd, pagerduty.SignatureHeader, pagerduty.Sign(pd, []byte(secrets["PAGERDUTY_WEBHOOK_SECRETS"])))
+	am, _ := os.ReadFile("../../../shared/samples/alertmanager/alertmanager_bot_firing.json")
+	post("/webhooks/alertmanager", am, "Authorization", "Bearer wrong")
+	post("/webhooks/alertmanager", am, "Authorization", "Bearer "+secrets["SITREP_ALERTMANAGER_TOKEN"])
+	srv.Send(slacktest.Envelope{Type: "slash_commands", Payload: map[string]any{"user_id": "U1", "channel_id": "C1", "command": "/incident",
+		"text": "ack INC-1", "response_url": srv.ResponseURL("x"), "trigger_id": "1"}}) // acks in Sitrep; PagerDuty's API fails
+	srv.Wait(ctx, func(v *slacktest.View) bool { return len(v.Channels()) >= 2 })
+	time.Sleep(2 * time.Second) // let the failing PagerDuty sync log its retries
+	text := out.String()
+	if !strings.Contains(text, "pagerduty sync failed") || !strings.Contains(text, "refused") {
+		t.Errorf("the paths that log did not run:\n%s", text)
+	}
+	for name, secret := range secrets {
+		if strings.Contains(text, secret) {
+			t.Errorf("%s appears in the output", name)
+		}
+	}
+	t.Logf("%d log lines checked for %d secrets", strings.Count(text, "\n"), len(secrets))
 }
