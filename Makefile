@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME  ?= 20s
 
-.PHONY: help build run test test-short check lint bench bench-load fuzz measure clean
+.PHONY: help build run test test-short check lint bench bench-load fuzz faults measure clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,13 @@ fuzz: ## fuzz each parser for FUZZTIME (default 20s each): commands, PagerDuty, 
 	$(GO) test ./internal/pagerduty -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/pagerduty -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/alertmanager -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/runbooks -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+
+FAULTS := TestCrash|TestKillDuring|TestLockTimeout|TestDatabaseHeld|TestDiskFull|TestBurstOf30|TestHundredWarRooms|TestSenderKeepsOrder|TestSlackDown|TestPagerDutyDown|TestUnreachableOrSlow|TestRefusals|TestRedelivery|TestSecretsNeverLogged|TestGuardrails|TestAlertStorm
+
+faults: ## the fault and security tests with their counts, then every parser fuzzed for FUZZTIME
+	$(GO) test -count=1 -v -run '$(FAULTS)' ./... 2>&1 | grep -E '^(--- |ok|FAIL|panic)|lost|committed|war rooms|log lines|survived'
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
 measure: build ## idle RSS and time to first output of the binary, with /usr/bin/time -v
 	@scripts/measure-startup.sh $(BIN)
