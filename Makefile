@@ -34,8 +34,8 @@ lint: check ## staticcheck (installed from the Go module proxy on first use)
 bench: ## benchmarks: store vs a bare bbolt update, interleaved (ratio x-bare)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/...
 
-bench-load: build ## signed PagerDuty webhooks at rising rates: the bot next to a bare bbolt handler
-	$(GO) run ./bench/webhookload -bot $(BIN)
+bench-load: build ## PagerDuty webhooks and Alertmanager groups at rising rates next to a bare bbolt handler; Slack ack latency next to a bare client
+	$(GO) run ./bench/load -bot $(BIN)
 
 fuzz: ## fuzz each parser for FUZZTIME (default 20s each): commands, PagerDuty, signatures, Alertmanager
 	$(GO) test ./internal/commands -run '^$$' -fuzz FuzzHandle -fuzztime $(FUZZTIME)

@@ -1,10 +1,12 @@
-// Command webhookload drives signed PagerDuty webhooks at rising rates
-// against the running bot and, in the same run, against a baseline: a bare
-// net/http handler doing the same durable bbolt write (one fsynced
-// transaction per request). It prints throughput and p50/p99 latency for
-// both, and their ratio.
+// Command load drives the running bot through its real interfaces at rising
+// rates — signed PagerDuty webhooks and Alertmanager groups — each next to a
+// baseline in the same run: a bare net/http handler doing the same durable
+// bbolt write (one fsynced transaction per request). Then it sends bursts of
+// Slack envelopes through the in-repo Slack test server and measures the
+// envelope-to-ack latency, next to slack-go's bare socket-mode client. It
+// prints throughput, p50/p99 and the ratios.
 //
-//	go run ./bench/webhookload -bot bin/bot [-rates 100,200,400,800,1600] [-step 3s]
+//	go run ./bench/load -bot bin/bot [-rates 100,200,400,800,1600] [-step 3s]
 package main
 
 import (
@@ -45,7 +47,7 @@ func main() {
 		return
 	}
 	if err := run(*bot, *rates, *step); err != nil {
-		fmt.Fprintln(os.Stderr, "webhookload:", err)
+		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
 }
@@ -75,7 +77,7 @@ func waitUp(url string) error {
 }
 
 func run(botPath string, rateList string, step time.Duration) error {
-	dir, err := os.MkdirTemp("", "webhookload")
+	dir, err := os.MkdirTemp("", "sitrep-load")
 	if err != nil {
 		return err
 	}
@@ -101,23 +103,25 @@ func run(botPath string, rateList string, step time.Duration) error {
 	}
 	// One PagerDuty incident to annotate: every request is a new, signed event.
 	trigger := event("incident.triggered", "ev-trigger", "")
-	if code := send(http.DefaultClient, "http://"+botAddr+"/webhooks/pagerduty", trigger); code != 202 {
+	if code := send(http.DefaultClient, "http://"+botAddr+"/webhooks/pagerduty", trigger); code != http.StatusAccepted {
 		return fmt.Errorf("the triggering event got %d", code)
 	}
-	fmt.Printf("%-8s %-9s %10s %9s %9s %6s\n", "rate/s", "target", "done/s", "p50 ms", "p99 ms", "errors")
 	var seq atomic.Int64
-	for _, f := range strings.Split(rateList, ",") {
-		rate, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || rate <= 0 {
-			return fmt.Errorf("bad rate %q", f)
+	for _, target := range []struct{ name, path string }{{"PagerDuty webhooks (signed incident.annotated)", "/webhooks/pagerduty"}, {"Alertmanager groups (20 groups, one new alert each)", "/webhooks/alertmanager"}} {
+		fmt.Printf("\n%s\n%-8s %-9s %10s %9s %9s %6s\n", target.name, "rate/s", "target", "done/s", "p50 ms", "p99 ms", "errors")
+		for _, f := range strings.Split(rateList, ",") {
+			rate, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || rate <= 0 {
+				return fmt.Errorf("bad rate %q", f)
+			}
+			b := load("http://"+botAddr+target.path, rate, step, &seq)
+			s := load("http://"+baseAddr+"/webhook", rate, step, &seq)
+			b.print(rate, "sitrep")
+			s.print(rate, "baseline")
+			fmt.Printf("%-8d %-9s %9.2fx %8.2fx   (throughput and p99 as a ratio to the baseline; ≥ 1 is as good)\n", rate, "ratio", b.throughput/s.throughput, s.p99/b.p99)
 		}
-		b := load("http://"+botAddr+"/webhooks/pagerduty", rate, step, &seq)
-		s := load("http://"+baseAddr+"/webhook", rate, step, &seq)
-		b.print(rate, "sitrep")
-		s.print(rate, "baseline")
-		fmt.Printf("%-8d %-9s %9.2fx %8.2fx\n", rate, "ratio", b.throughput/s.throughput, s.p99/b.p99)
 	}
-	return nil
+	return slackLoad(botPath, dir)
 }
 
 func event(typ, id, note string) []byte {
@@ -130,9 +134,19 @@ func event(typ, id, note string) []byte {
 	return b
 }
 
+// alertGroup is a notification for one of 20 groups carrying one new alert.
+func alertGroup(n int64) []byte {
+	g := fmt.Sprintf("LoadGroup%d", n%20)
+	b, _ := json.Marshal(map[string]any{"version": "4", "groupKey": g, "status": "firing", "receiver": "sitrep",
+		"commonLabels": map[string]string{"alertname": g, "severity": "critical"},
+		"alerts": []map[string]any{{"status": "firing", "fingerprint": fmt.Sprintf("a%d", n), "labels": map[string]string{"alertname": g, "n": fmt.Sprint(n)},
+			"startsAt": time.Now().UTC().Format(time.RFC3339)}}})
+	return b
+}
+
 func send(c *http.Client, url string, body []byte) int {
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	req.Header.Set(pagerduty.SignatureHeader, pagerduty.Sign(body, []byte(secret)))
+	req.Header.Set(pagerduty.SignatureHeader, pagerduty.Sign(body, []byte(secret))) // ignored by the other endpoints
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0
@@ -181,6 +195,9 @@ func load(url string, rate int, d time.Duration, seq *atomic.Int64) result {
 			defer func() { <-sem; wg.Done() }()
 			n := seq.Add(1)
 			body := event("incident.annotated", fmt.Sprintf("ev-%d", n), fmt.Sprintf("load note %d", n))
+			if strings.HasSuffix(url, "/alertmanager") {
+				body = alertGroup(n)
+			}
 			code := send(client, url, body)
 			took := time.Since(at)
 			if code/100 != 2 {
