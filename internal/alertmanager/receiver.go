@@ -87,7 +87,9 @@ func (r *Receiver) Apply(ctx context.Context, m Message) (incidents.Result, erro
 	return r.svc.Apply(ctx, func(now time.Time) incidents.Write {
 		w := incidents.Write{
 			Link: incidents.Link{System: LinkSystem, Ref: m.GroupKey}, OpenOnly: true,
-			Change: func(inc *incidents.Incident) ([]incidents.Event, error) { return observe(inc, m, now), nil },
+			Change: func(inc *incidents.Incident, memo incidents.Memo) ([]incidents.Event, error) {
+				return observe(inc, memo, m, now)
+			},
 		}
 		if m.Status == "firing" {
 			w.Create = func() (*incidents.Incident, []incidents.Event, error) {
@@ -114,7 +116,7 @@ func declare(m Message, runbook string, now time.Time) (*incidents.Incident, []i
 	if err != nil {
 		return nil, nil, err
 	}
-	return inc, append(events, observe(inc, m, now)...), nil
+	return inc, events, nil // Apply hands the new incident its first alerts through Change
 }
 
 func alertURL(m Message) string {
@@ -127,7 +129,7 @@ func alertURL(m Message) string {
 }
 
 // observe records each alert's state once, and the moment the whole group resolves.
-func observe(inc *incidents.Incident, m Message, now time.Time) []incidents.Event {
+func observe(inc *incidents.Incident, memo incidents.Memo, m Message, now time.Time) ([]incidents.Event, error) {
 	firingBefore := inc.AlertsFiring()
 	var events []incidents.Event
 	for _, a := range m.Alerts {
@@ -135,14 +137,18 @@ func observe(inc *incidents.Incident, m Message, now time.Time) []incidents.Even
 		if summary == "" {
 			summary = a.Annotations["message"]
 		}
-		events = append(events, inc.ObserveAlert(incidents.Alert{
+		evs, err := inc.ObserveAlert(incidents.Alert{
 			Fingerprint: a.Fingerprint, Name: a.Labels["alertname"], Status: a.Status,
 			StartsAt: a.StartsAt, Summary: summary, URL: a.GeneratorURL,
-		}, actor, now)...)
+		}, memo, actor, now)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, evs...)
 	}
 	if m.Status == "resolved" && firingBefore > 0 && inc.AlertsFiring() == 0 && inc.Open() {
 		ev, _ := inc.Record(incidents.EventAlertsResolved, "every alert of the group has resolved; resolve the incident when the service is confirmed healthy", nil, actor, now)
 		events = append(events, ev...)
 	}
-	return events
+	return events, nil
 }

@@ -63,6 +63,13 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 				return err
 			}
 			res.Incident, res.Events, res.Created, wrote = created, events, true, true
+			if w.Change != nil { // the new incident takes the change too (its first alerts)
+				more, err := modify(tx, created, w.Change)
+				if err != nil {
+					return err
+				}
+				res.Events = append(res.Events, more...)
+			}
 		default:
 			res.Incident = inc
 			if w.Change != nil {

@@ -1,7 +1,9 @@
 package boltstore_test
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -18,9 +20,9 @@ func TestApply(t *testing.T) {
 			Links: map[string]string{link.System: link.Ref}}, incidents.Actor{Name: "Alertmanager", Source: "alertmanager"}, t0)
 		return inc, events, err
 	}
-	w := incidents.Write{Link: link, OpenOnly: true, Create: create, Change: note("firing")}
+	w := incidents.Write{Link: link, OpenOnly: true, Create: create, Change: memoNote("firing")}
 	res, err := s.Apply(ctx, w)
-	if err != nil || !res.Created || res.Incident.ID != 1 {
+	if err != nil || !res.Created || res.Incident.ID != 1 || len(res.Events) != 2 {
 		t.Fatalf("first write: %+v %v", res, err)
 	}
 	res, err = s.Apply(ctx, w) // found by its link: changed, not created
@@ -35,8 +37,8 @@ func TestApply(t *testing.T) {
 	if res, _ = s.Apply(ctx, w); !res.Duplicate || len(res.Events) != 0 {
 		t.Fatalf("repeated dedup write: %+v", res)
 	}
-	if n := len(timeline(t, s, 1)); n != 3 {
-		t.Errorf("timeline has %d events, want 3", n)
+	if n := len(timeline(t, s, 1)); n != 4 {
+		t.Errorf("timeline has %d events, want 4", n)
 	}
 	// A resolved incident does not count with OpenOnly: a new one is made and the link moves.
 	s.Update(ctx, 1, func(inc *incidents.Incident) ([]incidents.Event, error) { return inc.Resolve("", alice, t0) })
@@ -48,15 +50,15 @@ func TestApply(t *testing.T) {
 		t.Errorf("link points at %d", id)
 	}
 	// Without Create, a missing link is an error; a failing change writes nothing, not even the key.
-	if _, err := s.Apply(ctx, incidents.Write{Link: incidents.Link{System: "pagerduty", Ref: "PX"}, Change: note("x")}); !errors.Is(err, incidents.ErrNotFound) {
+	if _, err := s.Apply(ctx, incidents.Write{Link: incidents.Link{System: "pagerduty", Ref: "PX"}, Change: memoNote("x")}); !errors.Is(err, incidents.ErrNotFound) {
 		t.Errorf("missing link: %v", err)
 	}
 	boom := errors.New("boom")
-	bad := incidents.Write{ID: 2, Dedup: "event-2", Change: func(*incidents.Incident) ([]incidents.Event, error) { return nil, boom }}
+	bad := incidents.Write{ID: 2, Dedup: "event-2", Change: func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error) { return nil, boom }}
 	if _, err := s.Apply(ctx, bad); !errors.Is(err, boom) {
 		t.Errorf("failing change: %v", err)
 	}
-	if res, _ := s.Apply(ctx, incidents.Write{ID: 2, Dedup: "event-2", Change: note("retried")}); res.Duplicate || len(res.Events) != 1 {
+	if res, _ := s.Apply(ctx, incidents.Write{ID: 2, Dedup: "event-2", Change: memoNote("retried")}); res.Duplicate || len(res.Events) != 1 {
 		t.Errorf("the key of a failed write was kept: %+v", res)
 	}
 }
@@ -69,7 +71,7 @@ func TestApplyConcurrentUpsertsMakeOneIncident(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.Apply(ctx, incidents.Write{Link: link, OpenOnly: true, Change: note("alert"),
+			_, err := s.Apply(ctx, incidents.Write{Link: link, OpenOnly: true, Change: memoNote("alert"),
 				Create: func() (*incidents.Incident, []incidents.Event, error) {
 					return incidents.Declare(incidents.Declaration{Title: "g", Links: map[string]string{link.System: link.Ref}}, alice, t0)
 				}})
@@ -89,7 +91,44 @@ func TestApplyConcurrentUpsertsMakeOneIncident(t *testing.T) {
 			notes++
 		}
 	}
-	if notes != 19 { // the first write created the incident, the other 19 noted
-		t.Errorf("%d notes, want 19", notes)
+	if notes != 20 { // the first write created the incident and noted, the other 19 noted
+		t.Errorf("%d notes, want 20", notes)
+	}
+}
+
+func memoNote(text string) func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error) {
+	return func(inc *incidents.Incident, _ incidents.Memo) ([]incidents.Event, error) {
+		return inc.AddNote(text, alice, t0)
+	}
+}
+
+func TestMemoKeepsStateBesideTheIncident(t *testing.T) {
+	s := mustOpenStore(t, "")
+	inc := mustDeclare(t, s, "storm")
+	observe := func(fp, status string) int {
+		res, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Change: func(i *incidents.Incident, m incidents.Memo) ([]incidents.Event, error) {
+			return i.ObserveAlert(incidents.Alert{Fingerprint: fp, Name: "A", Status: status, StartsAt: t0}, m, alice, t0)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(res.Events)
+	}
+	for i := 0; i < 300; i++ {
+		if observe(fmt.Sprint(i), "firing") != 1 {
+			t.Fatalf("alert %d not recorded", i)
+		}
+	}
+	if observe("7", "firing") != 0 {
+		t.Error("a repeated state was recorded again")
+	}
+	observe("7", "resolved")
+	got, _ := s.Get(ctx, inc.ID)
+	if got.AlertsFiring() != 299 {
+		t.Errorf("%d firing, want 299", got.AlertsFiring())
+	}
+	b, _ := json.Marshal(got)
+	if len(b) > 2000 {
+		t.Errorf("the incident grew with its alerts: %d bytes", len(b))
 	}
 }

@@ -56,7 +56,7 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 		if inc, err = getIncident(tx, id); err != nil {
 			return err
 		}
-		if events, err = modify(tx, inc, change); err != nil {
+		if events, err = modify(tx, inc, func(inc *incidents.Incident, _ incidents.Memo) ([]incidents.Event, error) { return change(inc) }); err != nil {
 			return err
 		}
 		if len(events) == 0 {
@@ -74,11 +74,12 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 	return inc, events, nil
 }
 
-// modify runs change on inc and, when it returns events, stores the result.
-func modify(tx *bolt.Tx, inc *incidents.Incident, change func(*incidents.Incident) ([]incidents.Event, error)) ([]incidents.Event, error) {
+// modify runs change on inc (with its memo) and, when it returns events,
+// stores the result.
+func modify(tx *bolt.Tx, inc *incidents.Incident, change func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error)) ([]incidents.Event, error) {
 	id := inc.ID
 	before := indexed{inc.Channel, maps.Clone(inc.Links)}
-	events, err := change(inc)
+	events, err := change(inc, &memo{tx: tx, id: id})
 	if err != nil || len(events) == 0 {
 		return nil, err
 	}
@@ -268,4 +269,45 @@ func (s *Store) lookup(index, key []byte, missing string) (int64, error) {
 		return err
 	})
 	return id, err
+}
+
+var bucketMemos = []byte("memos")
+
+// memo is an incident's Memo: memos/<id> in the same transaction.
+type memo struct {
+	tx *bolt.Tx
+	id int64
+}
+
+func (m *memo) bucket(create bool) (*bolt.Bucket, error) {
+	top := m.tx.Bucket(bucketMemos)
+	if top == nil {
+		if !create {
+			return nil, nil
+		}
+		var err error
+		if top, err = m.tx.CreateBucketIfNotExists(bucketMemos); err != nil {
+			return nil, err
+		}
+	}
+	if !create {
+		return top.Bucket(itob(uint64(m.id))), nil
+	}
+	return top.CreateBucketIfNotExists(itob(uint64(m.id)))
+}
+
+func (m *memo) Get(key string) string {
+	b, err := m.bucket(false)
+	if err != nil || b == nil {
+		return ""
+	}
+	return string(b.Get([]byte(key)))
+}
+
+func (m *memo) Set(key, value string) error {
+	b, err := m.bucket(true)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), []byte(value))
 }

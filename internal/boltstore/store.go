@@ -9,6 +9,7 @@
 //	index/channel         chat channel → id
 //	index/link            "system\x00ref" (e.g. PagerDuty incident id) → id
 //	dedup                 webhook event key → expiry (unix seconds, 8-byte big-endian)
+//	memos/<id>            an incident's Memo: state that grows without bound (each alert's last state)
 //
 // Every change and its events are one fsynced transaction.
 package boltstore

@@ -64,23 +64,33 @@ type Alert struct {
 	URL         string
 }
 
-// MaxAlerts bounds how many distinct alerts one incident tracks.
-const MaxAlerts = 5000
+// Memo is per-incident state kept beside the incident and written in the
+// same transaction as a change: facts that grow without bound, such as each
+// alert's last state in an alert storm.
+type Memo interface {
+	Get(key string) string
+	Set(key, value string) error
+}
 
 // ObserveAlert records an alert's state once: the same state reported again
 // (Alertmanager repeats the whole group) adds nothing.
-func (inc *Incident) ObserveAlert(a Alert, by Actor, at time.Time) []Event {
+func (inc *Incident) ObserveAlert(a Alert, memo Memo, by Actor, at time.Time) ([]Event, error) {
+	key := "alert/" + a.Fingerprint
 	state := a.Status + "@" + a.StartsAt.UTC().Format(time.RFC3339)
-	if inc.Alerts[a.Fingerprint] == state {
-		return nil
+	prev := memo.Get(key)
+	if prev == state {
+		return nil, nil
 	}
-	if inc.Alerts == nil {
-		inc.Alerts = map[string]string{}
+	if err := memo.Set(key, state); err != nil {
+		return nil, err
 	}
-	if _, known := inc.Alerts[a.Fingerprint]; !known && len(inc.Alerts) >= MaxAlerts {
-		return nil
+	wasFiring, isFiring := strings.HasPrefix(prev, "firing@"), a.Status == "firing"
+	switch {
+	case isFiring && !wasFiring:
+		inc.Firing++
+	case !isFiring && wasFiring:
+		inc.Firing--
 	}
-	inc.Alerts[a.Fingerprint] = state
 	ev := inc.event(EventAlert, by, at)
 	ev.To = a.Status
 	ev.Message = fmt.Sprintf("%s %s", a.Name, a.Status)
@@ -92,16 +102,8 @@ func (inc *Incident) ObserveAlert(a Alert, by Actor, at time.Time) []Event {
 		ev.Fields["url"] = a.URL
 	}
 	inc.touch(at)
-	return []Event{ev}
+	return []Event{ev}, nil
 }
 
 // AlertsFiring counts the alerts last seen firing.
-func (inc *Incident) AlertsFiring() int {
-	n := 0
-	for _, s := range inc.Alerts {
-		if strings.HasPrefix(s, "firing@") {
-			n++
-		}
-	}
-	return n
-}
+func (inc *Incident) AlertsFiring() int { return inc.Firing }

@@ -39,8 +39,9 @@ type Incident struct {
 	HeaderRef   string `json:"header_ref,omitempty"`
 	// Pins are the chat messages already added to the timeline (their refs).
 	Pins []string `json:"pins,omitempty"`
-	// Alerts is each alert's last seen state by fingerprint ("firing@<start>").
-	Alerts map[string]string `json:"alerts,omitempty"`
+	// Firing counts the alerts last seen firing (each alert's own state is
+	// kept beside the incident, in its Memo, so storms do not grow it).
+	Firing int `json:"firing,omitempty"`
 	// NoteHashes fingerprints the recent notes, so a note that comes back
 	// from an outside system (PagerDuty) is not added twice.
 	NoteHashes []string `json:"note_hashes,omitempty"`

@@ -71,8 +71,9 @@ type Write struct {
 	// Create builds a new incident when none is found by Link; when nil, not
 	// finding one is an error matching ErrNotFound.
 	Create func() (*Incident, []Event, error)
-	// Change applies to the incident found; nil changes nothing.
-	Change func(*Incident) ([]Event, error)
+	// Change applies to the incident found — and, after Create, to the new
+	// one — with its Memo; nil changes nothing.
+	Change func(*Incident, Memo) ([]Event, error)
 }
 
 // Link is an external reference to an incident.

@@ -102,7 +102,9 @@ func (r *Receiver) Apply(ctx context.Context, ev Event) (incidents.Result, bool,
 	res, err := r.svc.Apply(ctx, func(now time.Time) incidents.Write {
 		w := incidents.Write{Dedup: "pagerduty:" + ev.ID, Link: incidents.Link{System: LinkSystem, Ref: ev.Incident.ID}}
 		if change != nil {
-			w.Change = func(inc *incidents.Incident) ([]incidents.Event, error) { return tolerate(change(inc, now)) }
+			w.Change = func(inc *incidents.Incident, _ incidents.Memo) ([]incidents.Event, error) {
+				return tolerate(change(inc, now))
+			}
 		}
 		if create != nil {
 			w.Create = func() (*incidents.Incident, []incidents.Event, error) { return create(now) }

@@ -49,10 +49,25 @@ func fixture(t *testing.T) (*incidents.Service, *incidents.Incident) {
 	step(10*time.Second, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 		return i.OpenWarRoom("C1", "inc-1-checkout-error-rate-above-5", "C1/1.1", incidents.System, now)
 	})
-	step(20*time.Second, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
-		return i.ObserveAlert(incidents.Alert{Fingerprint: "f1", Name: "HighErrorRate", Status: "firing", Summary: "High error rate: 7%",
-			StartsAt: now.Add(-3 * time.Minute), URL: "http://prometheus:9090/graph?g0.expr=rate"}, am, now), nil
-	})
+	alert := func(d time.Duration, a incidents.Alert, also func(i *incidents.Incident, now time.Time) []incidents.Event) {
+		t.Helper()
+		clock.Advance(d)
+		_, err := svc.Apply(ctx, func(now time.Time) incidents.Write {
+			return incidents.Write{ID: inc.ID, Change: func(i *incidents.Incident, m incidents.Memo) ([]incidents.Event, error) {
+				a.StartsAt = now.Add(-3 * time.Minute)
+				evs, err := i.ObserveAlert(a, m, am, now)
+				if also != nil {
+					evs = append(evs, also(i, now)...)
+				}
+				return evs, err
+			}}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	alert(20*time.Second, incidents.Alert{Fingerprint: "f1", Name: "HighErrorRate", Status: "firing", Summary: "High error rate: 7%",
+		URL: "http://prometheus:9090/graph?g0.expr=rate"}, nil)
 	step(4*time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) { return i.Ack(pd, now) })
 	step(time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) { return i.Unacknowledge(pd, now) })
 	step(16*time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
@@ -91,10 +106,9 @@ func fixture(t *testing.T) (*incidents.Service, *incidents.Incident) {
 	step(5*time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 		return i.ChangeStatus(incidents.Monitoring, "rolled back, error rate falling", alice, now)
 	})
-	step(2*time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
-		ev := i.ObserveAlert(incidents.Alert{Fingerprint: "f1", Name: "HighErrorRate", Status: "resolved", StartsAt: now.Add(-30 * time.Minute)}, am, now)
+	alert(2*time.Minute, incidents.Alert{Fingerprint: "f1", Name: "HighErrorRate", Status: "resolved"}, func(i *incidents.Incident, now time.Time) []incidents.Event {
 		more, _ := i.Record(incidents.EventAlertsResolved, "every alert of the group has resolved", nil, am, now)
-		return append(ev, more...), nil
+		return more
 	})
 	step(time.Minute, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 		return i.AddAction("alert on connection pool saturation", "@bob", alice, now)
