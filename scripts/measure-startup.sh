@@ -14,5 +14,9 @@ for _ in $(seq $runs); do echo help | "$bin" >/dev/null; done
 end=$(date +%s%N)
 echo "start, answer one command, exit: $(( (end - start) / runs / 1000000 )) ms per run (mean of $runs)"
 
-/usr/bin/time -v "$bin" < <(sleep 3) >/dev/null 2>"$dir/time.txt"
+/usr/bin/time -v "$bin" < <(sleep 3) >/dev/null 2>"$dir/time.txt" &
+sleep 2
+pid=$(pgrep -n -f "^$bin\$" || true)
+[ -n "$pid" ] && grep -E 'VmRSS|RssAnon|RssFile' "/proc/$pid/status" | sed 's/^/idle after 2 s: /'
+wait
 grep -E 'Maximum resident set size|Elapsed' "$dir/time.txt"

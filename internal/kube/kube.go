@@ -33,8 +33,13 @@ type Client struct {
 
 var _ runbooks.Cluster = (*Client)(nil)
 
-// New returns a client for a REST config.
+// New returns a client for a REST config. A step makes a few calls at once;
+// client-go's default of 5 a second would make every click wait.
 func New(cfg *rest.Config) (*Client, error) {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = 50, 100
+	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
