@@ -2,15 +2,14 @@ package alertmanager
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+	"github.com/sitrep-oncall/sitrep/internal/webhook"
 )
 
 // MaxBody is the largest notification accepted.
@@ -35,34 +34,19 @@ func NewReceiver(svc *incidents.Service, token string, log *slog.Logger) *Receiv
 	return &Receiver{svc: svc, token: token, log: log}
 }
 
-func answer(w http.ResponseWriter, code int, v map[string]any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
 // ServeHTTP records a notification; 2xx means every alert in it is stored.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if req.Method != http.MethodPost {
-		answer(w, http.StatusMethodNotAllowed, map[string]any{"error": "POST only"})
+	if req.Method == http.MethodPost && !authorized(req.Header.Get("Authorization"), r.token) {
+		webhook.Answer(w, http.StatusUnauthorized, map[string]any{"error": "missing or wrong bearer token"})
 		return
 	}
-	if !authorized(req.Header.Get("Authorization"), r.token) {
-		answer(w, http.StatusUnauthorized, map[string]any{"error": "missing or wrong bearer token"})
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, MaxBody+1))
-	if err != nil {
-		answer(w, http.StatusBadRequest, map[string]any{"error": "could not read the body"})
-		return
-	}
-	if len(body) > MaxBody {
-		answer(w, http.StatusRequestEntityTooLarge, map[string]any{"error": "body over 1 MiB"})
+	body, ok := webhook.ReadBody(w, req, MaxBody)
+	if !ok {
 		return
 	}
 	m, err := Parse(body)
 	if err != nil {
-		answer(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+		webhook.Answer(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
 		return
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
@@ -70,12 +54,12 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	res, err := r.Apply(ctx, m)
 	switch {
 	case errors.Is(err, incidents.ErrNotFound):
-		answer(w, http.StatusOK, map[string]any{"ignored": "resolved alerts of a group with no open incident"})
+		webhook.Answer(w, http.StatusOK, map[string]any{"ignored": "resolved alerts of a group with no open incident"})
 	case err != nil:
 		r.log.Error("alertmanager notification not recorded; it will retry", "group", m.GroupKey, "err", err)
-		answer(w, http.StatusServiceUnavailable, map[string]any{"error": "not recorded, retry"})
+		webhook.Answer(w, http.StatusServiceUnavailable, map[string]any{"error": "not recorded, retry"})
 	default:
-		answer(w, http.StatusOK, map[string]any{"incident": res.Incident.Key(), "created": res.Created, "events": len(res.Events)})
+		webhook.Answer(w, http.StatusOK, map[string]any{"incident": res.Incident.Key(), "created": res.Created, "events": len(res.Events)})
 	}
 }
 

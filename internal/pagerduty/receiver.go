@@ -2,16 +2,15 @@ package pagerduty
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/webhook"
 )
 
 // MaxBody is the largest webhook body accepted (PagerDuty's are a few KiB).
@@ -42,36 +41,21 @@ func NewReceiver(svc *incidents.Service, secrets []string, log *slog.Logger) *Re
 	return r
 }
 
-func answer(w http.ResponseWriter, code int, v map[string]any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
 // ServeHTTP verifies, parses and records one event; it answers 2xx only
 // once the change is durably stored, and within PagerDuty's 5 s.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if req.Method != http.MethodPost {
-		answer(w, http.StatusMethodNotAllowed, map[string]any{"error": "POST only"})
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, MaxBody+1))
-	if err != nil {
-		answer(w, http.StatusBadRequest, map[string]any{"error": "could not read the body"})
-		return
-	}
-	if len(body) > MaxBody {
-		answer(w, http.StatusRequestEntityTooLarge, map[string]any{"error": "body over 1 MiB"})
+	body, ok := webhook.ReadBody(w, req, MaxBody)
+	if !ok {
 		return
 	}
 	if !Verify(body, req.Header.Get(SignatureHeader), r.secrets) {
 		r.log.Warn("pagerduty webhook refused: missing or bad signature", "remote", req.RemoteAddr)
-		answer(w, http.StatusUnauthorized, map[string]any{"error": "missing or bad " + SignatureHeader})
+		webhook.Answer(w, http.StatusUnauthorized, map[string]any{"error": "missing or bad " + SignatureHeader})
 		return
 	}
 	ev, err := Parse(body)
 	if err != nil {
-		answer(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+		webhook.Answer(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
 		return
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), r.timeout)
@@ -80,15 +64,15 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	switch {
 	case err != nil:
 		r.log.Error("pagerduty event not recorded; PagerDuty will retry", "event", ev.ID, "type", ev.Type, "err", err)
-		answer(w, http.StatusServiceUnavailable, map[string]any{"error": "not recorded, retry"})
+		webhook.Answer(w, http.StatusServiceUnavailable, map[string]any{"error": "not recorded, retry"})
 	case !handled:
-		answer(w, http.StatusAccepted, map[string]any{"ignored": ev.Type})
+		webhook.Answer(w, http.StatusAccepted, map[string]any{"ignored": ev.Type})
 	default:
 		out := map[string]any{"duplicate": res.Duplicate, "events": len(res.Events)}
 		if res.Incident != nil { // a duplicate is answered without looking the incident up
 			out["incident"] = res.Incident.Key()
 		}
-		answer(w, http.StatusAccepted, out)
+		webhook.Answer(w, http.StatusAccepted, out)
 	}
 }
 
