@@ -61,11 +61,24 @@ func TestGuardrails(t *testing.T) {
 	guard := runbooks.Guardrails{Operators: []string{"UOPS", "@alice"}, Namespaces: []string{"architect-production"}}
 	scale := 12 // "Potential fix — scale up"
 
-	t.Run("not an operator: refused with no API call", func(t *testing.T) {
+	t.Run("not an operator: every destructive step refused with no API call", func(t *testing.T) {
 		c := &fakeCluster{}
-		res := runbooks.NewRunner(c, nil, guard).Run(context.Background(), runbooks.Request{Incident: inc, Runbook: rb, Step: scale, Actor: incidents.Actor{Name: "<@UINTERN>"}})
-		if res.Outcome != runbooks.Refused || !strings.Contains(res.Summary, "only operators") || len(c.calls) != 0 {
-			t.Errorf("%+v, calls %v", res, c.calls)
+		r := runbooks.NewRunner(c, nil, guard)
+		n := 0
+		for _, book := range set.Runbooks() {
+			for i, s := range book.Steps {
+				if !s.Kind.Destructive() {
+					continue
+				}
+				n++
+				res := r.Run(context.Background(), runbooks.Request{Incident: inc, Runbook: book, Step: i + 1, Actor: incidents.Actor{Name: "<@UINTERN>"}})
+				if res.Outcome != runbooks.Refused || !strings.Contains(res.Summary, "only operators") {
+					t.Errorf("%s step %d (%s): %+v", book.Name, i+1, s.Kind, res)
+				}
+			}
+		}
+		if n < 8 || len(c.calls) != 0 {
+			t.Errorf("%d destructive steps tried, %d API calls", n, len(c.calls))
 		}
 	})
 	t.Run("namespace outside the allow-list: refused with no API call", func(t *testing.T) {

@@ -28,6 +28,7 @@ type env struct {
 	announce string
 	general  string
 	ctx      context.Context
+	router   *commands.Router
 }
 
 func start(t testing.TB, tweak ...func(*slackbot.Config)) *env {
@@ -62,6 +63,7 @@ func start(t testing.TB, tweak ...func(*slackbot.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.router = router
 	svc.AddNotifier(bot)
 	svc.AddNotifier(incidents.NotifierFunc(func(context.Context, *incidents.Incident, []incidents.Event) { srv.Poke() }))
 	e.bot = bot

@@ -1,0 +1,56 @@
+package slackbot_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
+)
+
+// hangingMetrics is a Prometheus that never answers.
+type hangingMetrics struct{}
+
+func (hangingMetrics) Instant(ctx context.Context, _ string, _ time.Time) ([]runbooks.Sample, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (hangingMetrics) Graph(ctx context.Context, _, _, _ string, _, _ time.Time) ([]byte, string, error) {
+	<-ctx.Done()
+	return nil, "", errors.New("hung")
+}
+
+// TestSlowStepBlocksNothing: a step stuck on a hanging Prometheus neither
+// delays acknowledgements nor other war rooms; it fails at its timeout and
+// says so on the timeline.
+func TestSlowStepBlocksNothing(t *testing.T) {
+	e := start(t)
+	runner := runbooks.NewRunner(nil, hangingMetrics{}, runbooks.Guardrails{})
+	runner.SetTimeout(3 * time.Second)
+	e.router.UseRunner(runner)
+	e.send(t, e.slash(t, "U1", e.general, "declare P2 Checkout error rate above 5%"))
+	e.send(t, e.slash(t, "U1", e.general, "declare P3 search slow"))
+	roomA, roomB := e.warRoom(t, 1), e.warRoom(t, 2)
+
+	e.send(t, e.click(t, "U2", roomA.ID, button("cmd0", "step INC-1 high-error-rate 2"))) // hangs on Prometheus
+	_, ack := e.send(t, e.slash(t, "U2", roomA.ID, "note behind the slow step"))        // acknowledged at once all the same
+	e.send(t, e.slash(t, "U3", roomB.ID, "note other rooms carry on"))
+	e.wait(t, "room B's note", func(*slacktest.View) bool { return len(e.kinds(t, 2, incidents.EventNote)) == 1 })
+	if steps := e.kinds(t, 1, incidents.EventRunbookStep); len(steps) != 0 {
+		t.Fatalf("the slow step finished before room B's note: %+v", steps)
+	}
+	if ack.EnvelopeID == "" {
+		t.Fatal("no ack for the envelope behind the slow step")
+	}
+	e.wait(t, "the slow step's failure", func(*slacktest.View) bool { return len(e.kinds(t, 1, incidents.EventRunbookStep)) == 1 })
+	step := e.kinds(t, 1, incidents.EventRunbookStep)[0]
+	if step.Fields["outcome"] != "failed" || !strings.Contains(step.Message, "deadline exceeded") {
+		t.Errorf("the slow step: %+v", step)
+	}
+	e.wait(t, "room A's note, in order after the step", func(*slacktest.View) bool { return len(e.kinds(t, 1, incidents.EventNote)) == 1 })
+}
