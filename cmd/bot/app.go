@@ -38,6 +38,7 @@ type app struct {
 	http   *server.Server
 	ln     net.Listener
 	pdSync *pagerduty.Sync
+	runner *runbooks.Runner
 }
 
 // newApp opens the store and wires everything; close releases it.
@@ -84,7 +85,8 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app
 		}
 		cluster = kc
 	}
-	a.router.UseRunner(runbooks.NewRunner(cluster, promMetrics, runbooks.Guardrails{Operators: cfg.Operators, Namespaces: cfg.Namespaces}))
+	a.runner = runbooks.NewRunner(cluster, promMetrics, runbooks.Guardrails{Operators: cfg.Operators, Namespaces: cfg.Namespaces})
+	a.router.UseRunner(a.runner)
 	var sloQ slo.Querier
 	if cfg.PromURL != "" {
 		q, err := newProm(cfg.PromURL)
@@ -203,6 +205,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			return err
 		}
 		a.svc.AddNotifier(bot)
+		a.runner.ResolveGroupsWith(bot.GroupMembers) // SITREP_OPERATORS may name Slack user groups
 		a.http.AddCheck(server.Check{Name: "slack", Fn: bot.Ready})
 		stopped := make(chan struct{})
 		go func() { bot.Start(ctx); close(stopped) }()

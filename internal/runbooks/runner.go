@@ -22,6 +22,9 @@ type Guardrails struct {
 	// Namespaces are the only ones any step may touch; empty allows none for
 	// destructive steps.
 	Namespaces []string
+	// Members, when set, resolves a user group among the Operators (a Slack
+	// user group id, "S…") to its members' ids.
+	Members func(ctx context.Context, group string) ([]string, error)
 }
 
 // Runner runs runbook steps with the guardrails: a destructive step needs
@@ -168,8 +171,9 @@ func expandStep(s Step, expand func(string) (string, error)) (Step, error) {
 	return s, err
 }
 
-// allowed reports whether actor may run destructive steps.
-func (g Guardrails) allowed(actor incidents.Actor) bool {
+// allowed reports whether actor may run destructive steps: named among the
+// operators, or a member of an operator user group.
+func (g Guardrails) allowed(ctx context.Context, actor incidents.Actor) bool {
 	id := strings.TrimSuffix(strings.TrimPrefix(actor.Name, "<@"), ">")
 	id, _, _ = strings.Cut(id, "|")
 	for _, op := range g.Operators {
@@ -178,7 +182,24 @@ func (g Guardrails) allowed(actor incidents.Actor) bool {
 			return true
 		}
 	}
+	if g.Members == nil {
+		return false
+	}
+	for _, op := range g.Operators {
+		if group := strings.TrimSpace(op); strings.HasPrefix(group, "S") {
+			members, err := g.Members(ctx, group)
+			if err == nil && slices.Contains(members, id) {
+				return true
+			}
+		}
+	}
 	return false
+}
+
+// ResolveGroupsWith sets how operator user groups are resolved (the Slack
+// adapter does it once it runs).
+func (r *Runner) ResolveGroupsWith(members func(ctx context.Context, group string) ([]string, error)) {
+	r.guard.Members = members
 }
 
 // act runs a destructive step: guardrails, then a dry run asking for
@@ -187,7 +208,7 @@ func (r *Runner) act(ctx context.Context, req Request, s Step, params map[string
 	fail := func(o Outcome, format string, args ...any) Result {
 		return Result{Outcome: o, Summary: fmt.Sprintf(format, args...), Params: params}
 	}
-	if !r.guard.allowed(req.Actor) {
+	if !r.guard.allowed(ctx, req.Actor) {
 		return fail(Refused, "%s may not run %q: only operators may change the cluster (SITREP_OPERATORS)", req.Actor.Name, s.Name)
 	}
 	target := s.Namespace

@@ -52,6 +52,8 @@ type Bot struct {
 	log     *slog.Logger
 
 	jobs      chan func(context.Context)
+	groupsMu  sync.Mutex
+	groups    map[string]groupMembers // user group id → members, cached
 	threadsMu sync.Mutex
 	threads   map[string]string // channel/thread key → the thread's root ts
 	orderMu   sync.Mutex
@@ -97,7 +99,7 @@ func New(cfg Config, svc *incidents.Service, h Handler) (*Bot, error) {
 	api := slack.New(cfg.BotToken, opts...)
 	b := &Bot{
 		cfg: cfg, api: api, sm: socketmode.New(api), send: NewSender(cfg.Sender), handler: h, svc: svc, log: cfg.Logger,
-		jobs: make(chan func(context.Context), 1024), ordered: map[string][]func(context.Context){}, threads: map[string]string{}, seen: newRecent(10 * time.Minute), hooksHost: hooksHost,
+		jobs: make(chan func(context.Context), 1024), ordered: map[string][]func(context.Context){}, threads: map[string]string{}, groups: map[string]groupMembers{}, seen: newRecent(10 * time.Minute), hooksHost: hooksHost,
 	}
 	b.rooms = newRooms(b)
 	none := "not connected yet"
@@ -245,4 +247,36 @@ func (r *recent) first(id string) bool {
 	}
 	r.seen[id] = now
 	return true
+}
+
+type groupMembers struct {
+	ids []string
+	at  time.Time
+}
+
+// groupTTL is how long a user group's members are trusted before asking again.
+const groupTTL = 5 * time.Minute
+
+// GroupMembers returns a Slack user group's members (cached for a few
+// minutes): how SITREP_OPERATORS can name a group such as @oncall.
+func (b *Bot) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	b.groupsMu.Lock()
+	g, ok := b.groups[group]
+	b.groupsMu.Unlock()
+	if ok && time.Since(g.at) < groupTTL {
+		return g.ids, nil
+	}
+	var ids []string
+	err := b.send.Do(ctx, "usergroups.users.list", "", func(ctx context.Context) error {
+		var err error
+		ids, err = b.api.GetUserGroupMembersContext(ctx, group)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("members of user group %s: %w", group, err)
+	}
+	b.groupsMu.Lock()
+	b.groups[group] = groupMembers{ids: ids, at: time.Now()}
+	b.groupsMu.Unlock()
+	return ids, nil
 }

@@ -17,7 +17,7 @@ func TestManifestAsksForWhatTheCodeUses(t *testing.T) {
 	for _, want := range []string{
 		"socket_mode_enabled: true", "command: /incident", "should_escape: true", "is_enabled: true",
 		"- app_mention", "- reaction_added", "- pin_added",
-		"- commands ", "- chat:write ", "- channels:manage ", "- channels:history ", "- pins:write ", "- files:write ", "- pins:read ", "- reactions:read ", "- app_mentions:read ",
+		"- commands ", "- chat:write ", "- channels:manage ", "- channels:history ", "- pins:write ", "- files:write ", "- pins:read ", "- reactions:read ", "- app_mentions:read ", "- usergroups:read ",
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("manifest lacks %q", want)
@@ -29,7 +29,7 @@ func TestManifestAsksForWhatTheCodeUses(t *testing.T) {
 			scopes++
 		}
 	}
-	if scopes != 8 { // the least scopes: the eight with a colon above, plus commands
-		t.Errorf("manifest lists %d scopes with a colon, want 8", scopes)
+	if scopes != 9 { // the least scopes: the nine with a colon above, plus commands
+		t.Errorf("manifest lists %d scopes with a colon, want 9", scopes)
 	}
 }

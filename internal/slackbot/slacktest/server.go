@@ -44,6 +44,7 @@ type Server struct {
 	responses []Response
 	views     []json.RawMessage
 	files     map[string]*File
+	groups    map[string][]string
 	faults    map[string][]Fault
 	limits    map[string]*limit
 	revoked   bool
@@ -100,7 +101,7 @@ type Fault struct {
 func New() *Server {
 	s := &Server{
 		changed: make(chan struct{}), channels: map[string]*Channel{}, byName: map[string]string{},
-		messages: map[string][]*Message{}, files: map[string]*File{}, faults: map[string][]Fault{}, limits: map[string]*limit{}, conns: map[*websocket.Conn]*sync.Mutex{}, acks: map[string]Ack{}, sent: map[string]time.Time{},
+		messages: map[string][]*Message{}, files: map[string]*File{}, groups: map[string][]string{}, faults: map[string][]Fault{}, limits: map[string]*limit{}, conns: map[*websocket.Conn]*sync.Mutex{}, acks: map[string]Ack{}, sent: map[string]time.Time{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/", s.api)
@@ -157,6 +158,13 @@ func (s *Server) Revoke(revoked bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.revoked = revoked
+}
+
+// UserGroup defines a user group and its members.
+func (s *Server) UserGroup(id string, members ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.groups[id] = members
 }
 
 // CreateChannel adds a channel as if a person had made it.
@@ -289,6 +297,12 @@ func (s *Server) method(method string, p url.Values) map[string]any {
 		}
 		s.views = append(s.views, json.RawMessage(p.Get("view")))
 		return map[string]any{"ok": true, "view": map[string]any{"id": fmt.Sprintf("V%05d", len(s.views))}}
+	case "usergroups.users.list":
+		members, ok := s.groups[p.Get("usergroup")]
+		if !ok {
+			return fail("no_such_subteam")
+		}
+		return map[string]any{"ok": true, "users": members}
 	case "files.getUploadURLExternal":
 		s.seq++
 		f := &File{ID: fmt.Sprintf("F%05d", s.seq), Name: p.Get("filename")}
