@@ -17,6 +17,7 @@ type Metrics struct {
 	open     *prometheus.GaugeVec
 	tta      *prometheus.HistogramVec
 	ttr      *prometheus.HistogramVec
+	steps    *prometheus.CounterVec
 }
 
 var _ incidents.Notifier = (*Metrics)(nil)
@@ -38,8 +39,11 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "sitrep_time_to_resolve_seconds", Help: "Time from declaration to resolution.",
 			Buckets: []float64{300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200, 604800},
 		}, []string{"severity"}),
+		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sitrep_runbook_steps_total", Help: "Runbook steps run, by runbook and outcome (ok, dry-run, confirmed, skipped, refused, failed).",
+		}, []string{"runbook", "outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.declared, m.open, m.tta, m.ttr} {
+	for _, c := range []prometheus.Collector{m.declared, m.open, m.tta, m.ttr, m.steps} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -84,6 +88,8 @@ func (m *Metrics) Notify(_ context.Context, inc *incidents.Incident, events []in
 			m.ttr.WithLabelValues(inc.Severity.String()).Observe(inc.ResolvedAt.Sub(inc.DeclaredAt).Seconds())
 		case incidents.EventReopened:
 			m.open.WithLabelValues(inc.Severity.String()).Inc()
+		case incidents.EventRunbookStep:
+			m.steps.WithLabelValues(ev.Fields["runbook"], ev.Fields["outcome"]).Inc()
 		}
 	}
 }

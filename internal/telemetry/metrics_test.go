@@ -41,6 +41,7 @@ func TestMetricsFollowTheLifecycle(t *testing.T) {
 	apply(inc.Resolve("", who, t0.Add(time.Hour)))
 	apply(inc.ChangeSeverity(incidents.P1, "it was worse", who, t0.Add(2*time.Hour))) // resolved: open unchanged
 	apply(inc.Reopen("", who, t0.Add(3*time.Hour)))
+	apply(inc.Record(incidents.EventRunbookStep, "High Error Rate · 2", map[string]string{"runbook": "high-error-rate", "outcome": "ok"}, who, t0.Add(4*time.Hour)))
 
 	checks := []struct {
 		name, metric, sev string
@@ -56,6 +57,9 @@ func TestMetricsFollowTheLifecycle(t *testing.T) {
 		if got := value(t, reg, c.metric, c.sev); got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, got, c.want)
 		}
+	}
+	if n := testutil.CollectAndCount(reg, "sitrep_runbook_steps_total"); n != 1 {
+		t.Errorf("%d runbook step series, want 1", n)
 	}
 	if n := testutil.CollectAndCount(reg, "sitrep_time_to_acknowledge_seconds"); n != 4 {
 		t.Errorf("%d ack histograms, want one per severity", n)
