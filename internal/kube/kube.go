@@ -1,7 +1,9 @@
 // Package kube is runbooks.Cluster on client-go: rollout history, events,
 // pod status and logs; restart, scale, rollout undo with kubectl's
 // semantics and a Service selector switch, each with a server-side dry run.
-// It is the only package that imports client-go.
+// It is the only package that imports client-go. It uses client-go's dynamic
+// client and converts to the few API types it reads: the typed clientset
+// would register every API group at start-up (megabytes of resident memory).
 package kube
 
 import (
@@ -9,25 +11,44 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 )
 
+// The resources the adapter reads and changes.
+var (
+	deploymentsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+	replicaSetsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}
+	podsGVR        = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	eventsGVR      = schema.GroupVersionResource{Version: "v1", Resource: "events"}
+	servicesGVR    = schema.GroupVersionResource{Version: "v1", Resource: "services"}
+)
+
 // Client talks to one cluster.
 type Client struct {
-	cs      kubernetes.Interface
+	dyn     dynamic.Interface
+	http    *http.Client // for pods/log, which is plain text
+	host    string
 	timeout time.Duration
 }
 
@@ -40,11 +61,15 @@ func New(cfg *rest.Config) (*Client, error) {
 	if cfg.QPS == 0 {
 		cfg.QPS, cfg.Burst = 50, 100
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return &Client{cs: cs, timeout: 15 * time.Second}, nil
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return &Client{dyn: dyn, http: hc, host: strings.TrimSuffix(cfg.Host, "/"), timeout: 15 * time.Second}, nil
 }
 
 // FromKubeconfig uses the file (KUBECONFIG), or the in-cluster
@@ -63,6 +88,35 @@ func FromKubeconfig(path string) (*Client, error) {
 	return New(cfg)
 }
 
+// into converts an unstructured object to its API type.
+func into[T any](u *unstructured.Unstructured) (*T, error) {
+	var t T
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &t); err != nil {
+		return nil, fmt.Errorf("decode %s %s: %w", u.GetKind(), u.GetName(), err)
+	}
+	return &t, nil
+}
+
+func listInto[T any](l *unstructured.UnstructuredList) ([]T, error) {
+	out := make([]T, 0, len(l.Items))
+	for i := range l.Items {
+		t, err := into[T](&l.Items[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *t)
+	}
+	return out, nil
+}
+
+func (c *Client) deployment(ctx context.Context, ns, name string) (*appsv1.Deployment, error) {
+	u, err := c.dyn.Resource(deploymentsGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("get deployment %s/%s: %w", ns, name, err)
+	}
+	return into[appsv1.Deployment](u)
+}
+
 func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.timeout)
 }
@@ -78,12 +132,16 @@ func dry(dryRun bool) []string {
 func (c *Client) Events(ctx context.Context, ns string, limit int) ([]runbooks.ClusterEvent, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	list, err := c.cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+	ul, err := c.dyn.Resource(eventsGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list events in %s: %w", ns, err)
 	}
-	out := make([]runbooks.ClusterEvent, 0, len(list.Items))
-	for _, e := range list.Items {
+	events, err := listInto[corev1.Event](ul)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]runbooks.ClusterEvent, 0, len(events))
+	for _, e := range events {
 		at := e.LastTimestamp.Time
 		if at.IsZero() {
 			at = e.EventTime.Time
@@ -104,26 +162,34 @@ func (c *Client) Events(ctx context.Context, ns string, limit int) ([]runbooks.C
 // podsOf lists a deployment's pods, or the one named pod.
 func (c *Client) podsOf(ctx context.Context, ns, deployment, pod string) ([]corev1.Pod, error) {
 	if pod != "" {
-		p, err := c.cs.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+		u, err := c.dyn.Resource(podsGVR).Namespace(ns).Get(ctx, pod, metav1.GetOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("get pod %s/%s: %w", ns, pod, err)
 		}
+		p, err := into[corev1.Pod](u)
+		if err != nil {
+			return nil, err
+		}
 		return []corev1.Pod{*p}, nil
 	}
-	d, err := c.cs.AppsV1().Deployments(ns).Get(ctx, deployment, metav1.GetOptions{})
+	d, err := c.deployment(ctx, ns, deployment)
 	if err != nil {
-		return nil, fmt.Errorf("get deployment %s/%s: %w", ns, deployment, err)
+		return nil, err
 	}
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
 		return nil, fmt.Errorf("deployment %s/%s selector: %w", ns, deployment, err)
 	}
-	list, err := c.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	ul, err := c.dyn.Resource(podsGVR).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		return nil, fmt.Errorf("list pods of %s/%s: %w", ns, deployment, err)
 	}
-	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
-	return list.Items, nil
+	pods, err := listInto[corev1.Pod](ul)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(pods, func(i, j int) bool { return pods[i].Name < pods[j].Name })
+	return pods, nil
 }
 
 // Pods reports restarts, last state (OOMKilled?), readiness and limits.
@@ -191,8 +257,7 @@ func (c *Client) Logs(ctx context.Context, q runbooks.LogQuery) (string, error) 
 			fmt.Fprintf(&b, "%s: %s and not scheduled to a node yet: no logs\n", p.Name, p.Status.Phase)
 			continue
 		}
-		req := c.cs.CoreV1().Pods(q.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: q.Container, Previous: q.Previous, TailLines: &tail})
-		stream, err := req.Stream(ctx)
+		stream, err := c.podLog(ctx, q, p.Name, tail)
 		if err != nil {
 			return "", fmt.Errorf("logs of %s/%s: %w", q.Namespace, p.Name, err)
 		}
@@ -210,20 +275,50 @@ func (c *Client) Logs(ctx context.Context, q runbooks.LogQuery) (string, error) 
 	return b.String(), nil
 }
 
+// podLog streams pods/log, which is plain text rather than an API object.
+func (c *Client) podLog(ctx context.Context, q runbooks.LogQuery, pod string, tail int64) (io.ReadCloser, error) {
+	v := url.Values{"tailLines": {strconv.FormatInt(tail, 10)}}
+	if q.Container != "" {
+		v.Set("container", q.Container)
+	}
+	if q.Previous {
+		v.Set("previous", "true")
+	}
+	u := fmt.Sprintf("%s/api/v1/namespaces/%s/pods/%s/log?%s", c.host, url.PathEscape(q.Namespace), url.PathEscape(pod), v.Encode())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		var status metav1.Status
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if json.Unmarshal(body, &status) == nil && status.Message != "" {
+			return nil, fmt.Errorf("%s", status.Message)
+		}
+		return nil, fmt.Errorf("%s", resp.Status)
+	}
+	return resp.Body, nil
+}
+
 // Restart is kubectl rollout restart: a new pod-template annotation.
 func (c *Client) Restart(ctx context.Context, ns, deployment string, dryRun bool) (runbooks.Change, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	d, err := c.cs.AppsV1().Deployments(ns).Get(ctx, deployment, metav1.GetOptions{})
+	d, err := c.deployment(ctx, ns, deployment)
 	if err != nil {
-		return runbooks.Change{}, fmt.Errorf("get deployment %s/%s: %w", ns, deployment, err)
+		return runbooks.Change{}, err
 	}
 	if d.Spec.Paused {
 		return runbooks.Change{}, fmt.Errorf("deployment %s/%s is paused: resume it before restarting", ns, deployment)
 	}
 	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
 		"annotations": map[string]string{"kubectl.kubernetes.io/restartedAt": time.Now().UTC().Format(time.RFC3339)}}}}})
-	if _, err := c.cs.AppsV1().Deployments(ns).Patch(ctx, deployment, types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: dry(dryRun)}); err != nil {
+	if _, err := c.dyn.Resource(deploymentsGVR).Namespace(ns).Patch(ctx, deployment, types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: dry(dryRun)}); err != nil {
 		return runbooks.Change{}, fmt.Errorf("restart deployment %s/%s: %w", ns, deployment, err)
 	}
 	n := int32(1)
@@ -254,16 +349,19 @@ func (c *Client) Scale(ctx context.Context, ns, deployment string, replicas int,
 }
 
 func (c *Client) scaleOnce(ctx context.Context, ns, deployment string, replicas int, dryRun bool) (runbooks.Change, error) {
-	s, err := c.cs.AppsV1().Deployments(ns).GetScale(ctx, deployment, metav1.GetOptions{})
+	res := c.dyn.Resource(deploymentsGVR).Namespace(ns)
+	s, err := res.Get(ctx, deployment, metav1.GetOptions{}, "scale")
 	if err != nil {
 		return runbooks.Change{}, fmt.Errorf("get scale: %w", err)
 	}
-	from := s.Spec.Replicas
+	from, _, _ := unstructured.NestedInt64(s.Object, "spec", "replicas")
 	if int(from) == replicas {
 		return runbooks.Change{Summary: fmt.Sprintf("replicas already %d", from), Skipped: true}, nil
 	}
-	s.Spec.Replicas = int32(replicas)
-	if _, err := c.cs.AppsV1().Deployments(ns).UpdateScale(ctx, deployment, s, metav1.UpdateOptions{DryRun: dry(dryRun)}); err != nil {
+	if err := unstructured.SetNestedField(s.Object, int64(replicas), "spec", "replicas"); err != nil {
+		return runbooks.Change{}, err
+	}
+	if _, err := res.Update(ctx, s, metav1.UpdateOptions{DryRun: dry(dryRun)}, "scale"); err != nil {
 		return runbooks.Change{}, err
 	}
 	return runbooks.Change{Summary: fmt.Sprintf("replicas %d → %d", from, replicas)}, nil
@@ -273,9 +371,13 @@ func (c *Client) scaleOnce(ctx context.Context, ns, deployment string, replicas 
 func (c *Client) Switch(ctx context.Context, ns, service string, selector map[string]string, dryRun bool) (runbooks.Change, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	svc, err := c.cs.CoreV1().Services(ns).Get(ctx, service, metav1.GetOptions{})
+	u, err := c.dyn.Resource(servicesGVR).Namespace(ns).Get(ctx, service, metav1.GetOptions{})
 	if err != nil {
 		return runbooks.Change{}, fmt.Errorf("get service %s/%s: %w", ns, service, err)
+	}
+	svc, err := into[corev1.Service](u)
+	if err != nil {
+		return runbooks.Change{}, err
 	}
 	before := labels.Set(svc.Spec.Selector)
 	after := labels.Set{}
@@ -289,7 +391,7 @@ func (c *Client) Switch(ctx context.Context, ns, service string, selector map[st
 		return runbooks.Change{Summary: "selector already " + before.String(), Skipped: true}, nil
 	}
 	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"selector": selector}})
-	if _, err := c.cs.CoreV1().Services(ns).Patch(ctx, service, types.MergePatchType, patch, metav1.PatchOptions{DryRun: dry(dryRun)}); err != nil {
+	if _, err := c.dyn.Resource(servicesGVR).Namespace(ns).Patch(ctx, service, types.MergePatchType, patch, metav1.PatchOptions{DryRun: dry(dryRun)}); err != nil {
 		return runbooks.Change{}, fmt.Errorf("switch service %s/%s: %w", ns, service, err)
 	}
 	return runbooks.Change{Summary: fmt.Sprintf("selector %s → %s", before, after)}, nil

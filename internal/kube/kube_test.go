@@ -220,6 +220,15 @@ func TestActionsAsTheShippedServiceAccount(t *testing.T) {
 		if err != nil || len(events) == 0 {
 			t.Fatalf("events %d %v", len(events), err)
 		}
+		// A pod bound to a node with no kubelet: the API server's answer comes back as the error.
+		ghost := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "ghost", Namespace: ns},
+			Spec: corev1.PodSpec{NodeName: "ghost-node", Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
+		if _, err := cp.client.CoreV1().Pods(ns).Create(ctx, ghost, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Logs(ctx, runbooks.LogQuery{Namespace: ns, Pod: "ghost", Tail: 5}); err == nil || !strings.Contains(err.Error(), "ghost-node") {
+			t.Errorf("logs from a node without a kubelet: %v", err)
+		}
 		// No kubelet here: the pods never run, and the logs step says so.
 		if out, err := c.Logs(ctx, runbooksLogQuery()); err != nil || !strings.Contains(out, "Pending and not scheduled to a node yet: no logs") {
 			t.Errorf("logs of pods that never ran: %q %v", out, err)

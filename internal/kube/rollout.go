@@ -26,21 +26,25 @@ const (
 
 // history returns the deployment and its ReplicaSets by revision.
 func (c *Client) history(ctx context.Context, ns, deployment string) (*appsv1.Deployment, map[int64]*appsv1.ReplicaSet, error) {
-	d, err := c.cs.AppsV1().Deployments(ns).Get(ctx, deployment, metav1.GetOptions{})
+	d, err := c.deployment(ctx, ns, deployment)
 	if err != nil {
-		return nil, nil, fmt.Errorf("get deployment %s/%s: %w", ns, deployment, err)
+		return nil, nil, err
 	}
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
 		return nil, nil, fmt.Errorf("deployment %s/%s selector: %w", ns, deployment, err)
 	}
-	list, err := c.cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	ul, err := c.dyn.Resource(replicaSetsGVR).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list replicasets of %s/%s: %w", ns, deployment, err)
 	}
+	sets, err := listInto[appsv1.ReplicaSet](ul)
+	if err != nil {
+		return nil, nil, err
+	}
 	byRev := map[int64]*appsv1.ReplicaSet{}
-	for i := range list.Items {
-		rs := &list.Items[i]
+	for i := range sets {
+		rs := &sets[i]
 		if !metav1.IsControlledBy(rs, d) {
 			continue
 		}
@@ -125,7 +129,7 @@ func (c *Client) Undo(ctx context.Context, ns, deployment string, revision int64
 	if err != nil {
 		return runbooks.Change{}, err
 	}
-	if _, err := c.cs.AppsV1().Deployments(ns).Patch(ctx, deployment, types.JSONPatchType, patch, metav1.PatchOptions{DryRun: dry(dryRun)}); err != nil {
+	if _, err := c.dyn.Resource(deploymentsGVR).Namespace(ns).Patch(ctx, deployment, types.JSONPatchType, patch, metav1.PatchOptions{DryRun: dry(dryRun)}); err != nil {
 		return runbooks.Change{}, fmt.Errorf("roll back %s/%s to revision %d: %w", ns, deployment, target, err)
 	}
 	return runbooks.Change{Summary: fmt.Sprintf("image %s → %s (revision %d → %d)",
