@@ -37,7 +37,7 @@ bench: ## benchmarks: store vs a bare bbolt update, interleaved (ratio x-bare)
 bench-load: build ## PagerDuty webhooks and Alertmanager groups at rising rates next to a bare bbolt handler; Slack ack latency next to a bare client
 	$(GO) run ./bench/load -bot $(BIN)
 
-fuzz: ## fuzz each parser for FUZZTIME (default 20s each): commands, PagerDuty, signatures, Alertmanager
+fuzz: ## fuzz each parser for FUZZTIME (default 20s each; a count such as 30000x also works): commands, PagerDuty, signatures, Alertmanager, runbooks
 	$(GO) test ./internal/commands -run '^$$' -fuzz FuzzHandle -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/pagerduty -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/pagerduty -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME)
