@@ -69,14 +69,19 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app
 		return nil, err
 	}
 	a.router.UseRunbooks(books)
+	// One Prometheus client serves the runbook steps and the SLO.
 	var promMetrics runbooks.Metrics
-	var cluster runbooks.Cluster
+	var sloQ slo.Querier
 	if cfg.PromURL != "" {
-		if promMetrics, err = newProm(cfg.PromURL); err != nil {
+		pc, err := prom.New(cfg.PromURL)
+		if err != nil {
 			store.Close()
 			return nil, err
 		}
+		promMetrics, sloQ = pc, pc
+		a.router.UseSLO(pc, cfg.SLO)
 	}
+	var cluster runbooks.Cluster
 	if cfg.Kubeconfig != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
 		kc, err := kube.FromKubeconfig(cfg.Kubeconfig)
 		if err != nil {
@@ -87,16 +92,6 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app
 	}
 	a.runner = runbooks.NewRunner(cluster, promMetrics, runbooks.Guardrails{Operators: cfg.Operators, Namespaces: cfg.Namespaces})
 	a.router.UseRunner(a.runner)
-	var sloQ slo.Querier
-	if cfg.PromURL != "" {
-		q, err := newProm(cfg.PromURL)
-		if err != nil {
-			store.Close()
-			return nil, err
-		}
-		sloQ = q
-		a.router.UseSLO(q, cfg.SLO)
-	}
 	env := &commands.Env{SLO: sloQ, SLOConfig: cfg.SLO}
 	a.http = server.New(server.Config{
 		Gatherer:   reg,
@@ -105,7 +100,11 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app
 		AdminToken: cfg.AdminToken,
 		Logger:     log,
 		Postmortem: func(ctx context.Context, w io.Writer, id int64, format string) error {
-			return exportPostmortem(ctx, w, a.svc, env, id, format)
+			inc, err := a.svc.Get(ctx, id)
+			if err != nil {
+				return err
+			}
+			return commands.WritePostmortem(ctx, w, a.svc, env, inc, format)
 		},
 	})
 	am := alertmanager.NewReceiver(a.svc, cfg.AMToken, log)
@@ -229,5 +228,3 @@ func isTerminal(r io.Reader) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
-
-func newProm(url string) (*prom.Client, error) { return prom.New(url) }

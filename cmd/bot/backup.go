@@ -55,28 +55,17 @@ func backup(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 func backupOnline(ctx context.Context, url, token, dest string) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	body, err := adminGet(ctx, url, token)
 	if err != nil {
 		return 0, err
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return 0, fmt.Errorf("%s: %s", resp.Status, msg)
-	}
+	defer body.Close()
 	tmp, err := os.CreateTemp(filepath.Dir(dest), filepath.Base(dest)+".tmp-*")
 	if err != nil {
 		return 0, err
 	}
 	defer os.Remove(tmp.Name())
-	n, err := io.Copy(tmp, resp.Body)
+	n, err := io.Copy(tmp, body)
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -99,4 +88,27 @@ func verifyBackup(path string) error {
 		return fmt.Errorf("the copy is not a valid database: %w", err)
 	}
 	return s.Close()
+}
+
+// adminGet asks the running Sitrep for one of its /admin documents (the
+// admin token for other hosts; loopback needs none) and returns the body of
+// a 200, or the answer as an error.
+func adminGet(ctx context.Context, url, token string) (io.ReadCloser, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, fmt.Errorf("%s: %s", resp.Status, msg)
+	}
+	return resp.Body, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,27 +13,8 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/commands"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
-	"github.com/sitrep-oncall/sitrep/internal/postmortem"
-	"github.com/sitrep-oncall/sitrep/internal/slo"
+	"github.com/sitrep-oncall/sitrep/internal/prom"
 )
-
-// exportPostmortem writes incident id's postmortem, with the error budget
-// it consumed when Prometheus is configured.
-func exportPostmortem(ctx context.Context, w io.Writer, svc *incidents.Service, env *commands.Env, id int64, format string) error {
-	if format == "" {
-		format = "md"
-	}
-	inc, err := svc.Get(ctx, id)
-	if err != nil {
-		return err
-	}
-	opt := postmortem.Options{Format: format}
-	if env.SLO != nil && !inc.Open() {
-		b := slo.IncidentBudget(ctx, env.SLO, env.SLOConfig, inc.DeclaredAt, inc.ResolvedAt)
-		opt.Budget = &b
-	}
-	return postmortem.Write(ctx, w, svc, inc, opt)
-}
 
 // postmortemCLI is `bot postmortem export INC-7 [-format md|json] [-o file]`.
 // It reads the database directly, or asks the running Sitrep when that one
@@ -69,11 +49,16 @@ func postmortemCLI(ctx context.Context, args []string, stdout, stderr io.Writer,
 		svc := incidents.NewService(incidents.Config{Store: store})
 		env := &commands.Env{SLOConfig: cfg.SLO}
 		if cfg.PromURL != "" {
-			if env.SLO, err = newProm(cfg.PromURL); err != nil {
+			pc, err := prom.New(cfg.PromURL)
+			if err != nil {
 				return err
 			}
+			env.SLO = pc
 		}
-		err = exportPostmortem(ctx, w, svc, env, id, format)
+		var inc *incidents.Incident
+		if inc, err = svc.Get(ctx, id); err == nil {
+			err = commands.WritePostmortem(ctx, w, svc, env, inc, format)
+		}
 	case errors.Is(err, boltstore.ErrLocked):
 		err = fetchPostmortem(ctx, "http://"+cfg.Listen, cfg.AdminToken, id, format, w)
 	}
@@ -105,22 +90,11 @@ func output(path string, stdout io.Writer) (io.Writer, func(error) error, error)
 
 func fetchPostmortem(ctx context.Context, base, token string, id int64, format string, w io.Writer) error {
 	u := fmt.Sprintf("%s/admin/postmortem/%d?format=%s", base, id, url.QueryEscape(format))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	body, err := adminGet(ctx, u, token)
 	if err != nil {
 		return fmt.Errorf("the database is held by a running Sitrep, and asking it failed: %w", err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("the running Sitrep answered %s: %s", resp.Status, msg)
-	}
-	_, err = io.Copy(w, resp.Body)
+	defer body.Close()
+	_, err = io.Copy(w, body)
 	return err
 }

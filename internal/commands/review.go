@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,19 +78,19 @@ func actions(ctx context.Context, c *Call) (Reply, error) {
 // exported with `bot postmortem export`.
 const MaxChatPostmortem = 8 << 20
 
-// Postmortem renders incident id's postmortem, with the error budget it
-// consumed when Prometheus is configured.
-func Postmortem(ctx context.Context, svc *incidents.Service, env *Env, inc *incidents.Incident, format string) ([]byte, error) {
+// WritePostmortem writes an incident's postmortem ("md" when format is
+// empty), with the error budget it consumed when Prometheus is configured:
+// the chat command and `bot postmortem export` both go through it.
+func WritePostmortem(ctx context.Context, w io.Writer, svc *incidents.Service, env *Env, inc *incidents.Incident, format string) error {
+	if format == "" {
+		format = "md"
+	}
 	opt := postmortem.Options{Format: format}
 	if env != nil && env.SLO != nil && !inc.Open() {
 		b := slo.IncidentBudget(ctx, env.SLO, env.SLOConfig, inc.DeclaredAt, inc.ResolvedAt)
 		opt.Budget = &b
 	}
-	var buf bytes.Buffer
-	if err := postmortem.Write(ctx, &buf, svc, inc, opt); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return postmortem.Write(ctx, w, svc, inc, opt)
 }
 
 func postmortemCmd(ctx context.Context, c *Call) (Reply, error) {
@@ -104,10 +105,11 @@ func postmortemCmd(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	content, err := Postmortem(ctx, c.Svc, c.Env, inc, format)
-	if err != nil {
+	var buf bytes.Buffer
+	if err := WritePostmortem(ctx, &buf, c.Svc, c.Env, inc, format); err != nil {
 		return Reply{}, err
 	}
+	content := buf.Bytes()
 	if len(content) > MaxChatPostmortem {
 		return Reply{}, invalid("the postmortem of %s is %d MB; export it with: bot postmortem export %s -o file", inc.Key(), len(content)>>20, inc.Key())
 	}
