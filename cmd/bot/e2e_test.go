@@ -132,12 +132,7 @@ func (b *runningBot) say(t *testing.T, line, want string) string {
 // startBot runs a bot that stays up until the test ends (its stdin open).
 func startBot(t *testing.T, db string) (*runningBot, *exec.Cmd) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	cmd := exec.Command(botBinary)
 	cmd.Env = botEnv(db, addr)
 	stdin, _ := cmd.StdinPipe()
@@ -381,4 +376,15 @@ func TestRunbooksLint(t *testing.T) {
 	if !strings.Contains(out, "Runbook       high-error-rate") {
 		t.Errorf("no runbook offered:\n%s", out)
 	}
+}
+
+// freeAddr is a loopback address nothing listens on (for SITREP_LISTEN).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,12 +25,7 @@ import (
 // headless starts the binary without a terminal and returns its address.
 func headless(t *testing.T, db string, extra ...string) (*exec.Cmd, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	cmd := exec.Command(botBinary)
 	cmd.Env = append(botEnv(db, addr), append([]string{"SITREP_CONSOLE=off"}, extra...)...)
 	cmd.Stderr = os.Stderr
@@ -156,9 +150,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 		"PAGERDUTY_WEBHOOK_SECRETS": "pd-webhook-secret-7f3a", "PAGERDUTY_TOKEN": "pd-api-token-9c1e",
 		"SITREP_ADMIN_TOKEN": "admin-token-4b2d", "SITREP_ALERTMANAGER_TOKEN": "am-token-8e6f",
 	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	env := append(botEnv(filepath.Join(t.TempDir(), "s.db"), addr), "SLACK_API_URL="+srv.URL, "SITREP_LOG_LEVEL=debug",
 		"PAGERDUTY_FROM=sitrep@example.com", "PAGERDUTY_API_URL="+pdAPI.URL, "SITREP_SLACK_RATE_SCALE=100")
 	for k, v := range secrets {
