@@ -77,6 +77,7 @@ func declare(ctx context.Context, c *Call) (Reply, error) {
 	}
 	out := Card(inc, c.Svc.Now())
 	out.Text = "🚨 Declared " + out.Text
+	out.Private = true // the war room gets the header; only the declarer needs the card
 	return out, nil
 }
 

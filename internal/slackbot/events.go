@@ -121,9 +121,6 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) {
 		return
 	}
 	reply := b.handler.Handle(ctx, commands.Request{Actor: actor(cmd.UserID), Channel: cmd.ChannelID, Text: cmd.Text})
-	if !reply.Error && reply.Incident != nil && strings.HasPrefix(strings.ToLower(strings.TrimSpace(cmd.Text)), "declare") {
-		reply.Private = true // the war room gets the header; the declarer gets the card
-	}
 	b.respond(ctx, cmd.ChannelID, cmd.UserID, cmd.ResponseURL, reply)
 }
 
