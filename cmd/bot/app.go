@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -17,6 +18,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/commands"
 	"github.com/sitrep-oncall/sitrep/internal/console"
+	"github.com/sitrep-oncall/sitrep/internal/effects"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/kube"
 	"github.com/sitrep-oncall/sitrep/internal/pagerduty"
@@ -28,7 +30,8 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/telemetry"
 )
 
-// app is the running Sitrep: store, service, router, HTTP server, timers.
+// app is the running Sitrep: store, service, router, adapters, HTTP server,
+// timers — all built by newApp before anything starts.
 type app struct {
 	cfg    config
 	log    *slog.Logger
@@ -38,26 +41,45 @@ type app struct {
 	http   *server.Server
 	ln     net.Listener
 	pdSync *pagerduty.Sync
+	bot    *slackbot.Bot
 	runner *runbooks.Runner
 }
 
-// newApp opens the store and wires everything; close releases it.
-func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app, error) {
-	store, err := boltstore.Open(cfg.DB, boltstore.Options{LockTimeout: cfg.LockTimeout})
+// newApp opens the store and wires everything, complete, before anything
+// runs; close releases it.
+func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *app, err error) {
+	// The store writes each consumer's effects in the same transaction as the
+	// events that imply them: the consumers are known before it opens.
+	var subs []incidents.Subscription
+	if cfg.slack() {
+		subs = append(subs, slackbot.Subscriptions()...)
+	}
+	pdSync := cfg.PDToken != "" && cfg.PDFrom != ""
+	if pdSync {
+		subs = append(subs, pagerduty.Subscription())
+	}
+	store, err := boltstore.Open(cfg.DB, boltstore.Options{LockTimeout: cfg.LockTimeout, Subscriptions: subs})
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, store: store}
+	a = &app{cfg: cfg, log: log, store: store}
+	defer func() {
+		if err != nil {
+			store.Close()
+		}
+	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics, err := telemetry.New(reg)
 	if err != nil {
-		store.Close()
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	effectMetrics, err := telemetry.NewEffects(reg)
+	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	open, err := store.List(context.Background(), incidents.Filter{})
 	if err != nil {
-		store.Close()
 		return nil, fmt.Errorf("read open incidents: %w", err)
 	}
 	metrics.Seed(open)
@@ -65,7 +87,6 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app
 	a.router = commands.NewRouter(a.svc, log)
 	books, err := loadRunbooks(cfg, log)
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
 	a.router.UseRunbooks(books)
@@ -75,7 +96,6 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app
 	if cfg.PromURL != "" {
 		pc, err := prom.New(cfg.PromURL)
 		if err != nil {
-			store.Close()
 			return nil, err
 		}
 		promMetrics, sloQ = pc, pc
@@ -85,7 +105,6 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app
 	if cfg.Kubeconfig != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
 		kc, err := kube.FromKubeconfig(cfg.Kubeconfig)
 		if err != nil {
-			store.Close()
 			return nil, err
 		}
 		cluster = kc
@@ -93,9 +112,34 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app
 	a.runner = runbooks.NewRunner(cluster, promMetrics, runbooks.Guardrails{Operators: cfg.Operators, Namespaces: cfg.Namespaces})
 	a.router.UseRunner(a.runner)
 	env := &commands.Env{SLO: sloQ, SLOConfig: cfg.SLO}
+	checks := []server.Check{{Name: "database", Fn: store.Ping}}
+	effectsCfg := effects.Config{Observe: effectMetrics.Observe}
+	if cfg.slack() {
+		a.bot, err = slackbot.New(slackbot.Config{
+			BotToken: cfg.SlackBot, AppToken: cfg.SlackApp, APIURL: cfg.SlackAPI,
+			Responders: cfg.Responders, AnnounceChannel: cfg.Announce,
+			Sender: slackbot.SenderConfig{RateScale: cfg.SlackScale}, Logger: log,
+			Inbox: store, Outbox: store, Effects: effectsCfg,
+		}, a.svc, a.router)
+		if err != nil {
+			return nil, err
+		}
+		a.runner.ResolveGroupsWith(a.bot.GroupMembers) // SITREP_OPERATORS may name Slack user groups
+		checks = append(checks, server.Check{Name: "slack", Fn: a.bot.Ready})
+		for _, r := range a.bot.Runners() {
+			effectMetrics.Watch(r)
+			checks = append(checks, backlogCheck(r))
+		}
+	}
+	if pdSync {
+		a.pdSync = pagerduty.NewSync(pagerduty.SyncConfig{Token: cfg.PDToken, From: cfg.PDFrom, APIURL: cfg.PDAPI,
+			Service: a.svc, Outbox: store, Logger: log, Effects: effectsCfg})
+		effectMetrics.Watch(a.pdSync.Runner())
+		checks = append(checks, backlogCheck(a.pdSync.Runner()))
+	}
 	a.http = server.New(server.Config{
 		Gatherer:   reg,
-		Checks:     []server.Check{{Name: "database", Fn: store.Ping}},
+		Checks:     checks,
 		Backup:     store,
 		AdminToken: cfg.AdminToken,
 		Logger:     log,
@@ -119,17 +163,35 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (*app
 			http.Error(w, "PagerDuty webhooks are off: set PAGERDUTY_WEBHOOK_SECRETS", http.StatusUnauthorized)
 		}))
 	}
-	if cfg.PDToken != "" && cfg.PDFrom != "" {
-		a.pdSync = pagerduty.NewSync(cfg.PDToken, cfg.PDFrom, cfg.PDAPI, a.svc, log)
-		a.svc.AddNotifier(a.pdSync)
-	}
 	return a, nil
+}
+
+// backlogStall is how long effects may wait with none finishing before
+// /readyz names the backlog.
+const backlogStall = 2 * time.Minute
+
+// backlogCheck names, in /readyz's detail, a consumer whose effects are not
+// draining. It warns rather than fails: webhooks keep being taken (and
+// stored) while Slack or PagerDuty is away.
+func backlogCheck(r *effects.Runner) server.Check {
+	return server.Check{Name: "effects " + r.Consumer(), Warn: true, Fn: func(context.Context) error {
+		st := r.Stats()
+		if st.Pending == 0 || time.Since(st.Oldest) < backlogStall || time.Since(r.LastDone()) < backlogStall {
+			return nil
+		}
+		last := "none since start"
+		if t := r.LastDone(); !t.IsZero() {
+			last = "last done " + time.Since(t).Round(time.Second).String() + " ago"
+		}
+		return fmt.Errorf("%d pending, oldest %s old, %s: not draining", st.Pending, time.Since(st.Oldest).Round(time.Second), last)
+	}}
 }
 
 func (a *app) close() error { return a.store.Close() }
 
-// start runs the HTTP server (when it can listen) and the reminder timers
-// until ctx ends; wait blocks until they have stopped.
+// start runs the HTTP server (when it can listen), the reminder timers, the
+// PagerDuty sync and the Slack adapter until ctx ends; wait blocks until
+// every one has stopped.
 func (a *app) start(ctx context.Context) (wait func(), err error) {
 	var wg sync.WaitGroup
 	ln, err := net.Listen("tcp", a.cfg.Listen)
@@ -149,17 +211,20 @@ func (a *app) start(ctx context.Context) (wait func(), err error) {
 			}
 		}()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = a.svc.RunReminders(ctx)
-	}()
-	if a.pdSync != nil {
+	run := func(fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = a.pdSync.Start(ctx)
+			_ = fn(ctx)
 		}()
+	}
+	run(a.svc.RunReminders)
+	if a.pdSync != nil {
+		run(a.pdSync.Start)
+	}
+	if a.bot != nil {
+		run(a.bot.Start)
+		a.log.Info("slack adapter started")
 	}
 	return wg.Wait, nil
 }
@@ -192,25 +257,8 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	defer wait()
+	defer wait() // everything has stopped before the store closes
 	defer cancel()
-	if cfg.slack() {
-		bot, err := slackbot.New(slackbot.Config{
-			BotToken: cfg.SlackBot, AppToken: cfg.SlackApp, APIURL: cfg.SlackAPI,
-			Responders: cfg.Responders, AnnounceChannel: cfg.Announce,
-			Sender: slackbot.SenderConfig{RateScale: cfg.SlackScale}, Logger: log,
-		}, a.svc, a.router)
-		if err != nil {
-			return err
-		}
-		a.svc.AddNotifier(bot)
-		a.runner.ResolveGroupsWith(bot.GroupMembers) // SITREP_OPERATORS may name Slack user groups
-		a.http.AddCheck(server.Check{Name: "slack", Fn: bot.Ready})
-		stopped := make(chan struct{})
-		go func() { bot.Start(ctx); close(stopped) }()
-		defer func() { cancel(); <-stopped }() // the bot's workers finish before the store closes
-		log.Info("slack adapter started")
-	}
 	if term == nil {
 		log.Info("sitrep running without a terminal; stop with SIGTERM", "db", cfg.DB)
 		<-ctx.Done()

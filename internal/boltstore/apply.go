@@ -59,12 +59,12 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 			if err != nil {
 				return err
 			}
-			if err := insert(tx, created, events); err != nil {
+			if err := s.insert(tx, created, events); err != nil {
 				return err
 			}
 			res.Incident, res.Events, res.Created, wrote = created, events, true, true
 			if w.Change != nil { // the new incident takes the change too (its first alerts)
-				more, err := modify(tx, created, w.Change)
+				more, err := s.modify(tx, created, w.Change)
 				if err != nil {
 					return err
 				}
@@ -73,7 +73,7 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 		default:
 			res.Incident = inc
 			if w.Change != nil {
-				if res.Events, err = modify(tx, inc, w.Change); err != nil {
+				if res.Events, err = s.modify(tx, inc, w.Change); err != nil {
 					return err
 				}
 				wrote = len(res.Events) > 0
@@ -94,6 +94,7 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 	case err != nil:
 		return incidents.Result{}, err
 	}
+	s.signalEffects()
 	return res, nil
 }
 

@@ -19,11 +19,15 @@ func (s *Store) Create(ctx context.Context, inc *incidents.Incident, events []in
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return insert(tx, inc, events) })
+	err := s.db.Update(func(tx *bolt.Tx) error { return s.insert(tx, inc, events) })
+	if err == nil {
+		s.signalEffects()
+	}
+	return err
 }
 
 // insert gives inc the next id and stores it with its events and indexes.
-func insert(tx *bolt.Tx, inc *incidents.Incident, events []incidents.Event) error {
+func (s *Store) insert(tx *bolt.Tx, inc *incidents.Incident, events []incidents.Event) error {
 	seq, err := tx.Bucket(bucketIncidents).NextSequence()
 	if err != nil {
 		return err
@@ -35,7 +39,10 @@ func insert(tx *bolt.Tx, inc *incidents.Incident, events []incidents.Event) erro
 	if err := reindex(tx, indexed{}, inc); err != nil {
 		return err
 	}
-	return appendEvents(tx, inc.ID, events)
+	if err := appendEvents(tx, inc.ID, events); err != nil {
+		return err
+	}
+	return s.queueEffects(tx, inc, events)
 }
 
 // errNoChange rolls back a transaction that wrote nothing.
@@ -56,7 +63,7 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 		if inc, err = getIncident(tx, id); err != nil {
 			return err
 		}
-		if events, err = modify(tx, inc, func(inc *incidents.Incident, _ incidents.Memo) ([]incidents.Event, error) { return change(inc) }); err != nil {
+		if events, err = s.modify(tx, inc, func(inc *incidents.Incident, _ incidents.Memo) ([]incidents.Event, error) { return change(inc) }); err != nil {
 			return err
 		}
 		if len(events) == 0 {
@@ -71,12 +78,13 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 	if err != nil {
 		return nil, nil, err
 	}
+	s.signalEffects()
 	return inc, events, nil
 }
 
 // modify runs change on inc (with its memo) and, when it returns events,
 // stores the result.
-func modify(tx *bolt.Tx, inc *incidents.Incident, change func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error)) ([]incidents.Event, error) {
+func (s *Store) modify(tx *bolt.Tx, inc *incidents.Incident, change func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error)) ([]incidents.Event, error) {
 	id := inc.ID
 	before := indexed{inc.Channel, maps.Clone(inc.Links)}
 	events, err := change(inc, &memo{tx: tx, id: id})
@@ -92,7 +100,10 @@ func modify(tx *bolt.Tx, inc *incidents.Incident, change func(*incidents.Inciden
 	if err := reindex(tx, before, inc); err != nil {
 		return nil, err
 	}
-	return events, appendEvents(tx, id, events)
+	if err := appendEvents(tx, id, events); err != nil {
+		return nil, err
+	}
+	return events, s.queueEffects(tx, inc, events)
 }
 
 func appendEvents(tx *bolt.Tx, id int64, events []incidents.Event) error {

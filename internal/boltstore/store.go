@@ -10,6 +10,8 @@
 //	index/link            "system\x00ref" (e.g. PagerDuty incident id) → id
 //	dedup                 webhook event key → expiry (unix seconds, 8-byte big-endian)
 //	memos/<id>            an incident's Memo: state that grows without bound (each alert's last state)
+//	outbox/<consumer>     incident id + event seq (8+8 bytes) → Effect JSON: outside work a change implies
+//	inbox                 arrival key → an acknowledged chat envelope not yet processed
 //
 // Every change and its events are one fsynced transaction.
 package boltstore
@@ -24,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +57,11 @@ type Store struct {
 	db       *bolt.DB
 	path     string
 	inflight atomic.Int64 // Apply calls under way
+	subs     []incidents.Subscription
+
+	effectsWritten atomic.Bool // a transaction wrote effects: signal after its commit
+	outboxMu       sync.Mutex
+	outboxCh       chan struct{}
 }
 
 var _ incidents.Store = (*Store)(nil)
@@ -65,6 +73,9 @@ type Options struct {
 	LockTimeout time.Duration
 	// ReadOnly opens the file for reading only (a shared lock).
 	ReadOnly bool
+	// Subscriptions say which events imply effects, written to the outbox
+	// in the same transaction as the events.
+	Subscriptions []incidents.Subscription
 }
 
 // Open opens (creating if needed) the database at path.
@@ -85,7 +96,7 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	db.MaxBatchDelay = 500 * time.Microsecond
-	s := &Store{db: db, path: path}
+	s := &Store{db: db, path: path, subs: opt.Subscriptions, outboxCh: make(chan struct{})}
 	if !opt.ReadOnly {
 		err := s.init()
 		if err == nil {

@@ -68,10 +68,8 @@ func declare(ctx context.Context, c *Call) (Reply, error) {
 			_, d.Title = splitWord(c.Rest)
 		}
 	}
-	if c.Env != nil {
-		d.Runbook = c.Env.Runbooks.MatchName("", nil, d.Title)
-	}
-	inc, err := c.Svc.Declare(ctx, d, c.Actor)
+	d.Request = c.Request.ID
+	inc, err := Declare(ctx, c.Svc, c.Env, d, c.Actor)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -79,6 +77,15 @@ func declare(ctx context.Context, c *Call) (Reply, error) {
 	out.Text = "🚨 Declared " + out.Text
 	out.Private = true // the war room gets the header; only the declarer needs the card
 	return out, nil
+}
+
+// Declare opens an incident: the one path every person's declaration takes
+// (the declare command, Slack's form), so each gets its runbook offered.
+func Declare(ctx context.Context, svc *incidents.Service, env *Env, d incidents.Declaration, by incidents.Actor) (*incidents.Incident, error) {
+	if env != nil && d.Runbook == "" {
+		d.Runbook = env.Runbooks.MatchName("", nil, d.Title)
+	}
+	return svc.Declare(ctx, d, by)
 }
 
 // changed is the reply to a change: one line, the incident and its buttons.

@@ -8,6 +8,9 @@ import "github.com/sitrep-oncall/sitrep/internal/incidents"
 
 // Request is one thing a person (or a button press) asked for.
 type Request struct {
+	// ID is the platform's id of this request, when it has one: a request
+	// replayed after a crash (Slack's envelope id) declares at most once.
+	ID      string
 	Actor   incidents.Actor
 	Channel string // the war room the request came from, "" elsewhere
 	Text    string // "declare P2 Checkout down", with or without a leading "/incident"

@@ -40,6 +40,12 @@ func (r *Router) UseRunner(run *runbooks.Runner) { r.env.Runner = run }
 // UseSLO lets the slo command and postmortems ask Prometheus.
 func (r *Router) UseSLO(q slo.Querier, cfg slo.Config) { r.env.SLO, r.env.SLOConfig = q, cfg }
 
+// Declare opens an incident from a form (Slack's declare modal) the way the
+// declare command does.
+func (r *Router) Declare(ctx context.Context, d incidents.Declaration, by incidents.Actor) (*incidents.Incident, error) {
+	return Declare(ctx, r.svc, r.env, d, by)
+}
+
 // Registry is the router's command registry (adapters list it; later
 // capabilities register more commands on it).
 func (r *Router) Registry() *Registry { return r.reg }

@@ -113,7 +113,11 @@ func stepCmd(ctx context.Context, c *Call) (Reply, error) {
 	}
 	res := c.Env.Runner.Run(ctx, req)
 	step := rb.Steps[n-1]
-	inc, _, err = c.Svc.Change(ctx, c.ID, func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+	// The audit record is written whatever happened to the request's own
+	// deadline (a step that hung until it): detached, with a short timeout.
+	rec, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	inc, _, err = c.Svc.Change(rec, c.ID, func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 		return inc.Record(incidents.EventRunbookStep, fmt.Sprintf("%s · %d. %s: %s — %s", rb.Title, n, step.Name, res.Outcome, res.Summary), map[string]string{
 			"runbook": rb.Name, "step": strconv.Itoa(n), "name": step.Name, "kind": string(step.Kind), "outcome": string(res.Outcome),
 			"params": paramString(res.Params), "duration": res.Duration.Round(time.Millisecond).String(),

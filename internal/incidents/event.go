@@ -29,7 +29,8 @@ const (
 	EventActionAdded     EventKind = "action_added"
 	EventActionDone      EventKind = "action_done"
 	EventPostmortem      EventKind = "postmortem_exported"
-	EventRunbookStep     EventKind = "runbook_step" // a runbook step run: who, which, parameters, outcome, duration
+	EventRunbookStep     EventKind = "runbook_step"  // a runbook step run: who, which, parameters, outcome, duration
+	EventEffectFailed    EventKind = "effect_failed" // a chat platform refused for good what a change implied (the war room, a post)
 )
 
 // Sources of changes that come from outside systems.

@@ -38,15 +38,26 @@ func NewService(cfg Config) *Service {
 	return s
 }
 
-// AddNotifier adds a notifier; call it before the Service is used.
-func (s *Service) AddNotifier(n Notifier) { s.notifiers = append(s.notifiers, n) }
-
 // Now is the Service's clock.
 func (s *Service) Now() time.Time { return s.clock.Now() }
 
 // Declare opens a new incident.
 func (s *Service) Declare(ctx context.Context, d Declaration, by Actor) (*Incident, error) {
-	inc, events, err := Declare(d, by, s.clock.Now().UTC())
+	now := s.clock.Now().UTC()
+	if d.Request != "" {
+		res, err := s.store.Apply(ctx, Write{Link: Link{System: LinkRequest, Ref: d.Request}, Create: func() (*Incident, []Event, error) {
+			return Declare(d, by, now)
+		}})
+		if err != nil {
+			return nil, fmt.Errorf("declare: %w", err)
+		}
+		if res.Created {
+			s.log.Info("incident declared", "incident", res.Incident.Key(), "severity", res.Incident.Severity.String(), "by", by.Name, "source", by.Source)
+			s.changed(ctx, res.Incident, res.Events)
+		}
+		return res.Incident, nil
+	}
+	inc, events, err := Declare(d, by, now)
 	if err != nil {
 		return nil, err
 	}

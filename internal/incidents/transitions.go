@@ -20,7 +20,14 @@ type Declaration struct {
 	Signals     Signals
 	Links       map[string]string
 	Runbook     string // the runbook offered for it, when one matches
+	// Request is the id of the request that declares it (a Slack envelope):
+	// the same request replayed after a crash finds this incident instead
+	// of declaring a second one.
+	Request string
 }
+
+// LinkRequest links an incident to the request that declared it.
+const LinkRequest = "request"
 
 // MaxTitle bounds an incident title (Slack channel names and headers stay usable).
 const MaxTitle = 200
@@ -44,13 +51,16 @@ func Declare(d Declaration, by Actor, at time.Time) (*Incident, []Event, error) 
 		Status: Investigating, Phase: Detect, Phases: []Mark{{Phase: Detect, At: at}},
 		DeclaredAt: at, DeclaredBy: by.Name, Source: by.Source, AckClock: at, UpdatedAt: at,
 	}
-	if len(d.Links) > 0 || d.Runbook != "" {
-		inc.Links = make(map[string]string, len(d.Links)+1)
+	if len(d.Links) > 0 || d.Runbook != "" || d.Request != "" {
+		inc.Links = make(map[string]string, len(d.Links)+2)
 		for k, v := range d.Links {
 			inc.Links[k] = v
 		}
 		if d.Runbook != "" {
 			inc.Links["runbook"] = d.Runbook
+		}
+		if d.Request != "" {
+			inc.Links[LinkRequest] = d.Request
 		}
 	}
 	if len(d.Signals.Labels) > 0 {

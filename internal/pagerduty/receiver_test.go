@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
@@ -20,21 +21,33 @@ import (
 var secret = []byte("whsec-test-secret")
 
 type fixture struct {
+	store *boltstore.Store
+	close func()
 	svc *incidents.Service
 	srv *httptest.Server
 }
 
 func newFixture(t testing.TB, notifiers ...incidents.Notifier) *fixture {
 	t.Helper()
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
+	return newFixtureAt(t, filepath.Join(t.TempDir(), "s.db"), notifiers...)
+}
+
+// newFixtureAt opens the store at path (with the sync's outbox subscription)
+// and serves the receiver on it; close ends both (a restart opens it again).
+func newFixtureAt(t testing.TB, path string, notifiers ...incidents.Notifier) *fixture {
+	t.Helper()
+	store, err := boltstore.Open(path, boltstore.Options{Subscriptions: []incidents.Subscription{pagerduty.Subscription()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.DiscardHandler)
 	svc := incidents.NewService(incidents.Config{Store: store, Logger: quiet, Notifiers: notifiers})
 	srv := httptest.NewServer(pagerduty.NewReceiver(svc, []string{"old-secret", string(secret)}, quiet))
-	t.Cleanup(func() { srv.Close(); store.Close() })
-	return &fixture{svc: svc, srv: srv}
+	f := &fixture{svc: svc, srv: srv, store: store}
+	var once sync.Once
+	f.close = func() { once.Do(func() { srv.Close(); store.Close() }) }
+	t.Cleanup(f.close)
+	return f
 }
 
 // sample loads a PagerDuty sample and points it at PagerDuty incident pd.

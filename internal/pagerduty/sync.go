@@ -2,161 +2,164 @@ package pagerduty
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/PagerDuty/go-pagerduty"
 
+	"github.com/sitrep-oncall/sitrep/internal/effects"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 )
 
+// Consumer is the PagerDuty sync's name in the outbox.
+const Consumer = "pagerduty"
+
+// Subscription is the sync's outbox subscription: Sitrep's own
+// acknowledgements, resolutions and notes on a PagerDuty-linked incident.
+// Changes that came from PagerDuty are never sent back (no echo loop).
+func Subscription() incidents.Subscription {
+	return incidents.Subscription{Consumer: Consumer, Events: func(inc *incidents.Incident, ev incidents.Event) bool {
+		if inc.Links[LinkSystem] == "" || ev.Source == incidents.SourcePagerDuty {
+			return false
+		}
+		switch ev.Kind {
+		case incidents.EventAcknowledged, incidents.EventResolved, incidents.EventNote:
+			return true
+		}
+		return false
+	}}
+}
+
 // Sync makes the linked PagerDuty incident follow what people do in Sitrep:
-// acknowledge, resolve, add a note. Changes that came from PagerDuty are
-// never sent back (no echo loop). A failure leaves the Sitrep change as it
-// is, goes on the timeline, and is retried with backoff.
+// acknowledge, resolve, add a note. Each change is an effect in the outbox,
+// written with the change itself, so it survives a restart; a failure
+// leaves the Sitrep change as it is, goes on the timeline, and is retried
+// with backoff until PagerDuty takes it or refuses it for good (4xx).
 type Sync struct {
 	client *pagerduty.Client
 	from   string
 	svc    *incidents.Service
 	log    *slog.Logger
-
-	// RetryBase is the first retry's delay (doubling, at most MaxRetryWait);
-	// Attempts bounds the tries of one change.
-	RetryBase    time.Duration
-	MaxRetryWait time.Duration
-	Attempts     int
-
-	mu    sync.Mutex
-	queue []task
-	wake  chan struct{}
+	runner *effects.Runner
 }
 
-var _ incidents.Notifier = (*Sync)(nil)
-
-type task struct {
-	incident int64
-	pdID     string
-	action   string // acknowledge, resolve, note
-	note     string
-	attempt  int
+// SyncConfig is a Sync's complete configuration.
+type SyncConfig struct {
+	Token, From string // a REST API token, and the email of the PagerDuty user it acts as
+	APIURL      string // PagerDuty's when empty
+	Service     *incidents.Service
+	Outbox      incidents.Outbox
+	Logger      *slog.Logger
+	// Effects tunes the runner (retries, Observe); Consumer, Outbox and
+	// Handle are set here.
+	Effects effects.Config
 }
 
-// NewSync returns a Sync calling the REST API at apiURL (PagerDuty's when
-// empty) as the user whose email is from.
-func NewSync(token, from, apiURL string, svc *incidents.Service, log *slog.Logger) *Sync {
+// NewSync returns a Sync; Start runs it.
+func NewSync(cfg SyncConfig) *Sync {
 	opts := []pagerduty.ClientOptions{}
-	if apiURL != "" {
-		opts = append(opts, pagerduty.WithAPIEndpoint(apiURL))
+	if cfg.APIURL != "" {
+		opts = append(opts, pagerduty.WithAPIEndpoint(cfg.APIURL))
 	}
-	return &Sync{client: pagerduty.NewClient(token, opts...), from: from, svc: svc, log: log,
-		RetryBase: 2 * time.Second, MaxRetryWait: 5 * time.Minute, Attempts: 10, wake: make(chan struct{}, 1)}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Sync{client: pagerduty.NewClient(cfg.Token, opts...), from: cfg.From, svc: cfg.Service, log: cfg.Logger}
+	ec := cfg.Effects
+	ec.Consumer, ec.Outbox, ec.Handle, ec.Refused, ec.Logger = Consumer, cfg.Outbox, s.handle, s.refused, cfg.Logger
+	if ec.RetryBase == 0 {
+		ec.RetryBase = 2 * time.Second
+	}
+	if ec.RetryMax == 0 {
+		ec.RetryMax = 5 * time.Minute
+	}
+	ec.Describe = func(e incidents.Effect) string { return action(e) }
+	s.runner = effects.New(ec)
+	return s
 }
 
-// Notify queues the PagerDuty side of Sitrep's own changes.
-func (s *Sync) Notify(_ context.Context, inc *incidents.Incident, events []incidents.Event) {
-	pdID := inc.Links[LinkSystem]
-	if pdID == "" {
-		return
+// Runner is the sync's outbox runner (metrics, readiness).
+func (s *Sync) Runner() *effects.Runner { return s.runner }
+
+// Start sends pending changes until ctx ends.
+func (s *Sync) Start(ctx context.Context) error { return s.runner.Start(ctx) }
+
+func action(e incidents.Effect) string {
+	if e.Event == nil {
+		return "unknown"
 	}
-	for _, ev := range events {
-		if ev.Source == incidents.SourcePagerDuty {
-			continue // it came from PagerDuty: sending it back would loop
-		}
-		t := task{incident: inc.ID, pdID: pdID}
-		switch ev.Kind {
-		case incidents.EventAcknowledged:
-			t.action = "acknowledge"
-		case incidents.EventResolved:
-			t.action = "resolve"
-		case incidents.EventNote:
-			t.action, t.note = "note", ev.Message
-		default:
-			continue
-		}
-		s.push(t)
+	switch e.Event.Kind {
+	case incidents.EventAcknowledged:
+		return "acknowledge"
+	case incidents.EventResolved:
+		return "resolve"
+	case incidents.EventNote:
+		return "note"
 	}
+	return "unknown"
 }
 
-func (s *Sync) push(t task) {
-	s.mu.Lock()
-	s.queue = append(s.queue, t)
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
+var what = map[string]string{"acknowledge": "acknowledgement", "resolve": "resolution", "note": "note"}
 
-// Start sends queued changes until ctx ends.
-func (s *Sync) Start(ctx context.Context) error {
-	for {
-		s.mu.Lock()
-		var t task
-		ok := len(s.queue) > 0
-		if ok {
-			t, s.queue = s.queue[0], s.queue[1:]
-		}
-		s.mu.Unlock()
-		if !ok {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-s.wake:
-				continue
-			}
-		}
-		s.run(ctx, t)
+func (s *Sync) handle(ctx context.Context, e *incidents.Effect, _ func() error) error {
+	inc, err := s.svc.Get(ctx, e.Incident)
+	if errors.Is(err, incidents.ErrNotFound) {
+		return nil
 	}
-}
-
-func (s *Sync) run(ctx context.Context, t task) {
-	callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err := s.call(callCtx, t)
-	cancel()
-	what := map[string]string{"acknowledge": "acknowledgement", "resolve": "resolution", "note": "note"}[t.action]
+	if err != nil {
+		return err
+	}
+	pdID, act := inc.Links[LinkSystem], action(*e)
+	if pdID == "" || act == "unknown" {
+		return nil
+	}
+	err = s.call(ctx, act, pdID, e.Event.Message)
 	if err == nil {
-		s.record(ctx, t, incidents.EventSynced, fmt.Sprintf("%s sent to PagerDuty %s", what, t.pdID))
-		return
+		return s.record(ctx, e.Incident, pdID, act, incidents.EventSynced, fmt.Sprintf("%s sent to PagerDuty %s", what[act], pdID))
 	}
-	t.attempt++
-	s.log.Warn("pagerduty sync failed", "incident", incidents.FormatID(t.incident), "action", t.action, "attempt", t.attempt, "err", err)
-	if t.attempt == 1 {
-		s.record(ctx, t, incidents.EventSyncFailed, fmt.Sprintf("PagerDuty did not take the %s (%v); retrying", what, err))
+	var api pagerduty.APIError
+	if errors.As(err, &api) && api.StatusCode >= 400 && api.StatusCode < 500 && api.StatusCode != 429 && api.StatusCode != 408 {
+		return effects.Permanent(err)
 	}
-	if t.attempt >= s.Attempts {
-		s.record(ctx, t, incidents.EventSyncFailed, fmt.Sprintf("gave up sending the %s to PagerDuty after %d tries; do it there by hand", what, t.attempt))
-		return
+	if e.Attempts == 0 {
+		s.record(ctx, e.Incident, pdID, act, incidents.EventSyncFailed, fmt.Sprintf("PagerDuty did not take the %s (%v); retrying", what[act], err))
 	}
-	wait := min(s.RetryBase<<(t.attempt-1), s.MaxRetryWait)
-	time.AfterFunc(wait, func() {
-		if ctx.Err() == nil {
-			s.push(t)
-		}
-	})
+	return err
 }
 
-func (s *Sync) call(ctx context.Context, t task) error {
-	switch t.action {
+func (s *Sync) refused(ctx context.Context, e incidents.Effect, err error) {
+	act := action(e)
+	inc, gerr := s.svc.Get(ctx, e.Incident)
+	if gerr != nil {
+		return
+	}
+	pdID := inc.Links[LinkSystem]
+	s.record(ctx, e.Incident, pdID, act, incidents.EventSyncFailed, fmt.Sprintf("PagerDuty refused the %s (%v); do it there by hand", what[act], err))
+}
+
+func (s *Sync) call(ctx context.Context, act, pdID, note string) error {
+	switch act {
 	case "acknowledge", "resolve":
-		status := map[string]string{"acknowledge": "acknowledged", "resolve": "resolved"}[t.action]
-		_, err := s.client.ManageIncidentsWithContext(ctx, s.from, []pagerduty.ManageIncidentsOptions{{ID: t.pdID, Status: status}})
+		status := map[string]string{"acknowledge": "acknowledged", "resolve": "resolved"}[act]
+		_, err := s.client.ManageIncidentsWithContext(ctx, s.from, []pagerduty.ManageIncidentsOptions{{ID: pdID, Status: status}})
 		return err
 	case "note":
-		_, err := s.client.CreateIncidentNoteWithContext(ctx, t.pdID, pagerduty.IncidentNote{
-			Content: t.note, User: pagerduty.APIObject{Summary: s.from},
+		_, err := s.client.CreateIncidentNoteWithContext(ctx, pdID, pagerduty.IncidentNote{
+			Content: note, User: pagerduty.APIObject{Summary: s.from},
 		})
 		return err
 	}
-	return fmt.Errorf("unknown action %q", t.action)
+	return fmt.Errorf("unknown action %q", act)
 }
 
-func (s *Sync) record(ctx context.Context, t task, kind incidents.EventKind, msg string) {
-	_, _, err := s.svc.Change(ctx, t.incident, func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
-		return inc.Record(kind, msg, map[string]string{"pagerduty_incident": t.pdID, "action": t.action}, incidents.System, now)
+func (s *Sync) record(ctx context.Context, id int64, pdID, act string, kind incidents.EventKind, msg string) error {
+	_, _, err := s.svc.Change(ctx, id, func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+		return inc.Record(kind, msg, map[string]string{"pagerduty_incident": pdID, "action": act}, incidents.System, now)
 	})
 	if err != nil {
-		s.log.Error("pagerduty sync result not recorded", "incident", incidents.FormatID(t.incident), "err", err)
+		s.log.Error("pagerduty sync result not recorded", "incident", incidents.FormatID(id), "err", err)
 	}
+	return err
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitrep-oncall/sitrep/internal/effects"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/pagerduty"
 )
@@ -62,9 +63,9 @@ func newREST(t *testing.T) (*restServer, *httptest.Server) {
 }
 
 func startSync(t *testing.T, f *fixture, apiURL string) *pagerduty.Sync {
-	s := pagerduty.NewSync("pd-api-token", "sitrep@example.com", apiURL, f.svc, slog.New(slog.DiscardHandler))
-	s.RetryBase = time.Millisecond
-	f.svc.AddNotifier(s)
+	s := pagerduty.NewSync(pagerduty.SyncConfig{Token: "pd-api-token", From: "sitrep@example.com", APIURL: apiURL,
+		Service: f.svc, Outbox: f.store, Logger: slog.New(slog.DiscardHandler),
+		Effects: effects.Config{RetryBase: time.Millisecond, RetryMax: 50 * time.Millisecond}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Start(ctx); close(done) }()

@@ -26,6 +26,9 @@ import (
 type Check struct {
 	Name string
 	Fn   func(ctx context.Context) error
+	// Warn: a failure is reported in /readyz's body but does not make it
+	// fail (a Slack backlog must not take the webhook receivers out of service).
+	Warn bool
 }
 
 // Backuper writes a consistent copy of the database.
@@ -122,18 +125,26 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	var failed []string
+	var failed, warned []string
 	for _, c := range s.cfg.Checks {
 		if err := c.Fn(ctx); err != nil {
-			failed = append(failed, c.Name+": "+err.Error())
+			if c.Warn {
+				warned = append(warned, c.Name+": "+err.Error())
+			} else {
+				failed = append(failed, c.Name+": "+err.Error())
+			}
 		}
+	}
+	detail := strings.Join(append(failed, warned...), "\n")
+	if detail != "" {
+		detail += "\n"
 	}
 	if len(failed) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		io.WriteString(w, "not ready\n"+strings.Join(failed, "\n")+"\n")
+		io.WriteString(w, "not ready\n"+detail)
 		return
 	}
-	io.WriteString(w, "ready\n")
+	io.WriteString(w, "ready\n"+detail)
 }
 
 // backup streams a consistent copy of the database. Loopback callers need no

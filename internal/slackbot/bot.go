@@ -1,9 +1,10 @@
 // Package slackbot is Sitrep's Slack adapter, the only package that imports
-// slack-go. It connects in socket mode (no public URL), acknowledges every
-// envelope at once and does the work on a bounded pool; it renders neutral
-// replies as Block Kit; and, as an incidents.Notifier, it opens a war room
-// per incident and keeps its pinned header current. Every Web API call goes
-// through one rate-limited Sender.
+// slack-go. It connects in socket mode (no public URL); it stores every
+// envelope in the inbox before acknowledging it and does the work from
+// there on a bounded pool; it renders neutral replies as Block Kit; and, as
+// two consumers of the outbox, it opens a war room per incident and keeps
+// its pinned header and topic current. Every Web API call goes through one
+// rate-limited Sender.
 package slackbot
 
 import (
@@ -21,12 +22,14 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/sitrep-oncall/sitrep/internal/commands"
+	"github.com/sitrep-oncall/sitrep/internal/effects"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 )
 
 // Handler runs a neutral request; *commands.Router is one.
 type Handler interface {
 	Handle(ctx context.Context, req commands.Request) commands.Reply
+	Declare(ctx context.Context, d incidents.Declaration, by incidents.Actor) (*incidents.Incident, error)
 }
 
 // Config wires the Slack adapter.
@@ -35,10 +38,18 @@ type Config struct {
 	APIURL             string   // Web API base; default https://slack.com/api/
 	Responders         []string // user ids invited to every war room
 	AnnounceChannel    string   // channel id where new P1/P2 incidents are announced
-	Workers            int      // envelopes handled at once; default 8
-	JobTimeout         time.Duration
+	Workers            int           // envelopes handled at once; default 8
+	JobTimeout         time.Duration // one envelope's work, from when it starts; default 30s
 	Sender             SenderConfig
 	Logger             *slog.Logger
+	// Inbox keeps each envelope from before its ack until its work is done;
+	// Outbox holds the effects (Subscriptions) this adapter works off.
+	// Both are required: the store opened with Subscriptions().
+	Inbox  incidents.Inbox
+	Outbox incidents.Outbox
+	// Effects tunes the outbox runners (Workers, retries, Observe); its
+	// Consumer, Outbox and Handle are set by the adapter.
+	Effects effects.Config
 }
 
 // Bot is the running Slack adapter.
@@ -52,21 +63,22 @@ type Bot struct {
 	log     *slog.Logger
 
 	jobs      chan func(context.Context)
+	runCtx    context.Context // Start's: each job's deadline is counted from it
+	arrivals  atomic.Uint64   // inbox keys, in arrival order
+	runners   []*effects.Runner
+	intake    sync.WaitGroup // envelopes being stored
 	groupsMu  sync.Mutex
 	groups    map[string]groupMembers // user group id → members, cached
 	threadsMu sync.Mutex
 	threads   map[string]string // channel/thread key → the thread's root ts
 	orderMu   sync.Mutex
 	ordered   map[string][]func(context.Context) // key present: a drain is queued or running
-	seen      *recent
 	rooms     *rooms
 	connected atomic.Bool
 	lastErr   atomic.Pointer[string]
 	botUser   atomic.Pointer[string]
 	hooksHost string // the only host response_url posts may go to besides hooks.slack.com
 }
-
-var _ incidents.Notifier = (*Bot)(nil)
 
 // New builds the adapter; Start connects it.
 func New(cfg Config, svc *incidents.Service, h Handler) (*Bot, error) {
@@ -85,6 +97,9 @@ func New(cfg Config, svc *incidents.Service, h Handler) (*Bot, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Inbox == nil || cfg.Outbox == nil {
+		return nil, errors.New("slack adapter: an inbox and an outbox are required")
+	}
 	cfg.Sender.Logger = cfg.Logger
 	opts := []slack.Option{slack.OptionAppLevelToken(cfg.AppToken)}
 	hooksHost := ""
@@ -99,12 +114,39 @@ func New(cfg Config, svc *incidents.Service, h Handler) (*Bot, error) {
 	api := slack.New(cfg.BotToken, opts...)
 	b := &Bot{
 		cfg: cfg, api: api, sm: socketmode.New(api), send: NewSender(cfg.Sender), handler: h, svc: svc, log: cfg.Logger,
-		jobs: make(chan func(context.Context), 1024), ordered: map[string][]func(context.Context){}, threads: map[string]string{}, groups: map[string]groupMembers{}, seen: newRecent(10 * time.Minute), hooksHost: hooksHost,
+		jobs: make(chan func(context.Context), 1024), ordered: map[string][]func(context.Context){}, threads: map[string]string{}, groups: map[string]groupMembers{}, hooksHost: hooksHost,
 	}
 	b.rooms = newRooms(b)
+	b.arrivals.Store(uint64(time.Now().UnixNano())) // later than any key a previous run stored
+	for _, c := range []struct {
+		name   string
+		handle effects.Handler
+	}{{ConsumerRooms, b.rooms.handle}, {ConsumerTopic, b.rooms.handleTopic}} {
+		ec := cfg.Effects
+		ec.Consumer, ec.Outbox, ec.Handle, ec.Refused, ec.Logger = c.name, cfg.Outbox, c.handle, b.refused, cfg.Logger
+		ec.Describe = describeEffect
+		b.runners = append(b.runners, effects.New(ec))
+	}
 	none := "not connected yet"
 	b.lastErr.Store(&none)
 	return b, nil
+}
+
+// Runners are the adapter's outbox runners (for metrics and readiness).
+func (b *Bot) Runners() []*effects.Runner { return b.runners }
+
+func describeEffect(e incidents.Effect) string {
+	switch {
+	case e.Consumer == ConsumerTopic:
+		return "topic"
+	case e.Changed():
+		return "header"
+	case e.Event.Kind == incidents.EventDeclared:
+		return "war_room"
+	case e.Event.Kind == incidents.EventRoleAssigned:
+		return "invite"
+	}
+	return "post_" + string(e.Event.Kind)
 }
 
 // Ready reports whether the socket is connected (for /readyz).
@@ -117,9 +159,16 @@ func (b *Bot) Ready(context.Context) error {
 
 // Start connects and serves until ctx ends. A lost connection or a refused
 // token is logged and retried with backoff; incidents keep being recorded
-// meanwhile.
+// meanwhile. Envelopes left in the inbox by an earlier run are processed
+// first, and the outbox runners work off pending effects throughout. When ctx
+// ends, work under way gets a few seconds and the rest stays stored for the
+// next start; no goroutine outlives Start.
 func (b *Bot) Start(ctx context.Context) error {
+	b.runCtx = ctx
+	b.send.StopAfter(ctx, 5*time.Second)
 	var wg sync.WaitGroup
+	defer b.send.Wait()
+	defer b.intake.Wait()
 	for i := 0; i < b.cfg.Workers; i++ {
 		wg.Add(1)
 		go func() {
@@ -138,6 +187,17 @@ func (b *Bot) Start(ctx context.Context) error {
 	} else {
 		b.log.Error("slack auth.test failed; check SLACK_BOT_TOKEN", "err", err)
 	}
+	if err := b.rooms.reconcile(ctx); err != nil {
+		b.log.Error("slack", "err", err)
+	}
+	for _, r := range b.runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Start(ctx)
+		}()
+	}
+	b.replay(ctx)
 	backoff := time.Second
 	for ctx.Err() == nil {
 		err := b.sm.RunContext(ctx)
@@ -157,31 +217,34 @@ func (b *Bot) Start(ctx context.Context) error {
 	return nil
 }
 
-// work runs queued jobs, each with its own timeout.
+// work runs queued jobs.
 func (b *Bot) work(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case job := <-b.jobs:
-			jctx, cancel := context.WithTimeout(ctx, b.cfg.JobTimeout)
-			func() {
-				defer cancel()
-				defer func() {
-					if p := recover(); p != nil {
-						b.log.Error("slack job panicked", "panic", fmt.Sprint(p))
-					}
-				}()
-				job(jctx)
-			}()
+			job(ctx)
 		}
 	}
+}
+
+// run runs one job with its own deadline, counted from now.
+func (b *Bot) run(job func(context.Context)) {
+	ctx, cancel := context.WithTimeout(b.runCtx, b.cfg.JobTimeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			b.log.Error("slack job panicked", "panic", fmt.Sprint(p))
+		}
+	}()
+	job(ctx)
 }
 
 // submit queues work for the pool without blocking the event loop for long.
 func (b *Bot) submit(ctx context.Context, job func(context.Context)) {
 	select {
-	case b.jobs <- job:
+	case b.jobs <- func(context.Context) { b.run(job) }:
 	case <-ctx.Done():
 	}
 }
@@ -201,7 +264,7 @@ func (b *Bot) submitInOrder(ctx context.Context, key string, job func(context.Co
 	if running {
 		return
 	}
-	b.submit(ctx, func(ctx context.Context) {
+	drain := func(context.Context) {
 		for {
 			b.orderMu.Lock()
 			q := b.ordered[key]
@@ -213,40 +276,13 @@ func (b *Bot) submitInOrder(ctx context.Context, key string, job func(context.Co
 			next := q[0]
 			b.ordered[key] = q[1:]
 			b.orderMu.Unlock()
-			next(ctx)
-		}
-	})
-}
-
-// recent remembers ids for a while: a redelivered envelope acts once.
-type recent struct {
-	mu   sync.Mutex
-	ttl  time.Duration
-	seen map[string]time.Time
-}
-
-func newRecent(ttl time.Duration) *recent { return &recent{ttl: ttl, seen: map[string]time.Time{}} }
-
-// first reports whether id is new, and remembers it.
-func (r *recent) first(id string) bool {
-	if id == "" {
-		return true
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Now()
-	if len(r.seen) > 10000 {
-		for k, t := range r.seen {
-			if now.Sub(t) > r.ttl {
-				delete(r.seen, k)
-			}
+			b.run(next) // each job its own deadline: a hung one does not use up the next one's
 		}
 	}
-	if t, ok := r.seen[id]; ok && now.Sub(t) < r.ttl {
-		return false
+	select {
+	case b.jobs <- drain:
+	case <-ctx.Done():
 	}
-	r.seen[id] = now
-	return true
 }
 
 type groupMembers struct {

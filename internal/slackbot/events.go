@@ -2,8 +2,11 @@ package slackbot
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
@@ -13,8 +16,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 )
 
-// events reads the socket's events: each envelope is acknowledged at once
-// and its work queued for the pool.
+// events reads the socket's events, one at a time in arrival order.
 func (b *Bot) events(ctx context.Context) {
 	for {
 		select {
@@ -34,7 +36,6 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
 	case socketmode.EventTypeConnected, socketmode.EventTypeHello:
 		if !b.connected.Swap(true) {
 			b.log.Info("slack socket mode connected")
-			b.submit(ctx, b.rooms.reconcile)
 		}
 		return
 	case socketmode.EventTypeConnectionError, socketmode.EventTypeInvalidAuth, socketmode.EventTypeDisconnect:
@@ -53,41 +54,125 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
 	req := *evt.Request
 	switch evt.Type {
 	case socketmode.EventTypeSlashCommand:
-		b.sm.Ack(req)
 		cmd, ok := evt.Data.(slack.SlashCommand)
-		if ok && b.seen.first(req.EnvelopeID) {
-			b.submitInOrder(ctx, cmd.ChannelID, func(ctx context.Context) { b.slash(ctx, cmd) })
-		}
-	case socketmode.EventTypeInteractive:
-		cb, ok := evt.Data.(slack.InteractionCallback)
 		if !ok {
 			b.sm.Ack(req)
 			return
 		}
-		if cb.Type == slack.InteractionTypeViewSubmission {
-			d, errs := declarationFromModal(cb)
-			if errs != nil {
+		b.receive(ctx, req, evt.Type, cmd.ChannelID)
+	case socketmode.EventTypeInteractive:
+		cb, ok := evt.Data.(slack.InteractionCallback)
+		switch {
+		case ok && cb.Type == slack.InteractionTypeViewSubmission:
+			if _, errs := declarationFromModal(cb); errs != nil {
 				b.sm.Ack(req, map[string]any{"response_action": "errors", "errors": errs})
 				return
 			}
+			b.receive(ctx, req, evt.Type, "")
+		case ok && cb.Type == slack.InteractionTypeBlockActions:
+			b.receive(ctx, req, evt.Type, cb.Channel.ID)
+		default:
 			b.sm.Ack(req)
-			if b.seen.first(req.EnvelopeID) {
-				b.submit(ctx, func(ctx context.Context) { b.declareFromModal(ctx, cb.User.ID, d) })
-			}
+		}
+	case socketmode.EventTypeEventsAPI:
+		ev, ok := evt.Data.(slackevents.EventsAPIEvent)
+		if ch := eventChannel(ev); ok && ch != "" {
+			b.receive(ctx, req, evt.Type, ch)
 			return
 		}
 		b.sm.Ack(req)
-		if cb.Type == slack.InteractionTypeBlockActions && b.seen.first(req.EnvelopeID) {
-			b.submitInOrder(ctx, cb.Channel.ID, func(ctx context.Context) { b.actions(ctx, cb) })
-		}
-	case socketmode.EventTypeEventsAPI:
-		b.sm.Ack(req)
-		ev, ok := evt.Data.(slackevents.EventsAPIEvent)
-		if ok && b.seen.first(req.EnvelopeID) {
-			b.submitInOrder(ctx, eventChannel(ev), func(ctx context.Context) { b.event(ctx, ev) })
-		}
 	default:
 		b.sm.Ack(req)
+	}
+}
+
+// source names Slack's envelopes in the inbox.
+const source = "slack"
+
+// receive stores an envelope in the inbox, then acknowledges it, then has
+// it processed in order with the channel's earlier envelopes. The stores of
+// envelopes that arrive together share one fsync; an envelope that could
+// not be stored is not acknowledged, so Slack delivers it again.
+func (b *Bot) receive(ctx context.Context, req socketmode.Request, typ socketmode.EventType, channel string) {
+	env := incidents.Envelope{Key: b.arrivals.Add(1), Source: source, ID: req.EnvelopeID, Type: string(typ),
+		Channel: channel, Payload: req.Payload, At: time.Now().UTC()}
+	stored := make(chan bool, 1)
+	b.submitInOrder(ctx, channel, func(ctx context.Context) {
+		if <-stored {
+			b.process(ctx, env)
+		}
+	})
+	b.intake.Add(1)
+	go func() {
+		defer b.intake.Done()
+		dup, err := b.cfg.Inbox.Receive(ctx, env)
+		if err != nil {
+			b.log.Error("slack envelope not stored, so not acknowledged; Slack will deliver it again", "envelope", req.EnvelopeID, "err", err)
+			stored <- false
+			return
+		}
+		b.sm.Ack(req)
+		stored <- !dup
+	}()
+}
+
+// replay queues the envelopes an earlier run acknowledged but did not finish.
+func (b *Bot) replay(ctx context.Context) {
+	pending, err := b.cfg.Inbox.Unprocessed(ctx, source)
+	if err != nil {
+		b.log.Error("slack inbox not read", "err", err)
+		return
+	}
+	if len(pending) > 0 {
+		b.log.Info("processing slack envelopes received before the restart", "count", len(pending))
+	}
+	for _, env := range pending {
+		b.submitInOrder(ctx, env.Channel, func(ctx context.Context) { b.process(ctx, env) })
+	}
+}
+
+// process does an envelope's work and then removes it from the inbox. Work
+// cut short by shutdown stays in the inbox for the next start.
+func (b *Bot) process(ctx context.Context, env incidents.Envelope) {
+	defer func() {
+		if b.runCtx.Err() != nil {
+			return // stopping: replay it next time
+		}
+		done, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := b.cfg.Inbox.Processed(done, env.Key); err != nil {
+			b.log.Error("slack envelope done but still in the inbox; it will run again after a restart", "envelope", env.ID, "err", err)
+		}
+	}()
+	switch socketmode.EventType(env.Type) {
+	case socketmode.EventTypeSlashCommand:
+		var cmd slack.SlashCommand
+		if err := json.Unmarshal(env.Payload, &cmd); err != nil {
+			b.log.Error("stored slash command unreadable; dropped", "envelope", env.ID, "err", err)
+			return
+		}
+		b.slash(ctx, cmd, env.ID)
+	case socketmode.EventTypeInteractive:
+		var cb slack.InteractionCallback
+		if err := json.Unmarshal(env.Payload, &cb); err != nil {
+			b.log.Error("stored interaction unreadable; dropped", "envelope", env.ID, "err", err)
+			return
+		}
+		switch cb.Type {
+		case slack.InteractionTypeViewSubmission:
+			if d, errs := declarationFromModal(cb); errs == nil {
+				b.declareFromModal(ctx, cb.User.ID, d, env.ID)
+			}
+		case slack.InteractionTypeBlockActions:
+			b.actions(ctx, cb, env.ID)
+		}
+	case socketmode.EventTypeEventsAPI:
+		ev, err := slackevents.ParseEvent(env.Payload, slackevents.OptionNoVerifyToken())
+		if err != nil {
+			b.log.Error("stored event unreadable; dropped", "envelope", env.ID, "err", err)
+			return
+		}
+		b.event(ctx, ev)
 	}
 }
 
@@ -108,9 +193,9 @@ func actor(userID string) incidents.Actor {
 	return incidents.Actor{Name: "<@" + userID + ">", Source: incidents.SourceSlack}
 }
 
-func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) {
+func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand, id string) {
 	if strings.EqualFold(strings.TrimSpace(cmd.Text), "declare") {
-		err := b.send.Do(ctx, "views.open", "", func(ctx context.Context) error {
+		err := b.send.Do(ctx, "views.open", "", func(ctx context.Context) error { // a trigger lasts 3 s: now, not queued
 			_, err := b.api.OpenViewContext(ctx, cmd.TriggerID, DeclareModal())
 			return err
 		})
@@ -120,13 +205,13 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand) {
 		}
 		return
 	}
-	reply := b.handler.Handle(ctx, commands.Request{Actor: actor(cmd.UserID), Channel: cmd.ChannelID, Text: cmd.Text})
+	reply := b.handler.Handle(ctx, commands.Request{ID: id, Actor: actor(cmd.UserID), Channel: cmd.ChannelID, Text: cmd.Text})
 	b.respond(ctx, cmd.ChannelID, cmd.UserID, cmd.ResponseURL, reply)
 }
 
 // actions runs the commands behind clicked buttons and chosen menu options.
-func (b *Bot) actions(ctx context.Context, cb slack.InteractionCallback) {
-	for _, a := range cb.ActionCallback.BlockActions {
+func (b *Bot) actions(ctx context.Context, cb slack.InteractionCallback, id string) {
+	for i, a := range cb.ActionCallback.BlockActions {
 		var text string
 		switch {
 		case strings.HasPrefix(a.ActionID, actionUser+":") && a.SelectedUser != "":
@@ -138,7 +223,7 @@ func (b *Bot) actions(ctx context.Context, cb slack.InteractionCallback) {
 		default:
 			continue
 		}
-		reply := b.handler.Handle(ctx, commands.Request{Actor: actor(cb.User.ID), Channel: cb.Channel.ID, Text: text})
+		reply := b.handler.Handle(ctx, commands.Request{ID: fmt.Sprintf("%s/%d", id, i), Actor: actor(cb.User.ID), Channel: cb.Channel.ID, Text: text})
 		b.respond(ctx, cb.Channel.ID, cb.User.ID, cb.ResponseURL, reply)
 	}
 }
@@ -165,7 +250,7 @@ func (b *Bot) event(ctx context.Context, ev slackevents.EventsAPIEvent) {
 		}
 		blocks, fallback := Blocks(reply)
 		thread := orDefault(e.ThreadTimeStamp, e.TimeStamp)
-		b.post(ctx, e.Channel, fallback, blocks, slack.MsgOptionTS(thread))
+		b.send.Queue(e.Channel, func(ctx context.Context) { b.post(ctx, e.Channel, fallback, blocks, slack.MsgOptionTS(thread)) })
 	}
 }
 
@@ -176,9 +261,15 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// respond answers the person who asked: through the interaction's
-// response_url when there is one, else in the channel.
-func (b *Bot) respond(ctx context.Context, channel, user, responseURL string, reply commands.Reply) {
+// respond answers the person who asked, queued behind the earlier answers
+// in the channel: the work that recorded the request does not wait for Slack.
+func (b *Bot) respond(_ context.Context, channel, user, responseURL string, reply commands.Reply) {
+	b.send.Queue(channel, func(ctx context.Context) { b.respondNow(ctx, channel, user, responseURL, reply) })
+}
+
+// respondNow answers through the interaction's response_url when there is
+// one, else in the channel.
+func (b *Bot) respondNow(ctx context.Context, channel, user, responseURL string, reply commands.Reply) {
 	if reply.File != nil {
 		if inc := reply.Incident; inc != nil && inc.Channel != "" {
 			channel = inc.Channel // documents go to the war room
@@ -232,8 +323,18 @@ func (b *Bot) allowedHook(raw string) bool {
 	return (u.Scheme == "https" && u.Host == "hooks.slack.com") || (b.hooksHost != "" && u.Host == b.hooksHost)
 }
 
-// post sends a message to a channel, in order with the channel's other messages.
+// post sends a reply message to a channel, logging a failure.
 func (b *Bot) post(ctx context.Context, channel, fallback string, blocks []slack.Block, opts ...slack.MsgOption) string {
+	ts, err := b.postNow(ctx, channel, fallback, blocks, opts...)
+	if err != nil {
+		b.log.Error("post failed", "channel", channel, "err", err)
+	}
+	return ts
+}
+
+// postNow sends a message and returns its ts; errors no retry fixes come
+// back marked permanent.
+func (b *Bot) postNow(ctx context.Context, channel, fallback string, blocks []slack.Block, opts ...slack.MsgOption) (string, error) {
 	var ts string
 	err := b.send.Do(ctx, "chat.postMessage", channel, func(ctx context.Context) error {
 		o := append([]slack.MsgOption{slack.MsgOptionText(fallback, false)}, opts...)
@@ -244,10 +345,7 @@ func (b *Bot) post(ctx context.Context, channel, fallback string, blocks []slack
 		_, ts, err = b.api.PostMessageContext(ctx, channel, o...)
 		return err
 	})
-	if err != nil {
-		b.log.Error("post failed", "channel", channel, "err", err)
-	}
-	return ts
+	return ts, slackErr(err)
 }
 
 // upload shares a reply's file in a channel (files upload v2).

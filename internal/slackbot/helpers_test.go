@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/commands"
+	"github.com/sitrep-oncall/sitrep/internal/effects"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 	"github.com/sitrep-oncall/sitrep/internal/slackbot"
@@ -23,18 +25,36 @@ const samples = "../../../shared/samples/slack/"
 
 type env struct {
 	srv      *slacktest.Server
+	store    *boltstore.Store
 	svc      *incidents.Service
 	bot      *slackbot.Bot
 	announce string
 	general  string
 	ctx      context.Context
 	router   *commands.Router
+	stop     func() // stops the adapter and closes the store, once
 }
+
+// testScale is the rate scale of most Slack tests: the sender and the
+// test server's tiers both run that much faster, so the server is exactly as
+// strict relative to the sender as Slack is. Tests of the limits themselves
+// run at scale 1 (startAt).
+const testScale = 1000
 
 func start(t testing.TB, tweak ...func(*slackbot.Config)) *env {
 	t.Helper()
-	srv := slacktest.New()
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
+	return startAt(t, testScale, filepath.Join(t.TempDir(), "s.db"), nil, tweak...)
+}
+
+// startAt runs the adapter against a server enforcing Slack's tiers at
+// scale, on the database at path (srv reused when given: a restart).
+func startAt(t testing.TB, scale float64, path string, srv *slacktest.Server, tweak ...func(*slackbot.Config)) *env {
+	t.Helper()
+	if srv == nil {
+		srv = slacktest.NewScaled(scale)
+		t.Cleanup(srv.Close)
+	}
+	store, err := boltstore.Open(path, boltstore.Options{Subscriptions: slackbot.Subscriptions()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,12 +62,26 @@ func start(t testing.TB, tweak ...func(*slackbot.Config)) *env {
 	if os.Getenv("SITREP_TEST_LOG") != "" {
 		quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	svc := incidents.NewService(incidents.Config{Store: store, Logger: quiet})
-	e := &env{srv: srv, svc: svc, announce: srv.CreateChannel("incidents"), general: srv.CreateChannel("general")}
+	svc := incidents.NewService(incidents.Config{Store: store, Logger: quiet, Notifiers: []incidents.Notifier{
+		incidents.NotifierFunc(func(context.Context, *incidents.Incident, []incidents.Event) { srv.Poke() }),
+	}})
+	e := &env{srv: srv, store: store, svc: svc}
+	if e.announce = srv.ChannelID("incidents"); e.announce == "" {
+		e.announce = srv.CreateChannel("incidents")
+	}
+	if e.general = srv.ChannelID("general"); e.general == "" {
+		e.general = srv.CreateChannel("general")
+	}
 	cfg := slackbot.Config{
 		BotToken: slacktest.BotToken, AppToken: slacktest.AppToken, APIURL: srv.URL,
 		Responders: []string{"UONCALL"}, AnnounceChannel: e.announce, Logger: quiet,
-		Sender: slackbot.SenderConfig{RateScale: 1000, RetryBase: 5 * time.Millisecond},
+		Sender:  slackbot.SenderConfig{RateScale: scale, RetryBase: 5 * time.Millisecond},
+		Inbox:   store, Outbox: store,
+		Effects: effects.Config{RetryBase: 5 * time.Millisecond, RetryMax: 200 * time.Millisecond},
+	}
+	if scale == 1 {
+		cfg.Sender.RetryBase = 500 * time.Millisecond
+		cfg.Effects = effects.Config{RetryBase: time.Second, RetryMax: 10 * time.Second}
 	}
 	for _, f := range tweak {
 		f(&cfg)
@@ -64,14 +98,14 @@ func start(t testing.TB, tweak ...func(*slackbot.Config)) *env {
 		t.Fatal(err)
 	}
 	e.router = router
-	svc.AddNotifier(bot)
-	svc.AddNotifier(incidents.NotifierFunc(func(context.Context, *incidents.Incident, []incidents.Event) { srv.Poke() }))
 	e.bot = bot
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { bot.Start(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; store.Close(); srv.Close() })
-	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+	var once sync.Once
+	e.stop = func() { once.Do(func() { cancel(); <-done; store.Close() }) }
+	t.Cleanup(func() { e.stop() })
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Minute)
 	t.Cleanup(wcancel)
 	e.ctx = wctx
 	e.until(t, "the socket to connect", func() bool { return bot.Ready(ctx) == nil })

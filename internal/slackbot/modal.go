@@ -99,8 +99,9 @@ func declarationFromModal(cb slack.InteractionCallback) (incidents.Declaration, 
 	return d, nil
 }
 
-func (b *Bot) declareFromModal(ctx context.Context, userID string, d incidents.Declaration) {
-	if _, err := b.svc.Declare(ctx, d, actor(userID)); err != nil {
+func (b *Bot) declareFromModal(ctx context.Context, userID string, d incidents.Declaration, id string) {
+	d.Request = id
+	if _, err := b.handler.Declare(ctx, d, actor(userID)); err != nil {
 		b.log.Error("declare from the modal failed", "user", userID, "err", err)
 	}
 }

@@ -2,6 +2,7 @@ package slackbot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -14,68 +15,430 @@ import (
 	"github.com/slack-go/slack/slackevents"
 
 	"github.com/sitrep-oncall/sitrep/internal/commands"
+	"github.com/sitrep-oncall/sitrep/internal/effects"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
-// rooms opens one war room per incident and keeps its header and topic current.
+// The Slack adapter's effects, two consumers of the outbox: "slack" (the
+// war room and every message a stored event implies, then the header edited
+// to the latest state) and "slack-topic" (the channel topic, on its own so
+// Tier 2's one call every three seconds never holds up a header edit).
+const (
+	ConsumerRooms = "slack"
+	ConsumerTopic = "slack-topic"
+)
+
+// Subscriptions are the Slack adapter's outbox subscriptions: give them to
+// the store so the events that imply Slack work write it in the same
+// transaction.
+func Subscriptions() []incidents.Subscription {
+	return []incidents.Subscription{
+		{Consumer: ConsumerRooms, Events: roomEvent, Changes: headerChange},
+		{Consumer: ConsumerTopic, Changes: topicChange},
+	}
+}
+
+func roomEvent(_ *incidents.Incident, ev incidents.Event) bool {
+	switch ev.Kind {
+	case incidents.EventDeclared, incidents.EventStatusChanged, incidents.EventResolved, incidents.EventReopened,
+		incidents.EventReminder, incidents.EventAlertsResolved, incidents.EventRoleAssigned:
+		return true
+	}
+	return false
+}
+
+// headerChange: what the header shows. Records of outside work (its own
+// failures among them) do not change it, so a refused edit cannot loop.
+func headerChange(_ *incidents.Incident, ev incidents.Event) bool {
+	switch ev.Kind {
+	case incidents.EventWarRoomOpened, incidents.EventEffectFailed, incidents.EventSynced, incidents.EventSyncFailed,
+		incidents.EventMessagePinned, incidents.EventNote, incidents.EventRunbookStep, incidents.EventAlert:
+		return false
+	}
+	return true
+}
+
+func topicChange(_ *incidents.Incident, ev incidents.Event) bool {
+	switch ev.Kind {
+	case incidents.EventSeverityChanged, incidents.EventStatusChanged, incidents.EventRoleAssigned,
+		incidents.EventResolved, incidents.EventReopened, incidents.EventAcknowledged:
+		return true
+	}
+	return false
+}
+
+// rooms does the "slack" and "slack-topic" effects.
 type rooms struct {
-	b       *Bot
-	mu      sync.Mutex
-	opening map[int64]bool
-	dirty   map[string]bool // "header:7", "topic:7": a refresh is queued
+	b        *Bot
+	mu       sync.Mutex
+	rendered map[string]string // "header:7", "topic:7" → what Slack shows now, as far as this process knows
 }
 
-func newRooms(b *Bot) *rooms {
-	return &rooms{b: b, opening: map[int64]bool{}, dirty: map[string]bool{}}
+func newRooms(b *Bot) *rooms { return &rooms{b: b, rendered: map[string]string{}} }
+
+// shown reports whether key already shows content.
+func (r *rooms) shown(key, content string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rendered[key] == content
 }
 
-// Notify reacts to a stored change: a new incident gets a war room; any
-// change refreshes the header; status updates and reminders are posted.
-func (b *Bot) Notify(ctx context.Context, inc *incidents.Incident, events []incidents.Event) {
-	r := b.rooms
-	for _, ev := range events {
-		switch ev.Kind {
-		case incidents.EventDeclared:
-			id := inc.ID
-			b.submit(context.WithoutCancel(ctx), func(ctx context.Context) { r.open(ctx, id) })
-		case incidents.EventStatusChanged, incidents.EventResolved, incidents.EventReopened:
-			r.statusUpdate(ctx, inc, ev)
-		case incidents.EventReminder:
-			r.reminder(ctx, inc, ev)
-		case incidents.EventAlertsResolved:
-			if inc.Channel != "" && inc.Open() {
-				text := "✅ *Every alert of " + inc.Key() + " has resolved.* Resolve the incident once the service is confirmed healthy."
-				var resolve []commands.Button
-				for _, btn := range commands.Buttons(inc) {
-					if btn.Label == "Resolve" {
-						resolve = append(resolve, btn)
-					}
-				}
-				blocks := append([]slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}, ActionBlocks(resolve)...)
-				r.b.send.Go(ctx, "chat.postMessage", inc.Channel, r.poster(inc.Channel, text, blocks))
-			}
-		case incidents.EventRoleAssigned:
-			if u := slackUser(ev.To); u != "" && inc.Channel != "" {
-				r.b.send.Go(ctx, "conversations.invite", inc.Channel, func(ctx context.Context) error {
-					_, err := b.api.InviteUsersToConversationContext(ctx, inc.Channel, u)
-					return err
-				})
+func (r *rooms) remember(key, content string) {
+	r.mu.Lock()
+	r.rendered[key] = content
+	r.mu.Unlock()
+}
+
+// handle does one "slack" effect.
+func (r *rooms) handle(ctx context.Context, e *incidents.Effect, save func() error) error {
+	inc, err := r.b.svc.Get(ctx, e.Incident)
+	if errors.Is(err, incidents.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if e.Progress == nil {
+		e.Progress = map[string]string{}
+	}
+	if e.Changed() {
+		return r.header(ctx, inc)
+	}
+	ev := *e.Event
+	switch ev.Kind {
+	case incidents.EventDeclared:
+		return r.open(ctx, inc, e, save)
+	case incidents.EventStatusChanged, incidents.EventResolved, incidents.EventReopened:
+		return r.statusUpdate(ctx, inc, ev, e, save)
+	case incidents.EventReminder:
+		return r.reminder(ctx, inc, ev)
+	case incidents.EventAlertsResolved:
+		if inc.Channel == "" || !inc.Open() {
+			return nil
+		}
+		text := "✅ *Every alert of " + inc.Key() + " has resolved.* Resolve the incident once the service is confirmed healthy."
+		var resolve []commands.Button
+		for _, btn := range commands.Buttons(inc) {
+			if btn.Label == "Resolve" {
+				resolve = append(resolve, btn)
 			}
 		}
+		blocks := append([]slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}, ActionBlocks(resolve)...)
+		_, err := r.b.postNow(ctx, inc.Channel, text, blocks)
+		return err
+	case incidents.EventRoleAssigned:
+		if u := slackUser(ev.To); u != "" && inc.Channel != "" {
+			return r.inviteUsers(ctx, inc.Channel, []string{u})
+		}
 	}
+	return nil
+}
+
+// handleTopic does one "slack-topic" effect: the topic shows the latest state.
+func (r *rooms) handleTopic(ctx context.Context, e *incidents.Effect, _ func() error) error {
+	inc, err := r.b.svc.Get(ctx, e.Incident)
+	if errors.Is(err, incidents.ErrNotFound) {
+		return nil
+	}
+	if err != nil || inc.Channel == "" {
+		return err // no room yet: opening it sets the topic
+	}
+	topic := Topic(inc)
+	key := "topic:" + strconv.FormatInt(inc.ID, 10)
+	if r.shown(key, topic) {
+		return nil
+	}
+	err = r.b.send.Do(ctx, "conversations.setTopic", inc.Channel, func(ctx context.Context) error {
+		_, err := r.b.api.SetTopicOfConversationContext(ctx, inc.Channel, topic)
+		return err
+	})
+	if err == nil {
+		r.remember(key, topic)
+	}
+	return slackErr(err)
+}
+
+// header edits the pinned header to the incident's latest state.
+func (r *rooms) header(ctx context.Context, inc *incidents.Incident) error {
 	if inc.Channel == "" || inc.HeaderRef == "" {
-		return
+		return nil
 	}
-	r.refresh(ctx, "header", inc)
-	for _, ev := range events {
-		switch ev.Kind {
-		case incidents.EventSeverityChanged, incidents.EventStatusChanged, incidents.EventRoleAssigned,
-			incidents.EventResolved, incidents.EventReopened, incidents.EventAcknowledged:
-			r.refresh(ctx, "topic", inc)
-			return
+	blocks, fallback := Header(inc)
+	content := renderKey(blocks, fallback)
+	key := "header:" + strconv.FormatInt(inc.ID, 10)
+	if r.shown(key, content) {
+		return nil
+	}
+	err := r.b.send.Do(ctx, "chat.update", inc.Channel, func(ctx context.Context) error {
+		_, _, _, err := r.b.api.UpdateMessageContext(ctx, inc.Channel, inc.HeaderRef, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+	if err == nil {
+		r.remember(key, content)
+	}
+	return slackErr(err)
+}
+
+func renderKey(blocks []slack.Block, fallback string) string {
+	b, _ := json.Marshal(blocks)
+	return fallback + "\x00" + string(b)
+}
+
+// open creates incident inc's war room, once, resuming where an earlier
+// attempt (or process) stopped: each step done is saved in the effect's
+// progress before the next one, the channel name is saved before Slack is
+// asked to create it, and a post Slack took just before a crash is found in
+// the channel rather than made twice.
+func (r *rooms) open(ctx context.Context, inc *incidents.Incident, e *incidents.Effect, save func() error) error {
+	b, p := r.b, e.Progress
+	if inc.Channel == "" {
+		channel, name := p["channel"], p["name"]
+		if channel == "" {
+			var err error
+			if channel, name, err = r.create(ctx, inc, e, save); err != nil {
+				return err
+			}
+			p["channel"], p["name"] = channel, name
+			if err := save(); err != nil {
+				return err
+			}
+		}
+		if p["invited"] == "" {
+			if err := r.invite(ctx, channel, inc); err != nil {
+				return err
+			}
+			p["invited"] = "1" // saved with the next step
+		}
+		if p["topic"] == "" {
+			topic := Topic(inc)
+			err := b.send.Do(ctx, "conversations.setTopic", channel, func(ctx context.Context) error {
+				_, err := b.api.SetTopicOfConversationContext(ctx, channel, topic)
+				return err
+			})
+			if err != nil {
+				return slackErr(err)
+			}
+			r.remember("topic:"+strconv.FormatInt(inc.ID, 10), topic)
+			p["topic"] = "1"
+		}
+		blocks, fallback := Header(inc)
+		if p["header"] == "" && p["posting"] != "" {
+			ts, err := r.findHeader(ctx, channel, inc)
+			if err != nil {
+				return err
+			}
+			p["header"] = ts
+		}
+		if p["header"] == "" {
+			p["posting"] = "1"
+			if err := save(); err != nil {
+				return err
+			}
+			ts, err := b.postNow(ctx, channel, fallback, blocks)
+			if err != nil {
+				return err
+			}
+			p["header"] = ts
+			if err := save(); err != nil {
+				return err
+			}
+		}
+		ts := p["header"]
+		if p["pinned"] == "" {
+			err := b.send.Do(ctx, "pins.add", channel, func(ctx context.Context) error {
+				return b.api.AddPinContext(ctx, channel, slack.ItemRef{Channel: channel, Timestamp: ts})
+			})
+			var se slack.SlackErrorResponse
+			if err != nil && !(errors.As(err, &se) && se.Err == "already_pinned") {
+				return slackErr(err)
+			}
+			p["pinned"] = "1"
+		}
+		bound, _, err := b.svc.Change(ctx, inc.ID, func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+			if inc.Channel == channel {
+				return nil, nil // bound by an earlier attempt
+			}
+			return inc.OpenWarRoom(channel, name, ts, incidents.System, now)
+		})
+		if err != nil {
+			if incidents.ErrorMessage(err) == "" {
+				return err // the store: try again
+			}
+			b.log.Error("war room created but not bound; archiving it", "channel", channel, "err", err)
+			b.send.Do(ctx, "conversations.archive", channel, func(ctx context.Context) error {
+				return b.api.ArchiveConversationContext(ctx, channel)
+			})
+			return effects.Permanent(err)
+		}
+		r.remember("header:"+strconv.FormatInt(inc.ID, 10), renderKey(blocks, fallback))
+		inc = bound
+	}
+	if inc.Severity <= incidents.P2 && b.cfg.AnnounceChannel != "" && p["announced"] == "" {
+		if err := r.announce(ctx, inc); err != nil {
+			return err
+		}
+		p["announced"] = "1"
+		return save()
+	}
+	return nil
+}
+
+// create makes the channel, adding a suffix while the name is someone
+// else's. The name is saved before each try; when Slack says it is taken,
+// a channel of that name that Sitrep created for this incident (a try Slack
+// completed but whose answer was lost, or a crash) is found and used.
+func (r *rooms) create(ctx context.Context, inc *incidents.Incident, e *incidents.Effect, save func() error) (string, string, error) {
+	base := ChannelName(inc)
+	for i := 1; i <= 10; i++ {
+		name := base
+		if i > 1 {
+			suffix := "-" + strconv.Itoa(i)
+			name = strings.TrimRight(base[:min(len(base), 80-len(suffix))], "-_") + suffix
+		}
+		e.Progress["name"] = name
+		if err := save(); err != nil {
+			return "", "", err
+		}
+		var ch *slack.Channel
+		err := r.b.send.Do(ctx, "conversations.create", "", func(ctx context.Context) error {
+			var err error
+			ch, err = r.b.api.CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name})
+			return err
+		})
+		var se slack.SlackErrorResponse
+		if errors.As(err, &se) && se.Err == "name_taken" {
+			id, err := r.ours(ctx, name, inc)
+			if err != nil {
+				return "", "", err
+			}
+			if id != "" {
+				r.b.log.Info("war room found, created before its answer was lost", "incident", inc.Key(), "channel", id, "name", name)
+				return id, name, nil
+			}
+			continue
+		}
+		if err != nil {
+			return "", "", slackErr(fmt.Errorf("conversations.create %s: %w", name, err))
+		}
+		return ch.ID, name, nil
+	}
+	return "", "", effects.Permanent(fmt.Errorf("conversations.create: every name from %s to %s-10 is taken", base, base))
+}
+
+// ours finds the channel called name if Sitrep created it for inc and no
+// incident has it: "" when the name is someone else's.
+func (r *rooms) ours(ctx context.Context, name string, inc *incidents.Incident) (string, error) {
+	bot := ""
+	if u := r.b.botUser.Load(); u != nil {
+		bot = *u
+	}
+	params := &slack.GetConversationsParameters{ExcludeArchived: true, Limit: 1000, Types: []string{"public_channel"}}
+	for {
+		var chans []slack.Channel
+		var next string
+		err := r.b.send.Do(ctx, "conversations.list", "", func(ctx context.Context) error {
+			var err error
+			chans, next, err = r.b.api.GetConversationsContext(ctx, params)
+			return err
+		})
+		if err != nil {
+			return "", slackErr(err)
+		}
+		for _, ch := range chans {
+			if ch.Name != name {
+				continue
+			}
+			if bot == "" || ch.Creator != bot || int64(ch.Created) < inc.DeclaredAt.Unix()-60 {
+				return "", nil
+			}
+			if _, err := r.b.svc.ByChannel(ctx, ch.ID); err == nil {
+				return "", nil // another incident's room
+			}
+			return ch.ID, nil
+		}
+		if next == "" {
+			return "", nil
+		}
+		params.Cursor = next
+	}
+}
+
+// findHeader looks for a header Sitrep posted before it could save that it
+// had (a crash right after the post).
+func (r *rooms) findHeader(ctx context.Context, channel string, inc *incidents.Incident) (string, error) {
+	var msgs []slack.Message
+	err := r.b.send.Do(ctx, "conversations.history", "", func(ctx context.Context) error {
+		h, err := r.b.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: channel, Limit: 20})
+		if err == nil {
+			msgs = h.Messages
+		}
+		return err
+	})
+	if err != nil {
+		return "", slackErr(err)
+	}
+	prefix := "🚨 " + inc.Key() + " · "
+	for _, m := range msgs {
+		if u := r.b.botUser.Load(); u != nil && m.User == *u && strings.HasPrefix(m.Text, prefix) {
+			return m.Timestamp, nil
 		}
 	}
+	return "", nil
+}
+
+// invite brings in the declarer, the lead and the responders.
+func (r *rooms) invite(ctx context.Context, channel string, inc *incidents.Incident) error {
+	seen := map[string]bool{}
+	var users []string
+	for _, u := range append([]string{slackUser(inc.DeclaredBy), slackUser(inc.Lead())}, r.b.cfg.Responders...) {
+		if u != "" && !seen[u] && (r.b.botUser.Load() == nil || u != *r.b.botUser.Load()) {
+			seen[u] = true
+			users = append(users, u)
+		}
+	}
+	return r.inviteUsers(ctx, channel, users)
+}
+
+// reconcile queues a war room for every open incident that has none and
+// no effect to open one (incidents recorded before Slack was configured);
+// an effect already pending is kept.
+func (r *rooms) reconcile(ctx context.Context) error {
+	open, err := r.b.svc.List(ctx, incidents.Filter{})
+	if err != nil {
+		return fmt.Errorf("war rooms not reconciled: %w", err)
+	}
+	for _, inc := range open {
+		if inc.Channel != "" {
+			continue
+		}
+		ev := incidents.Event{Seq: 1, Incident: inc.ID, Kind: incidents.EventDeclared, At: inc.DeclaredAt}
+		if err := r.b.cfg.Outbox.AddEffect(ctx, incidents.Effect{Consumer: ConsumerRooms, Incident: inc.ID, Seq: 1, Event: &ev}); err != nil {
+			return fmt.Errorf("war room of %s not queued: %w", inc.Key(), err)
+		}
+	}
+	return nil
+}
+
+func (r *rooms) inviteUsers(ctx context.Context, channel string, users []string) error {
+	if len(users) == 0 {
+		return nil
+	}
+	err := r.b.send.Do(ctx, "conversations.invite", channel, func(ctx context.Context) error {
+		_, err := r.b.api.InviteUsersToConversationContext(ctx, channel, users...)
+		return err
+	})
+	var se slack.SlackErrorResponse
+	if err != nil && errors.As(err, &se) {
+		switch se.Err {
+		case "already_in_channel", "cant_invite_self":
+			return nil
+		case "user_not_found", "cant_invite", "user_is_restricted", "ura_max_channels", "user_is_ultra_restricted":
+			r.b.log.Warn("invite to the war room refused", "channel", channel, "users", users, "err", err)
+			return nil // a person Slack will not add does not stop the room
+		}
+	}
+	return slackErr(err)
 }
 
 var nonSlug = regexp.MustCompile(`[^a-z0-9_]+`)
@@ -93,125 +456,6 @@ func ChannelName(inc *incidents.Incident) string {
 	return name
 }
 
-// open creates the war room of incident id, once.
-func (r *rooms) open(ctx context.Context, id int64) {
-	r.mu.Lock()
-	if r.opening[id] {
-		r.mu.Unlock()
-		return
-	}
-	r.opening[id] = true
-	r.mu.Unlock()
-	defer func() { r.mu.Lock(); delete(r.opening, id); r.mu.Unlock() }()
-
-	b := r.b
-	log := b.log.With("incident", incidents.FormatID(id))
-	inc, err := b.svc.Get(ctx, id)
-	if err != nil || inc.Channel != "" {
-		return
-	}
-	channel, name, err := r.create(ctx, inc)
-	if err != nil {
-		log.Error("war room not created; the incident is recorded, Slack is not", "err", err)
-		return
-	}
-	r.invite(ctx, channel, inc)
-	b.send.Do(ctx, "conversations.setTopic", channel, func(ctx context.Context) error {
-		_, err := b.api.SetTopicOfConversationContext(ctx, channel, Topic(inc))
-		return err
-	})
-	blocks, fallback := Header(inc)
-	ts := b.post(ctx, channel, fallback, blocks)
-	if ts != "" {
-		if err := b.send.Do(ctx, "pins.add", channel, func(ctx context.Context) error {
-			return b.api.AddPinContext(ctx, channel, slack.ItemRef{Channel: channel, Timestamp: ts})
-		}); err != nil {
-			log.Warn("header not pinned", "err", err)
-		}
-	}
-	bound, _, err := b.svc.Change(ctx, id, func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
-		return inc.OpenWarRoom(channel, name, ts, incidents.System, now)
-	})
-	if err != nil {
-		log.Error("war room created but not bound; archiving it", "channel", channel, "err", err)
-		b.send.Do(ctx, "conversations.archive", channel, func(ctx context.Context) error {
-			return b.api.ArchiveConversationContext(ctx, channel)
-		})
-		return
-	}
-	if bound.UpdatedAt.After(inc.UpdatedAt) {
-		r.refresh(ctx, "header", bound) // it changed while the room was being set up
-	}
-	if bound.Severity <= incidents.P2 && b.cfg.AnnounceChannel != "" {
-		r.announce(ctx, bound)
-	}
-}
-
-// reconcile opens the war rooms that could not be opened while Slack was
-// unreachable (or before Slack was configured).
-func (r *rooms) reconcile(ctx context.Context) {
-	open, err := r.b.svc.List(ctx, incidents.Filter{})
-	if err != nil {
-		r.b.log.Error("war rooms not reconciled", "err", err)
-		return
-	}
-	for _, inc := range open {
-		if inc.Channel == "" {
-			r.open(ctx, inc.ID)
-		}
-	}
-}
-
-// create makes the channel, adding a suffix while the name is taken.
-func (r *rooms) create(ctx context.Context, inc *incidents.Incident) (string, string, error) {
-	base := ChannelName(inc)
-	for i := 1; i <= 10; i++ {
-		name := base
-		if i > 1 {
-			suffix := "-" + strconv.Itoa(i)
-			name = strings.TrimRight(base[:min(len(base), 80-len(suffix))], "-_") + suffix
-		}
-		var ch *slack.Channel
-		err := r.b.send.Do(ctx, "conversations.create", "", func(ctx context.Context) error {
-			var err error
-			ch, err = r.b.api.CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name})
-			return err
-		})
-		var se slack.SlackErrorResponse
-		if errors.As(err, &se) && se.Err == "name_taken" {
-			continue
-		}
-		if err != nil {
-			return "", "", fmt.Errorf("conversations.create %s: %w", name, err)
-		}
-		return ch.ID, name, nil
-	}
-	return "", "", fmt.Errorf("conversations.create: every name from %s to %s-10 is taken", base, base)
-}
-
-// invite brings in the declarer, the lead and the responders.
-func (r *rooms) invite(ctx context.Context, channel string, inc *incidents.Incident) {
-	seen := map[string]bool{}
-	var users []string
-	for _, u := range append([]string{slackUser(inc.DeclaredBy), slackUser(inc.Lead())}, r.b.cfg.Responders...) {
-		if u != "" && !seen[u] && (r.b.botUser.Load() == nil || u != *r.b.botUser.Load()) {
-			seen[u] = true
-			users = append(users, u)
-		}
-	}
-	if len(users) == 0 {
-		return
-	}
-	err := r.b.send.Do(ctx, "conversations.invite", channel, func(ctx context.Context) error {
-		_, err := r.b.api.InviteUsersToConversationContext(ctx, channel, users...)
-		return err
-	})
-	var se slack.SlackErrorResponse
-	if err != nil && !(errors.As(err, &se) && se.Err == "already_in_channel") {
-		r.b.log.Warn("invite to the war room failed", "channel", channel, "users", users, "err", err)
-	}
-}
-
 // slackUser turns "<@U123>" into "U123", and anything else into "".
 func slackUser(who string) string {
 	if strings.HasPrefix(who, "<@") && strings.HasSuffix(who, ">") {
@@ -219,40 +463,6 @@ func slackUser(who string) string {
 		return id
 	}
 	return ""
-}
-
-// refresh queues one update of the header or topic; updates already queued
-// render the latest state when they run, so a burst of changes costs one call.
-func (r *rooms) refresh(ctx context.Context, what string, inc *incidents.Incident) {
-	key := what + ":" + strconv.FormatInt(inc.ID, 10)
-	r.mu.Lock()
-	if r.dirty[key] {
-		r.mu.Unlock()
-		return
-	}
-	r.dirty[key] = true
-	r.mu.Unlock()
-	b, id, channel := r.b, inc.ID, inc.Channel
-	method := "chat.update"
-	if what == "topic" {
-		method = "conversations.setTopic"
-	}
-	b.send.Go(ctx, method, channel, func(ctx context.Context) error {
-		r.mu.Lock()
-		delete(r.dirty, key)
-		r.mu.Unlock()
-		cur, err := b.svc.Get(ctx, id)
-		if err != nil {
-			return err
-		}
-		if what == "topic" {
-			_, err = b.api.SetTopicOfConversationContext(ctx, channel, Topic(cur))
-			return err
-		}
-		blocks, fallback := Header(cur)
-		_, _, _, err = b.api.UpdateMessageContext(ctx, channel, cur.HeaderRef, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
-		return err
-	})
 }
 
 // Header is the war room's pinned message.
@@ -275,60 +485,115 @@ func Header(inc *incidents.Incident) ([]slack.Block, string) {
 	return Blocks(card)
 }
 
-func (r *rooms) announce(ctx context.Context, inc *incidents.Incident) {
+func (r *rooms) announce(ctx context.Context, inc *incidents.Incident) error {
 	lead := inc.Lead()
 	if lead == "" {
 		lead = "unassigned"
 	}
 	text := fmt.Sprintf("*%s - %s*\nSeverity: %s\nStatus: %s\nLead: %s\nWar room: <#%s>",
 		inc.Key(), escape(inc.Title), inc.Severity, inc.Status.Label(), escape(lead), inc.Channel)
-	r.b.post(ctx, r.b.cfg.AnnounceChannel, fmt.Sprintf("%s %s %s", inc.Severity, inc.Key(), inc.Title),
+	_, err := r.b.postNow(ctx, r.b.cfg.AnnounceChannel, fmt.Sprintf("%s %s %s", inc.Severity, inc.Key(), escape(inc.Title)),
 		[]slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)})
+	return err
 }
 
 // statusUpdate echoes a status change to the war room and, for P1/P2, to the
-// announce channel.
-func (r *rooms) statusUpdate(ctx context.Context, inc *incidents.Incident, ev incidents.Event) {
+// announce channel; each post is marked done so a retry repeats neither.
+func (r *rooms) statusUpdate(ctx context.Context, inc *incidents.Incident, ev incidents.Event, e *incidents.Effect, save func() error) error {
 	text := fmt.Sprintf("📣 *%s status: %s*", inc.Key(), strings.ToUpper(ev.To))
 	if ev.Message != "" {
 		text += " — " + escape(ev.Message)
 	}
 	text += " (" + escape(ev.Actor) + ")"
 	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}
-	if inc.Channel != "" {
-		r.b.send.Go(ctx, "chat.postMessage", inc.Channel, r.poster(inc.Channel, text, blocks))
+	if inc.Channel != "" && e.Progress["room"] == "" {
+		if _, err := r.b.postNow(ctx, inc.Channel, text, blocks); err != nil {
+			return err
+		}
+		e.Progress["room"] = "1"
+		if err := save(); err != nil {
+			return err
+		}
 	}
 	if inc.Severity <= incidents.P2 && r.b.cfg.AnnounceChannel != "" {
-		r.b.send.Go(ctx, "chat.postMessage", r.b.cfg.AnnounceChannel, r.poster(r.b.cfg.AnnounceChannel, text, blocks))
+		_, err := r.b.postNow(ctx, r.b.cfg.AnnounceChannel, text, blocks)
+		return err
 	}
+	return nil
 }
 
-func (r *rooms) reminder(ctx context.Context, inc *incidents.Incident, ev incidents.Event) {
+func (r *rooms) reminder(ctx context.Context, inc *incidents.Incident, ev incidents.Event) error {
 	ch := inc.Channel
 	if ch == "" {
 		ch = r.b.cfg.AnnounceChannel
 	}
 	if ch == "" {
-		return
+		return nil
 	}
 	if ev.Fields["about"] != "" { // after resolution: write the postmortem, hold the review
 		text := "📝 " + escape(ev.Message)
-		r.b.send.Go(ctx, "chat.postMessage", ch, r.poster(ch, text, []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}))
-		return
+		_, err := r.b.postNow(ctx, ch, text, []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)})
+		return err
 	}
 	text := fmt.Sprintf("⏰ *%s is not acknowledged* — %s", inc.Key(), escape(ev.Message))
 	if lead := inc.Lead(); lead != "" {
 		text += " " + escape(lead)
 	}
-	blocks := append([]slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}, ActionBlocks(commands.Buttons(inc)[:1])...)
-	r.b.send.Go(ctx, "chat.postMessage", ch, r.poster(ch, text, blocks))
+	var buttons []commands.Button
+	if inc.Open() && !inc.Acked() {
+		buttons = commands.Buttons(inc)[:1]
+	}
+	blocks := append([]slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}, ActionBlocks(buttons)...)
+	_, err := r.b.postNow(ctx, ch, text, blocks)
+	return err
 }
 
-func (r *rooms) poster(channel, text string, blocks []slack.Block) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		_, _, err := r.b.api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
-		return err
+// refused puts an effect Slack refused for good on the incident's timeline,
+// where people see it in the terminal, `show` and the postmortem.
+func (b *Bot) refused(ctx context.Context, e incidents.Effect, err error) {
+	what := "the header update"
+	if e.Event != nil {
+		what = map[incidents.EventKind]string{
+			incidents.EventDeclared: "the war room", incidents.EventStatusChanged: "the status update",
+			incidents.EventResolved: "the status update", incidents.EventReopened: "the status update",
+			incidents.EventReminder: "the reminder", incidents.EventAlertsResolved: "the all-clear message",
+			incidents.EventRoleAssigned: "the invitation",
+		}[e.Event.Kind]
 	}
+	if e.Consumer == ConsumerTopic {
+		what = "the channel topic"
+	}
+	msg := fmt.Sprintf("Slack refused %s: %v", what, errors.Unwrap(err))
+	if errors.Unwrap(err) == nil {
+		msg = fmt.Sprintf("Slack refused %s: %v", what, err)
+	}
+	if _, _, rerr := b.svc.Change(ctx, e.Incident, func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+		return inc.Record(incidents.EventEffectFailed, msg, map[string]string{"system": "slack"}, incidents.System, now)
+	}); rerr != nil {
+		b.log.Error("refused effect not recorded", "incident", incidents.FormatID(e.Incident), "err", rerr)
+	}
+}
+
+// slackErr marks the errors no retry fixes as permanent; the Sender has
+// already retried the transient ones a few times, and the outbox retries
+// them again later.
+func slackErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		switch se.Err {
+		case "internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited":
+			return err
+		}
+		return effects.Permanent(err)
+	}
+	var status slack.StatusCodeError
+	if errors.As(err, &status) && status.Code >= 400 && status.Code < 500 && status.Code != 429 && status.Code != 408 {
+		return effects.Permanent(err)
+	}
+	return err
 }
 
 // pin adds a war-room message to the timeline (📌 reaction or pin).

@@ -9,13 +9,17 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"golang.org/x/time/rate"
 )
 
 // Sender makes every Web API call Sitrep sends. It keeps each method within
 // its Slack rate tier (and chat.postMessage to about one a second per
-// channel), honours 429 Retry-After, retries transient failures with
-// backoff, and runs the calls for one channel strictly in the order they
-// were queued.
+// channel) with golang.org/x/time/rate limiters, honours 429 Retry-After for
+// the whole method (Slack's limits are per method and workspace), and
+// retries transient failures with backoff. Do makes a call now; Go queues a
+// reply behind the earlier replies to the same channel. Effects do not queue
+// here: the outbox orders them per incident, so a slow topic update in one
+// room never holds up a header edit in another.
 type Sender struct {
 	scale       float64
 	retryBase   time.Duration
@@ -24,8 +28,12 @@ type Sender struct {
 	log         *slog.Logger
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	limits  map[string]*rate.Limiter
+	paused  map[string]time.Time // method → no call before (Retry-After)
 	queues  map[string]*queue
+	pending sync.WaitGroup
+	base    context.Context // queued replies run under it; cancelled a grace period after stop
+	stop    context.CancelFunc
 
 	observe func(method string, err error) // after each final outcome
 }
@@ -65,7 +73,8 @@ type SenderConfig struct {
 // NewSender returns a Sender.
 func NewSender(cfg SenderConfig) *Sender {
 	s := &Sender{scale: cfg.RateScale, retryBase: cfg.RetryBase, maxAttempts: cfg.MaxAttempts, callTimeout: cfg.CallTimeout,
-		log: cfg.Logger, buckets: map[string]*bucket{}, queues: map[string]*queue{}, observe: func(string, error) {}}
+		log: cfg.Logger, limits: map[string]*rate.Limiter{}, paused: map[string]time.Time{}, queues: map[string]*queue{}, observe: func(string, error) {}}
+	s.base, s.stop = context.WithCancel(context.Background())
 	if s.scale <= 0 {
 		s.scale = 1
 	}
@@ -85,11 +94,7 @@ func NewSender(cfg SenderConfig) *Sender {
 }
 
 type job struct {
-	ctx     context.Context
-	method  string
-	channel string
-	call    func(ctx context.Context) error
-	done    chan error
+	run func(ctx context.Context)
 }
 
 type queue struct {
@@ -97,24 +102,27 @@ type queue struct {
 	running bool
 }
 
-// Do makes one call and waits for its outcome. Calls with a channel run
-// after every call queued before them for that channel.
+// Do makes one call now (rate-limited and retried) and returns its outcome.
 func (s *Sender) Do(ctx context.Context, method, channel string, call func(ctx context.Context) error) error {
-	if channel == "" {
-		return s.attempt(ctx, method, channel, call)
-	}
-	// Wait for the job even when ctx ends: it sees ctx too and stops soon, and
-	// the caller may read what call wrote only once call has returned.
-	return <-s.enqueue(ctx, method, channel, call).done
+	return s.attempt(ctx, method, channel, call)
 }
 
-// Go queues a call for a channel without waiting for it.
+// Go queues a call for a channel without waiting for it: it runs after the
+// calls queued before it for that channel (a person's replies stay in
+// order), bounded by the Sender's attempts and call timeout.
 func (s *Sender) Go(ctx context.Context, method, channel string, call func(ctx context.Context) error) {
-	s.enqueue(context.WithoutCancel(ctx), method, channel, call)
+	s.Queue(channel, func(ctx context.Context) {
+		if err := s.attempt(ctx, method, channel, call); err != nil {
+			s.log.Warn("slack reply not delivered", "method", method, "channel", channel, "err", err)
+		}
+	})
 }
 
-func (s *Sender) enqueue(ctx context.Context, method, channel string, call func(ctx context.Context) error) *job {
-	j := &job{ctx: ctx, method: method, channel: channel, call: call, done: make(chan error, 1)}
+// Queue runs fn after the work queued before it for channel, without
+// waiting: a reply of several calls (an upload, then a message) keeps its
+// place. fn's context ends after two minutes, or a grace period after stop.
+func (s *Sender) Queue(channel string, fn func(ctx context.Context)) {
+	j := &job{run: fn}
 	s.mu.Lock()
 	q := s.queues[channel]
 	if q == nil {
@@ -124,14 +132,23 @@ func (s *Sender) enqueue(ctx context.Context, method, channel string, call func(
 	q.jobs = append(q.jobs, j)
 	if !q.running {
 		q.running = true
+		s.pending.Add(1)
 		go s.drain(channel, q)
 	}
 	s.mu.Unlock()
-	return j
+}
+
+// Wait blocks until every queued call has run (shutdown, tests).
+func (s *Sender) Wait() { s.pending.Wait() }
+
+// StopAfter gives queued calls grace to finish once ctx ends, then cancels them.
+func (s *Sender) StopAfter(ctx context.Context, grace time.Duration) {
+	context.AfterFunc(ctx, func() { time.AfterFunc(grace, s.stop) })
 }
 
 // drain runs one channel's calls in order; it ends when the queue is empty.
 func (s *Sender) drain(channel string, q *queue) {
+	defer s.pending.Done()
 	for {
 		s.mu.Lock()
 		if len(q.jobs) == 0 {
@@ -143,20 +160,41 @@ func (s *Sender) drain(channel string, q *queue) {
 		j := q.jobs[0]
 		q.jobs = q.jobs[1:]
 		s.mu.Unlock()
-		j.done <- s.attempt(j.ctx, j.method, j.channel, j.call)
+		ctx, cancel := context.WithTimeout(s.base, 2*time.Minute)
+		j.run(ctx)
+		cancel()
 	}
+}
+
+// wait takes a token from the method's (and the channel's) limiter, after
+// any Retry-After pause Slack asked for.
+func (s *Sender) wait(ctx context.Context, method, channel string) error {
+	for {
+		s.mu.Lock()
+		until := s.paused[method]
+		s.mu.Unlock()
+		d := time.Until(until)
+		if d <= 0 {
+			break
+		}
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+	if err := s.limiter(method, perMinute[method]).Wait(ctx); err != nil {
+		return err
+	}
+	if method == "chat.postMessage" && channel != "" {
+		return s.limiter(method+" "+channel, postPerChannel).Wait(ctx)
+	}
+	return nil
 }
 
 func (s *Sender) attempt(ctx context.Context, method, channel string, call func(ctx context.Context) error) error {
 	var err error
 	for i := 0; i < s.maxAttempts; i++ {
-		if err = s.bucket(method, perMinute[method]).wait(ctx); err != nil {
+		if err = s.wait(ctx, method, channel); err != nil {
 			return err
-		}
-		if method == "chat.postMessage" && channel != "" {
-			if err = s.bucket(method+" "+channel, postPerChannel).wait(ctx); err != nil {
-				return err
-			}
 		}
 		callCtx, cancel := context.WithTimeout(ctx, s.callTimeout)
 		err = call(callCtx)
@@ -166,6 +204,15 @@ func (s *Sender) attempt(ctx context.Context, method, channel string, call func(
 			return nil
 		}
 		wait, retry := s.retryAfter(err, i)
+		var rl *slack.RateLimitedError
+		if errors.As(err, &rl) {
+			i-- // a 429 is Slack pacing us, not a failure: it does not use up an attempt
+			s.mu.Lock()
+			if until := time.Now().Add(wait); until.After(s.paused[method]) {
+				s.paused[method] = until
+			}
+			s.mu.Unlock()
+		}
 		if !retry || ctx.Err() != nil {
 			break
 		}
@@ -204,47 +251,21 @@ func (s *Sender) retryAfter(err error, attempt int) (time.Duration, bool) {
 	return 0, false
 }
 
-func (s *Sender) bucket(key string, perMin float64) *bucket {
+func (s *Sender) limiter(key string, perMin float64) *rate.Limiter {
 	if perMin == 0 {
 		perMin = 50
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := s.buckets[key]
-	if b == nil {
-		rate := perMin * s.scale / 60
-		burst := max(1, perMin/20) // Slack tolerates short bursts; stay well inside them
-		b = &bucket{rate: rate, burst: burst, tokens: burst, last: time.Now()}
-		s.buckets[key] = b
+	l := s.limits[key]
+	if l == nil {
+		// Slack tolerates short bursts; half of what the test server allows
+		// (a tenth of a minute's calls) stays well inside them.
+		burst := max(1, int(perMin/20))
+		l = rate.NewLimiter(rate.Limit(perMin*s.scale/60), burst)
+		s.limits[key] = l
 	}
-	return b
-}
-
-// bucket is a token bucket: rate tokens a second, at most burst saved up.
-type bucket struct {
-	mu          sync.Mutex
-	rate, burst float64
-	tokens      float64
-	last        time.Time
-}
-
-func (b *bucket) wait(ctx context.Context) error {
-	for {
-		b.mu.Lock()
-		now := time.Now()
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-		b.last = now
-		if b.tokens >= 1 {
-			b.tokens--
-			b.mu.Unlock()
-			return nil
-		}
-		need := time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
-		b.mu.Unlock()
-		if err := sleep(ctx, need); err != nil {
-			return err
-		}
-	}
+	return l
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

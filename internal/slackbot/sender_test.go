@@ -15,7 +15,7 @@ import (
 )
 
 func TestSenderKeepsOrderThroughFaults(t *testing.T) {
-	srv := slacktest.New()
+	srv := slacktest.NewScaled(1000)
 	defer srv.Close()
 	ch := srv.CreateChannel("war-room")
 	other := srv.CreateChannel("other")
@@ -37,9 +37,8 @@ func TestSenderKeepsOrderThroughFaults(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.Do(ctx, "chat.postMessage", other, post(other, "x")) }()
 	}
-	if err := s.Do(ctx, "chat.postMessage", ch, post(ch, "last")); err != nil {
-		t.Fatal(err)
-	}
+	s.Go(ctx, "chat.postMessage", ch, post(ch, "last"))
+	s.Wait()
 	wg.Wait()
 	srv.Look(func(v *slacktest.View) {
 		msgs := v.Messages(ch)
@@ -58,7 +57,7 @@ func TestSenderKeepsOrderThroughFaults(t *testing.T) {
 }
 
 func TestSenderGivesUpOnPermanentErrors(t *testing.T) {
-	srv := slacktest.New()
+	srv := slacktest.NewScaled(1000)
 	defer srv.Close()
 	api := slack.New(slacktest.BotToken, slack.OptionAPIURL(srv.URL))
 	s := slackbot.NewSender(slackbot.SenderConfig{RateScale: 1000, RetryBase: time.Millisecond, MaxAttempts: 3})

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
@@ -158,11 +159,19 @@ func TestRemindersInTheWarRoom(t *testing.T) {
 	e := start(t)
 	e.send(t, e.slash(t, "U1", e.general, "declare P1 API down"))
 	room := e.warRoom(t, 1)
-	inc := e.incident(t, 1)
-	e.bot.Notify(context.Background(), inc, []incidents.Event{
-		{Kind: incidents.EventReminder, Actor: "sitrep", Source: "sitrep", Message: "INC-1 (P1) is still unacknowledged after 5m0s"},
-		{Kind: incidents.EventReminder, Actor: "sitrep", Source: "sitrep", Message: "INC-1 has no postmortem yet", Fields: map[string]string{"about": "document"}},
-	})
+	// Reminders as the reminder loop stores them: the outbox posts them.
+	for _, r := range []struct{ msg, about string }{{"INC-1 (P1) is still unacknowledged after 5m0s", ""}, {"INC-1 has no postmortem yet", "document"}} {
+		_, _, err := e.svc.Change(context.Background(), 1, func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+			var fields map[string]string
+			if r.about != "" {
+				fields = map[string]string{"about": r.about}
+			}
+			return inc.Record(incidents.EventReminder, r.msg, fields, incidents.System, now)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	e.wait(t, "both reminders", func(v *slacktest.View) bool {
 		var ack, doc bool
 		for _, m := range v.Messages(room.ID) {

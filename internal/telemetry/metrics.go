@@ -5,9 +5,11 @@ package telemetry
 
 import (
 	"context"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sitrep-oncall/sitrep/internal/effects"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 )
 
@@ -91,5 +93,63 @@ func (m *Metrics) Notify(_ context.Context, inc *incidents.Incident, events []in
 		case incidents.EventRunbookStep:
 			m.steps.WithLabelValues(ev.Fields["runbook"], ev.Fields["outcome"]).Inc()
 		}
+	}
+}
+
+// Backlog is what the metrics read of an outbox runner.
+type Backlog interface {
+	Consumer() string
+	Stats() effects.Stats
+}
+
+// Effects counts outbox work: attempts by consumer, effect and outcome (done,
+// retry, refused) through Observe, and each runner's pending effects and the
+// age of its oldest.
+type Effects struct {
+	attempts *prometheus.CounterVec
+	runners  []Backlog
+	pending  *prometheus.Desc
+	oldest   *prometheus.Desc
+}
+
+// NewEffects registers the outbox metrics on reg.
+func NewEffects(reg prometheus.Registerer) (*Effects, error) {
+	e := &Effects{
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sitrep_effect_attempts_total", Help: "Attempts at outside work a change implies (war rooms, headers, posts, PagerDuty calls), by consumer, effect and outcome (done, retry, refused).",
+		}, []string{"consumer", "effect", "outcome"}),
+		pending: prometheus.NewDesc("sitrep_effects_pending", "Effects stored and not yet done, by consumer.", []string{"consumer"}, nil),
+		oldest:  prometheus.NewDesc("sitrep_effect_oldest_pending_seconds", "Age of the oldest pending effect, by consumer (0 when none).", []string{"consumer"}, nil),
+	}
+	if err := reg.Register(e.attempts); err != nil {
+		return nil, err
+	}
+	return e, reg.Register(backlogCollector{e})
+}
+
+// Observe counts one attempt's outcome (effects.Config.Observe).
+func (e *Effects) Observe(consumer, effect, outcome string) {
+	e.attempts.WithLabelValues(consumer, effect, outcome).Inc()
+}
+
+// Watch adds runners whose backlog is reported; call it before serving.
+func (e *Effects) Watch(runners ...Backlog) { e.runners = append(e.runners, runners...) }
+
+type backlogCollector struct{ e *Effects }
+
+func (c backlogCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.e.pending
+	ch <- c.e.oldest
+}
+
+func (c backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, r := range c.e.runners {
+		st := r.Stats()
+		age := 0.0
+		if !st.Oldest.IsZero() {
+			age = time.Since(st.Oldest).Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(c.e.pending, prometheus.GaugeValue, float64(st.Pending), r.Consumer())
+		ch <- prometheus.MustNewConstMetric(c.e.oldest, prometheus.GaugeValue, age, r.Consumer())
 	}
 }

@@ -64,15 +64,15 @@ func TestSeedAlertReachesSitrep(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	svc := incidents.NewService(incidents.Config{Store: store, Logger: slog.New(slog.DiscardHandler)})
 	got := make(chan *incidents.Incident, 10)
-	svc.AddNotifier(incidents.NotifierFunc(func(_ context.Context, inc *incidents.Incident, events []incidents.Event) {
-		for _, ev := range events {
-			if ev.Kind == incidents.EventDeclared {
-				got <- inc
+	svc := incidents.NewService(incidents.Config{Store: store, Logger: slog.New(slog.DiscardHandler), Notifiers: []incidents.Notifier{
+		incidents.NotifierFunc(func(_ context.Context, inc *incidents.Incident, events []incidents.Event) {
+			for _, ev := range events {
+				if ev.Kind == incidents.EventDeclared {
+					got <- inc
+				}
 			}
-		}
-	}))
+		})}})
 	mux := http.NewServeMux()
 	books, err := runbooks.Load(os.DirFS("../.."), "runbooks", runbooks.Options{})
 	if err != nil {

@@ -10,10 +10,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +48,8 @@ type Server struct {
 	groups    map[string][]string
 	faults    map[string][]Fault
 	limits    map[string]*limit
+	scale     float64   // per-channel chat.postMessage limits at this scale; 0 = none
+	outage    time.Time // every Web API call answers 503 until then
 	revoked   bool
 	seq       int
 	conns     map[*websocket.Conn]*sync.Mutex
@@ -65,6 +69,7 @@ type Call struct {
 // Channel is a conversation in the workspace.
 type Channel struct {
 	ID, Name, Topic string
+	Creator         string
 	Members         []string
 	Pins            []string // message timestamps
 	Archived        bool
@@ -96,8 +101,59 @@ type Fault struct {
 	Error      string // a Slack error with HTTP 200 ("internal_error")
 }
 
-// New starts a server; Close stops it.
-func New() *Server {
+// Tiers are Slack's published rate limits per method and workspace, in calls
+// a minute (Tier 2 20, Tier 3 50, Tier 4 100); chat.postMessage is limited
+// per channel instead (about one a second). A method not listed is
+// unlimited here (apps.connections.open is Tier 1 in Slack; tests reconnect
+// more often than that).
+var Tiers = map[string]float64{
+	"conversations.create": 20, "conversations.setTopic": 20, "conversations.archive": 20, "conversations.list": 20,
+	"pins.add": 20, "bookmarks.add": 20, "usergroups.users.list": 20,
+	"conversations.invite": 50, "chat.update": 50, "conversations.history": 50, "conversations.info": 50,
+	"chat.getPermalink": 100, "chat.postEphemeral": 100, "views.open": 100, "auth.test": 100,
+	"files.getUploadURLExternal": 100, "files.completeUploadExternal": 100,
+}
+
+// PostPerChannel is chat.postMessage's limit in one channel, a minute.
+const PostPerChannel = 60
+
+// New starts a server that enforces Slack's tiers as they are.
+func New() *Server { return NewScaled(1) }
+
+// NewScaled starts a server whose tiers are scale times Slack's: for tests
+// that run Sitrep's sender at the same scale, so the server stays exactly as
+// strict relative to it. Bursts are a tenth of a minute's calls.
+func NewScaled(scale float64) *Server {
+	s := newServer()
+	s.scale = scale
+	for method, perMin := range Tiers {
+		s.limits[method] = newLimit(perMin, scale)
+	}
+	return s
+}
+
+func newLimit(perMin, scale float64) *limit {
+	burst := max(1, float64(int(perMin/10)))
+	return &limit{rate: perMin * scale / 60, burst: burst, tokens: burst, last: time.Now()}
+}
+
+// Unlimited removes every rate limit (tests of other things).
+func (s *Server) Unlimited() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limits = map[string]*limit{}
+	s.scale = 0
+}
+
+// Outage makes every Web API method but apps.connections.open answer 503
+// until the given time (the socket stays up).
+func (s *Server) Outage(until time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.outage = until
+}
+
+func newServer() *Server {
 	s := &Server{
 		changed: make(chan struct{}), channels: map[string]*Channel{}, byName: map[string]string{},
 		messages: map[string][]*Message{}, files: map[string]*File{}, groups: map[string][]string{}, faults: map[string][]Fault{}, limits: map[string]*limit{}, conns: map[*websocket.Conn]*sync.Mutex{}, acks: map[string]Ack{}, sent: map[string]time.Time{},
@@ -134,22 +190,24 @@ type limit struct {
 	last                time.Time
 }
 
-// Limit enforces a rate on a method: calls beyond perSecond (with a burst)
-// get 429 and Retry-After, like Slack's tiers.
+// Limit sets a method's rate: calls beyond perSecond (with a burst) get 429
+// and Retry-After, like Slack's tiers.
 func (s *Server) Limit(method string, perSecond, burst float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.limits[method] = &limit{rate: perSecond, burst: burst, tokens: burst, last: time.Now()}
 }
 
-func (l *limit) allow(now time.Time) bool {
+// allow takes a token, or says how long until one (Retry-After, whole
+// seconds as Slack sends it).
+func (l *limit) allow(now time.Time) (bool, int) {
 	l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
 	l.last = now
 	if l.tokens < 1 {
-		return false
+		return false, int(math.Ceil((1 - l.tokens) / l.rate))
 	}
 	l.tokens--
-	return true
+	return true, 0
 }
 
 // Revoke makes every token invalid (token_revoked) until Restore.
@@ -179,6 +237,13 @@ func (s *Server) create(name string, members []string) *Channel {
 	s.channels[ch.ID] = ch
 	s.byName[name] = ch.ID
 	return ch
+}
+
+// ChannelID is the id of the channel called name, or "".
+func (s *Server) ChannelID(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byName[name]
 }
 
 // PostAs adds a message from a person (not through the bot) and returns its ts.
@@ -248,12 +313,28 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]any{"ok": false, "error": f.Error})
 		return
 	}
-	if l := s.limits[method]; l != nil && !l.allow(time.Now()) {
-		call.Status = http.StatusTooManyRequests
-		w.Header().Set("Retry-After", "1")
-		w.WriteHeader(http.StatusTooManyRequests)
-		io.WriteString(w, `{"ok":false,"error":"ratelimited"}`)
+	if method != "apps.connections.open" && time.Now().Before(s.outage) {
+		call.Status = http.StatusServiceUnavailable
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"ok":false,"error":"service_unavailable"}`)
 		return
+	}
+	l := s.limits[method]
+	if method == "chat.postMessage" && s.scale > 0 {
+		key := method + " " + params.Get("channel")
+		if l = s.limits[key]; l == nil {
+			l = newLimit(PostPerChannel, s.scale)
+			s.limits[key] = l
+		}
+	}
+	if l != nil {
+		if ok, after := l.allow(time.Now()); !ok {
+			call.Status = http.StatusTooManyRequests
+			w.Header().Set("Retry-After", strconv.Itoa(max(after, 1)))
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"ok":false,"error":"ratelimited"}`)
+			return
+		}
 	}
 	want := BotToken
 	if method == "apps.connections.open" {
@@ -278,7 +359,7 @@ func reply(w http.ResponseWriter, v map[string]any) {
 func fail(code string) map[string]any { return map[string]any{"ok": false, "error": code} }
 
 func channelJSON(ch *Channel) map[string]any {
-	return map[string]any{"id": ch.ID, "name": ch.Name, "is_channel": true, "is_member": true,
+	return map[string]any{"id": ch.ID, "name": ch.Name, "is_channel": true, "is_member": true, "creator": ch.Creator, "is_archived": ch.Archived,
 		"topic": map[string]any{"value": ch.Topic}}
 }
 
@@ -320,6 +401,14 @@ func (s *Server) method(method string, p url.Values) map[string]any {
 			out = append(out, map[string]any{"id": f.ID, "title": f.Title})
 		}
 		return map[string]any{"ok": true, "files": out}
+	case "conversations.list":
+		var out []any
+		for _, ch := range s.channels {
+			if !ch.Archived || p.Get("exclude_archived") != "true" {
+				out = append(out, channelJSON(ch))
+			}
+		}
+		return map[string]any{"ok": true, "channels": out, "response_metadata": map[string]any{"next_cursor": ""}}
 	case "conversations.create":
 		name := p.Get("name")
 		if !channelName.MatchString(name) {
@@ -328,7 +417,9 @@ func (s *Server) method(method string, p url.Values) map[string]any {
 		if _, taken := s.byName[name]; taken {
 			return fail("name_taken")
 		}
-		return map[string]any{"ok": true, "channel": channelJSON(s.create(name, []string{BotUser}))}
+		ch := s.create(name, []string{BotUser})
+		ch.Creator = BotUser
+		return map[string]any{"ok": true, "channel": channelJSON(ch)}
 	}
 	if ch == nil {
 		return fail("channel_not_found")
@@ -346,12 +437,20 @@ func (s *Server) method(method string, p url.Values) map[string]any {
 		ch.Archived = true
 		return map[string]any{"ok": true}
 	case "conversations.history":
-		for _, m := range s.messages[ch.ID] {
-			if m.TS == p.Get("latest") {
-				return map[string]any{"ok": true, "messages": []any{map[string]any{"type": "message", "user": m.User, "text": m.Text, "ts": m.TS}}}
-			}
+		msgs := s.messages[ch.ID]
+		out := []any{}
+		limit, _ := strconv.Atoi(p.Get("limit"))
+		if limit <= 0 {
+			limit = 100
 		}
-		return map[string]any{"ok": true, "messages": []any{}}
+		for i := len(msgs) - 1; i >= 0 && len(out) < limit; i-- { // newest first, as Slack answers
+			m := msgs[i]
+			if latest := p.Get("latest"); latest != "" && m.TS != latest {
+				continue
+			}
+			out = append(out, map[string]any{"type": "message", "user": m.User, "text": m.Text, "ts": m.TS})
+		}
+		return map[string]any{"ok": true, "messages": out}
 	case "chat.postMessage":
 		m := &Message{Channel: ch.ID, TS: s.ts(), Text: p.Get("text"), User: BotUser, ThreadTS: p.Get("thread_ts"), Blocks: json.RawMessage(p.Get("blocks"))}
 		s.messages[ch.ID] = append(s.messages[ch.ID], m)
