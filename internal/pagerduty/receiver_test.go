@@ -23,8 +23,8 @@ var secret = []byte("whsec-test-secret")
 type fixture struct {
 	store *boltstore.Store
 	close func()
-	svc *incidents.Service
-	srv *httptest.Server
+	svc   *incidents.Service
+	srv   *httptest.Server
 }
 
 func newFixture(t testing.TB, notifiers ...incidents.Notifier) *fixture {

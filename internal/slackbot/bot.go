@@ -35,9 +35,9 @@ type Handler interface {
 // Config wires the Slack adapter.
 type Config struct {
 	BotToken, AppToken string
-	APIURL             string   // Web API base; default https://slack.com/api/
-	Responders         []string // user ids invited to every war room
-	AnnounceChannel    string   // channel id where new P1/P2 incidents are announced
+	APIURL             string        // Web API base; default https://slack.com/api/
+	Responders         []string      // user ids invited to every war room
+	AnnounceChannel    string        // channel id where new P1/P2 incidents are announced
 	Workers            int           // envelopes handled at once; default 8
 	JobTimeout         time.Duration // one envelope's work, from when it starts; default 30s
 	Sender             SenderConfig

@@ -75,8 +75,8 @@ func startAt(t testing.TB, scale float64, path string, srv *slacktest.Server, tw
 	cfg := slackbot.Config{
 		BotToken: slacktest.BotToken, AppToken: slacktest.AppToken, APIURL: srv.URL,
 		Responders: []string{"UONCALL"}, AnnounceChannel: e.announce, Logger: quiet,
-		Sender:  slackbot.SenderConfig{RateScale: scale, RetryBase: 5 * time.Millisecond},
-		Inbox:   store, Outbox: store,
+		Sender: slackbot.SenderConfig{RateScale: scale, RetryBase: 5 * time.Millisecond},
+		Inbox:  store, Outbox: store,
 		Effects: effects.Config{RetryBase: 5 * time.Millisecond, RetryMax: 200 * time.Millisecond},
 	}
 	if scale == 1 {
