@@ -53,6 +53,14 @@ func TestSlowStepBlocksNothing(t *testing.T) {
 		t.Errorf("the slow step: %+v", step)
 	}
 	e.wait(t, "room A's note, in order after the step", func(*slacktest.View) bool { return len(e.kinds(t, 1, incidents.EventNote)) == 1 })
+	e.wait(t, "the step's failure in the war room", func(v *slacktest.View) bool {
+		for _, m := range v.Messages(roomA.ID) {
+			if strings.Contains(m.Text, "step 2/") && strings.Contains(string(m.Blocks), "failed") {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // TestOperatorsByUserGroup: SITREP_OPERATORS may name a Slack user group;

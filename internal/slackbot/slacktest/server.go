@@ -70,6 +70,7 @@ type Call struct {
 type Channel struct {
 	ID, Name, Topic string
 	Creator         string
+	Created         int64 // unix seconds
 	Members         []string
 	Pins            []string // message timestamps
 	Archived        bool
@@ -99,6 +100,9 @@ type Fault struct {
 	Status     int    // HTTP status, e.g. 429 or 500
 	RetryAfter string // Retry-After header for 429
 	Error      string // a Slack error with HTTP 200 ("internal_error")
+	// Lost: the method does its work, then the answer is lost (Status is
+	// sent instead): a call Slack completed whose caller never heard.
+	Lost bool
 }
 
 // Tiers are Slack's published rate limits per method and workspace, in calls
@@ -233,7 +237,7 @@ func (s *Server) CreateChannel(name string, members ...string) string {
 
 func (s *Server) create(name string, members []string) *Channel {
 	s.seq++
-	ch := &Channel{ID: fmt.Sprintf("C%05d", s.seq), Name: name, Members: members}
+	ch := &Channel{ID: fmt.Sprintf("C%05d", s.seq), Name: name, Members: members, Created: time.Now().Unix()}
 	s.channels[ch.ID] = ch
 	s.byName[name] = ch.ID
 	return ch
@@ -301,6 +305,9 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	if q := s.faults[method]; len(q) > 0 {
 		f := q[0]
 		s.faults[method] = q[1:]
+		if f.Lost {
+			s.method(method, params)
+		}
 		if f.Status != 0 {
 			call.Status = f.Status
 			if f.RetryAfter != "" {
@@ -359,7 +366,7 @@ func reply(w http.ResponseWriter, v map[string]any) {
 func fail(code string) map[string]any { return map[string]any{"ok": false, "error": code} }
 
 func channelJSON(ch *Channel) map[string]any {
-	return map[string]any{"id": ch.ID, "name": ch.Name, "is_channel": true, "is_member": true, "creator": ch.Creator, "is_archived": ch.Archived,
+	return map[string]any{"id": ch.ID, "name": ch.Name, "is_channel": true, "is_member": true, "creator": ch.Creator, "created": ch.Created, "is_archived": ch.Archived,
 		"topic": map[string]any{"value": ch.Topic}}
 }
 

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
+)
+
+func slackEnv(srv *slacktest.Server, db, announce string) []string {
+	return append(botEnv(db, "127.0.0.1:0"),
+		"SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_APP_TOKEN="+slacktest.AppToken, "SLACK_API_URL="+srv.URL,
+		"SITREP_ANNOUNCE_CHANNEL="+announce)
+}
+
+// slashDeclare is a slash command envelope declaring title from channel.
+func slashDeclare(srv *slacktest.Server, user, channel, title string) slacktest.Envelope {
+	return slacktest.Envelope{Type: "slash_commands", Payload: map[string]any{"user_id": user, "channel_id": channel, "command": "/incident",
+		"text": "declare " + title, "response_url": srv.ResponseURL("r-" + user), "trigger_id": "1.2.3"}}
+}
+
+// TestKillNineAfterTwelveAcks: the built binary, against a Slack that
+// enforces its real tiers, gets 12 concurrent declares; 1.5 s after Slack
+// has their acks it is killed with SIGKILL, mid-way through opening the war
+// rooms. Started again on the same file, it has all 12 incidents, each with
+// exactly one war room, and no channel is left without its header.
+func TestKillNineAfterTwelveAcks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: about a minute at Slack's real rates")
+	}
+	t.Parallel()
+	srv := slacktest.New()
+	defer srv.Close()
+	announce, general := srv.CreateChannel("incidents"), srv.CreateChannel("general")
+	db := filepath.Join(t.TempDir(), "sitrep.db")
+	env := slackEnv(srv, db, announce)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	startBin := func() (*exec.Cmd, *lockedBuffer) {
+		cmd := exec.Command(botBinary)
+		cmd.Env = env
+		logs := &lockedBuffer{}
+		cmd.Stderr = logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, logs
+	}
+	cmd, logs := startBin()
+	connects := 0
+	if err := srv.Wait(ctx, func(v *slacktest.View) bool { connects = v.Connects(); return v.Connected() > 0 }); err != nil {
+		t.Fatalf("never connected: %v\n%s", err, logs)
+	}
+	const n = 12
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := srv.Send(slashDeclare(srv, fmt.Sprintf("U%d", i+1), general, fmt.Sprintf("P3 crash test %d", i+1)))
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = id
+		}()
+	}
+	wg.Wait()
+	if err := srv.Wait(ctx, func(v *slacktest.View) bool {
+		for _, id := range ids {
+			if _, ok := v.Ack(id); !ok {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		t.Fatalf("acks: %v", err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the fault: SIGKILL 1.5 s after the acks, as it was measured
+	cmd.Process.Kill()
+	cmd.Wait()
+	before := 0
+	srv.Look(func(v *slacktest.View) {
+		for _, ch := range v.Channels() {
+			if strings.HasPrefix(ch.Name, "inc-") {
+				before++
+			}
+		}
+	})
+	t.Logf("killed with %d of %d war rooms created", before, n)
+	if before == n {
+		t.Log("every room was created before the kill: the restart only finishes headers and pins")
+	}
+
+	cmd, logs = startBin()
+	if err := srv.Wait(ctx, func(v *slacktest.View) bool {
+		rooms := 0
+		for _, ch := range v.Channels() {
+			if strings.HasPrefix(ch.Name, "inc-") && len(ch.Pins) == 1 {
+				rooms++
+			}
+		}
+		return v.Connects() > connects && rooms == n
+	}); err != nil {
+		t.Fatalf("after the restart: %v\n%s", err, logs)
+	}
+	// A clean stop lets the effects under way finish (each room is bound just
+	// after its pin), then the file can be read.
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	store, err := boltstore.Open(db, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	srv.Look(func(v *slacktest.View) {
+		rooms := 0
+		for _, ch := range v.Channels() {
+			if !strings.HasPrefix(ch.Name, "inc-") {
+				continue
+			}
+			rooms++
+			headers := 0
+			for _, m := range v.Messages(ch.ID) {
+				if strings.HasPrefix(m.Text, "🚨 INC-") {
+					headers++
+				}
+			}
+			if headers != 1 || len(ch.Pins) != 1 {
+				t.Errorf("#%s: %d headers, %d pins", ch.Name, headers, len(ch.Pins))
+			}
+		}
+		if rooms != n {
+			t.Errorf("%d inc- channels for %d incidents", rooms, n)
+		}
+	})
+	for id := int64(1); id <= n; id++ {
+		inc, err := store.Get(context.Background(), id)
+		if err != nil {
+			t.Fatalf("%s lost: %v", incidents.FormatID(id), err)
+		}
+		opened := 0
+		store.Timeline(context.Background(), id, func(ev incidents.Event) error {
+			if ev.Kind == incidents.EventWarRoomOpened {
+				opened++
+			}
+			return nil
+		})
+		if inc.Channel == "" || opened != 1 {
+			t.Errorf("%s: channel %q, %d war_room_opened events", inc.Key(), inc.Channel, opened)
+		}
+	}
+}
+
+// TestRunInProcess starts Sitrep through run(), as main does, under the race
+// detector: the terminal and Slack at once, a declare from Slack that opens
+// a war room and announces it, an ack typed in the terminal that edits the
+// header, and a clean exit at the end of input.
+func TestRunInProcess(t *testing.T) {
+	srv := slacktest.NewScaled(100)
+	defer srv.Close()
+	announce, general := srv.CreateChannel("incidents"), srv.CreateChannel("general")
+	db := filepath.Join(t.TempDir(), "sitrep.db")
+	vars := map[string]string{"SITREP_DB": db, "SITREP_LISTEN": "127.0.0.1:0", "SITREP_CONSOLE": "on", "USER": "alice",
+		"SLACK_BOT_TOKEN": slacktest.BotToken, "SLACK_APP_TOKEN": slacktest.AppToken, "SLACK_API_URL": srv.URL,
+		"SITREP_ANNOUNCE_CHANNEL": announce, "SITREP_SLACK_RATE_SCALE": "100", "SITREP_RUNBOOKS": "../../runbooks"}
+	stdinR, stdinW := io.Pipe()
+	out, logs := &lockedBuffer{}, &lockedBuffer{}
+	code := make(chan int, 1)
+	go func() { code <- run(nil, stdinR, out, logs, func(k string) string { return vars[k] }) }()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := srv.Wait(ctx, func(v *slacktest.View) bool { return v.Connected() > 0 }); err != nil {
+		t.Fatalf("never connected: %v\n%s", err, logs)
+	}
+	if _, err := srv.Send(slashDeclare(srv, "U1", general, "P1 API completely unavailable")); err != nil {
+		t.Fatal(err)
+	}
+	var header *slacktest.Message
+	if err := srv.Wait(ctx, func(v *slacktest.View) bool {
+		ch := v.Channel("inc-1-api-completely-unavailable")
+		if ch == nil || len(ch.Pins) != 1 || len(v.Messages(announce)) != 1 {
+			return false
+		}
+		for _, m := range v.Messages(ch.ID) {
+			if m.TS == ch.Pins[0] {
+				header = m
+			}
+		}
+		return header != nil
+	}); err != nil {
+		t.Fatalf("no war room: %v\n%s", err, logs)
+	}
+	io.WriteString(stdinW, "ack INC-1\n")
+	if err := srv.Wait(ctx, func(v *slacktest.View) bool {
+		return header.Updates > 0 && strings.Contains(string(header.Blocks), "acknowledged by @alice")
+	}); err != nil {
+		srv.Look(func(v *slacktest.View) { t.Logf("header %d updates: %s", header.Updates, header.Blocks) }); t.Fatalf("the header was not edited after the ack: %v\n%s\n%s", err, logs, out)
+	}
+	stdinW.Close()
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Errorf("run returned %d\n%s", c, logs)
+		}
+	case <-ctx.Done():
+		t.Fatal("run did not return after the end of input")
+	}
+}

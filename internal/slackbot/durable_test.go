@@ -1,0 +1,215 @@
+package slackbot_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
+)
+
+// declareBurst sends n slash-command declares from one channel at once and
+// waits for every ack; it returns the envelope ids.
+func declareBurst(t *testing.T, e *env, n int, channel string) []string {
+	t.Helper()
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := e.srv.Send(e.slash(t, fmt.Sprintf("U%d", i+1), channel, fmt.Sprintf("declare P3 burst %d", i+1)))
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = id
+		}()
+	}
+	wg.Wait()
+	e.wait(t, "every ack", func(v *slacktest.View) bool {
+		for _, id := range ids {
+			if _, ok := v.Ack(id); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	return ids
+}
+
+// checkRooms asserts that incidents 1..n each have exactly one war room
+// with its header posted and pinned, and that no other inc- channel exists.
+func checkRooms(t *testing.T, e *env, n int) {
+	t.Helper()
+	for id := int64(1); id <= int64(n); id++ {
+		e.warRoom(t, int64(id))
+		if got := e.kinds(t, id, incidents.EventWarRoomOpened); len(got) != 1 {
+			t.Errorf("%s has %d war_room_opened events", incidents.FormatID(id), len(got))
+		}
+	}
+	e.srv.Look(func(v *slacktest.View) {
+		rooms := 0
+		for _, ch := range v.Channels() {
+			if !strings.HasPrefix(ch.Name, "inc-") {
+				continue
+			}
+			rooms++
+			headers := 0
+			for _, m := range v.Messages(ch.ID) {
+				if strings.HasPrefix(m.Text, "🚨 INC-") {
+					headers++
+				}
+			}
+			if headers != 1 || len(ch.Pins) != 1 {
+				t.Errorf("#%s has %d headers and %d pins, want 1 and 1", ch.Name, headers, len(ch.Pins))
+			}
+		}
+		if rooms != n {
+			t.Errorf("%d inc- channels for %d incidents (an orphan or a duplicate)", rooms, n)
+		}
+	})
+}
+
+// TestFortyDeclaresFromOneChannelAtSlacksTiers: 40 people declare at once
+// from one channel against a server enforcing Slack's real tiers (Tier 2,
+// 20 conversations.create a minute, is the one that bites). Every declare is
+// recorded at once, whatever Slack is doing; every war room opens, once,
+// with its header posted and pinned, in about the time the tier allows.
+func TestFortyDeclaresFromOneChannelAtSlacksTiers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: about two minutes at Slack's real rates")
+	}
+	t.Parallel()
+	e := startAt(t, 1, filepath.Join(t.TempDir(), "s.db"), nil)
+	const n = 40
+	start := time.Now()
+	declareBurst(t, e, n, e.general)
+	e.until(t, "40 incidents recorded", func() bool {
+		open, _ := e.svc.List(context.Background(), incidents.Filter{})
+		return len(open) == n
+	})
+	recorded := time.Since(start)
+	checkRooms(t, e, n)
+	all := time.Since(start)
+	e.srv.Look(func(v *slacktest.View) {
+		refused := 0
+		for _, c := range v.Calls("") {
+			if c.Status == 429 {
+				refused++
+			}
+		}
+		t.Logf("40 declares: all recorded after %s, all war rooms after %s (Tier 2 allows 40 creates in about %s); %d Web API calls, %d answered 429",
+			recorded.Round(time.Millisecond), all.Round(time.Second), (time.Duration(n-2) * 3 * time.Second), len(v.Calls("")), refused)
+	})
+}
+
+// TestSlackOutageOfFortyFiveSeconds: every Web API call answers 503 for
+// 45 s while the socket stays up. Declares made during the outage are
+// acknowledged and recorded at once, and get their war rooms after it.
+func TestSlackOutageOfFortyFiveSeconds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a 45-second outage")
+	}
+	t.Parallel()
+	e := startAt(t, 1, filepath.Join(t.TempDir(), "s.db"), nil)
+	outage := time.Now().Add(45 * time.Second)
+	e.srv.Outage(outage)
+	const n = 5
+	ids := declareBurst(t, e, n, e.general)
+	e.srv.Look(func(v *slacktest.View) {
+		for _, id := range ids {
+			lat, _ := v.AckLatency(id)
+			if lat > 3*time.Second {
+				t.Errorf("envelope %s acknowledged after %s: Slack retries after 3 s", id, lat)
+			}
+		}
+	})
+	e.until(t, "5 incidents recorded during the outage", func() bool {
+		open, _ := e.svc.List(context.Background(), incidents.Filter{})
+		return len(open) == n
+	})
+	if time.Now().After(outage) {
+		t.Fatal("the outage ended before the declares were recorded; the test proves nothing")
+	}
+	checkRooms(t, e, n)
+	t.Logf("war rooms open %s after the outage ended", time.Since(outage).Round(time.Millisecond))
+}
+
+// TestLostAnswerToCreateIsFoundNotDuplicated: Slack creates the channel but
+// its answer is lost (a timeout, a crash). The retry's name_taken leads to
+// the channel Sitrep made, which becomes the war room: no orphan, no -2.
+// A channel of that name made by a person still gets the suffix.
+func TestLostAnswerToCreateIsFoundNotDuplicated(t *testing.T) {
+	e := start(t)
+	e.srv.Fail("conversations.create", slacktest.Fault{Status: 500, Lost: true})
+	e.send(t, e.slash(t, "U1", e.general, "declare P3 payments slow"))
+	room := e.warRoom(t, 1)
+	if room.Name != "inc-1-payments-slow" {
+		t.Errorf("war room #%s, want the channel whose answer was lost", room.Name)
+	}
+	e.srv.CreateChannel("inc-2-search-down", "UPERSON")
+	e.send(t, e.slash(t, "U1", e.general, "declare P3 search down"))
+	if room := e.warRoom(t, 2); room.Name != "inc-2-search-down-2" {
+		t.Errorf("war room #%s, want the suffixed name (the plain one is a person's)", room.Name)
+	}
+	e.srv.Look(func(v *slacktest.View) {
+		if n := len(v.Channels()); n != 5 { // incidents, general, two rooms, the person's
+			t.Errorf("%d channels, want 5", n)
+		}
+	})
+}
+
+// TestRestartResumesWhatWasPending: Slack is down when incidents are
+// declared and Sitrep stops before it returns; the next start on the same
+// file opens their war rooms. An envelope acknowledged but not processed
+// before the stop (left in the inbox) is processed after the restart, and
+// a declare replayed after it was recorded declares nothing twice.
+func TestRestartResumesWhatWasPending(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	srv := slacktest.NewScaled(testScale)
+	t.Cleanup(srv.Close)
+	e := startAt(t, testScale, path, srv)
+	srv.Outage(time.Now().Add(time.Hour))
+	declareBurst(t, e, 3, e.general)
+	e.until(t, "3 incidents", func() bool {
+		open, _ := e.svc.List(context.Background(), incidents.Filter{})
+		return len(open) == 3
+	})
+	e.stop()
+	srv.Outage(time.Time{})
+	// An envelope acked just before the stop: stored, not yet processed.
+	payload, _ := json.Marshal(e.slash(t, "U9", e.general, "declare P2 queue backlog").Payload)
+	store, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Receive(context.Background(), incidents.Envelope{Key: 1, Source: "slack", ID: "env-left", Type: "slash_commands",
+		Channel: e.general, Payload: payload, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+
+	e = startAt(t, testScale, path, srv)
+	checkRooms(t, e, 4)
+	if inc := e.incident(t, 4); inc.Title != "queue backlog" {
+		t.Errorf("INC-4 is %q, want the envelope left in the inbox", inc.Title)
+	}
+	// The same request again (a crash after its incident was stored but
+	// before the inbox knew): found, not declared twice.
+	d := incidents.Declaration{Title: "again", Request: "replayed-envelope"}
+	a, err := e.svc.Declare(context.Background(), d, incidents.Actor{Name: "<@U1>", Source: "slack"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.svc.Declare(context.Background(), d, incidents.Actor{Name: "<@U1>", Source: "slack"})
+	if err != nil || a.ID != b.ID {
+		t.Errorf("a replayed declare made %s and %s (%v)", a.Key(), b.Key(), err)
+	}
+}
