@@ -205,7 +205,8 @@ func TestRunInProcess(t *testing.T) {
 	if err := srv.Wait(ctx, func(v *slacktest.View) bool {
 		return header.Updates > 0 && strings.Contains(string(header.Blocks), "acknowledged by @alice")
 	}); err != nil {
-		srv.Look(func(v *slacktest.View) { t.Logf("header %d updates: %s", header.Updates, header.Blocks) }); t.Fatalf("the header was not edited after the ack: %v\n%s\n%s", err, logs, out)
+		srv.Look(func(v *slacktest.View) { t.Logf("header %d updates: %s", header.Updates, header.Blocks) })
+		t.Fatalf("the header was not edited after the ack: %v\n%s\n%s", err, logs, out)
 	}
 	stdinW.Close()
 	select {
