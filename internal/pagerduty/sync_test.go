@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -62,15 +63,8 @@ func newREST(t *testing.T) (*restServer, *httptest.Server) {
 	return r, srv
 }
 
-func startSync(t *testing.T, f *fixture, apiURL string) *pagerduty.Sync {
-	s := pagerduty.NewSync(pagerduty.SyncConfig{Token: "pd-api-token", From: "sitrep@example.com", APIURL: apiURL,
-		Service: f.svc, Outbox: f.store, Logger: slog.New(slog.DiscardHandler),
-		Effects: effects.Config{RetryBase: time.Millisecond, RetryMax: 50 * time.Millisecond}})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Start(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return s
+func startSync(t *testing.T, f *fixture, apiURL string) {
+	startSyncStoppable(t, f, apiURL)
 }
 
 func waitFor(t *testing.T, c chan restCall) restCall {
@@ -160,5 +154,80 @@ func TestPagerDutyDownIsRetriedAndOnTheTimeline(t *testing.T) {
 	inc, _ := f.svc.Get(ctx, 1)
 	if !inc.Acked() {
 		t.Error("the acknowledgement was lost")
+	}
+}
+
+// TestPagerDutyDownAcrossARestart: PagerDuty's API is down when someone
+// acknowledges in Sitrep, and Sitrep restarts before it is back. The
+// acknowledgement was stored with the change, so after the restart it
+// reaches PagerDuty — once.
+func TestPagerDutyDownAcrossARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	f := newFixtureAt(t, path)
+	rest, srv := newREST(t)
+	rest.mu.Lock()
+	rest.fail = 1 << 30 // down until told otherwise
+	rest.mu.Unlock()
+	ctx := context.Background()
+	f.signed(t, sample(t, "zulip_triggered_v3.json", "PDOWN"))
+	stop := startSyncStoppable(t, f, srv.URL)
+	if _, err := f.svc.Ack(ctx, 1, incidents.Actor{Name: "@bob", Source: "slack"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "PagerDuty refusing the acknowledgement once", func() bool {
+		rest.mu.Lock()
+		defer rest.mu.Unlock()
+		return len(rest.calls) > 0
+	})
+	stop()
+	f.close()
+
+	rest.mu.Lock()
+	rest.fail, rest.calls = 0, nil
+	rest.mu.Unlock()
+	f = newFixtureAt(t, path)
+	startSync(t, f, srv.URL)
+	ack := waitFor(t, rest.got)
+	if ack.Body["incidents"].([]any)[0].(map[string]any)["status"] != "acknowledged" {
+		t.Fatalf("after the restart PagerDuty got %+v", ack)
+	}
+	eventually(t, "the synced event", func() bool {
+		for _, ev := range f.timeline(t, 1) {
+			if ev.Kind == incidents.EventSynced {
+				return true
+			}
+		}
+		return false
+	})
+	rest.mu.Lock()
+	defer rest.mu.Unlock()
+	if len(rest.calls) != 1 {
+		t.Errorf("%d calls to PagerDuty after the restart, want the acknowledgement once", len(rest.calls))
+	}
+}
+
+// startSyncStoppable is startSync with the stop in the test's hands.
+func startSyncStoppable(t *testing.T, f *fixture, apiURL string) (stop func()) {
+	s := pagerduty.NewSync(pagerduty.SyncConfig{Token: "pd-api-token", From: "sitrep@example.com", APIURL: apiURL,
+		Service: f.svc, Outbox: f.store, Logger: slog.New(slog.DiscardHandler),
+		Effects: effects.Config{RetryBase: time.Millisecond, RetryMax: 50 * time.Millisecond}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Start(ctx); close(done) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// eventually polls cond until it holds, failing the test after 30 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
