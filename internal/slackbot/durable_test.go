@@ -213,3 +213,48 @@ func TestRestartResumesWhatWasPending(t *testing.T) {
 		t.Errorf("a replayed declare made %s and %s (%v)", a.Key(), b.Key(), err)
 	}
 }
+
+// TestHeaderKeepsUpAtSlacksTiers: four quick changes in a war room, at
+// Slack's real rates, while other rooms are being opened: the header shows
+// the latest state after one or two edits, and never waits behind a topic
+// update (Tier 2, one every 3 s).
+func TestHeaderKeepsUpAtSlacksTiers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: Slack's real rates")
+	}
+	t.Parallel()
+	e := startAt(t, 1, filepath.Join(t.TempDir(), "s.db"), nil)
+	e.send(t, e.slash(t, "U1", e.general, "declare P3 checkout slow"))
+	room := e.warRoom(t, 1)
+	for i := 0; i < 5; i++ { // other rooms being set up meanwhile
+		e.srv.Send(e.slash(t, "U2", e.general, fmt.Sprintf("declare P4 other %d", i)))
+	}
+	ctx := context.Background()
+	ops := incidents.Actor{Name: "<@U1>", Source: "slack"}
+	start := time.Now()
+	e.svc.Ack(ctx, 1, ops)
+	e.svc.ChangeSeverity(ctx, 1, incidents.P2, "customers affected", ops)
+	e.svc.ChangeStatus(ctx, 1, incidents.Identified, "bad deploy", ops)
+	e.svc.AssignRole(ctx, 1, incidents.Commander, "<@U7>", ops)
+	e.wait(t, "the header showing the last change", func(v *slacktest.View) bool {
+		for _, m := range v.Messages(room.ID) {
+			if len(room.Pins) == 1 && m.TS == room.Pins[0] {
+				return strings.Contains(string(m.Blocks), "@U7") && strings.Contains(string(m.Blocks), "IDENTIFIED") && strings.Contains(string(m.Blocks), "P2")
+			}
+		}
+		return false
+	})
+	took := time.Since(start)
+	e.srv.Look(func(v *slacktest.View) {
+		edits := 0
+		for _, c := range v.Calls("chat.update") {
+			if c.Params.Get("channel") == room.ID {
+				edits++
+			}
+		}
+		if edits > 4 {
+			t.Errorf("%d header edits for four changes: not coalesced", edits)
+		}
+		t.Logf("four changes shown in the header after %s in %d edits (the topic, Tier 2, follows on its own)", took.Round(time.Millisecond), edits)
+	})
+}

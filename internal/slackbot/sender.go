@@ -138,6 +138,13 @@ func (s *Sender) Queue(channel string, fn func(ctx context.Context)) {
 	s.mu.Unlock()
 }
 
+// PausedUntil is when method may be called again after a 429 (zero: not paused).
+func (s *Sender) PausedUntil(method string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paused[method]
+}
+
 // Wait blocks until every queued call has run (shutdown, tests).
 func (s *Sender) Wait() { s.pending.Wait() }
 

@@ -102,3 +102,46 @@ func TestSenderKeepsToTheTier(t *testing.T) {
 		t.Errorf("second call within the window: err %v, %d calls", err, calls)
 	}
 }
+
+// TestSenderHonoursRetryAfterForTheMethod: a 429 with Retry-After pauses
+// the whole method (Slack's limits are per method), not just the call that
+// got it: a second call made during the pause waits it out too, and neither
+// counts the 429 as a failed attempt.
+func TestSenderHonoursRetryAfterForTheMethod(t *testing.T) {
+	srv := slacktest.New()
+	defer srv.Close()
+	srv.Unlimited()
+	ch := srv.CreateChannel("war-room")
+	api := slack.New(slacktest.BotToken, slack.OptionAPIURL(srv.URL))
+	s := slackbot.NewSender(slackbot.SenderConfig{RateScale: 1000, RetryBase: time.Millisecond, MaxAttempts: 1})
+	srv.Fail("conversations.setTopic", slacktest.Fault{Status: 429, RetryAfter: "1"})
+	topic := func(ctx context.Context) error {
+		_, err := api.SetTopicOfConversationContext(ctx, ch, "t")
+		return err
+	}
+	ctx := context.Background()
+	first := make(chan error, 1)
+	go func() { first <- s.Do(ctx, "conversations.setTopic", ch, topic) }()
+	for s.PausedUntil("conversations.setTopic").IsZero() { // the sender has read the 429
+		time.Sleep(time.Millisecond)
+	}
+	var limited time.Time
+	srv.Look(func(v *slacktest.View) { limited = v.Calls("conversations.setTopic")[0].At })
+	if err := s.Do(ctx, "conversations.setTopic", ch, topic); err != nil {
+		t.Fatalf("the call made during the pause: %v", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("the call that got the 429 (one attempt allowed): %v", err)
+	}
+	srv.Look(func(v *slacktest.View) {
+		calls := v.Calls("conversations.setTopic")
+		if len(calls) != 3 {
+			t.Fatalf("%d calls, want the 429 and two successes", len(calls))
+		}
+		for _, c := range calls[1:] {
+			if c.At.Sub(limited) < time.Second {
+				t.Errorf("a call %s after the 429, inside its Retry-After of 1 s", c.At.Sub(limited))
+			}
+		}
+	})
+}
