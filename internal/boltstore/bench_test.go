@@ -112,6 +112,46 @@ func BenchmarkDeclare(b *testing.B) {
 	}, base.write)
 }
 
+// BenchmarkDeclareWithOutbox is BenchmarkDeclare with the effects a
+// Slack-connected Sitrep writes in the same transaction (the war room for
+// the declared event, the coalesced header mark, the topic mark).
+func BenchmarkDeclareWithOutbox(b *testing.B) {
+	all := func(*incidents.Incident, incidents.Event) bool { return true }
+	declared := func(_ *incidents.Incident, ev incidents.Event) bool { return ev.Kind == incidents.EventDeclared }
+	s, err := boltstore.Open(filepath.Join(b.TempDir(), "sitrep.db"), boltstore.Options{Subscriptions: []incidents.Subscription{
+		{Consumer: "slack", Events: declared, Changes: all}, {Consumer: "slack-topic", Changes: all}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	sample, events, _ := incidents.Declare(incidents.Declaration{Title: "Checkout error rate above 5%"}, alice, t0)
+	incJSON, _ := json.Marshal(sample)
+	evJSON, _ := json.Marshal(events[0])
+	base := openBare(b, 0, incJSON, evJSON)
+	interleave(b, func() error {
+		inc, events, err := incidents.Declare(incidents.Declaration{Title: "Checkout error rate above 5%"}, alice, t0)
+		if err != nil {
+			return err
+		}
+		return s.Create(ctx, inc, events)
+	}, base.write)
+}
+
+// BenchmarkInboxReceive stores one Slack envelope before its ack (the
+// payload of a real slash command), next to the bare write of the same bytes.
+func BenchmarkInboxReceive(b *testing.B) {
+	s := mustOpenStore(b, "")
+	payload := []byte(`{"token":"x","team_id":"T1","channel_id":"C1","user_id":"U1","command":"/incident","text":"declare P2 Checkout error rate above 5%","response_url":"https://hooks.slack.com/commands/T1/1/x","trigger_id":"1.2.3"}`)
+	env, _ := json.Marshal(incidents.Envelope{Source: "slack", ID: "e", Type: "slash_commands", Payload: payload})
+	base := openBare(b, 0, env, []byte("x"))
+	n := uint64(0)
+	interleave(b, func() error {
+		n++
+		_, err := s.Receive(ctx, incidents.Envelope{Key: n, Source: "slack", ID: fmt.Sprint(n), Type: "slash_commands", Payload: payload, At: t0})
+		return err
+	}, base.write)
+}
+
 func BenchmarkAppendEvent(b *testing.B) {
 	for _, n := range []int{10, 100000} {
 		b.Run(fmt.Sprintf("timeline=%d", n), func(b *testing.B) {
