@@ -32,12 +32,7 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 	// Alone, a write commits at once; when other writes are in flight (a
 	// webhook storm), DB.Batch folds them into one fsynced transaction.
 	// Batch may run this function again after a rollback: it starts afresh.
-	write := s.db.Update
-	if s.inflight.Add(1) > 1 {
-		write = s.db.Batch
-	}
-	defer s.inflight.Add(-1)
-	err := write(func(tx *bolt.Tx) error {
+	err := s.write(func(tx *bolt.Tx) error {
 		res, wrote = incidents.Result{}, false
 		dedup := tx.Bucket(bucketDedup)
 		now := time.Now()

@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -12,16 +13,18 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 )
 
-// The outbox: outbox/<consumer>/<incident 8B><seq 8B> → Effect JSON, written
-// in the same transaction as the events that imply it.
+// The outbox: one bucket, outbox → <consumer> 0x00 <incident 8B> <seq 8B> →
+// Effect JSON, written in the same transaction as the events that imply it.
+// One bucket for every consumer keeps a change's effects on one leaf page.
 var bucketOutbox = []byte("outbox")
 
 var _ incidents.Outbox = (*Store)(nil)
 
-func effectKey(id int64, seq uint64) []byte {
-	k := make([]byte, 16)
-	binary.BigEndian.PutUint64(k, uint64(id))
-	binary.BigEndian.PutUint64(k[8:], seq)
+func effectKey(consumer string, id int64, seq uint64) []byte {
+	k := make([]byte, len(consumer)+17)
+	n := copy(k, consumer)
+	binary.BigEndian.PutUint64(k[n+1:], uint64(id))
+	binary.BigEndian.PutUint64(k[n+9:], seq)
 	return k
 }
 
@@ -36,25 +39,12 @@ func (s *Store) queueEffects(tx *bolt.Tx, inc *incidents.Incident, events []inci
 	}
 	now := time.Now().UTC()
 	for _, sub := range s.subs {
-		var b *bolt.Bucket
-		bucket := func() (*bolt.Bucket, error) {
-			if b == nil {
-				var err error
-				b, err = top.CreateBucketIfNotExists([]byte(sub.Consumer))
-				return b, err
-			}
-			return b, nil
-		}
 		changed := false
 		for i := range events {
 			ev := &events[i]
 			if sub.Events != nil && sub.Events(inc, *ev) {
-				b, err := bucket()
-				if err != nil {
-					return err
-				}
-				e := incidents.Effect{Event: ev, Created: now}
-				if err := putEffect(b, inc.ID, ev.Seq, &e); err != nil {
+				e := incidents.Effect{Kind: ev.Kind, Created: now}
+				if err := putEffect(top, effectKey(sub.Consumer, inc.ID, ev.Seq), &e); err != nil {
 					return err
 				}
 			}
@@ -63,18 +53,15 @@ func (s *Store) queueEffects(tx *bolt.Tx, inc *incidents.Incident, events []inci
 			}
 		}
 		if changed {
-			b, err := bucket()
-			if err != nil {
-				return err
-			}
+			key := effectKey(sub.Consumer, inc.ID, incidents.ChangedSeq)
 			e := incidents.Effect{Created: now}
-			if v := b.Get(effectKey(inc.ID, incidents.ChangedSeq)); v != nil {
+			if v := top.Get(key); v != nil {
 				if err := json.Unmarshal(v, &e); err != nil {
 					e = incidents.Effect{Created: now}
 				}
 			}
 			e.Rev++
-			if err := putEffect(b, inc.ID, incidents.ChangedSeq, &e); err != nil {
+			if err := putEffect(top, key, &e); err != nil {
 				return err
 			}
 		}
@@ -83,12 +70,12 @@ func (s *Store) queueEffects(tx *bolt.Tx, inc *incidents.Incident, events []inci
 	return nil
 }
 
-func putEffect(b *bolt.Bucket, id int64, seq uint64, e *incidents.Effect) error {
+func putEffect(b *bolt.Bucket, key []byte, e *incidents.Effect) error {
 	v, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encode effect: %w", err)
 	}
-	return b.Put(effectKey(id, seq), v)
+	return b.Put(key, v)
 }
 
 // signalEffects wakes the consumers after a commit that wrote effects.
@@ -112,98 +99,128 @@ func (s *Store) OutboxChanged() <-chan struct{} {
 // Pending returns consumer's effects by incident, then seq.
 func (s *Store) Pending(ctx context.Context, consumer string) ([]incidents.Effect, error) {
 	var out []incidents.Effect
+	prefix := append([]byte(consumer), 0)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		top := tx.Bucket(bucketOutbox)
 		if top == nil {
 			return nil
 		}
-		b := top.Bucket([]byte(consumer))
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			if len(k) != 16 {
-				return nil
+		c := top.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			rest := k[len(prefix):]
+			if len(rest) != 16 {
+				continue
 			}
 			var e incidents.Effect
 			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode effect %s/%x: %w", consumer, k, err)
+				return fmt.Errorf("decode effect %s/%x: %w", consumer, rest, err)
 			}
-			e.Consumer, e.Incident, e.Seq = consumer, int64(binary.BigEndian.Uint64(k)), binary.BigEndian.Uint64(k[8:])
+			e.Consumer, e.Incident, e.Seq = consumer, int64(binary.BigEndian.Uint64(rest)), binary.BigEndian.Uint64(rest[8:])
+			if !e.Changed() {
+				ev, err := timelineEvent(tx, e.Incident, e.Seq)
+				if err != nil {
+					return fmt.Errorf("effect %s/%s#%d: %w", consumer, incidents.FormatID(e.Incident), e.Seq, err)
+				}
+				e.Event = ev
+			}
 			out = append(out, e)
-			return nil
-		})
+		}
+		return nil
 	})
 	return out, err
 }
 
-func (s *Store) effectBucket(tx *bolt.Tx, consumer string) (*bolt.Bucket, error) {
-	top, err := tx.CreateBucketIfNotExists(bucketOutbox)
-	if err != nil {
-		return nil, err
+// write runs fn in a transaction of its own when it is alone, and through
+// DB.Batch (one fsync for many) when other writes overlap it. fn must be
+// safe to run again (Batch may), and reports outcomes through variables it
+// captures, never through an error that would roll back its batch.
+func (s *Store) write(fn func(tx *bolt.Tx) error) error {
+	if s.inflight.Add(1) > 1 {
+		defer s.inflight.Add(-1)
+		return s.db.Batch(fn)
 	}
-	return top.CreateBucketIfNotExists([]byte(consumer))
+	defer s.inflight.Add(-1)
+	return s.db.Update(fn)
 }
 
 // SaveEffect stores e's attempts, schedule and progress. A "changed" effect
 // keeps the Rev it has in the store (marks may have come since it was read).
 func (s *Store) SaveEffect(ctx context.Context, e incidents.Effect) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b, err := s.effectBucket(tx, e.Consumer)
+	return s.write(func(tx *bolt.Tx) error {
+		top, err := tx.CreateBucketIfNotExists(bucketOutbox)
 		if err != nil {
 			return err
 		}
-		key := effectKey(e.Incident, e.Seq)
-		v := b.Get(key)
+		key := effectKey(e.Consumer, e.Incident, e.Seq)
+		v := top.Get(key)
 		if v == nil {
 			return nil // finished meanwhile
 		}
+		save := e
 		if e.Changed() {
 			var cur incidents.Effect
 			if json.Unmarshal(v, &cur) == nil {
-				e.Rev = cur.Rev
+				save.Rev = cur.Rev
 			}
 		}
-		return putEffect(b, e.Incident, e.Seq, &e)
+		return putEffect(top, key, &save)
 	})
 }
 
 // FinishEffect removes e, unless it is a "changed" effect marked again since.
 func (s *Store) FinishEffect(ctx context.Context, e incidents.Effect) error {
-	return s.db.Batch(func(tx *bolt.Tx) error {
-		b, err := s.effectBucket(tx, e.Consumer)
+	return s.write(func(tx *bolt.Tx) error {
+		top, err := tx.CreateBucketIfNotExists(bucketOutbox)
 		if err != nil {
 			return err
 		}
-		key := effectKey(e.Incident, e.Seq)
+		key := effectKey(e.Consumer, e.Incident, e.Seq)
 		if e.Changed() {
 			var cur incidents.Effect
-			if v := b.Get(key); v != nil && json.Unmarshal(v, &cur) == nil && cur.Rev != e.Rev {
+			if v := top.Get(key); v != nil && json.Unmarshal(v, &cur) == nil && cur.Rev != e.Rev {
 				// marked again while it ran: run once more, from now
 				cur.Attempts, cur.NotBefore, cur.LastError = 0, time.Time{}, ""
-				return putEffect(b, e.Incident, e.Seq, &cur)
+				return putEffect(top, key, &cur)
 			}
 		}
-		return b.Delete(key)
+		return top.Delete(key)
 	})
 }
 
 // AddEffect queues e unless an effect with its key is pending.
 func (s *Store) AddEffect(ctx context.Context, e incidents.Effect) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := s.effectBucket(tx, e.Consumer)
+	err := s.write(func(tx *bolt.Tx) error {
+		top, err := tx.CreateBucketIfNotExists(bucketOutbox)
 		if err != nil {
 			return err
 		}
-		if b.Get(effectKey(e.Incident, e.Seq)) != nil {
+		key := effectKey(e.Consumer, e.Incident, e.Seq)
+		if top.Get(key) != nil {
 			return nil
 		}
 		if e.Created.IsZero() {
 			e.Created = time.Now().UTC()
 		}
 		s.effectsWritten.Store(true)
-		return putEffect(b, e.Incident, e.Seq, &e)
+		return putEffect(top, key, &e)
 	})
 	s.signalEffects()
 	return err
+}
+
+// timelineEvent reads one stored event.
+func timelineEvent(tx *bolt.Tx, id int64, seq uint64) (*incidents.Event, error) {
+	tl := tx.Bucket(bucketTimelines).Bucket(itob(uint64(id)))
+	if tl == nil {
+		return nil, fmt.Errorf("no timeline")
+	}
+	v := tl.Get(itob(seq))
+	if v == nil {
+		return nil, fmt.Errorf("no event %d", seq)
+	}
+	var ev incidents.Event
+	if err := json.Unmarshal(v, &ev); err != nil {
+		return nil, fmt.Errorf("decode event: %w", err)
+	}
+	return &ev, nil
 }

@@ -33,8 +33,12 @@ type Effect struct {
 	Consumer string `json:"-"`
 	Incident int64  `json:"-"`
 	// Seq is the implying event's seq, or ChangedSeq for the coalesced mark.
-	Seq   uint64 `json:"-"`
-	Event *Event `json:"event,omitempty"`
+	Seq uint64 `json:"-"`
+	// Event is the implying event (nil for the "changed" mark). The store
+	// keeps only its kind with the effect and reads the rest from the
+	// timeline, so an effect costs its change a few bytes.
+	Event *Event    `json:"-"`
+	Kind  EventKind `json:"kind,omitempty"`
 	// Rev counts the marks a "changed" effect has coalesced; finishing it
 	// removes it only when no mark came since it was read.
 	Rev       uint64            `json:"rev,omitempty"`

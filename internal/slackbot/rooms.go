@@ -39,18 +39,24 @@ func Subscriptions() []incidents.Subscription {
 	}
 }
 
-func roomEvent(_ *incidents.Incident, ev incidents.Event) bool {
+func roomEvent(inc *incidents.Incident, ev incidents.Event) bool {
 	switch ev.Kind {
 	case incidents.EventDeclared, incidents.EventStatusChanged, incidents.EventResolved, incidents.EventReopened,
-		incidents.EventReminder, incidents.EventAlertsResolved, incidents.EventRoleAssigned:
+		incidents.EventReminder, incidents.EventAlertsResolved:
 		return true
+	case incidents.EventRoleAssigned:
+		return inc.Channel != "" // before the room exists, opening it invites the lead
 	}
 	return false
 }
 
-// headerChange: what the header shows. Records of outside work (its own
-// failures among them) do not change it, so a refused edit cannot loop.
-func headerChange(_ *incidents.Incident, ev incidents.Event) bool {
+// headerChange: what the header shows, once there is a header (opening the
+// room renders the state as of its binding). Records of outside work (its
+// own failures among them) do not change it, so a refused edit cannot loop.
+func headerChange(inc *incidents.Incident, ev incidents.Event) bool {
+	if inc.Channel == "" {
+		return false
+	}
 	switch ev.Kind {
 	case incidents.EventWarRoomOpened, incidents.EventEffectFailed, incidents.EventSynced, incidents.EventSyncFailed,
 		incidents.EventMessagePinned, incidents.EventNote, incidents.EventRunbookStep, incidents.EventAlert:
@@ -59,7 +65,10 @@ func headerChange(_ *incidents.Incident, ev incidents.Event) bool {
 	return true
 }
 
-func topicChange(_ *incidents.Incident, ev incidents.Event) bool {
+func topicChange(inc *incidents.Incident, ev incidents.Event) bool {
+	if inc.Channel == "" {
+		return false
+	}
 	switch ev.Kind {
 	case incidents.EventSeverityChanged, incidents.EventStatusChanged, incidents.EventRoleAssigned,
 		incidents.EventResolved, incidents.EventReopened, incidents.EventAcknowledged:
@@ -271,8 +280,19 @@ func (r *rooms) open(ctx context.Context, inc *incidents.Incident, e *incidents.
 			})
 			return effects.Permanent(err)
 		}
-		r.remember("header:"+strconv.FormatInt(inc.ID, 10), renderKey(blocks, fallback))
 		inc = bound
+		// Changes made while the room was being set up marked nothing (there
+		// was no room): show them now.
+		r.remember("header:"+strconv.FormatInt(inc.ID, 10), renderKey(blocks, fallback))
+		if err := r.header(ctx, inc); err != nil {
+			return err
+		}
+		if p["topic_final"] == "" {
+			if err := r.handleTopic(ctx, &incidents.Effect{Incident: inc.ID}, nil); err != nil {
+				return err
+			}
+			p["topic_final"] = "1"
+		}
 	}
 	if inc.Severity <= incidents.P2 && b.cfg.AnnounceChannel != "" && p["announced"] == "" {
 		if err := r.announce(ctx, inc); err != nil {
@@ -412,8 +432,8 @@ func (r *rooms) reconcile(ctx context.Context) error {
 		if inc.Channel != "" {
 			continue
 		}
-		ev := incidents.Event{Seq: 1, Incident: inc.ID, Kind: incidents.EventDeclared, At: inc.DeclaredAt}
-		if err := r.b.cfg.Outbox.AddEffect(ctx, incidents.Effect{Consumer: ConsumerRooms, Incident: inc.ID, Seq: 1, Event: &ev}); err != nil {
+		// the declared event is the timeline's first
+		if err := r.b.cfg.Outbox.AddEffect(ctx, incidents.Effect{Consumer: ConsumerRooms, Incident: inc.ID, Seq: 1, Kind: incidents.EventDeclared}); err != nil {
 			return fmt.Errorf("war room of %s not queued: %w", inc.Key(), err)
 		}
 	}
