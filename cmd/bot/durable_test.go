@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/effects"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
 )
@@ -171,7 +173,8 @@ func TestRunInProcess(t *testing.T) {
 	defer srv.Close()
 	announce, general := srv.CreateChannel("incidents"), srv.CreateChannel("general")
 	db := filepath.Join(t.TempDir(), "sitrep.db")
-	vars := map[string]string{"SITREP_DB": db, "SITREP_LISTEN": "127.0.0.1:0", "SITREP_CONSOLE": "on", "USER": "alice",
+	addr := freeAddr(t)
+	vars := map[string]string{"SITREP_DB": db, "SITREP_LISTEN": addr, "SITREP_CONSOLE": "on", "USER": "alice",
 		"SLACK_BOT_TOKEN": slacktest.BotToken, "SLACK_APP_TOKEN": slacktest.AppToken, "SLACK_API_URL": srv.URL,
 		"SITREP_ANNOUNCE_CHANNEL": announce, "SITREP_SLACK_RATE_SCALE": "100", "SITREP_RUNBOOKS": "../../runbooks"}
 	stdinR, stdinW := io.Pipe()
@@ -208,6 +211,21 @@ func TestRunInProcess(t *testing.T) {
 		srv.Look(func(v *slacktest.View) { t.Logf("header %d updates: %s", header.Updates, header.Blocks) })
 		t.Fatalf("the header was not edited after the ack: %v\n%s\n%s", err, logs, out)
 	}
+	// The outbox on /metrics and /readyz: the room and header done, nothing pending.
+	for {
+		_, metrics := get(t, "http://"+addr+"/metrics")
+		if strings.Contains(metrics, `sitrep_effect_attempts_total{consumer="slack",effect="war_room",outcome="done"} 1`) &&
+			strings.Contains(metrics, `sitrep_effects_pending{consumer="slack"} 0`) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("/metrics:\n%s", metrics)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code, body := get(t, "http://"+addr+"/readyz"); code != 200 || strings.Contains(body, "effects") {
+		t.Errorf("/readyz %d:\n%s", code, body)
+	}
 	stdinW.Close()
 	select {
 	case c := <-code:
@@ -216,5 +234,36 @@ func TestRunInProcess(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("run did not return after the end of input")
+	}
+}
+
+// TestBacklogCheckNamesAStall: effects waiting for minutes with none done
+// are named in /readyz's detail (a warning: webhooks keep being taken).
+func TestBacklogCheckNamesAStall(t *testing.T) {
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	if err := store.AddEffect(ctx, incidents.Effect{Consumer: "slack", Incident: 1, Seq: incidents.ChangedSeq, Created: time.Now().Add(-10 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	r := effects.New(effects.Config{Consumer: "slack", Outbox: store, RetryBase: time.Hour,
+		Handle: func(context.Context, *incidents.Effect, func() error) error { return errors.New("slack is down") }})
+	check := backlogCheck(r)
+	if err := check.Fn(ctx); err != nil {
+		t.Fatalf("before any scan: %v", err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { r.Start(rctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for r.Stats().Pending == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	err = check.Fn(ctx)
+	if err == nil || !strings.Contains(err.Error(), "1 pending") || !strings.Contains(err.Error(), "not draining") || !check.Warn {
+		t.Errorf("backlog check: %v (warn %v)", err, check.Warn)
 	}
 }
