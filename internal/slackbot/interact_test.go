@@ -48,6 +48,9 @@ func TestDeclareByModal(t *testing.T) {
 	if !strings.Contains(strings.Join(room.Members, ","), "U7") {
 		t.Errorf("the lead was not invited: %v", room.Members)
 	}
+	if rb := inc.Links["runbook"]; rb != "high-error-rate" { // the form declares the way the command does
+		t.Errorf("declared from the modal with runbook %q, want high-error-rate", rb)
+	}
 	// Left on "classify", the severity comes from the impact words.
 	submit(map[string]any{
 		"title":    map[string]any{"title": input("API completely unavailable")},
