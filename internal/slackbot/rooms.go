@@ -208,10 +208,9 @@ func (r *rooms) open(ctx context.Context, inc *incidents.Incident, e *incidents.
 			if channel, name, err = r.create(ctx, inc, e, save); err != nil {
 				return err
 			}
+			// Saved with the next step: a crash before it finds the channel by
+			// its saved name (name_taken, then ours).
 			p["channel"], p["name"] = channel, name
-			if err := save(); err != nil {
-				return err
-			}
 		}
 		if p["invited"] == "" {
 			if err := r.invite(ctx, channel, inc); err != nil {
@@ -248,10 +247,7 @@ func (r *rooms) open(ctx context.Context, inc *incidents.Incident, e *incidents.
 			if err != nil {
 				return err
 			}
-			p["header"] = ts
-			if err := save(); err != nil {
-				return err
-			}
+			p["header"] = ts // saved by the binding below; a crash before it finds the post in the channel
 		}
 		ts := p["header"]
 		if p["pinned"] == "" {
