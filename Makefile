@@ -44,10 +44,10 @@ fuzz: ## fuzz each parser for FUZZTIME (default 20s each; a count such as 30000x
 	$(GO) test ./internal/alertmanager -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/runbooks -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 
-FAULTS := TestSlowStepBlocksNothing|TestCrash|TestKillDuring|TestLockTimeout|TestDatabaseHeld|TestDiskFull|TestBurstOf30|TestHundredWarRooms|TestSenderKeepsOrder|TestSlackDown|TestPagerDutyDown|TestUnreachableOrSlow|TestRefusals|TestRedelivery|TestSecretsNeverLogged|TestGuardrails|TestAlertStorm
+FAULTS := TestSlowStepBlocksNothing|TestCrash|TestKillDuring|TestKillNine|TestLockTimeout|TestDatabaseHeld|TestDiskFull|TestBurstOf30|TestHundredWarRooms|TestFortyDeclares|TestSlackOutage|TestLostAnswer|TestRestartResumes|TestHeaderKeepsUp|TestSenderKeepsOrder|TestSenderHonours|TestSlackDown|TestPagerDutyDown|TestUnreachableOrSlow|TestRefusals|TestRedelivery|TestSecretsNeverLogged|TestGuardrails|TestAlertStorm|TestBacklogCheck
 
 faults: ## the fault and security tests with their counts, then every parser fuzzed for FUZZTIME
-	$(GO) test -count=1 -v -run '$(FAULTS)' ./... 2>&1 | grep -E '^(--- |ok|FAIL|panic)|lost|committed|war rooms|log lines|survived'
+	$(GO) test -count=1 -v -run '$(FAULTS)' ./... 2>&1 | grep -E '^(--- |ok|FAIL|panic)|lost|committed|war rooms|log lines|survived|recorded|header|killed'
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
 measure: build ## idle RSS and time to first output of the binary, with /usr/bin/time -v
