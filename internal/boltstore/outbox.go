@@ -116,7 +116,7 @@ func (s *Store) Pending(ctx context.Context, consumer string) ([]incidents.Effec
 				return fmt.Errorf("decode effect %s/%x: %w", consumer, rest, err)
 			}
 			e.Consumer, e.Incident, e.Seq = consumer, int64(binary.BigEndian.Uint64(rest)), binary.BigEndian.Uint64(rest[8:])
-			if !e.Changed() {
+			if e.Seq < incidents.AdapterSeq {
 				ev, err := timelineEvent(tx, e.Incident, e.Seq)
 				if err != nil {
 					return fmt.Errorf("effect %s/%s#%d: %w", consumer, incidents.FormatID(e.Incident), e.Seq, err)

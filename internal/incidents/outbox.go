@@ -28,6 +28,11 @@ type Subscription struct {
 // sorts after every event.
 const ChangedSeq = ^uint64(0)
 
+// AdapterSeq starts the Seqs of effects an adapter queues itself (AddEffect)
+// that no event implies, such as sharing a file a command produced: they
+// have no Event, keep what they need in Progress, and sort after the events.
+const AdapterSeq = uint64(1) << 62
+
 // Effect is one piece of outside work a stored change implies.
 type Effect struct {
 	Consumer string `json:"-"`

@@ -137,6 +137,10 @@ func (b *Bot) Runners() []*effects.Runner { return b.runners }
 
 func describeEffect(e incidents.Effect) string {
 	switch {
+	case e.Kind == kindUpload:
+		return "upload"
+	case e.Event == nil && !e.Changed():
+		return "unknown"
 	case e.Consumer == ConsumerTopic:
 		return "topic"
 	case e.Changed():

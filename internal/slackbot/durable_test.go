@@ -258,3 +258,27 @@ func TestHeaderKeepsUpAtSlacksTiers(t *testing.T) {
 		t.Logf("four changes shown in the header after %s in %d edits (the topic, Tier 2, follows on its own)", took.Round(time.Millisecond), edits)
 	})
 }
+
+// TestFileSharedOnceSlackAnswers: a postmortem asked for while Slack's Web
+// API is down is stored as an effect and shared in the war room when Slack
+// answers again, once.
+func TestFileSharedOnceSlackAnswers(t *testing.T) {
+	e := start(t)
+	e.send(t, e.slash(t, "U1", e.general, "declare P2 Checkout error rate above 5%"))
+	room := e.warRoom(t, 1)
+	e.srv.Outage(time.Now().Add(2 * time.Second))
+	e.send(t, e.slash(t, "U1", room.ID, "postmortem"))
+	e.wait(t, "the postmortem shared after the outage", func(v *slacktest.View) bool {
+		fs := v.Files(room.ID)
+		return len(fs) == 1 && len(fs[0].Content) > 0
+	})
+	e.until(t, "the upload effect done", func() bool {
+		p, _ := e.store.Pending(context.Background(), "slack")
+		return len(p) == 0
+	})
+	e.srv.Look(func(v *slacktest.View) {
+		if n := len(v.Files(room.ID)); n != 1 {
+			t.Errorf("%d files shared, want 1", n)
+		}
+	})
+}

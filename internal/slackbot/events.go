@@ -2,6 +2,7 @@ package slackbot
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/sitrep-oncall/sitrep/internal/commands"
+	"github.com/sitrep-oncall/sitrep/internal/effects"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 )
 
@@ -263,8 +265,45 @@ func orDefault(s, def string) string {
 
 // respond answers the person who asked, queued behind the earlier answers
 // in the channel: the work that recorded the request does not wait for Slack.
-func (b *Bot) respond(_ context.Context, channel, user, responseURL string, reply commands.Reply) {
+// A file (a postmortem, a graph) is shared through the outbox: stored before
+// the request counts as done, uploaded when Slack takes it.
+func (b *Bot) respond(ctx context.Context, channel, user, responseURL string, reply commands.Reply) {
+	if f, inc := reply.File, reply.Incident; f != nil && inc != nil {
+		target := channel
+		if inc.Channel != "" {
+			target = inc.Channel // documents go to the war room
+		}
+		if err := b.queueUpload(ctx, inc.ID, target, reply); err != nil {
+			b.log.Error("file upload not queued", "incident", inc.Key(), "file", f.Name, "err", err)
+			reply = commands.Reply{Error: true, Text: "the file could not be shared (internal error); export it with the bot command line"}
+		} else {
+			reply = commands.Reply{Text: reply.Text + " — sharing it as " + f.Name, Private: true}
+		}
+	}
 	b.send.Queue(channel, func(ctx context.Context) { b.respondNow(ctx, channel, user, responseURL, reply) })
+}
+
+// kindUpload marks the adapter's own file-sharing effects.
+const kindUpload incidents.EventKind = "upload"
+
+func (b *Bot) queueUpload(ctx context.Context, id int64, channel string, reply commands.Reply) error {
+	f := reply.File
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return b.cfg.Outbox.AddEffect(ctx, incidents.Effect{Consumer: ConsumerRooms, Incident: id, Seq: incidents.AdapterSeq + b.arrivals.Add(1)%incidents.AdapterSeq,
+		Kind: kindUpload, Progress: map[string]string{"channel": channel, "name": f.Name, "title": f.Title, "comment": reply.Text,
+			"content": base64.StdEncoding.EncodeToString(f.Content)}})
+}
+
+// uploadEffect shares a queued file.
+func (b *Bot) uploadEffect(ctx context.Context, e *incidents.Effect) error {
+	p := e.Progress
+	content, err := base64.StdEncoding.DecodeString(p["content"])
+	if err != nil {
+		return effects.Permanent(fmt.Errorf("stored file %s unreadable: %w", p["name"], err))
+	}
+	reply := commands.Reply{Text: p["comment"], File: &commands.File{Name: p["name"], Title: p["title"], Content: content}}
+	return slackErr(b.upload(ctx, p["channel"], reply))
 }
 
 // respondNow answers through the interaction's response_url when there is

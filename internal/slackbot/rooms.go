@@ -114,6 +114,12 @@ func (r *rooms) handle(ctx context.Context, e *incidents.Effect, save func() err
 	if e.Changed() {
 		return r.header(ctx, inc)
 	}
+	if e.Event == nil {
+		if e.Kind == kindUpload {
+			return r.b.uploadEffect(ctx, e)
+		}
+		return nil // an adapter effect this version does not know
+	}
 	ev := *e.Event
 	switch ev.Kind {
 	case incidents.EventDeclared:
@@ -576,8 +582,11 @@ func (b *Bot) refused(ctx context.Context, e incidents.Effect, err error) {
 			incidents.EventRoleAssigned: "the invitation",
 		}[e.Event.Kind]
 	}
-	if e.Consumer == ConsumerTopic {
+	switch {
+	case e.Consumer == ConsumerTopic:
 		what = "the channel topic"
+	case e.Kind == kindUpload:
+		what = "sharing " + e.Progress["name"]
 	}
 	msg := fmt.Sprintf("Slack refused %s: %v", what, errors.Unwrap(err))
 	if errors.Unwrap(err) == nil {
