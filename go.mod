@@ -10,6 +10,7 @@ require (
 	github.com/prometheus/prometheus v0.309.1
 	github.com/slack-go/slack v0.35.0
 	go.etcd.io/bbolt v1.5.0
+	go.uber.org/goleak v1.3.0
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/time v0.14.0
 	gonum.org/v1/plot v0.15.2

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/effects"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
@@ -169,6 +171,9 @@ func TestKillNineAfterTwelveAcks(t *testing.T) {
 // a war room and announces it, an ack typed in the terminal that edits the
 // header, and a clean exit at the end of input.
 func TestRunInProcess(t *testing.T) {
+	// Every goroutine run starts has ended when it returns (the test's own
+	// servers were started after this snapshot and are closed by the defers).
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	srv := slacktest.NewScaled(100)
 	defer srv.Close()
 	announce, general := srv.CreateChannel("incidents"), srv.CreateChannel("general")
