@@ -282,3 +282,27 @@ func TestFileSharedOnceSlackAnswers(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusalIsOnTheTimeline: Slack refuses the war room for good (the
+// workspace forbids the bot to create channels): the incident stays
+// recorded, the refusal is an effect_failed event people see, and nothing
+// is retried.
+func TestRefusalIsOnTheTimeline(t *testing.T) {
+	e := start(t)
+	e.srv.Fail("conversations.create", slacktest.Fault{Error: "restricted_action"})
+	e.send(t, e.slash(t, "U1", e.general, "declare P3 cache cold"))
+	e.until(t, "the refusal on the timeline", func() bool { return len(e.kinds(t, 1, incidents.EventEffectFailed)) == 1 })
+	ev := e.kinds(t, 1, incidents.EventEffectFailed)[0]
+	if !strings.Contains(ev.Message, "Slack refused the war room") || !strings.Contains(ev.Message, "restricted_action") {
+		t.Errorf("refusal event: %q", ev.Message)
+	}
+	e.until(t, "the outbox empty", func() bool {
+		p, _ := e.store.Pending(context.Background(), "slack")
+		return len(p) == 0
+	})
+	e.srv.Look(func(v *slacktest.View) {
+		if n := len(v.Calls("conversations.create")); n != 1 {
+			t.Errorf("conversations.create called %d times after a permanent refusal, want 1", n)
+		}
+	})
+}
