@@ -37,12 +37,13 @@ bench: ## benchmarks: store vs a bare bbolt update, interleaved (ratio x-bare)
 bench-load: build ## PagerDuty webhooks and Alertmanager groups at rising rates next to a bare bbolt handler; Slack ack latency next to a bare client
 	$(GO) run ./bench/load -bot $(BIN)
 
-fuzz: ## fuzz each parser for FUZZTIME (default 20s each; a count such as 30000x also works): commands, PagerDuty, signatures, Alertmanager, runbooks
+fuzz: ## fuzz each parser for FUZZTIME (default 20s each; a count such as 30000x also works): commands, PagerDuty, signatures, Alertmanager, runbooks, Slack escaping
 	$(GO) test ./internal/commands -run '^$$' -fuzz FuzzHandle -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/pagerduty -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/pagerduty -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/alertmanager -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/runbooks -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/slackbot -run '^$$' -fuzz FuzzEscape -fuzztime $(FUZZTIME)
 
 FAULTS := TestSlowStepBlocksNothing|TestCrash|TestKillDuring|TestKillNine|TestLockTimeout|TestDatabaseHeld|TestDiskFull|TestBurstOf30|TestHundredWarRooms|TestFortyDeclares|TestSlackOutage|TestLostAnswer|TestRestartResumes|TestHeaderKeepsUp|TestSenderKeepsOrder|TestSenderHonours|TestSlackDown|TestPagerDutyDown|TestUnreachableOrSlow|TestRefusals|TestRedelivery|TestSecretsNeverLogged|TestGuardrails|TestAlertStorm|TestBacklogCheck
 

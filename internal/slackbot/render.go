@@ -26,14 +26,25 @@ const (
 	actionUser    = "user" // users menu: "user" + index; the block id carries the command
 )
 
-// mention matches the Slack references that must pass through unescaped.
+// mention matches any Slack reference (to strip the bot's own mention
+// from a command typed as "@sitrep ack").
 var mention = regexp.MustCompile(`<[@#!][A-Za-z0-9^|._-]+>`)
 
-// escape makes text safe for mrkdwn, keeping user and channel mentions.
+// safeRef is the only markup outside text keeps: a plain reference to one
+// person or one channel, the form Sitrep writes for the people it knows
+// (<@U123>, <#C123>). Everything else — <!channel>, <!here>, <!everyone>,
+// <!subteam^…>, links with a label of their own choosing — is shown as text.
+var safeRef = regexp.MustCompile(`<@[UW][A-Z0-9]{1,20}>|<#C[A-Z0-9]{1,20}>`)
+
+// escape makes outside text safe for mrkdwn and plain text alike: every
+// <, > and & escaped but plain person and channel references, and the
+// controls that reorder or hide text (bidi overrides, C0) removed. Every
+// renderer of this package passes text that came from outside through it.
 func escape(s string) string {
+	s = stripControls(s)
 	var b strings.Builder
 	last := 0
-	for _, m := range mention.FindAllStringIndex(s, -1) {
+	for _, m := range safeRef.FindAllStringIndex(s, -1) {
 		b.WriteString(escapeAll(s[last:m[0]]))
 		b.WriteString(s[m[0]:m[1]])
 		last = m[1]
@@ -44,7 +55,33 @@ func escape(s string) string {
 
 var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
-func escapeAll(s string) string { return escaper.Replace(s) }
+func escapeAll(s string) string { return escaper.Replace(stripControls(s)) }
+
+// stripControls removes C0 controls (but newline and tab), DEL, C1 controls
+// and the Unicode bidi controls that can make "gpj.exe" read "exe.jpg".
+func stripControls(s string) string {
+	if strings.IndexFunc(s, isHidden) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isHidden(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func isHidden(r rune) bool {
+	switch {
+	case r == '\n' || r == '\t':
+		return false
+	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
+		return true
+	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
+}
 
 func truncate(s string, n int) string {
 	if len(s) <= n {
@@ -64,7 +101,7 @@ func mrkdwn(text string) *slack.TextBlockObject {
 }
 
 func plain(text string, max int) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.PlainTextType, truncate(text, max), false, false)
+	return slack.NewTextBlockObject(slack.PlainTextType, truncate(stripControls(text), max), false, false)
 }
 
 // Blocks renders a neutral reply as Block Kit, and the plain-text fallback
@@ -75,7 +112,7 @@ func Blocks(r commands.Reply) ([]slack.Block, string) {
 		if r.Usage != "" {
 			text += "\nUsage: `" + escapeAll(r.Usage) + "`"
 		}
-		return []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}, "error: " + r.Text
+		return []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}, "error: " + escape(r.Text)
 	}
 	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn("*"+escape(r.Text)+"*"), nil, nil)}
 	for i := 0; i < len(r.Fields); i += maxFieldsPer {
@@ -90,7 +127,7 @@ func Blocks(r commands.Reply) ([]slack.Block, string) {
 	if len(blocks) > maxBlocks {
 		blocks = append(blocks[:maxBlocks-1], slack.NewContextBlock("", mrkdwn("… cut to fit one message")))
 	}
-	return blocks, r.Text
+	return blocks, escape(r.Text)
 }
 
 // lineSections packs lines into as few sections as fit Slack's text limit.
@@ -171,5 +208,5 @@ func Topic(inc *incidents.Incident) string {
 	if lead == "" {
 		lead = "no lead"
 	}
-	return truncate(fmt.Sprintf("%s %s · %s · lead %s · %s", inc.Severity, inc.Severity.Name(), inc.Status.Label(), lead, inc.Title), 250)
+	return truncate(escape(fmt.Sprintf("%s %s · %s · lead %s · %s", inc.Severity, inc.Severity.Name(), inc.Status.Label(), lead, inc.Title)), 250)
 }
