@@ -89,7 +89,6 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 	case err != nil:
 		return incidents.Result{}, err
 	}
-	s.signalEffects()
 	return res, nil
 }
 

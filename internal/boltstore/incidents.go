@@ -20,9 +20,6 @@ func (s *Store) Create(ctx context.Context, inc *incidents.Incident, events []in
 		return err
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error { return s.insert(tx, inc, events) })
-	if err == nil {
-		s.signalEffects()
-	}
 	return err
 }
 
@@ -78,7 +75,6 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 	if err != nil {
 		return nil, nil, err
 	}
-	s.signalEffects()
 	return inc, events, nil
 }
 

@@ -66,7 +66,7 @@ func (s *Store) queueEffects(tx *bolt.Tx, inc *incidents.Incident, events []inci
 			}
 		}
 	}
-	s.effectsWritten.Store(true)
+	tx.OnCommit(s.signalEffects) // only once this transaction is durable, and for it alone
 	return nil
 }
 
@@ -80,9 +80,6 @@ func putEffect(b *bolt.Bucket, key []byte, e *incidents.Effect) error {
 
 // signalEffects wakes the consumers after a commit that wrote effects.
 func (s *Store) signalEffects() {
-	if !s.effectsWritten.Swap(false) {
-		return
-	}
 	s.outboxMu.Lock()
 	close(s.outboxCh)
 	s.outboxCh = make(chan struct{})
@@ -113,13 +110,13 @@ func (s *Store) Pending(ctx context.Context, consumer string) ([]incidents.Effec
 			}
 			var e incidents.Effect
 			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode effect %s/%x: %w", consumer, rest, err)
+				continue // undecodable: skipped, so it cannot stall every other incident
 			}
 			e.Consumer, e.Incident, e.Seq = consumer, int64(binary.BigEndian.Uint64(rest)), binary.BigEndian.Uint64(rest[8:])
 			if e.Seq < incidents.AdapterSeq {
 				ev, err := timelineEvent(tx, e.Incident, e.Seq)
 				if err != nil {
-					return fmt.Errorf("effect %s/%s#%d: %w", consumer, incidents.FormatID(e.Incident), e.Seq, err)
+					e.Kind = "" // its event is unreadable: the consumer sees an effect it does not know, and drops it
 				}
 				e.Event = ev
 			}
@@ -201,10 +198,9 @@ func (s *Store) AddEffect(ctx context.Context, e incidents.Effect) error {
 		if e.Created.IsZero() {
 			e.Created = time.Now().UTC()
 		}
-		s.effectsWritten.Store(true)
+		tx.OnCommit(s.signalEffects)
 		return putEffect(top, key, &e)
 	})
-	s.signalEffects()
 	return err
 }
 

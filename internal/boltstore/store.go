@@ -59,9 +59,8 @@ type Store struct {
 	inflight atomic.Int64 // Apply calls under way
 	subs     []incidents.Subscription
 
-	effectsWritten atomic.Bool // a transaction wrote effects: signal after its commit
-	outboxMu       sync.Mutex
-	outboxCh       chan struct{}
+	outboxMu sync.Mutex
+	outboxCh chan struct{} // closed at the commit of a transaction that wrote effects
 }
 
 var _ incidents.Store = (*Store)(nil)

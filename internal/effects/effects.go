@@ -69,8 +69,18 @@ type Runner struct {
 
 	mu     sync.Mutex
 	stats  Stats
-	done   atomic.Int64
 	lastOK atomic.Int64 // unix nanos of the last finished effect
+	// When the store cannot record an outcome (disk full), the runner must
+	// not take the effect's stored schedule at its word: hold keeps an
+	// incident back in memory, and finishing remembers effects that are done
+	// or refused but not yet removed, so they are removed, not run again.
+	hold      map[int64]time.Time
+	finishing map[effectKey]bool
+}
+
+type effectKey struct {
+	incident int64
+	seq      uint64
 }
 
 // Stats describe a consumer's backlog.
@@ -110,7 +120,7 @@ func New(cfg Config) *Runner {
 	if cfg.Observe == nil {
 		cfg.Observe = func(string, string, string) {}
 	}
-	return &Runner{cfg: cfg}
+	return &Runner{cfg: cfg, hold: map[int64]time.Time{}, finishing: map[effectKey]bool{}}
 }
 
 // Consumer is the runner's consumer name.
@@ -166,7 +176,15 @@ func (r *Runner) Start(ctx context.Context) error {
 			if busy[id] {
 				continue
 			}
-			if nb := group[0].NotBefore; nb.After(now) {
+			nb := group[0].NotBefore
+			r.mu.Lock()
+			if h := r.hold[id]; h.After(nb) {
+				nb = h
+			} else if !h.IsZero() && !h.After(now) {
+				delete(r.hold, id)
+			}
+			r.mu.Unlock()
+			if nb.After(now) {
 				if next.IsZero() || nb.Before(next) {
 					next = nb
 				}
@@ -246,33 +264,31 @@ func (r *Runner) run(stop, work context.Context, group []incidents.Effect) {
 func (r *Runner) one(work context.Context, e incidents.Effect) bool {
 	name := r.cfg.Describe(e)
 	log := r.cfg.Logger.With("consumer", r.cfg.Consumer, "effect", name, "incident", incidents.FormatID(e.Incident))
+	// the outcome is written whatever happened to the attempt's context
+	store, cancelStore := context.WithTimeout(context.WithoutCancel(work), 10*time.Second)
+	defer cancelStore()
+	key := effectKey{e.Incident, e.Seq}
+	r.mu.Lock()
+	finishing := r.finishing[key] && !e.Changed()
+	r.mu.Unlock()
+	if finishing { // done (or refused) before, only its removal failed
+		return r.finish(store, log, e, key)
+	}
 	ctx, cancel := context.WithTimeout(work, r.cfg.Timeout)
 	defer cancel()
 	save := func() error { return r.cfg.Outbox.SaveEffect(context.WithoutCancel(ctx), e) }
 	err := r.call(ctx, &e, save)
-	// the outcome is written whatever happened to the attempt's context
-	store, cancelStore := context.WithTimeout(context.WithoutCancel(work), 10*time.Second)
-	defer cancelStore()
 	switch {
 	case err == nil:
 		r.cfg.Observe(r.cfg.Consumer, name, "done")
-		if ferr := r.cfg.Outbox.FinishEffect(store, e); ferr != nil {
-			log.Error("effect done but not marked done; it will run again", "err", ferr)
-			return false
-		}
-		r.lastOK.Store(time.Now().UnixNano())
-		return true
+		return r.finish(store, log, e, key)
 	case IsPermanent(err):
 		r.cfg.Observe(r.cfg.Consumer, name, "refused")
 		log.Error("effect refused for good", "err", err)
 		if r.cfg.Refused != nil {
 			r.cfg.Refused(store, e, err)
 		}
-		if ferr := r.cfg.Outbox.FinishEffect(store, e); ferr != nil {
-			log.Error("refused effect not removed", "err", ferr)
-			return false
-		}
-		return true
+		return r.finish(store, log, e, key)
 	default:
 		r.cfg.Observe(r.cfg.Consumer, name, "retry")
 		e.Attempts++
@@ -281,10 +297,38 @@ func (r *Runner) one(work context.Context, e incidents.Effect) bool {
 		e.LastError = err.Error()
 		log.Warn("effect failed; retrying", "attempt", e.Attempts, "in", wait.Round(time.Millisecond), "err", err)
 		if serr := r.cfg.Outbox.SaveEffect(store, e); serr != nil {
-			log.Error("effect retry not saved", "err", serr)
+			log.Error("effect retry not saved; held back in memory", "err", serr)
 		}
+		r.holdBack(e.Incident, wait) // in memory too: the stored schedule may be stale
 		return false
 	}
+}
+
+// finish removes a done or refused effect; if the store cannot, the effect
+// is remembered as finished and its incident held back, so it is removed
+// later rather than run again at once.
+func (r *Runner) finish(store context.Context, log *slog.Logger, e incidents.Effect, key effectKey) bool {
+	if err := r.cfg.Outbox.FinishEffect(store, e); err != nil {
+		log.Error("effect finished but not removed from the outbox; removal retried", "err", err)
+		r.mu.Lock()
+		if !e.Changed() {
+			r.finishing[key] = true
+		}
+		r.mu.Unlock()
+		r.holdBack(e.Incident, r.backoff(1))
+		return false
+	}
+	r.mu.Lock()
+	delete(r.finishing, key)
+	r.mu.Unlock()
+	r.lastOK.Store(time.Now().UnixNano())
+	return true
+}
+
+func (r *Runner) holdBack(id int64, d time.Duration) {
+	r.mu.Lock()
+	r.hold[id] = time.Now().Add(d)
+	r.mu.Unlock()
 }
 
 func (r *Runner) call(ctx context.Context, e *incidents.Effect, save func() error) (err error) {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,5 +237,51 @@ func TestRefusedChangeWritesNoEffect(t *testing.T) {
 	}
 	if after := f.pending(t); after != before {
 		t.Errorf("%d effects pending, want %d (the ack only re-marks the changed effect)", after, before)
+	}
+}
+
+// failingOutbox is the real store whose FinishEffect fails until healed
+// (a disk that is full, then has room again).
+type failingOutbox struct {
+	*boltstore.Store
+	healed atomic.Bool
+	tries  atomic.Int64
+}
+
+func (f *failingOutbox) FinishEffect(ctx context.Context, e incidents.Effect) error {
+	f.tries.Add(1)
+	if !f.healed.Load() {
+		return errors.New("file too large")
+	}
+	return f.Store.FinishEffect(ctx, e)
+}
+
+// TestDoneButNotRemovedIsNotDoneAgain: an effect done while the store
+// cannot remove it (disk full) is not run again — not in a hot loop while
+// the store fails, not once it heals: only its removal is retried.
+func TestDoneButNotRemovedIsNotDoneAgain(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.svc.Declare(ctx, incidents.Declaration{Title: "one"}, alice)
+	f.svc.AddNote(ctx, 1, "announce", alice)
+	out := &failingOutbox{Store: f.store}
+	var calls atomic.Int64
+	r := effects.New(effects.Config{Consumer: "test", Outbox: out, RetryBase: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler),
+		Handle: func(_ context.Context, e *incidents.Effect, _ func() error) error {
+			if !e.Changed() {
+				calls.Add(1)
+			}
+			return nil
+		}})
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { r.Start(rctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "a few failed removals", func() bool { return out.tries.Load() >= 5 })
+	out.healed.Store(true)
+	eventually(t, "the outbox drained", func() bool { return f.pending(t) == 0 })
+	if n := calls.Load(); n != 1 {
+		t.Errorf("the note's effect ran %d times, want once (its removal failed, not its work)", n)
 	}
 }

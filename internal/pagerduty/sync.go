@@ -117,7 +117,12 @@ func (s *Sync) handle(ctx context.Context, e *incidents.Effect, _ func() error) 
 	}
 	err = s.call(ctx, act, pdID, e.Event.Message)
 	if err == nil {
-		return s.record(ctx, e.Incident, pdID, act, incidents.EventSynced, fmt.Sprintf("%s sent to PagerDuty %s", what[act], pdID))
+		// PagerDuty has it: a failure to record that is logged, not retried
+		// (a note sent again would be a second note).
+		rec, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		s.record(rec, e.Incident, pdID, act, incidents.EventSynced, fmt.Sprintf("%s sent to PagerDuty %s", what[act], pdID))
+		return nil
 	}
 	var api pagerduty.APIError
 	if errors.As(err, &api) && api.StatusCode >= 400 && api.StatusCode < 500 && api.StatusCode != 429 && api.StatusCode != 408 {

@@ -153,6 +153,26 @@ func describeEffect(e incidents.Effect) string {
 	return "post_" + string(e.Event.Kind)
 }
 
+// self is the bot's own user id, asked of Slack (auth.test) until known.
+func (b *Bot) self(ctx context.Context) (string, error) {
+	if u := b.botUser.Load(); u != nil {
+		return *u, nil
+	}
+	var id string
+	err := b.send.Do(ctx, "auth.test", "", func(ctx context.Context) error {
+		resp, err := b.api.AuthTestContext(ctx)
+		if err == nil {
+			id = resp.UserID
+		}
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("who Sitrep is in Slack (auth.test): %w", err)
+	}
+	b.botUser.Store(&id)
+	return id, nil
+}
+
 // Ready reports whether the socket is connected (for /readyz).
 func (b *Bot) Ready(context.Context) error {
 	if b.connected.Load() {

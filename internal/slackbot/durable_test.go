@@ -306,3 +306,91 @@ func TestRefusalIsOnTheTimeline(t *testing.T) {
 		}
 	})
 }
+
+// Found by an outside review, kept as regressions.
+
+// TestLostAnswerToAPostIsNotPostedTwice: Slack makes the header post but
+// the answer is lost: the retry finds the post in the channel instead of
+// posting a second header.
+func TestLostAnswerToAPostIsNotPostedTwice(t *testing.T) {
+	e := start(t)
+	e.srv.Fail("chat.postMessage", slacktest.Fault{Status: 500, Lost: true})
+	e.send(t, e.slash(t, "U1", e.general, "declare P3 payments slow"))
+	checkRooms(t, e, 1)
+}
+
+// TestUnknownBotUserIsAskedAgain: auth.test fails at start; a lost create
+// answer later must still be recognised as Sitrep's own channel.
+func TestUnknownBotUserIsAskedAgain(t *testing.T) {
+	srv := slacktest.NewScaled(testScale)
+	t.Cleanup(srv.Close)
+	srv.Fail("auth.test", slacktest.Fault{Status: 500}, slacktest.Fault{Status: 500}, slacktest.Fault{Status: 500}, slacktest.Fault{Status: 500}, slacktest.Fault{Status: 500})
+	e := startAt(t, testScale, filepath.Join(t.TempDir(), "s.db"), srv)
+	e.srv.Fail("conversations.create", slacktest.Fault{Status: 500, Lost: true})
+	e.send(t, e.slash(t, "U1", e.general, "declare P3 payments slow"))
+	checkRooms(t, e, 1)
+}
+
+// TestChangesDuringSetupReachTheHeader: the room's setup is retried after
+// its header was posted (pins.add failing) and the incident is acknowledged
+// meanwhile: once bound, the header shows the acknowledgement.
+func TestChangesDuringSetupReachTheHeader(t *testing.T) {
+	e := start(t)
+	faults := make([]slacktest.Fault, 20)
+	for i := range faults {
+		faults[i] = slacktest.Fault{Status: 500}
+	}
+	e.srv.Fail("pins.add", faults...)
+	e.send(t, e.slash(t, "U1", e.general, "declare P3 payments slow"))
+	e.wait(t, "the header posted", func(v *slacktest.View) bool {
+		c := v.Channel("inc-1-payments-slow")
+		return c != nil && len(v.Messages(c.ID)) > 0
+	})
+	if _, err := e.svc.Ack(context.Background(), 1, incidents.Actor{Name: "<@U2>", Source: "slack"}); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Fail("chat.update", slacktest.Fault{Status: 500}, slacktest.Fault{Status: 500})
+	room := e.warRoom(t, 1)
+	e.wait(t, "the header showing the acknowledgement", func(v *slacktest.View) bool {
+		for _, m := range v.Messages(room.ID) {
+			if len(room.Pins) == 1 && m.TS == room.Pins[0] {
+				return strings.Contains(string(m.Blocks), "acknowledged by")
+			}
+		}
+		return false
+	})
+}
+
+// TestRevokedTokenWaits: while the token is revoked the war room waits in
+// the outbox; it opens when the token works again, and nothing is refused.
+func TestRevokedTokenWaits(t *testing.T) {
+	e := start(t)
+	e.srv.Revoke(true)
+	if _, err := e.svc.Declare(context.Background(), incidents.Declaration{Title: "db down"}, incidents.Actor{Name: "@ops", Source: "console"}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(t, "a refused conversations.create", func(v *slacktest.View) bool { return len(v.Calls("conversations.create")) > 0 })
+	e.srv.Revoke(false)
+	e.warRoom(t, 1)
+	if got := e.kinds(t, 1, incidents.EventEffectFailed); len(got) != 0 {
+		t.Errorf("refused while the token was revoked: %+v", got)
+	}
+}
+
+// TestMentionDeclareCarriesItsEnvelope: a declare by @mention is linked to
+// its envelope id like a slash command's, so a replay from the inbox finds
+// the incident (Service.Declare with the same Request returns it; see
+// TestRestartResumesWhatWasPending).
+func TestMentionDeclareCarriesItsEnvelope(t *testing.T) {
+	e := start(t)
+	m := sample(t, "slackgo_events_api_app_mention_envelope.json")
+	inner := m["payload"].(map[string]any)["event"].(map[string]any)
+	inner["text"], inner["user"], inner["channel"] = "<@USITREPBOT> declare P4 typo on the status page", "U1", e.general
+	env := event(t, inner)
+	env.EnvelopeID = "mention-1"
+	e.send(t, env)
+	e.warRoom(t, 1)
+	if got := e.incident(t, 1).Links[incidents.LinkRequest]; got != "mention-1" {
+		t.Errorf("the mention's incident is linked to request %q, want its envelope id", got)
+	}
+}

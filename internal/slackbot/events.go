@@ -113,9 +113,19 @@ func (b *Bot) receive(ctx context.Context, req socketmode.Request, typ socketmod
 			stored <- false
 			return
 		}
-		b.sm.Ack(req)
+		b.ack(ctx, req)
 		stored <- !dup
 	}()
+}
+
+// ack acknowledges a stored envelope, giving up after a few seconds (a
+// socket gone or stopping): Slack delivers it again and the inbox knows it.
+func (b *Bot) ack(ctx context.Context, req socketmode.Request) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	if err := b.sm.AckCtx(ctx, req.EnvelopeID, nil); err != nil {
+		b.log.Warn("slack envelope stored but not acknowledged; Slack will deliver it again", "envelope", req.EnvelopeID, "err", err)
+	}
 }
 
 // replay queues the envelopes an earlier run acknowledged but did not finish.
@@ -174,7 +184,7 @@ func (b *Bot) process(ctx context.Context, env incidents.Envelope) {
 			b.log.Error("stored event unreadable; dropped", "envelope", env.ID, "err", err)
 			return
 		}
-		b.event(ctx, ev)
+		b.event(ctx, ev, env.ID)
 	}
 }
 
@@ -230,7 +240,7 @@ func (b *Bot) actions(ctx context.Context, cb slack.InteractionCallback, id stri
 	}
 }
 
-func (b *Bot) event(ctx context.Context, ev slackevents.EventsAPIEvent) {
+func (b *Bot) event(ctx context.Context, ev slackevents.EventsAPIEvent, id string) {
 	switch e := ev.InnerEvent.Data.(type) {
 	case *slackevents.ReactionAddedEvent:
 		if e.Reaction == "pushpin" && e.Item.Type == "message" {
@@ -245,7 +255,7 @@ func (b *Bot) event(ctx context.Context, ev slackevents.EventsAPIEvent) {
 			return // never answer bots (or ourselves)
 		}
 		text := mention.ReplaceAllString(e.Text, "")
-		reply := b.handler.Handle(ctx, commands.Request{Actor: actor(e.User), Channel: e.Channel, Text: text})
+		reply := b.handler.Handle(ctx, commands.Request{ID: id, Actor: actor(e.User), Channel: e.Channel, Text: text})
 		if reply.Private {
 			b.respond(ctx, e.Channel, e.User, "", reply)
 			return

@@ -50,19 +50,19 @@ func roomEvent(inc *incidents.Incident, ev incidents.Event) bool {
 	return false
 }
 
-// headerChange: what the header shows, once there is a header (opening the
-// room renders the state as of its binding). Records of outside work (its
+// headerChange: what the header shows, once there is a header (the binding
+// marks it, so what changed while the room was being set up shows then). Records of outside work (its
 // own failures among them) do not change it, so a refused edit cannot loop.
 func headerChange(inc *incidents.Incident, ev incidents.Event) bool {
 	if inc.Channel == "" {
 		return false
 	}
 	switch ev.Kind {
-	case incidents.EventWarRoomOpened, incidents.EventEffectFailed, incidents.EventSynced, incidents.EventSyncFailed,
+	case incidents.EventEffectFailed, incidents.EventSynced, incidents.EventSyncFailed,
 		incidents.EventMessagePinned, incidents.EventNote, incidents.EventRunbookStep, incidents.EventAlert:
 		return false
 	}
-	return true
+	return true // the binding too: changes made while the room was set up show then
 }
 
 func topicChange(inc *incidents.Incident, ev incidents.Event) bool {
@@ -71,7 +71,7 @@ func topicChange(inc *incidents.Incident, ev incidents.Event) bool {
 	}
 	switch ev.Kind {
 	case incidents.EventSeverityChanged, incidents.EventStatusChanged, incidents.EventRoleAssigned,
-		incidents.EventResolved, incidents.EventReopened, incidents.EventAcknowledged:
+		incidents.EventResolved, incidents.EventReopened, incidents.EventAcknowledged, incidents.EventWarRoomOpened:
 		return true
 	}
 	return false
@@ -127,7 +127,7 @@ func (r *rooms) handle(ctx context.Context, e *incidents.Effect, save func() err
 	case incidents.EventStatusChanged, incidents.EventResolved, incidents.EventReopened:
 		return r.statusUpdate(ctx, inc, ev, e, save)
 	case incidents.EventReminder:
-		return r.reminder(ctx, inc, ev)
+		return r.reminder(ctx, inc, ev, e, save)
 	case incidents.EventAlertsResolved:
 		if inc.Channel == "" || !inc.Open() {
 			return nil
@@ -140,8 +140,7 @@ func (r *rooms) handle(ctx context.Context, e *incidents.Effect, save func() err
 			}
 		}
 		blocks := append([]slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}, ActionBlocks(resolve)...)
-		_, err := r.b.postNow(ctx, inc.Channel, text, blocks)
-		return err
+		return r.postOnce(ctx, e, save, "post", inc.Channel, text, blocks)
 	case incidents.EventRoleAssigned:
 		if u := slackUser(ev.To); u != "" && inc.Channel != "" {
 			return r.inviteUsers(ctx, inc.Channel, []string{u})
@@ -237,23 +236,13 @@ func (r *rooms) open(ctx context.Context, inc *incidents.Incident, e *incidents.
 			p["topic"] = "1"
 		}
 		blocks, fallback := Header(inc)
-		if p["header"] == "" && p["posting"] != "" {
-			ts, err := r.findHeader(ctx, channel, inc)
-			if err != nil {
-				return err
-			}
-			p["header"] = ts
-		}
 		if p["header"] == "" {
-			p["posting"] = "1"
-			if err := save(); err != nil {
+			if err := r.postOnce(ctx, e, save, "header", channel, fallback, blocks); err != nil {
 				return err
 			}
-			ts, err := b.postNow(ctx, channel, fallback, blocks)
-			if err != nil {
-				return err
+			if p["header_shown"] == "" { // posted by this attempt: Slack shows this
+				r.remember("header:"+strconv.FormatInt(inc.ID, 10), renderKey(blocks, fallback))
 			}
-			p["header"] = ts // saved by the binding below; a crash before it finds the post in the channel
 		}
 		ts := p["header"]
 		if p["pinned"] == "" {
@@ -282,28 +271,74 @@ func (r *rooms) open(ctx context.Context, inc *incidents.Incident, e *incidents.
 			})
 			return effects.Permanent(err)
 		}
-		inc = bound
-		// Changes made while the room was being set up marked nothing (there
-		// was no room): show them now.
-		r.remember("header:"+strconv.FormatInt(inc.ID, 10), renderKey(blocks, fallback))
-		if err := r.header(ctx, inc); err != nil {
-			return err
-		}
-		if p["topic_final"] == "" {
-			if err := r.handleTopic(ctx, &incidents.Effect{Incident: inc.ID}, nil); err != nil {
-				return err
-			}
-			p["topic_final"] = "1"
-		}
+		inc = bound // the binding marked the header and topic: what changed meanwhile shows next
 	}
-	if inc.Severity <= incidents.P2 && b.cfg.AnnounceChannel != "" && p["announced"] == "" {
-		if err := r.announce(ctx, inc); err != nil {
-			return err
-		}
-		p["announced"] = "1"
-		return save()
+	if inc.Severity <= incidents.P2 && b.cfg.AnnounceChannel != "" {
+		return r.announce(ctx, inc, e, save)
 	}
 	return nil
+}
+
+// postOnce posts a message an effect implies, once: a mark saved before the
+// call says a post may have been made, and a retry after a failure Slack may
+// have acted on (a lost answer, a crash) first looks for the post in the
+// channel's recent history. The post's ts is kept in Progress[key].
+func (r *rooms) postOnce(ctx context.Context, e *incidents.Effect, save func() error, key, channel, fallback string, blocks []slack.Block) error {
+	p := e.Progress
+	if p[key] != "" {
+		return nil
+	}
+	if p[key+"_sent"] != "" {
+		ts, err := r.findPost(ctx, channel, fallback)
+		if err != nil {
+			return err
+		}
+		if ts != "" {
+			p[key], p[key+"_shown"] = ts, "found"
+			return save()
+		}
+	}
+	p[key+"_sent"] = "1"
+	if err := save(); err != nil {
+		return err
+	}
+	var ts string
+	err := r.b.send.DoOnce(ctx, "chat.postMessage", channel, func(ctx context.Context) error {
+		var err error
+		_, ts, err = r.b.api.PostMessageContext(ctx, channel, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+	if err != nil {
+		return slackErr(err)
+	}
+	p[key] = ts
+	return save()
+}
+
+// findPost looks for a message Sitrep posted with this text among the
+// channel's latest.
+func (r *rooms) findPost(ctx context.Context, channel, fallback string) (string, error) {
+	self, err := r.b.self(ctx)
+	if err != nil {
+		return "", err
+	}
+	var msgs []slack.Message
+	err = r.b.send.Do(ctx, "conversations.history", "", func(ctx context.Context) error {
+		h, err := r.b.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: channel, Limit: 50})
+		if err == nil {
+			msgs = h.Messages
+		}
+		return err
+	})
+	if err != nil {
+		return "", slackErr(err)
+	}
+	for _, m := range msgs {
+		if m.User == self && m.Text == fallback {
+			return m.Timestamp, nil
+		}
+	}
+	return "", nil
 }
 
 // create makes the channel, adding a suffix while the name is someone
@@ -323,7 +358,7 @@ func (r *rooms) create(ctx context.Context, inc *incidents.Incident, e *incident
 			return "", "", err
 		}
 		var ch *slack.Channel
-		err := r.b.send.Do(ctx, "conversations.create", "", func(ctx context.Context) error {
+		err := r.b.send.DoOnce(ctx, "conversations.create", "", func(ctx context.Context) error {
 			var err error
 			ch, err = r.b.api.CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name})
 			return err
@@ -351,9 +386,9 @@ func (r *rooms) create(ctx context.Context, inc *incidents.Incident, e *incident
 // ours finds the channel called name if Sitrep created it for inc and no
 // incident has it: "" when the name is someone else's.
 func (r *rooms) ours(ctx context.Context, name string, inc *incidents.Incident) (string, error) {
-	bot := ""
-	if u := r.b.botUser.Load(); u != nil {
-		bot = *u
+	bot, err := r.b.self(ctx)
+	if err != nil {
+		return "", err // not knowing who Sitrep is must not pass for "someone else's"
 	}
 	params := &slack.GetConversationsParameters{ExcludeArchived: true, Limit: 1000, Types: []string{"public_channel"}}
 	for {
@@ -371,7 +406,7 @@ func (r *rooms) ours(ctx context.Context, name string, inc *incidents.Incident) 
 			if ch.Name != name {
 				continue
 			}
-			if bot == "" || ch.Creator != bot || int64(ch.Created) < inc.DeclaredAt.Unix()-60 {
+			if ch.Creator != bot || int64(ch.Created) < inc.DeclaredAt.Unix()-60 {
 				return "", nil
 			}
 			if _, err := r.b.svc.ByChannel(ctx, ch.ID); err == nil {
@@ -384,29 +419,6 @@ func (r *rooms) ours(ctx context.Context, name string, inc *incidents.Incident) 
 		}
 		params.Cursor = next
 	}
-}
-
-// findHeader looks for a header Sitrep posted before it could save that it
-// had (a crash right after the post).
-func (r *rooms) findHeader(ctx context.Context, channel string, inc *incidents.Incident) (string, error) {
-	var msgs []slack.Message
-	err := r.b.send.Do(ctx, "conversations.history", "", func(ctx context.Context) error {
-		h, err := r.b.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: channel, Limit: 20})
-		if err == nil {
-			msgs = h.Messages
-		}
-		return err
-	})
-	if err != nil {
-		return "", slackErr(err)
-	}
-	prefix := "🚨 " + inc.Key() + " · "
-	for _, m := range msgs {
-		if u := r.b.botUser.Load(); u != nil && m.User == *u && strings.HasPrefix(m.Text, prefix) {
-			return m.Timestamp, nil
-		}
-	}
-	return "", nil
 }
 
 // invite brings in the declarer, the lead and the responders.
@@ -507,16 +519,15 @@ func Header(inc *incidents.Incident) ([]slack.Block, string) {
 	return Blocks(card)
 }
 
-func (r *rooms) announce(ctx context.Context, inc *incidents.Incident) error {
+func (r *rooms) announce(ctx context.Context, inc *incidents.Incident, e *incidents.Effect, save func() error) error {
 	lead := inc.Lead()
 	if lead == "" {
 		lead = "unassigned"
 	}
 	text := fmt.Sprintf("*%s - %s*\nSeverity: %s\nStatus: %s\nLead: %s\nWar room: <#%s>",
 		inc.Key(), escape(inc.Title), inc.Severity, inc.Status.Label(), escape(lead), inc.Channel)
-	_, err := r.b.postNow(ctx, r.b.cfg.AnnounceChannel, fmt.Sprintf("%s %s %s", inc.Severity, inc.Key(), escape(inc.Title)),
+	return r.postOnce(ctx, e, save, "announced", r.b.cfg.AnnounceChannel, fmt.Sprintf("%s %s %s", inc.Severity, inc.Key(), escape(inc.Title)),
 		[]slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)})
-	return err
 }
 
 // statusUpdate echoes a status change to the war room and, for P1/P2, to the
@@ -528,23 +539,18 @@ func (r *rooms) statusUpdate(ctx context.Context, inc *incidents.Incident, ev in
 	}
 	text += " (" + escape(ev.Actor) + ")"
 	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}
-	if inc.Channel != "" && e.Progress["room"] == "" {
-		if _, err := r.b.postNow(ctx, inc.Channel, text, blocks); err != nil {
-			return err
-		}
-		e.Progress["room"] = "1"
-		if err := save(); err != nil {
+	if inc.Channel != "" {
+		if err := r.postOnce(ctx, e, save, "room", inc.Channel, text, blocks); err != nil {
 			return err
 		}
 	}
 	if inc.Severity <= incidents.P2 && r.b.cfg.AnnounceChannel != "" {
-		_, err := r.b.postNow(ctx, r.b.cfg.AnnounceChannel, text, blocks)
-		return err
+		return r.postOnce(ctx, e, save, "announce", r.b.cfg.AnnounceChannel, text, blocks)
 	}
 	return nil
 }
 
-func (r *rooms) reminder(ctx context.Context, inc *incidents.Incident, ev incidents.Event) error {
+func (r *rooms) reminder(ctx context.Context, inc *incidents.Incident, ev incidents.Event, e *incidents.Effect, save func() error) error {
 	ch := inc.Channel
 	if ch == "" {
 		ch = r.b.cfg.AnnounceChannel
@@ -554,8 +560,7 @@ func (r *rooms) reminder(ctx context.Context, inc *incidents.Incident, ev incide
 	}
 	if ev.Fields["about"] != "" { // after resolution: write the postmortem, hold the review
 		text := "📝 " + escape(ev.Message)
-		_, err := r.b.postNow(ctx, ch, text, []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)})
-		return err
+		return r.postOnce(ctx, e, save, "post", ch, text, []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)})
 	}
 	text := fmt.Sprintf("⏰ *%s is not acknowledged* — %s", inc.Key(), escape(ev.Message))
 	if lead := inc.Lead(); lead != "" {
@@ -566,8 +571,7 @@ func (r *rooms) reminder(ctx context.Context, inc *incidents.Incident, ev incide
 		buttons = commands.Buttons(inc)[:1]
 	}
 	blocks := append([]slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}, ActionBlocks(buttons)...)
-	_, err := r.b.postNow(ctx, ch, text, blocks)
-	return err
+	return r.postOnce(ctx, e, save, "post", ch, text, blocks)
 }
 
 // refused puts an effect Slack refused for good on the incident's timeline,
@@ -611,6 +615,9 @@ func slackErr(err error) error {
 		switch se.Err {
 		case "internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited":
 			return err
+		case "invalid_auth", "token_revoked", "token_expired", "not_authed", "account_inactive", "missing_scope":
+			// the operator fixes the token or the scopes; the work waits for it
+			return fmt.Errorf("%w (Sitrep keeps trying: fix the Slack token or its scopes)", err)
 		}
 		return effects.Permanent(err)
 	}

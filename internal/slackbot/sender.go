@@ -104,7 +104,15 @@ type queue struct {
 
 // Do makes one call now (rate-limited and retried) and returns its outcome.
 func (s *Sender) Do(ctx context.Context, method, channel string, call func(ctx context.Context) error) error {
-	return s.attempt(ctx, method, channel, call)
+	return s.attempt(ctx, method, channel, call, false)
+}
+
+// DoOnce is Do for a call that must not be made twice (a post, a create):
+// it is retried only when Slack certainly did not act — a 429, a refused
+// connection. Any other failure is returned, for the caller to find out
+// whether Slack acted before it tries again.
+func (s *Sender) DoOnce(ctx context.Context, method, channel string, call func(ctx context.Context) error) error {
+	return s.attempt(ctx, method, channel, call, true)
 }
 
 // Go queues a call for a channel without waiting for it: it runs after the
@@ -112,7 +120,7 @@ func (s *Sender) Do(ctx context.Context, method, channel string, call func(ctx c
 // order), bounded by the Sender's attempts and call timeout.
 func (s *Sender) Go(ctx context.Context, method, channel string, call func(ctx context.Context) error) {
 	s.Queue(channel, func(ctx context.Context) {
-		if err := s.attempt(ctx, method, channel, call); err != nil {
+		if err := s.attempt(ctx, method, channel, call, false); err != nil {
 			s.log.Warn("slack reply not delivered", "method", method, "channel", channel, "err", err)
 		}
 	})
@@ -197,7 +205,7 @@ func (s *Sender) wait(ctx context.Context, method, channel string) error {
 	return nil
 }
 
-func (s *Sender) attempt(ctx context.Context, method, channel string, call func(ctx context.Context) error) error {
+func (s *Sender) attempt(ctx context.Context, method, channel string, call func(ctx context.Context) error, once bool) error {
 	var err error
 	for i := 0; i < s.maxAttempts; i++ {
 		if err = s.wait(ctx, method, channel); err != nil {
@@ -220,6 +228,9 @@ func (s *Sender) attempt(ctx context.Context, method, channel string, call func(
 			}
 			s.mu.Unlock()
 		}
+		if once && !errors.As(err, &rl) && !notSent(err) {
+			break // Slack may have acted: the caller looks before trying again
+		}
 		if !retry || ctx.Err() != nil {
 			break
 		}
@@ -230,6 +241,12 @@ func (s *Sender) attempt(ctx context.Context, method, channel string, call func(
 	}
 	s.observe(method, err)
 	return err
+}
+
+// notSent reports an error that happened before the request reached Slack.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // retryAfter says whether err is worth another try, and when.

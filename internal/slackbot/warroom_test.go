@@ -79,7 +79,13 @@ func TestHeaderIsEditedInPlace(t *testing.T) {
 	e.wait(t, "the topic", func(v *slacktest.View) bool {
 		return v.ChannelByID(room.ID).Topic == "P1 Critical · IDENTIFIED · lead <@U1> · Checkout error rate above 5%"
 	})
-	e.wait(t, "the status echo in the announce channel", func(v *slacktest.View) bool { return len(v.Messages(e.announce)) >= 1 })
+	e.wait(t, "the status echo in the room and the announce channel", func(v *slacktest.View) bool {
+		inRoom := false
+		for _, m := range v.Messages(room.ID) {
+			inRoom = inRoom || strings.Contains(m.Text, "INC-1 status: IDENTIFIED*")
+		}
+		return inRoom && len(v.Messages(e.announce)) >= 2 // the P2 announcement, then the echo
+	})
 	e.srv.Look(func(v *slacktest.View) {
 		var headers, echoes int
 		for _, m := range v.Messages(room.ID) {
