@@ -141,7 +141,7 @@ func (c *Console) run(ctx context.Context, text string) {
 	if len(reply.Buttons) > 0 {
 		c.buttons = reply.Buttons
 	}
-	fmt.Fprint(c.out, Render(reply))
+	fmt.Fprint(c.out, Visible(Render(reply)))
 }
 
 // press is a button press waiting for its input or confirmation.
@@ -207,7 +207,52 @@ func (c *Console) showPrompt(p *press) {
 func (c *Console) print(s string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	fmt.Fprint(c.out, s)
+	fmt.Fprint(c.out, Visible(s))
+}
+
+// Visible shows the control characters in text from outside as caret
+// notation (ESC as ^[, BEL as ^G, DEL as ^?) and C1 controls as <U+0085>,
+// and drops the bidi controls that reorder text: an alert summary cannot
+// clear the screen, retitle the window or write the clipboard (OSC 52).
+// Sitrep itself writes no escape sequences.
+func Visible(s string) string {
+	clean := true
+	for _, r := range s {
+		if hidden(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !hidden(r):
+			b.WriteRune(r)
+		case r < 0x20:
+			b.WriteByte('^')
+			b.WriteByte(byte(r) + '@')
+		case r == 0x7f:
+			b.WriteString("^?")
+		case r < 0xa0:
+			fmt.Fprintf(&b, "<U+%04X>", r)
+		} // bidi controls: dropped
+	}
+	return b.String()
+}
+
+func hidden(r rune) bool {
+	switch {
+	case r == '\n' || r == '\t':
+		return false
+	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
+		return true
+	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
 }
 
 // Notify shows changes this console did not ask for: reminders, and changes

@@ -111,3 +111,24 @@ func TestNotifyShowsWhatOthersDid(t *testing.T) {
 		}
 	}
 }
+
+// TestOutsideTextCannotDriveTheTerminal: an alert summary with escape
+// sequences — clear the screen (ESC[2J), set the window title (OSC 0),
+// write the clipboard (OSC 52) — and a bidi override is printed as visible
+// text, in a change from elsewhere and in a reply alike.
+func TestOutsideTextCannotDriveTheTerminal(t *testing.T) {
+	hostile := "DB down \x1b[2J\x1b]0;pwned\x07\x1b]52;c;cm0gLXJmIH4=\x07 \u202egnp.exe \u009b31m"
+	var out bytes.Buffer
+	c := console.New(nil, &out, me, "sitrep> ")
+	inc := &incidents.Incident{ID: 3, Title: hostile, Severity: incidents.P1}
+	c.Notify(context.Background(), inc, []incidents.Event{{Kind: incidents.EventAlert, Actor: "alertmanager", Source: "alertmanager", Message: hostile}})
+	replies, _ := session(t, "declare P2 "+hostile+"\nlist\n")
+	for _, got := range []string{out.String(), replies} {
+		if strings.ContainsAny(got, "\x1b\x07\u202e\u009b") {
+			t.Errorf("a control character reached the terminal: %q", got)
+		}
+		if !strings.Contains(got, "^[[2J") || !strings.Contains(got, "^[]52;c;") {
+			t.Errorf("the escape sequences are not shown as text: %q", got)
+		}
+	}
+}
