@@ -44,8 +44,11 @@ type Alert struct {
 // ErrMalformed is returned for a body that is not a version 4 notification.
 var ErrMalformed = errors.New("malformed Alertmanager webhook")
 
-// MaxAlertsPerMessage bounds one notification.
-const MaxAlertsPerMessage = 1000
+// MaxAlertEvents is how many alerts of one notification get a timeline event
+// each; the state of every alert is kept (in the memo), and the rest are
+// summed up in one event. A group of any size is accepted: Alertmanager does
+// not retry a 4xx, so refusing the biggest outage would lose it.
+const MaxAlertEvents = 200
 
 // Parse reads and checks a notification.
 func Parse(body []byte) (Message, error) {
@@ -62,8 +65,6 @@ func Parse(body []byte) (Message, error) {
 		return Message{}, fmt.Errorf("%w: status %q", ErrMalformed, m.Status)
 	case len(m.Alerts) == 0:
 		return Message{}, fmt.Errorf("%w: no alerts", ErrMalformed)
-	case len(m.Alerts) > MaxAlertsPerMessage:
-		return Message{}, fmt.Errorf("%w: %d alerts in one notification (at most %d)", ErrMalformed, len(m.Alerts), MaxAlertsPerMessage)
 	}
 	for i := range m.Alerts {
 		a := &m.Alerts[i]

@@ -3,8 +3,10 @@ package alertmanager
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
@@ -13,7 +15,7 @@ import (
 )
 
 // MaxBody is the largest notification accepted.
-const MaxBody = 1 << 20
+const MaxBody = 32 << 20 // a group of tens of thousands of alerts
 
 // LinkSystem names the group-key link of an incident.
 const LinkSystem = "alertmanager"
@@ -116,6 +118,7 @@ func alertURL(m Message) string {
 func observe(inc *incidents.Incident, memo incidents.Memo, m Message, now time.Time) ([]incidents.Event, error) {
 	firingBefore := inc.AlertsFiring()
 	var events []incidents.Event
+	folded := 0
 	for _, a := range m.Alerts {
 		summary := a.Annotations["summary"]
 		if summary == "" {
@@ -128,7 +131,16 @@ func observe(inc *incidents.Incident, memo incidents.Memo, m Message, now time.T
 		if err != nil {
 			return nil, err
 		}
+		if len(events) >= MaxAlertEvents { // the state is kept; the event is folded into one
+			folded += len(evs)
+			continue
+		}
 		events = append(events, evs...)
+	}
+	if folded > 0 {
+		ev, _ := inc.Record(incidents.EventAlert, fmt.Sprintf("and %d more alerts changed state in this notification (folded into this line; each alert's state is kept)", folded),
+			map[string]string{"folded": strconv.Itoa(folded)}, actor, now)
+		events = append(events, ev...)
 	}
 	if m.Status == "resolved" && firingBefore > 0 && inc.AlertsFiring() == 0 && inc.Open() {
 		ev, _ := inc.Record(incidents.EventAlertsResolved, "every alert of the group has resolved; resolve the incident when the service is confirmed healthy", nil, actor, now)

@@ -168,7 +168,7 @@ func TestRefusals(t *testing.T) {
 	}{
 		{"no token", body, "", 401},
 		{"wrong token", body, "Bearer nope", 401},
-		{"over 1 MiB", bytes.Repeat([]byte(" "), alertmanager.MaxBody+1), "Bearer s3cret", 413},
+		{"over the body limit", bytes.Repeat([]byte(" "), alertmanager.MaxBody+1), "Bearer s3cret", 413},
 		{"not json", []byte("{"), "Bearer s3cret", 400},
 		{"version 3", bytes.Replace(body, []byte(`"version":"4"`), []byte(`"version":"3"`), 1), "Bearer s3cret", 400},
 		{"no alerts", []byte(`{"version":"4","groupKey":"g","status":"firing","alerts":[]}`), "Bearer s3cret", 400},
@@ -270,4 +270,49 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBigGroupsAreNotRefused: the biggest outages make the biggest groups.
+// A group of 5,000 alerts (over 1 MiB, where Sitrep used to answer 413, and
+// over 1,000 alerts, where it answered 400 — Alertmanager does not retry
+// either) declares its incident; every alert's state is kept, the timeline
+// gets MaxAlertEvents of them and one line for the rest; a summary of 300
+// characters becomes a title cut to fit, kept whole on the timeline.
+func TestBigGroupsAreNotRefused(t *testing.T) {
+	f := newFixture(t, "")
+	var alerts []map[string]any
+	for i := 0; i < 5000; i++ {
+		alerts = append(alerts, map[string]any{"status": "firing", "fingerprint": fmt.Sprintf("fp%05d", i),
+			"labels":      map[string]string{"alertname": "NodeDown", "instance": fmt.Sprintf("node-%05d.eu-west-1.compute.internal:9100", i)},
+			"annotations": map[string]string{"summary": "node " + strings.Repeat("very ", 20) + "down", "description": strings.Repeat("the node stopped answering its health checks; ", 3)},
+			"startsAt":    "2026-12-01T03:00:00Z", "generatorURL": "http://prometheus:9090/graph?g0.expr=up%3D%3D0"})
+	}
+	summary := strings.Repeat("Every node in eu-west-1 stopped answering ", 8)
+	body, _ := json.Marshal(map[string]any{"version": "4", "groupKey": `{}:{alertname="NodeDown"}`, "status": "firing", "receiver": "sitrep",
+		"groupLabels": map[string]string{"alertname": "NodeDown"}, "commonLabels": map[string]string{"alertname": "NodeDown", "severity": "critical"},
+		"commonAnnotations": map[string]string{"summary": summary}, "alerts": alerts})
+	if len(body) <= 1<<20 {
+		t.Fatalf("the group is %d bytes; the test needs it over 1 MiB", len(body))
+	}
+	code, out := f.post(t, body)
+	if code != 200 || out["created"] != true {
+		t.Fatalf("a group of 5,000 alerts (%d bytes): %d %v", len(body), code, out)
+	}
+	inc, err := f.svc.Get(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := inc.AlertsFiring(); n != 5000 {
+		t.Errorf("%d alerts firing, want every one of the 5,000", n)
+	}
+	alertEvents := f.events(t, 1, incidents.EventAlert)
+	if len(alertEvents) != alertmanager.MaxAlertEvents+1 || alertEvents[len(alertEvents)-1].Fields["folded"] != fmt.Sprint(5000-alertmanager.MaxAlertEvents) {
+		t.Errorf("%d alert events, the last %+v", len(alertEvents), alertEvents[len(alertEvents)-1])
+	}
+	if n := len([]rune(inc.Title)); n != incidents.MaxTitle || !strings.HasSuffix(inc.Title, "…") {
+		t.Errorf("title of %d runes: %q", n, inc.Title)
+	}
+	if d := f.events(t, 1, incidents.EventDeclared); len(d) != 1 || d[0].Message != strings.TrimSpace(summary) {
+		t.Errorf("the declared event does not keep the whole summary: %+v", d)
+	}
 }

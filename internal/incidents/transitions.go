@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Each transition changes the incident in memory and returns the events that
@@ -38,9 +39,8 @@ func Declare(d Declaration, by Actor, at time.Time) (*Incident, []Event, error) 
 	if title == "" {
 		return nil, nil, Errorf(EInvalid, "an incident needs a title, e.g. \"declare P2 Checkout error rate above 5%%\"")
 	}
-	if len([]rune(title)) > MaxTitle {
-		return nil, nil, Errorf(EInvalid, "the title is %d characters long; keep it under %d", len([]rune(title)), MaxTitle)
-	}
+	full := title
+	title = Cut(title, MaxTitle) // shown cut; the declared event keeps it whole
 	if d.Signals.Text == "" {
 		d.Signals.Text = title + " " + d.Description
 	}
@@ -71,7 +71,7 @@ func Declare(d Declaration, by Actor, at time.Time) (*Incident, []Event, error) 
 	}
 	declared := inc.event(EventDeclared, by, at)
 	declared.To = c.Severity.String()
-	declared.Message = title
+	declared.Message = Cut(full, MaxStored)
 	declared.Fields = map[string]string{"severity_reason": c.Reason}
 	if d.Runbook != "" {
 		declared.Fields["runbook"] = d.Runbook
@@ -188,8 +188,22 @@ func roleEvent(inc *Incident, r Role, from, to string, by Actor, at time.Time) E
 	return ev
 }
 
-// MaxNote bounds one note's length.
+// MaxNote is how much of a note or a pinned message is shown at once, and
+// bounds an action item.
 const MaxNote = 4000
+
+// MaxStored bounds what one event keeps of outside text (a note, a title):
+// past it the text is cut with "…". Nothing valid is refused for length.
+const MaxStored = 64 << 10
+
+// Cut shortens s to at most n runes, ending in "…" when it was longer.
+func Cut(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
 
 // AddNote records a free-text note; notes are allowed on resolved incidents
 // (for the postmortem).
@@ -198,9 +212,7 @@ func (inc *Incident) AddNote(text string, by Actor, at time.Time) ([]Event, erro
 	if text == "" {
 		return nil, Errorf(EInvalid, "a note needs text")
 	}
-	if len(text) > MaxNote {
-		return nil, Errorf(EInvalid, "the note is %d bytes long; keep it under %d", len(text), MaxNote)
-	}
+	text = Cut(text, MaxStored) // a long note is kept (renderers cut it for display)
 	ev := inc.event(EventNote, by, at)
 	ev.Message = text
 	inc.rememberNote(text)

@@ -66,10 +66,20 @@ func TestDeclare(t *testing.T) {
 	if inc.Lead() != "" || len(events) != 1 {
 		t.Errorf("pagerduty declaration lead %q events %v", inc.Lead(), kinds(events))
 	}
-	for _, title := range []string{"", "   ", strings.Repeat("x", MaxTitle+1)} {
+	for _, title := range []string{"", "   "} {
 		if _, _, err := Declare(Declaration{Title: title}, alice, t0); ErrorCode(err) != EInvalid {
 			t.Errorf("Declare(%q) err = %v, want invalid", title, err)
 		}
+	}
+	// A long title (an alert summary) is not refused: shown cut at a rune
+	// boundary, kept whole on the timeline.
+	long := strings.Repeat("é", MaxTitle+50)
+	inc, events, err = Declare(Declaration{Title: long}, Actor{Name: "Alertmanager", Source: "alertmanager"}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len([]rune(inc.Title)); n != MaxTitle || !strings.HasSuffix(inc.Title, "é…") || events[0].Message != long {
+		t.Errorf("a long title: %d runes %q…, event keeps %d runes", n, inc.Title[len(inc.Title)-10:], len([]rune(events[0].Message)))
 	}
 }
 
@@ -151,7 +161,7 @@ func TestTransitions(t *testing.T) {
 		{"note", acked, func(i *Incident) ([]Event, error) { return i.AddNote("pods OOMKilled", bob, at) }, []EventKind{EventNote}, "", nil},
 		{"note on resolved", resolved, func(i *Incident) ([]Event, error) { return i.AddNote("root cause: pool size", bob, at) }, []EventKind{EventNote}, "", nil},
 		{"empty note", acked, func(i *Incident) ([]Event, error) { return i.AddNote("  ", bob, at) }, nil, EInvalid, nil},
-		{"huge note", acked, func(i *Incident) ([]Event, error) { return i.AddNote(strings.Repeat("a", MaxNote+1), bob, at) }, nil, EInvalid, nil},
+		{"huge note", acked, func(i *Incident) ([]Event, error) { return i.AddNote(strings.Repeat("a", MaxStored+1), bob, at) }, []EventKind{EventNote}, "", nil},
 		{"phase next", acked, func(i *Incident) ([]Event, error) { return i.ReachPhase("", bob, at) },
 			[]EventKind{EventPhaseReached}, "", func(t *testing.T, i *Incident) {
 				if i.Phase != Assess || len(i.Phases) != 3 {

@@ -172,8 +172,8 @@ func (r *Receiver) change(ev Event) (transition, func(now time.Time) (*incidents
 		}, nil
 	case "incident.annotated":
 		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
-			if inc.HasNote(ev.Note) {
-				return nil, nil // the echo of a note Sitrep sent, or one already here
+			if strings.TrimSpace(ev.Note) == "" || inc.HasNote(ev.Note) {
+				return nil, nil // empty (nothing to keep), or the echo of a note Sitrep sent, or one already here
 			}
 			return inc.AddNote(ev.Note, by, now)
 		}, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -198,5 +199,36 @@ func TestRefusals(t *testing.T) {
 	resp, _ := http.Get(f.srv.URL)
 	if resp.StatusCode != 405 {
 		t.Errorf("GET = %d", resp.StatusCode)
+	}
+}
+
+// TestNotesNeverRefused: an empty note from PagerDuty is answered 2xx and
+// recorded as nothing (it used to get 503 forever, then be dropped); a note
+// of 5,000 bytes is kept whole.
+func TestNotesNeverRefused(t *testing.T) {
+	f := newFixture(t)
+	f.signed(t, sample(t, "zulip_triggered_v3.json", "PNOTE"))
+	note := func(content string) []byte {
+		var m map[string]any
+		json.Unmarshal(sample(t, "zulip_annotated_v3.json", "PNOTE"), &m)
+		ev := m["event"].(map[string]any)
+		ev["id"] = "note-" + fmt.Sprint(len(content))
+		ev["data"].(map[string]any)["content"] = content
+		b, _ := json.Marshal(m)
+		return b
+	}
+	for _, content := range []string{"", "   ", strings.Repeat("long note ", 500)} {
+		if code, out := f.signed(t, note(content)); code/100 != 2 {
+			t.Errorf("a note of %d bytes: %d %v", len(content), code, out)
+		}
+	}
+	var notes []string
+	for _, ev := range f.timeline(t, 1) {
+		if ev.Kind == incidents.EventNote {
+			notes = append(notes, ev.Message)
+		}
+	}
+	if len(notes) != 1 || len(notes[0]) != len(strings.TrimSpace(strings.Repeat("long note ", 500))) {
+		t.Errorf("notes on the timeline: %d (want the long one, whole)", len(notes))
 	}
 }
