@@ -188,12 +188,24 @@ func (s *Server) postmortem(w http.ResponseWriter, r *http.Request) {
 	w.Write(buf.Bytes())
 }
 
+// With SITREP_ADMIN_TOKEN set, every call needs it, loopback too (behind a
+// sidecar, an ingress, a mesh or kubectl port-forward every caller is
+// loopback). Without one, only a loopback caller with no forwarding headers
+// is let in: a request a proxy forwarded is never taken for a local one.
 func (s *Server) adminAllowed(r *http.Request) bool {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-			return true
+	if s.cfg.AdminToken != "" {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		return ok && subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.AdminToken)) == 1
+	}
+	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip", "Via"} {
+		if r.Header.Get(h) != "" {
+			return false
 		}
 	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && s.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.AdminToken)) == 1
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

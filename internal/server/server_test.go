@@ -42,8 +42,10 @@ func TestRoutes(t *testing.T) {
 		{"not ready names the check", "GET", "/readyz", "127.0.0.1:5000", "", func() { readyErr = ready }, 503, "database: database closed"},
 		{"metrics", "GET", "/metrics", "127.0.0.1:5000", "", nil, 200, ""},
 		{"post to healthz", "POST", "/healthz", "127.0.0.1:5000", "", nil, 405, ""},
-		{"backup from loopback", "GET", "/admin/backup", "127.0.0.1:5000", "", nil, 200, "DB"},
-		{"backup from ::1", "GET", "/admin/backup", "[::1]:5000", "", nil, 200, "DB"},
+		{"backup from loopback without the token", "GET", "/admin/backup", "127.0.0.1:5000", "", nil, 403, "forbidden"},
+		{"backup from loopback with a wrong token", "GET", "/admin/backup", "127.0.0.1:5000", "Bearer nope", nil, 403, "forbidden"},
+		{"backup from loopback with the token", "GET", "/admin/backup", "127.0.0.1:5000", "Bearer s3cret", nil, 200, "DB"},
+		{"backup from ::1 with the token", "GET", "/admin/backup", "[::1]:5000", "Bearer s3cret", nil, 200, "DB"},
 		{"backup from afar without token", "GET", "/admin/backup", "10.1.2.3:5000", "", nil, 403, "forbidden"},
 		{"backup from afar with a wrong token", "GET", "/admin/backup", "10.1.2.3:5000", "Bearer nope", nil, 403, "forbidden"},
 		{"backup from afar with the token", "GET", "/admin/backup", "10.1.2.3:5000", "Bearer s3cret", nil, 200, "DB"},
@@ -76,5 +78,21 @@ func TestRoutes(t *testing.T) {
 	open.ServeHTTP(rec, req)
 	if rec.Code != 403 {
 		t.Errorf("empty token accepted: %d", rec.Code)
+	}
+	// Without a token, loopback gets in — unless a proxy forwarded the request
+	// (a sidecar, an ingress, kubectl port-forward: every caller is loopback).
+	for _, h := range []string{"", "Forwarded", "X-Forwarded-For", "X-Real-Ip"} {
+		req := httptest.NewRequest("GET", "/admin/backup", nil)
+		req.RemoteAddr = "127.0.0.1:5000"
+		want := 200
+		if h != "" {
+			req.Header.Set(h, "for=203.0.113.9")
+			want = 403
+		}
+		rec := httptest.NewRecorder()
+		open.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("loopback with %q: %d, want %d", h, rec.Code, want)
+		}
 	}
 }
