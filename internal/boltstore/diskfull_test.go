@@ -46,6 +46,9 @@ func childDiskFull(path string) int {
 		}
 		fmt.Println("committed", i)
 	}
+	if err := s.Ping(ctx); err != nil {
+		fmt.Println("unready", err) // readiness says so while writes fail
+	}
 	if err := s.Close(); err != nil {
 		fmt.Println("close", err)
 	}
@@ -58,7 +61,7 @@ func TestDiskFull(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "full.db")
 	cmd, lines, _ := child(t, "diskfull", path)
 	committed, failed := map[string]bool{}, 0
-	var firstErr string
+	var firstErr, unready string
 	for lines.Scan() {
 		f := strings.SplitN(lines.Text(), " ", 2)
 		switch f[0] {
@@ -69,12 +72,17 @@ func TestDiskFull(t *testing.T) {
 			if firstErr == "" {
 				firstErr = f[1]
 			}
+		case "unready":
+			unready = f[1]
 		default:
 			t.Fatalf("child: %s", lines.Text())
 		}
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("the writer died instead of failing cleanly: %v", err)
+	}
+	if !strings.Contains(unready, "the last write failed") {
+		t.Errorf("readiness after failed writes: %q, want not ready", unready)
 	}
 	if failed == 0 || len(committed) == 0 {
 		t.Fatalf("%d commits, %d failures: the limit was never reached", len(committed), failed)

@@ -19,8 +19,7 @@ func (s *Store) Create(ctx context.Context, inc *incidents.Incident, events []in
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error { return s.insert(tx, inc, events) })
-	return err
+	return s.track(s.db.Update(func(tx *bolt.Tx) error { return s.insert(tx, inc, events) }))
 }
 
 // insert gives inc the next id and stores it with its events and indexes.
@@ -68,6 +67,7 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 		}
 		return nil
 	})
+	s.track(err)
 	if errors.Is(err, errNoChange) {
 		got, gerr := s.Get(ctx, id)
 		return got, nil, gerr

@@ -134,10 +134,10 @@ func (s *Store) Pending(ctx context.Context, consumer string) ([]incidents.Effec
 func (s *Store) write(fn func(tx *bolt.Tx) error) error {
 	if s.inflight.Add(1) > 1 {
 		defer s.inflight.Add(-1)
-		return s.db.Batch(fn)
+		return s.track(s.db.Batch(fn))
 	}
 	defer s.inflight.Add(-1)
-	return s.db.Update(fn)
+	return s.track(s.db.Update(fn))
 }
 
 // SaveEffect stores e's attempts, schedule and progress. A "changed" effect

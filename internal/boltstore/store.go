@@ -59,6 +59,8 @@ type Store struct {
 	inflight atomic.Int64 // Apply calls under way
 	subs     []incidents.Subscription
 
+	writeErr atomic.Pointer[error] // the last write's storage failure, until a write succeeds
+
 	outboxMu sync.Mutex
 	outboxCh chan struct{} // closed at the commit of a transaction that wrote effects
 }
@@ -170,8 +172,28 @@ func (s *Store) Path() string { return s.path }
 // Close releases the file.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Ping checks the database can be read (for readiness).
+// track remembers whether a write failed in the store itself (disk full, an
+// I/O error) — not a refused change — for readiness.
+func (s *Store) track(err error) error {
+	var domain *incidents.Error
+	switch {
+	case err == nil:
+		s.writeErr.Store(nil)
+	case errors.As(err, &domain), errors.Is(err, errNoChange), errors.Is(err, errDuplicate),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	default:
+		s.writeErr.Store(&err)
+	}
+	return err
+}
+
+// Ping checks the database can be read, and that the last write did not
+// fail in the store (for readiness: a Sitrep whose writes fail is not ready,
+// so webhooks go to a replica that can store them, or retry).
 func (s *Store) Ping(ctx context.Context) error {
+	if e := s.writeErr.Load(); e != nil {
+		return fmt.Errorf("the last write failed: %w", *e)
+	}
 	return s.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketIncidents) == nil {
 			return errors.New("incidents bucket missing")
