@@ -40,7 +40,7 @@ func headless(t *testing.T, db string, extra ...string) (*exec.Cmd, string) {
 func TestPagerDutyWebhookThroughTheBinary(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "sitrep.db")
 	_, addr := headless(t, db, "PAGERDUTY_WEBHOOK_SECRETS=old,new-secret")
-	body, _ := os.ReadFile("../../../shared/samples/pagerduty/zulip_triggered_v3.json")
+	body := recentPagerDutySample(t, "zulip_triggered_v3.json")
 	post := func(sig string) int {
 		req, _ := http.NewRequest("POST", "http://"+addr+"/webhooks/pagerduty", bytes.NewReader(body))
 		req.Header.Set(pagerduty.SignatureHeader, sig)
@@ -179,7 +179,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 			resp.Body.Close()
 		}
 	}
-	pd, _ := os.ReadFile("../../../shared/samples/pagerduty/zulip_triggered_v3.json")
+	pd := recentPagerDutySample(t, "zulip_triggered_v3.json")
 	post("/webhooks/pagerduty", pd, pagerduty.SignatureHeader, "v1=00")
 	post("/webhooks/pagerduty", pd, pagerduty.SignatureHeader, pagerduty.Sign(pd, []byte(secrets["PAGERDUTY_WEBHOOK_SECRETS"])))
 	am, _ := os.ReadFile("../../../shared/samples/alertmanager/alertmanager_bot_firing.json")
@@ -223,4 +223,21 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// recentPagerDutySample is a recorded PagerDuty event as if it occurred now
+// (older ones are refused as replays).
+func recentPagerDutySample(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../../../shared/samples/pagerduty/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["event"].(map[string]any)["occurred_at"] = time.Now().UTC().Format(time.RFC3339)
+	b, _ = json.Marshal(m)
+	return b
 }

@@ -16,6 +16,10 @@ import (
 // MaxBody is the largest webhook body accepted (PagerDuty's are a few KiB).
 const MaxBody = 1 << 20
 
+// MaxEventAge is how old an event may be and still be applied: shorter than
+// the seven days its dedup key is kept, so no replay outlives its key.
+const MaxEventAge = 6 * 24 * time.Hour
+
 // LinkSystem is the link name under which a Sitrep incident records its
 // PagerDuty incident id.
 const LinkSystem = "pagerduty"
@@ -56,6 +60,13 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ev, err := Parse(body)
 	if err != nil {
 		webhook.Answer(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+		return
+	}
+	if age := r.svc.Now().Sub(ev.OccurredAt); !ev.OccurredAt.IsZero() && age > MaxEventAge {
+		// v3 signatures carry no timestamp: a captured event replayed after its
+		// dedup key expired would act again. PagerDuty itself gives up long before.
+		r.log.Warn("pagerduty event older than the replay window; acknowledged, not applied", "event", ev.ID, "type", ev.Type, "occurred_at", ev.OccurredAt, "age", age.Round(time.Hour))
+		webhook.Answer(w, http.StatusAccepted, map[string]any{"ignored": "older than " + MaxEventAge.String() + ": a replay"})
 		return
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), r.timeout)

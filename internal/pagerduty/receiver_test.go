@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
@@ -57,6 +58,7 @@ func sample(t testing.TB, name, pd string) []byte {
 	if err := json.Unmarshal(read(t, name), &m); err != nil {
 		t.Fatal(err)
 	}
+	m["event"].(map[string]any)["occurred_at"] = time.Now().UTC().Format(time.RFC3339) // delivered now
 	data := m["event"].(map[string]any)["data"].(map[string]any)
 	if inc, ok := data["incident"].(map[string]any); ok {
 		inc["id"] = pd
@@ -230,5 +232,23 @@ func TestNotesNeverRefused(t *testing.T) {
 	}
 	if len(notes) != 1 || len(notes[0]) != len(strings.TrimSpace(strings.Repeat("long note ", 500))) {
 		t.Errorf("notes on the timeline: %d (want the long one, whole)", len(notes))
+	}
+}
+
+// TestOldEventsAreNotReplayed: a captured, validly signed event sent again
+// after its dedup key expired is acknowledged (so nothing retries it) and
+// not applied.
+func TestOldEventsAreNotReplayed(t *testing.T) {
+	f := newFixture(t)
+	var m map[string]any
+	json.Unmarshal(sample(t, "zulip_triggered_v3.json", "POLD"), &m)
+	m["event"].(map[string]any)["occurred_at"] = time.Now().Add(-8 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	body, _ := json.Marshal(m)
+	code, out := f.signed(t, body)
+	if code != 202 || !strings.Contains(fmt.Sprint(out["ignored"]), "replay") {
+		t.Errorf("an 8-day-old event: %d %v", code, out)
+	}
+	if all, _ := f.svc.List(context.Background(), incidents.Filter{All: true}); len(all) != 0 {
+		t.Errorf("the old event declared %d incidents", len(all))
 	}
 }
