@@ -11,6 +11,7 @@ import (
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
 func (e *Env) runbook(name string, inc *incidents.Incident) (*runbooks.Runbook, error) {
@@ -145,7 +146,7 @@ func stepCmd(ctx context.Context, c *Call) (Reply, error) {
 			cmd += " replicas=" + strconv.Itoa(req.Replicas)
 		}
 		out.Buttons = append(out.Buttons, Button{Label: "Confirm: " + step.Name, Command: cmd, Style: Danger,
-			Confirm: fmt.Sprintf("%s: %s (checked by a server dry run). Go ahead?", step.Name, res.Summary)})
+			Confirm: fmt.Sprintf("%s on %s: %s (checked by a server dry run). Only you can confirm, within %s. Go ahead?", step.Name, res.Target, res.Summary, say.Human(runbooks.ConfirmTTL))})
 	}
 	if n < len(rb.Steps) {
 		out.Buttons = append(out.Buttons, stepButton(inc, rb, n+1))

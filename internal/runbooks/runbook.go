@@ -18,7 +18,11 @@ type Runbook struct {
 	Description string            `yaml:"description"`
 	Trigger     string            `yaml:"trigger"`
 	Match       Match             `yaml:"match"`
-	Params      map[string]string `yaml:"params"` // defaults; alert labels and the incident override them
+	Params      map[string]string `yaml:"params"` // defaults; the incident's service fills "service" when unset
+	// FromAlert names the parameters an alert's labels may set even though
+	// the runbook gives them (never namespace). Labels otherwise only fill
+	// parameters the runbook leaves open, and never a destructive step's target.
+	FromAlert []string `yaml:"from_alert"`
 	Steps       []Step            `yaml:"steps"`
 
 	File string `yaml:"-"` // where it was loaded from

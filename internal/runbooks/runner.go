@@ -88,25 +88,40 @@ type Result struct {
 	Lines    []string // a table, logs, history
 	Image    []byte   // a PNG graph
 	Token    string   // with DryRun: what to send back to confirm
+	Target   string   // a destructive step's object: "deployment architect-production/architect-api"
 	Params   map[string]string
 	Duration time.Duration
 }
 
 // Params are a step's parameters for an incident: the runbook's defaults,
-// then the incident's service, then the alert's labels.
+// the incident's service where the runbook gives none, and the alert's labels
+// for the parameters the runbook leaves open (or names in from_alert). A
+// label never sets the namespace: an alert cannot point Sitrep elsewhere.
 func Params(rb *Runbook, inc *incidents.Incident) map[string]string {
+	return params(rb, inc, false)
+}
+
+// params with targets set: what a destructive step acts on comes from the
+// runbook (and from_alert) only, never from a label the runbook left open.
+func params(rb *Runbook, inc *incidents.Incident, targets bool) map[string]string {
 	p := maps.Clone(rb.Params)
 	if p == nil {
 		p = map[string]string{}
 	}
-	if inc != nil {
-		if inc.Service != "" && p["service"] == "" {
-			p["service"] = inc.Service
+	if inc == nil {
+		return p
+	}
+	if inc.Service != "" && p["service"] == "" {
+		p["service"] = inc.Service
+	}
+	for k, v := range inc.Labels {
+		if v == "" || k == "namespace" {
+			continue
 		}
-		for k, v := range inc.Labels {
-			if v != "" {
-				p[k] = v
-			}
+		_, given := rb.Params[k]
+		named := slices.Contains(rb.FromAlert, k)
+		if named || (!given && !targets) {
+			p[k] = v
 		}
 	}
 	return p
@@ -126,7 +141,7 @@ func (r *Runner) run(ctx context.Context, req Request) Result {
 		return Result{Outcome: Refused, Summary: "no such step"}
 	}
 	step := rb.Steps[req.Step-1]
-	params := Params(rb, req.Incident)
+	params := params(rb, req.Incident, step.Kind.Destructive())
 	expand := func(s string) (string, error) {
 		out, missing := Expand(s, params)
 		if len(missing) > 0 {
@@ -205,11 +220,18 @@ func (r *Runner) ResolveGroupsWith(members func(ctx context.Context, group strin
 // act runs a destructive step: guardrails, then a dry run asking for
 // confirmation, then — with the confirmation — the change, once.
 func (r *Runner) act(ctx context.Context, req Request, s Step, params map[string]string) Result {
+	object := "deployment " + s.Namespace + "/" + s.Deployment
+	if s.Kind == Switch {
+		object = "service " + s.Namespace + "/" + s.Service
+	}
 	fail := func(o Outcome, format string, args ...any) Result {
-		return Result{Outcome: o, Summary: fmt.Sprintf(format, args...), Params: params}
+		return Result{Outcome: o, Summary: fmt.Sprintf(format, args...), Params: params, Target: object}
 	}
 	if !r.guard.allowed(ctx, req.Actor) {
 		return fail(Refused, "%s may not run %q: only operators may change the cluster (SITREP_OPERATORS)", req.Actor.Name, s.Name)
+	}
+	if inc := req.Incident; inc != nil && !inc.Open() {
+		return fail(Refused, "%s is resolved: its runbook runs reads only (reopen it to change the cluster)", inc.Key())
 	}
 	target := s.Namespace
 	if target == "" || !slices.Contains(r.guard.Namespaces, target) {
@@ -229,7 +251,7 @@ func (r *Runner) act(ctx context.Context, req Request, s Step, params map[string
 		if err != nil {
 			return fail(Failed, "%s failed: %v", s.Name, err)
 		}
-		return Result{Outcome: Confirmed, Summary: ch.Summary, Params: params}
+		return Result{Outcome: Confirmed, Summary: ch.Summary, Params: params, Target: object}
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
@@ -238,9 +260,9 @@ func (r *Runner) act(ctx context.Context, req Request, s Step, params map[string
 		return fail(Failed, "the dry run of %s failed: %v", s.Name, err)
 	}
 	if ch.Skipped {
-		return Result{Outcome: Skipped, Summary: ch.Summary, Params: params}
+		return Result{Outcome: Skipped, Summary: ch.Summary, Params: params, Target: object}
 	}
-	return Result{Outcome: DryRun, Summary: ch.Summary, Token: r.offer(key), Params: params}
+	return Result{Outcome: DryRun, Summary: ch.Summary, Token: r.offer(key), Params: params, Target: object}
 }
 
 func actionKey(req Request, s Step) string {
@@ -248,7 +270,8 @@ func actionKey(req Request, s Step) string {
 	if req.Incident != nil {
 		id = req.Incident.ID
 	}
-	return fmt.Sprintf("%d/%s/%d/%s/%s/%s/%d", id, req.Runbook.Name, req.Step, s.Namespace, s.Deployment, s.Service, s.Replicas)
+	// bound to who asked: another operator confirms by running the step himself
+	return fmt.Sprintf("%d/%s/%d/%s/%s/%s/%d/%s", id, req.Runbook.Name, req.Step, s.Namespace, s.Deployment, s.Service, s.Replicas, req.Actor.Name)
 }
 
 func (r *Runner) offer(key string) string {

@@ -36,6 +36,17 @@ func (f *fakeCluster) Pods(context.Context, string, string, string) ([]runbooks.
 	return []runbooks.PodInfo{{Name: "api-1", Phase: "Running", Restarts: 7, LastState: "OOMKilled (exit 137) at 03:01:02", Limits: "api: memory 256Mi"}}, nil
 }
 
+// targetCluster records what a scale was asked to act on.
+type targetCluster struct {
+	runbooks.Cluster
+	target string
+}
+
+func (c *targetCluster) Scale(_ context.Context, ns, d string, n int, dry bool) (runbooks.Change, error) {
+	c.target = ns + "/" + d
+	return runbooks.Change{Summary: "replicas 3 → 15"}, nil
+}
+
 type fakeMetrics struct{ samples []runbooks.Sample }
 
 func (f fakeMetrics) Instant(context.Context, string, time.Time) ([]runbooks.Sample, error) {
@@ -83,10 +94,40 @@ func TestGuardrails(t *testing.T) {
 	})
 	t.Run("namespace outside the allow-list: refused with no API call", func(t *testing.T) {
 		c := &fakeCluster{}
-		other := &incidents.Incident{ID: 2, Labels: map[string]string{"namespace": "kube-system"}}
-		res := runbooks.NewRunner(c, nil, guard).Run(context.Background(), runbooks.Request{Incident: other, Runbook: rb, Step: scale, Actor: operator})
+		elsewhere := *rb
+		elsewhere.Params = map[string]string{"namespace": "kube-system", "deployment": "coredns", "service": "x"}
+		res := runbooks.NewRunner(c, nil, guard).Run(context.Background(), runbooks.Request{Incident: inc, Runbook: &elsewhere, Step: scale, Actor: operator})
 		if res.Outcome != runbooks.Refused || !strings.Contains(res.Summary, `namespace "kube-system"`) || len(c.calls) != 0 {
 			t.Errorf("%+v, calls %v", res, c.calls)
+		}
+	})
+	t.Run("alert labels cannot retarget an action", func(t *testing.T) {
+		c := &targetCluster{}
+		labelled := &incidents.Incident{ID: 3, Labels: map[string]string{"namespace": "kube-system", "deployment": "payments-db"}}
+		res := runbooks.NewRunner(c, nil, guard).Run(context.Background(), runbooks.Request{Incident: labelled, Runbook: rb, Step: scale, Actor: operator, Replicas: 15})
+		if res.Outcome != runbooks.DryRun || c.target != "architect-production/architect-api" {
+			t.Errorf("labels namespace=kube-system deployment=payments-db: %+v, acted on %q (want the runbook's target)", res, c.target)
+		}
+	})
+	t.Run("a confirmation is bound to who asked, and to an open incident", func(t *testing.T) {
+		c := &fakeCluster{}
+		r := runbooks.NewRunner(c, nil, guard)
+		req := runbooks.Request{Incident: inc, Runbook: rb, Step: scale, Actor: operator, Replicas: 15}
+		dry := r.Run(context.Background(), req)
+		other := req
+		other.Actor, other.Confirm = incidents.Actor{Name: "@alice", Source: "console"}, dry.Token
+		if res := r.Run(context.Background(), other); res.Outcome != runbooks.Refused {
+			t.Errorf("operator B confirmed operator A's dry run: %+v", res)
+		}
+		resolved := *inc
+		resolved.Status = incidents.Resolved
+		late := req
+		late.Incident, late.Confirm = &resolved, dry.Token
+		if res := r.Run(context.Background(), late); res.Outcome != runbooks.Refused || !strings.Contains(res.Summary, "resolved") {
+			t.Errorf("a confirmation acted after the incident was resolved: %+v", res)
+		}
+		if len(c.calls) != 1 {
+			t.Errorf("calls %v: only the dry run may have reached the cluster", c.calls)
 		}
 	})
 	t.Run("dry run, confirmation, and a double click acting once", func(t *testing.T) {
@@ -162,9 +203,16 @@ func TestReadSteps(t *testing.T) {
 	if res.Outcome != runbooks.Refused || !strings.Contains(res.Summary, "needs instance") {
 		t.Errorf("missing param %+v", res)
 	}
-	// Alert labels override the runbook's defaults.
-	p := runbooks.Params(set.Get("high-error-rate"), &incidents.Incident{Service: "checkout", Labels: map[string]string{"deployment": "checkout-api"}})
-	if p["deployment"] != "checkout-api" || p["namespace"] != "architect-production" || p["service"] != "architect-api" {
+	// Alert labels fill what the runbook leaves open; they do not override
+	// its parameters (unless it names them in from_alert), never the namespace.
+	inc := &incidents.Incident{Service: "checkout", Labels: map[string]string{"deployment": "checkout-api", "namespace": "kube-system", "instance": "node-1:9100"}}
+	p := runbooks.Params(set.Get("high-error-rate"), inc)
+	if p["deployment"] != "architect-api" || p["namespace"] != "architect-production" || p["service"] != "architect-api" || p["instance"] != "node-1:9100" {
 		t.Errorf("params %v", p)
+	}
+	open := *set.Get("high-error-rate")
+	open.FromAlert = []string{"deployment", "namespace"}
+	if p := runbooks.Params(&open, inc); p["deployment"] != "checkout-api" || p["namespace"] != "architect-production" {
+		t.Errorf("from_alert params %v", p)
 	}
 }
