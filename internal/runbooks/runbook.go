@@ -23,7 +23,7 @@ type Runbook struct {
 	// the runbook gives them (never namespace). Labels otherwise only fill
 	// parameters the runbook leaves open, and never a destructive step's target.
 	FromAlert []string `yaml:"from_alert"`
-	Steps       []Step            `yaml:"steps"`
+	Steps     []Step   `yaml:"steps"`
 
 	File string `yaml:"-"` // where it was loaded from
 }
