@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -141,6 +142,7 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 		Gatherer:   reg,
 		Checks:     checks,
 		Backup:     store,
+		Database:   absPath(cfg.DB),
 		AdminToken: cfg.AdminToken,
 		Logger:     log,
 		Postmortem: func(ctx context.Context, w io.Writer, id int64, format string) error {
@@ -188,6 +190,13 @@ func backlogCheck(r *effects.Runner) server.Check {
 }
 
 func (a *app) close() error { return a.store.Close() }
+
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
 
 // start runs the HTTP server (when it can listen), the reminder timers, the
 // PagerDuty sync and the Slack adapter until ctx ends; wait blocks until

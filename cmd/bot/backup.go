@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sitrep-oncall/sitrep/internal/server"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
@@ -31,10 +33,23 @@ func backup(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			return fmt.Errorf("backup: %s is the database itself; choose another file", dest)
 		}
 	}
+	direct, closeDirect, isDirect, err := directOutput(dest, stdout)
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", dest, err)
+	}
+	if isDirect {
+		defer closeDirect()
+		stdout = stderr // the copy may be going to standard output: say what happened elsewhere
+	}
 	store, err := boltstore.Open(cfg.DB, boltstore.Options{LockTimeout: 300 * time.Millisecond, ReadOnly: true})
 	if err == nil {
 		defer store.Close()
-		n, err := store.BackupFile(dest)
+		var n int64
+		if isDirect {
+			n, err = store.Backup(direct)
+		} else {
+			n, err = store.BackupFile(dest)
+		}
 		if err != nil {
 			return err
 		}
@@ -44,7 +59,7 @@ func backup(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if !errors.Is(err, boltstore.ErrLocked) {
 		return err
 	}
-	n, err := backupOnline(ctx, "http://"+cfg.Listen+"/admin/backup", cfg.AdminToken, dest)
+	n, err := backupOnline(ctx, "http://"+cfg.Listen+"/admin/backup", cfg.AdminToken, cfg.DB, dest, direct)
 	if err != nil {
 		return fmt.Errorf("%s is held by a running Sitrep, and asking it for a backup failed: %w", cfg.DB, err)
 	}
@@ -52,14 +67,19 @@ func backup(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	return nil
 }
 
-func backupOnline(ctx context.Context, url, token, dest string) (int64, error) {
+// backupOnline copies the running Sitrep's database to dest (atomically), or
+// into direct when it is a device, a FIFO or standard output.
+func backupOnline(ctx context.Context, url, token, db, dest string, direct io.Writer) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	body, err := adminGet(ctx, url, token)
+	body, err := adminGet(ctx, url, token, db)
 	if err != nil {
 		return 0, err
 	}
 	defer body.Close()
+	if direct != nil {
+		return io.Copy(direct, body)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(dest), filepath.Base(dest)+".tmp-*")
 	if err != nil {
 		return 0, err
@@ -93,7 +113,7 @@ func verifyBackup(path string) error {
 // adminGet asks the running Sitrep for one of its /admin documents (the
 // admin token for other hosts; loopback needs none) and returns the body of
 // a 200, or the answer as an error.
-func adminGet(ctx context.Context, url, token string) (io.ReadCloser, error) {
+func adminGet(ctx context.Context, url, token, db string) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -105,10 +125,34 @@ func adminGet(ctx context.Context, url, token string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	held := resp.Header.Get(server.DatabaseHeader)
+	if (held != "" || resp.StatusCode == http.StatusOK) && !sameFile(held, db) {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: the Sitrep answering at %s holds %s, not %s; point SITREP_LISTEN at the one that holds it", errWrongSitrep, req.URL.Host, orUnknown(held), absPath(db))
+	}
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("%s: %s", resp.Status, msg)
+		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return resp.Body, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "a database it does not name"
+	}
+	return s
+}
+
+// errWrongSitrep: the running Sitrep asked holds another database.
+var errWrongSitrep = errors.New("wrong Sitrep")
+
+func sameFile(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }

@@ -272,3 +272,46 @@ func TestBacklogCheckNamesAStall(t *testing.T) {
 		t.Errorf("backlog check: %v (warn %v)", err, check.Warn)
 	}
 }
+
+// TestOutputsAreNeverReplaced: as root, `bot backup /dev/null` and
+// `bot postmortem export … -o /dev/null` write into the device; they used
+// to rename a regular file over it.
+func TestOutputsAreNeverReplaced(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sitrep.db")
+	if _, stderr, code := runBot(t, botEnv(db, freeAddr(t)), "declare P3 disk filling\n"); code != 0 {
+		t.Fatalf("declare: %d %s", code, stderr)
+	}
+	for _, args := range [][]string{{"backup", "/dev/null"}, {"postmortem", "export", "INC-1", "-o", "/dev/null"}} {
+		if _, stderr, code := runBot(t, botEnv(db, freeAddr(t)), "", args...); code != 0 {
+			t.Errorf("%v: exit %d: %s", args, code, stderr)
+		}
+		if st, err := os.Stat("/dev/null"); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+			t.Fatalf("%v replaced /dev/null: %v %v", args, st.Mode(), err)
+		}
+	}
+	out, _, code := runBot(t, botEnv(db, freeAddr(t)), "", "backup", "-")
+	if code != 0 || !strings.HasPrefix(out, "\x00") && len(out) < 4096 {
+		t.Errorf("backup to standard output: exit %d, %d bytes", code, len(out))
+	}
+}
+
+// TestAdminAnswersFromTheRightDatabase: with two Sitreps running, asking
+// for b.db's backup at a.db's address is refused with both names, instead
+// of backing up a.db and saying it was b.db.
+func TestAdminAnswersFromTheRightDatabase(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	_, addrA := headless(t, a)
+	headless(t, b)
+	_, stderr, code := runBot(t, botEnv(b, addrA), "", "backup", filepath.Join(dir, "copy.db"))
+	if code == 0 || !strings.Contains(stderr, "holds "+a) || !strings.Contains(stderr, "not "+b) {
+		t.Errorf("backup of b.db asked at a.db's Sitrep: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "copy.db")); err == nil {
+		t.Error("a copy was written anyway")
+	}
+	_, stderr, code = runBot(t, botEnv(b, addrA), "", "postmortem", "export", "INC-1")
+	if code == 0 || !strings.Contains(stderr, "holds "+a) {
+		t.Errorf("postmortem of b.db asked at a.db's Sitrep: exit %d: %s", code, stderr)
+	}
+}

@@ -60,15 +60,26 @@ func postmortemCLI(ctx context.Context, args []string, stdout, stderr io.Writer,
 			err = commands.WritePostmortem(ctx, w, svc, env, inc, format)
 		}
 	case errors.Is(err, boltstore.ErrLocked):
-		err = fetchPostmortem(ctx, "http://"+cfg.Listen, cfg.AdminToken, id, format, w)
+		err = fetchPostmortem(ctx, "http://"+cfg.Listen, cfg.AdminToken, cfg.DB, id, format, w)
 	}
 	return done(err)
 }
 
 // output is the file to write (atomically: temporary file, then rename) or stdout.
 func output(path string, stdout io.Writer) (io.Writer, func(error) error, error) {
-	if path == "" || path == "-" {
+	if path == "" {
 		return stdout, func(err error) error { return err }, nil
+	}
+	if w, closeFn, ok, err := directOutput(path, stdout); err != nil || ok {
+		if err != nil {
+			return nil, nil, err
+		}
+		return w, func(err error) error {
+			if cerr := closeFn(); err == nil {
+				err = cerr
+			}
+			return err
+		}, nil
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -88,9 +99,12 @@ func output(path string, stdout io.Writer) (io.Writer, func(error) error, error)
 	}, nil
 }
 
-func fetchPostmortem(ctx context.Context, base, token string, id int64, format string, w io.Writer) error {
+func fetchPostmortem(ctx context.Context, base, token, db string, id int64, format string, w io.Writer) error {
 	u := fmt.Sprintf("%s/admin/postmortem/%d?format=%s", base, id, url.QueryEscape(format))
-	body, err := adminGet(ctx, u, token)
+	body, err := adminGet(ctx, u, token, db)
+	if errors.Is(err, errWrongSitrep) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("the database is held by a running Sitrep, and asking it failed: %w", err)
 	}

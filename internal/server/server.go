@@ -31,6 +31,9 @@ type Check struct {
 	Warn bool
 }
 
+// DatabaseHeader names the database file an admin answer comes from.
+const DatabaseHeader = "X-Sitrep-Database"
+
 // Backuper writes a consistent copy of the database.
 type Backuper interface {
 	Backup(w io.Writer) (int64, error)
@@ -38,9 +41,13 @@ type Backuper interface {
 
 // Config wires a Server.
 type Config struct {
-	Gatherer   prometheus.Gatherer
-	Checks     []Check
-	Backup     Backuper
+	Gatherer prometheus.Gatherer
+	Checks   []Check
+	Backup   Backuper
+	// Database is the file this Sitrep holds, sent with every admin answer
+	// (X-Sitrep-Database) so a command line asking about another file can
+	// tell it reached the wrong Sitrep.
+	Database   string
 	AdminToken string // bearer token for /admin/* from other hosts; loopback needs none
 	Logger     *slog.Logger
 	// Postmortem writes incident id's postmortem (for `bot postmortem export`
@@ -154,6 +161,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden: /admin/backup needs the admin token from other hosts", http.StatusForbidden)
 		return
 	}
+	w.Header().Set(DatabaseHeader, s.cfg.Database)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	n, err := s.cfg.Backup.Backup(w)
 	if err != nil {
@@ -168,6 +176,7 @@ func (s *Server) postmortem(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden: /admin/postmortem needs the admin token from other hosts", http.StatusForbidden)
 		return
 	}
+	w.Header().Set(DatabaseHeader, s.cfg.Database)
 	id, err := strconv.ParseInt(strings.TrimPrefix(strings.ToUpper(r.PathValue("id")), "INC-"), 10, 64)
 	if err != nil || id <= 0 {
 		http.Error(w, "not an incident id", http.StatusBadRequest)
