@@ -191,6 +191,19 @@ func backlogCheck(r *effects.Runner) server.Check {
 
 func (a *app) close() error { return a.store.Close() }
 
+// loopback reports whether addr listens on this host only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func absPath(p string) string {
 	if abs, err := filepath.Abs(p); err == nil {
 		return abs
@@ -242,6 +255,11 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	cfg, _, err := loadConfig("serve", args, stderr, getenv)
 	if err != nil {
 		return err
+	}
+	if cfg.AMToken == "" && !cfg.AMOpen && !loopback(cfg.Listen) {
+		return fmt.Errorf("SITREP_LISTEN=%s can be reached from other hosts, and /webhooks/alertmanager would take alerts from anyone: "+
+			"set SITREP_ALERTMANAGER_TOKEN (and the same token as http_config.authorization.credentials in Alertmanager's webhook_configs), "+
+			"listen on 127.0.0.1, or set SITREP_ALERTMANAGER_UNAUTHENTICATED=1 if something in front of Sitrep authenticates", cfg.Listen)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	var term *console.Console

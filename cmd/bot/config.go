@@ -31,6 +31,7 @@ type config struct {
 	PDFrom      string
 	PDAPI       string
 	AMToken     string
+	AMOpen      bool // SITREP_ALERTMANAGER_UNAUTHENTICATED: something in front authenticates
 	PromURL     string
 	SLO         slo.Config
 	PMFormat    string // postmortem export
@@ -74,6 +75,7 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 		PDFrom:     strings.TrimSpace(getenv("PAGERDUTY_FROM")),
 		PDAPI:      strings.TrimSpace(getenv("PAGERDUTY_API_URL")),
 		AMToken:    getenv("SITREP_ALERTMANAGER_TOKEN"),
+		AMOpen:     strings.TrimSpace(getenv("SITREP_ALERTMANAGER_UNAUTHENTICATED")) == "1",
 		PromURL:    strings.TrimSpace(getenv("PROMETHEUS_URL")),
 		SLO:        slo.Default(),
 		Runbooks:   env("SITREP_RUNBOOKS", "runbooks"),

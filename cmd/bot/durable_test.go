@@ -315,3 +315,21 @@ func TestAdminAnswersFromTheRightDatabase(t *testing.T) {
 		t.Errorf("postmortem of b.db asked at a.db's Sitrep: exit %d: %s", code, stderr)
 	}
 }
+
+// TestOpenAlertmanagerIntakeRefusedAtStart: listening beyond loopback with
+// no Alertmanager token is refused with a message saying how to set one;
+// the explicit opt-out starts.
+func TestOpenAlertmanagerIntakeRefusedAtStart(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sitrep.db")
+	env := append(botEnv(db, "0.0.0.0:0"), "SITREP_CONSOLE=on")
+	_, stderr, code := runBot(t, env, "")
+	if code == 0 || !strings.Contains(stderr, "set SITREP_ALERTMANAGER_TOKEN") {
+		t.Errorf("open intake on 0.0.0.0: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := runBot(t, append(env, "SITREP_ALERTMANAGER_UNAUTHENTICATED=1"), ""); code != 0 {
+		t.Errorf("with the opt-out: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := runBot(t, append(env, "SITREP_ALERTMANAGER_TOKEN=t0ken"), ""); code != 0 {
+		t.Errorf("with a token: exit %d: %s", code, stderr)
+	}
+}
