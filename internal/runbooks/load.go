@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"regexp"
@@ -54,6 +55,44 @@ func (s *Set) Runbooks() []*Runbook { return s.list }
 // Get returns the runbook called name, or nil.
 func (s *Set) Get(name string) *Runbook { return s.byName[name] }
 
+// MaxFile bounds one runbook file.
+const MaxFile = 1 << 20
+
+// readRegular reads a runbook only if it is a regular file within MaxFile:
+// a FIFO would block start-up, a link to /dev/zero or a huge file would
+// exhaust memory. Stat does not open the file, so a FIFO never blocks.
+func readRegular(fsys fs.FS, file string) ([]byte, error) {
+	st, err := fs.Stat(fsys, file)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		what := "not a regular file"
+		switch m := st.Mode(); {
+		case m&fs.ModeNamedPipe != 0:
+			what = "a FIFO"
+		case m&fs.ModeDevice != 0:
+			what = "a device"
+		case m&fs.ModeSocket != 0:
+			what = "a socket"
+		}
+		return nil, fmt.Errorf("%s, not a regular file: runbooks are read only from regular files", what)
+	}
+	if st.Size() > MaxFile {
+		return nil, fmt.Errorf("%d bytes: a runbook file is at most %d", st.Size(), MaxFile)
+	}
+	f, err := fsys.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFile+1))
+	if err == nil && len(data) > MaxFile {
+		err = fmt.Errorf("grew past %d bytes while being read", MaxFile)
+	}
+	return data, err
+}
+
 // Load reads every .yaml and .yml file in dir of fsys. It returns the
 // runbooks and, if any file is wrong, Problems listing everything wrong.
 func Load(fsys fs.FS, dir string, opt Options) (*Set, error) {
@@ -69,7 +108,7 @@ func Load(fsys fs.FS, dir string, opt Options) (*Set, error) {
 			continue
 		}
 		file := path.Join(dir, name)
-		data, err := fs.ReadFile(fsys, file)
+		data, err := readRegular(fsys, file)
 		if err != nil {
 			problems = append(problems, Problem{file, 0, err.Error()})
 			continue

@@ -1,9 +1,12 @@
 package runbooks_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/sitrep-oncall/sitrep/internal/runbooks"
@@ -131,5 +134,35 @@ func TestMatch(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("Match(%q, %q) = %q, want %q", tt.alert, tt.title, got, tt.want)
 		}
+	}
+}
+
+// TestOnlyRegularFilesAreRead: a FIFO (which would block start-up), a link
+// to /dev/zero and a 2 MiB file are each a problem naming the file; the
+// good runbook beside them still loads.
+func TestOnlyRegularFilesAreRead(t *testing.T) {
+	dir := t.TempDir()
+	good, err := os.ReadFile("../../runbooks/high-cpu.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "good.yaml"), good, 0o644)
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink("/dev/zero", filepath.Join(dir, "zero.yaml"))
+	os.WriteFile(filepath.Join(dir, "huge.yaml"), bytes.Repeat([]byte("# x\n"), 1<<19), 0o644)
+	set, err := runbooks.Load(os.DirFS(dir), ".", runbooks.Options{})
+	var problems runbooks.Problems
+	if !errors.As(err, &problems) || len(problems) != 3 {
+		t.Fatalf("problems %v", err)
+	}
+	for _, want := range []string{"fifo.yaml:0: a FIFO, not a regular file", "zero.yaml:0: a device, not a regular file", "huge.yaml:0: 2097152 bytes"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("lacks %q:\n%v", want, err)
+		}
+	}
+	if set == nil || set.Get("high-cpu") == nil {
+		t.Error("the good runbook did not load")
 	}
 }
