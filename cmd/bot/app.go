@@ -84,6 +84,9 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 		return nil, fmt.Errorf("read open incidents: %w", err)
 	}
 	metrics.Seed(open)
+	if n := store.Unreadable(); n > 0 {
+		log.Warn("incident records that cannot be read are skipped; the rest of Sitrep runs", "count", n, "check", "bot check "+cfg.DB)
+	}
 	a.svc = incidents.NewService(incidents.Config{Store: store, Logger: log, Notifiers: append([]incidents.Notifier{metrics}, notifiers...)})
 	a.router = commands.NewRouter(a.svc, log)
 	books, err := loadRunbooks(cfg, log)

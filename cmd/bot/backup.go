@@ -156,3 +156,39 @@ func sameFile(a, b string) bool {
 	sb, err2 := os.Stat(b)
 	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }
+
+// checkCLI is `bot check [file]`: bbolt's consistency check and every record
+// decoded, for the file given or SITREP_DB.
+func checkCLI(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg, fs, err := loadConfig("check", args, stderr, getenv)
+	if err != nil {
+		return err
+	}
+	path := cfg.DB
+	if fs.NArg() == 1 {
+		path = fs.Arg(0)
+	} else if fs.NArg() > 1 {
+		fmt.Fprintln(stderr, "usage: bot check [database-file]")
+		return errUsage
+	}
+	store, err := boltstore.Open(path, boltstore.Options{LockTimeout: 300 * time.Millisecond, ReadOnly: true})
+	if errors.Is(err, boltstore.ErrLocked) {
+		return fmt.Errorf("%s is held by a running Sitrep; check a copy instead: bot backup copy.db && bot check copy.db", path)
+	}
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	problems, err := store.Check(ctx)
+	if err != nil {
+		return err
+	}
+	if len(problems) == 0 {
+		fmt.Fprintf(stdout, "%s: every page and record is readable\n", path)
+		return nil
+	}
+	for _, p := range problems {
+		fmt.Fprintf(stdout, "%s: %s\n", path, p)
+	}
+	return fmt.Errorf("%s: %d problems; restore it from a backup (bot backup writes one)", path, len(problems))
+}

@@ -333,3 +333,46 @@ func TestOpenAlertmanagerIntakeRefusedAtStart(t *testing.T) {
 		t.Errorf("with a token: exit %d: %s", code, stderr)
 	}
 }
+
+// TestDamagedDatabaseGetsOneLine: every data page of a real database
+// zeroed in turn: `postmortem export` and the terminal either work or say
+// in one line which file is damaged and how to recover — never a Go panic
+// with a stack trace.
+func TestDamagedDatabaseGetsOneLine(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "sitrep.db")
+	if _, stderr, code := runBot(t, botEnv(db, freeAddr(t)), "declare P3 one\ndeclare P2 two\nnote INC-1 hello\n"); code != 0 {
+		t.Fatal(stderr)
+	}
+	good, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const page = 4096
+	damaged := 0
+	for pg := 2; pg*page < len(good); pg++ {
+		bad := append([]byte(nil), good...)
+		clear(bad[pg*page : (pg+1)*page])
+		path := filepath.Join(dir, fmt.Sprintf("zeroed-%d.db", pg))
+		os.WriteFile(path, bad, 0o600)
+		for _, run := range []struct {
+			input string
+			args  []string
+		}{{"", []string{"postmortem", "export", "INC-1"}}, {"list\n", nil}, {"", []string{"check", path}}} {
+			out, stderr, code := runBot(t, botEnv(path, freeAddr(t)), run.input, run.args...)
+			if strings.Contains(out+stderr, "panic") || strings.Contains(out+stderr, "goroutine ") {
+				t.Fatalf("page %d zeroed, %v: a panic:\n%s", pg, run.args, stderr)
+			}
+			if code != 0 {
+				damaged++
+				if !strings.Contains(stderr, path) || !strings.Contains(stderr, "backup") {
+					t.Errorf("page %d zeroed, %v: exit %d without naming the file and the way back:\n%s", pg, run.args, code, stderr)
+				}
+			}
+		}
+	}
+	if damaged == 0 {
+		t.Fatal("no zeroed page was noticed: the test proves nothing")
+	}
+	t.Logf("%d runs on zeroed pages failed cleanly", damaged)
+}

@@ -32,6 +32,7 @@ const usage = `usage: bot [serve] [flags]     run Sitrep (in the terminal when n
        bot postmortem export INC-7 [-format md|json] [-o file]
                                   write an incident's postmortem (works while Sitrep runs)
        bot runbooks lint [dir]    check runbook files strictly (exit status 1 on any problem)
+       bot check [file]           verify a database file: every page, every record (exit status 1 on damage)
        bot version                print the version
 Run "bot serve -h" for the flags; every flag has an environment variable (see README).
 `
@@ -54,6 +55,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = postmortemCLI(ctx, args, stdout, stderr, getenv)
 	case "runbooks":
 		err = runbooksCLI(args, stdout, stderr, getenv)
+	case "check":
+		err = checkCLI(ctx, args, stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "sitrep", version)
 	case "help":

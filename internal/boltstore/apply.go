@@ -117,7 +117,7 @@ func (s *Store) target(tx *bolt.Tx, w incidents.Write) (*incidents.Incident, err
 
 // sweepDedup forgets expired dedup keys.
 func (s *Store) sweepDedup(now time.Time) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDedup).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if len(v) != 8 || now.Unix() >= int64(binary.BigEndian.Uint64(v)) {

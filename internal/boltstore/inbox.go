@@ -60,7 +60,7 @@ func (s *Store) Receive(ctx context.Context, env incidents.Envelope) (bool, erro
 // Unprocessed returns source's envelopes in arrival order.
 func (s *Store) Unprocessed(ctx context.Context, source string) ([]incidents.Envelope, error) {
 	var out []incidents.Envelope
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketInbox)
 		if b == nil {
 			return nil

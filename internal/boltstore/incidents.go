@@ -19,7 +19,7 @@ func (s *Store) Create(ctx context.Context, inc *incidents.Incident, events []in
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.track(s.db.Update(func(tx *bolt.Tx) error { return s.insert(tx, inc, events) }))
+	return s.track(s.update(func(tx *bolt.Tx) error { return s.insert(tx, inc, events) }))
 }
 
 // insert gives inc the next id and stores it with its events and indexes.
@@ -54,7 +54,7 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 		inc    *incidents.Incident
 		events []incidents.Event
 	)
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		var err error
 		if inc, err = getIncident(tx, id); err != nil {
 			return err
@@ -172,7 +172,7 @@ func linkKey(system, ref string) []byte { return []byte(system + "\x00" + ref) }
 // Get returns incident id.
 func (s *Store) Get(ctx context.Context, id int64) (*incidents.Incident, error) {
 	var inc *incidents.Incident
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		inc, err = getIncident(tx, id)
 		return err
@@ -183,7 +183,7 @@ func (s *Store) Get(ctx context.Context, id int64) (*incidents.Incident, error) 
 // List returns the incidents passing f, newest first.
 func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, error) {
 	var out []*incidents.Incident
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketIncidents).Cursor()
 		for k, v := c.Last(); k != nil; k, v = c.Prev() {
 			if err := ctx.Err(); err != nil {
@@ -191,7 +191,8 @@ func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Inci
 			}
 			var inc incidents.Incident
 			if err := json.Unmarshal(v, &inc); err != nil {
-				return fmt.Errorf("decode incident %x: %w", k, err)
+				s.unreadable.Add(1) // reported by Check; one bad record does not stop the rest
+				continue
 			}
 			if f.Match(&inc) {
 				out = append(out, &inc)
@@ -215,7 +216,7 @@ func (s *Store) Timeline(ctx context.Context, id int64, fn func(incidents.Event)
 	var after uint64 // last seq delivered
 	for {
 		page := make([]incidents.Event, 0, timelinePage)
-		err := s.db.View(func(tx *bolt.Tx) error {
+		err := s.view(func(tx *bolt.Tx) error {
 			if after == 0 {
 				if _, err := getIncident(tx, id); err != nil {
 					return err
@@ -266,7 +267,7 @@ func (s *Store) ByLink(ctx context.Context, system, ref string) (int64, error) {
 
 func (s *Store) lookup(index, key []byte, missing string) (int64, error) {
 	var id int64
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketIndex).Bucket(index).Get(key)
 		if v == nil {
 			return incidents.Errorf(incidents.ENotFound, "%s", missing)

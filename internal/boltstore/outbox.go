@@ -97,7 +97,7 @@ func (s *Store) OutboxChanged() <-chan struct{} {
 func (s *Store) Pending(ctx context.Context, consumer string) ([]incidents.Effect, error) {
 	var out []incidents.Effect
 	prefix := append([]byte(consumer), 0)
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		top := tx.Bucket(bucketOutbox)
 		if top == nil {
 			return nil
@@ -134,10 +134,10 @@ func (s *Store) Pending(ctx context.Context, consumer string) ([]incidents.Effec
 func (s *Store) write(fn func(tx *bolt.Tx) error) error {
 	if s.inflight.Add(1) > 1 {
 		defer s.inflight.Add(-1)
-		return s.track(s.db.Batch(fn))
+		return s.track(s.batch(fn))
 	}
 	defer s.inflight.Add(-1)
-	return s.track(s.db.Update(fn))
+	return s.track(s.update(fn))
 }
 
 // SaveEffect stores e's attempts, schedule and progress. A "changed" effect

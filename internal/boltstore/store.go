@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,32 @@ var (
 	keySchema       = []byte("schema")
 )
 
+// ErrDamaged is matched by the error of any operation on a file whose
+// pages bbolt cannot read: the message names the file and how to recover.
+var ErrDamaged = errors.New("the database file is damaged")
+
+// damaged turns a panic of bbolt's on a damaged file into an error.
+func damaged(path string, errp *error) {
+	if p := recover(); p != nil {
+		*errp = fmt.Errorf("%w: %s (%v); restore it from a backup (bot backup writes one) or see what is wrong with: bot check %s", ErrDamaged, path, p, path)
+	}
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
+	defer damaged(s.path, &err)
+	return s.db.View(fn)
+}
+
+func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	defer damaged(s.path, &err)
+	return s.db.Update(fn)
+}
+
+func (s *Store) batch(fn func(*bolt.Tx) error) (err error) {
+	defer damaged(s.path, &err)
+	return s.db.Batch(fn)
+}
+
 // ErrLocked is returned by Open when another process holds the file.
 var ErrLocked = errors.New("database is locked by another process")
 
@@ -59,7 +86,8 @@ type Store struct {
 	inflight atomic.Int64 // Apply calls under way
 	subs     []incidents.Subscription
 
-	writeErr atomic.Pointer[error] // the last write's storage failure, until a write succeeds
+	writeErr   atomic.Pointer[error] // the last write's storage failure, until a write succeeds
+	unreadable atomic.Int64          // incident records List skipped because they do not decode
 
 	outboxMu sync.Mutex
 	outboxCh chan struct{} // closed at the commit of a transaction that wrote effects
@@ -80,7 +108,8 @@ type Options struct {
 }
 
 // Open opens (creating if needed) the database at path.
-func Open(path string, opt Options) (*Store, error) {
+func Open(path string, opt Options) (st *Store, err error) {
+	defer damaged(path, &err)
 	if opt.LockTimeout <= 0 {
 		opt.LockTimeout = 2 * time.Second
 	}
@@ -115,7 +144,7 @@ func Open(path string, opt Options) (*Store, error) {
 }
 
 func (s *Store) init() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
@@ -146,7 +175,7 @@ func (s *Store) init() error {
 }
 
 func (s *Store) checkSchema() error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			return fmt.Errorf("open database %s: not a sitrep database (no schema version)", s.path)
@@ -164,6 +193,42 @@ func (s *Store) compatible(v []byte) error {
 		return fmt.Errorf("open database %s: schema version %d is newer than this sitrep understands (%d); upgrade sitrep", s.path, n, SchemaVersion)
 	}
 	return nil
+}
+
+// Unreadable is how many undecodable incident records List has skipped.
+func (s *Store) Unreadable() int64 { return s.unreadable.Load() }
+
+// Check verifies the file: bbolt's consistency check of every page, then
+// every incident, event and effect decoded. It returns what is wrong, one
+// line each (nothing when the file is sound).
+func (s *Store) Check(ctx context.Context) (problems []string, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		for e := range tx.Check() {
+			problems = append(problems, "pages: "+strings.TrimPrefix(e.Error(), "panic: "))
+		}
+		if b := tx.Bucket(bucketIncidents); b != nil {
+			b.ForEach(func(k, v []byte) error {
+				var inc incidents.Incident
+				if err := json.Unmarshal(v, &inc); err != nil {
+					problems = append(problems, fmt.Sprintf("incident %x: %v", k, err))
+				}
+				return nil
+			})
+		}
+		if tl := tx.Bucket(bucketTimelines); tl != nil {
+			tl.ForEachBucket(func(id []byte) error {
+				return tl.Bucket(id).ForEach(func(k, v []byte) error {
+					var ev incidents.Event
+					if err := json.Unmarshal(v, &ev); err != nil {
+						problems = append(problems, fmt.Sprintf("timeline %x event %x: %v", id, k, err))
+					}
+					return nil
+				})
+			})
+		}
+		return nil
+	})
+	return problems, err
 }
 
 // Path is the file the store was opened on.
@@ -194,7 +259,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if e := s.writeErr.Load(); e != nil {
 		return fmt.Errorf("the last write failed: %w", *e)
 	}
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketIncidents) == nil {
 			return errors.New("incidents bucket missing")
 		}
@@ -205,7 +270,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Backup writes a consistent copy of the database to w while it stays in use.
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)
 		return err

@@ -283,3 +283,36 @@ func TestBackupFile(t *testing.T) {
 		t.Error("backup into a missing directory succeeded")
 	}
 }
+
+// TestOneBadRecordIsSkipped: an incident record that does not decode is
+// skipped by List (the rest of Sitrep runs) and reported by Check.
+func TestOneBadRecordIsSkipped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s := mustOpenStore(t, path)
+	for _, title := range []string{"one", "two", "three"} {
+		inc, events, _ := incidents.Declare(incidents.Declaration{Title: title}, alice, t0)
+		if err := s.Create(ctx, inc, events); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error {
+		k := make([]byte, 8)
+		k[7] = 2
+		return tx.Bucket([]byte("incidents")).Put(k, []byte("{not json"))
+	})
+	db.Close()
+	s = mustOpenStore(t, path)
+	all, err := s.List(ctx, incidents.Filter{All: true})
+	if err != nil || len(all) != 2 || s.Unreadable() != 1 {
+		t.Fatalf("List: %d incidents, %d unreadable, err %v", len(all), s.Unreadable(), err)
+	}
+	problems, err := s.Check(ctx)
+	if err != nil || len(problems) != 1 || !strings.Contains(problems[0], "incident 0000000000000002") {
+		t.Errorf("Check: %q %v", problems, err)
+	}
+}
