@@ -42,7 +42,8 @@ type Runner struct {
 }
 
 type pendingAction struct {
-	key     string // incident/runbook/step/parameters
+	key     string // incident/runbook/step/parameters/who
+	preview string // what the dry run said it would do
 	expires time.Time
 }
 
@@ -242,11 +243,22 @@ func (r *Runner) act(ctx context.Context, req Request, s Step, params map[string
 	}
 	key := actionKey(req, s)
 	if req.Confirm != "" {
-		if !r.take(req.Confirm, key) {
+		preview, ok := r.take(req.Confirm, key)
+		if !ok {
 			return fail(Refused, "that confirmation was already used or has expired: run the step again to see its effect")
 		}
 		ctx, cancel := context.WithTimeout(ctx, r.timeout)
 		defer cancel()
+		// What runs must be what was previewed: the object may have changed
+		// since (a rollout, someone else's scale), and "undo to the previous
+		// revision" may now mean another one. Ask the server again first.
+		now, err := r.do(ctx, s, true)
+		if err != nil {
+			return fail(Failed, "the check before %s failed: %v", s.Name, err)
+		}
+		if now.Summary != preview || now.Skipped {
+			return fail(Refused, "%s changed since the preview (then: %s; now: %s): run the step again and confirm what it shows", object, preview, now.Summary)
+		}
 		ch, err := r.do(ctx, s, false)
 		if err != nil {
 			return fail(Failed, "%s failed: %v", s.Name, err)
@@ -262,7 +274,7 @@ func (r *Runner) act(ctx context.Context, req Request, s Step, params map[string
 	if ch.Skipped {
 		return Result{Outcome: Skipped, Summary: ch.Summary, Params: params, Target: object}
 	}
-	return Result{Outcome: DryRun, Summary: ch.Summary, Token: r.offer(key), Params: params, Target: object}
+	return Result{Outcome: DryRun, Summary: ch.Summary, Token: r.offer(key, ch.Summary), Params: params, Target: object}
 }
 
 func actionKey(req Request, s Step) string {
@@ -274,7 +286,7 @@ func actionKey(req Request, s Step) string {
 	return fmt.Sprintf("%d/%s/%d/%s/%s/%s/%d/%s", id, req.Runbook.Name, req.Step, s.Namespace, s.Deployment, s.Service, s.Replicas, req.Actor.Name)
 }
 
-func (r *Runner) offer(key string) string {
+func (r *Runner) offer(key, preview string) string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	token := hex.EncodeToString(b)
@@ -286,20 +298,21 @@ func (r *Runner) offer(key string) string {
 			delete(r.pending, t)
 		}
 	}
-	r.pending[token] = pendingAction{key: key, expires: now.Add(ConfirmTTL)}
+	r.pending[token] = pendingAction{key: key, preview: preview, expires: now.Add(ConfirmTTL)}
 	return token
 }
 
-// take consumes a confirmation token: a second click finds it gone.
-func (r *Runner) take(token, key string) bool {
+// take consumes a confirmation token — a second click finds it gone — and
+// returns what its dry run previewed.
+func (r *Runner) take(token, key string) (string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p, ok := r.pending[token]
 	if !ok || p.key != key || r.now().After(p.expires) {
-		return false
+		return "", false
 	}
 	delete(r.pending, token)
-	return true
+	return p.preview, true
 }
 
 func (r *Runner) do(ctx context.Context, s Step, dryRun bool) (Change, error) {

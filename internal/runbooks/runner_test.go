@@ -143,7 +143,8 @@ func TestGuardrails(t *testing.T) {
 			t.Fatalf("confirm %+v", res)
 		}
 		again := r.Run(context.Background(), req)
-		if again.Outcome != runbooks.Refused || !strings.Contains(again.Summary, "already used") || len(c.calls) != 2 {
+		// the dry run, the check that nothing changed since, the change itself
+		if again.Outcome != runbooks.Refused || !strings.Contains(again.Summary, "already used") || len(c.calls) != 3 {
 			t.Errorf("second click %+v, calls %v", again, c.calls)
 		}
 		// A token confirms only what it was given for.
@@ -151,6 +152,21 @@ func TestGuardrails(t *testing.T) {
 		other.Confirm, other.Replicas = r.Run(context.Background(), runbooks.Request{Incident: inc, Runbook: rb, Step: scale, Actor: operator, Replicas: 15}).Token, 30
 		if res := r.Run(context.Background(), other); res.Outcome != runbooks.Refused {
 			t.Errorf("a token for 15 replicas confirmed 30: %+v", res)
+		}
+	})
+	t.Run("an object changed since the preview is previewed again, not acted on", func(t *testing.T) {
+		c := &fakeCluster{}
+		r := runbooks.NewRunner(c, nil, guard)
+		req := runbooks.Request{Incident: inc, Runbook: rb, Step: scale, Actor: operator, Replicas: 15}
+		dry := r.Run(context.Background(), req)
+		c.skip = true // someone scaled it meanwhile
+		req.Confirm = dry.Token
+		res := r.Run(context.Background(), req)
+		if res.Outcome != runbooks.Refused || !strings.Contains(res.Summary, "changed since the preview") {
+			t.Errorf("%+v", res)
+		}
+		if len(c.calls) != 2 { // two dry runs, no change
+			t.Errorf("calls %v", c.calls)
 		}
 	})
 	t.Run("nothing to change needs no confirmation", func(t *testing.T) {
