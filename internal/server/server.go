@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,9 @@ type Check struct {
 	// fail (a Slack backlog must not take the webhook receivers out of service).
 	Warn bool
 }
+
+// BackupSendTimeout bounds sending a spooled backup to a client.
+const BackupSendTimeout = 10 * time.Minute
 
 // DatabaseHeader names the database file an admin answer comes from.
 const DatabaseHeader = "X-Sitrep-Database"
@@ -154,18 +158,39 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ready\n"+detail)
 }
 
-// backup streams a consistent copy of the database. Loopback callers need no
-// token; others must present the admin token, and are refused when none is set.
+// backup sends a consistent copy of the database (see adminAllowed for who
+// may). The copy is spooled to a temporary file first, so the read
+// transaction lasts as long as the disk takes, not as long as the client
+// reads: a slow or stalled reader cannot hold up writers (bbolt must wait
+// for every read transaction to grow the file). Sending has a deadline.
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	if !s.adminAllowed(r) {
 		http.Error(w, "forbidden: /admin/backup needs the admin token from other hosts", http.StatusForbidden)
 		return
 	}
 	w.Header().Set(DatabaseHeader, s.cfg.Database)
-	w.Header().Set("Content-Type", "application/octet-stream")
-	n, err := s.cfg.Backup.Backup(w)
+	spool, err := os.CreateTemp("", "sitrep-backup-*")
 	if err != nil {
-		s.cfg.Logger.Error("backup failed", "written", n, "err", err)
+		http.Error(w, "backup: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	defer os.Remove(spool.Name())
+	defer spool.Close()
+	size, err := s.cfg.Backup.Backup(spool)
+	if err == nil {
+		_, err = spool.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		s.cfg.Logger.Error("backup failed", "err", err)
+		http.Error(w, "backup: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(BackupSendTimeout))
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	n, err := io.Copy(w, spool)
+	if err != nil {
+		s.cfg.Logger.Error("backup not sent whole", "written", n, "of", size, "err", err)
 		return
 	}
 	s.cfg.Logger.Info("backup served", "bytes", n, "remote", r.RemoteAddr)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -13,10 +14,15 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/server"
 )
 
-type fakeBackup struct{ calls int }
+type fakeBackup struct {
+	calls   int
+	toAFile bool // every copy went to a file, not to the client
+}
 
 func (f *fakeBackup) Backup(w io.Writer) (int64, error) {
 	f.calls++
+	_, isFile := w.(*os.File)
+	f.toAFile = (f.calls == 1 || f.toAFile) && isFile
 	n, err := io.WriteString(w, "DB")
 	return int64(n), err
 }
@@ -69,6 +75,9 @@ func TestRoutes(t *testing.T) {
 	}
 	if backup.calls != 3 {
 		t.Errorf("backup ran %d times, want 3 (refusals must not run it)", backup.calls)
+	}
+	if !backup.toAFile {
+		t.Error("the backup was copied straight to the client: a slow reader would hold the read transaction open")
 	}
 	// Without a configured token, nobody from afar gets in, even with an empty bearer.
 	open := server.New(server.Config{Gatherer: prometheus.NewRegistry(), Backup: backup})
