@@ -45,7 +45,7 @@ fuzz: ## fuzz each parser for FUZZTIME (default 20s each; a count such as 30000x
 	$(GO) test ./internal/runbooks -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/slackbot -run '^$$' -fuzz FuzzEscape -fuzztime $(FUZZTIME)
 
-FAULTS := TestSlowStepBlocksNothing|TestCrash|TestKillDuring|TestKillNine|TestLockTimeout|TestDatabaseHeld|TestDiskFull|TestBurstOf30|TestHundredWarRooms|TestFortyDeclares|TestSlackOutage|TestLostAnswer|TestRestartResumes|TestHeaderKeepsUp|TestSenderKeepsOrder|TestSenderHonours|TestSlackDown|TestPagerDutyDown|TestUnreachableOrSlow|TestRefusals|TestRedelivery|TestSecretsNeverLogged|TestGuardrails|TestAlertStorm|TestBacklogCheck
+FAULTS := TestSlowStepBlocksNothing|TestCrash|TestKillDuring|TestKillNine|TestLockTimeout|TestDatabaseHeld|TestDiskFull|TestBurstOf30|TestHundredWarRooms|TestFortyDeclares|TestSlackOutage|TestLostAnswer|TestRestartResumes|TestHeaderKeepsUp|TestSenderKeepsOrder|TestSenderHonours|TestSlackDown|TestPagerDutyDown|TestUnreachableOrSlow|TestRefusals|TestRedelivery|TestSecretsNeverLogged|TestGuardrails|TestAlertStorm|TestBacklogCheck|TestOutsideText|TestOutputsAreNever|TestAdminAnswers|TestOpenAlertmanager|TestDamaged|TestOneBadRecord|TestOnlyRegular|TestBigGroups|TestNotesNever|TestOldEvents|TestRoutes|TestDoneButNotRemoved|TestRevokedToken|TestUnknownBotUser|TestLostAnswerToAPost|TestRefusalIsOn
 
 faults: ## the fault and security tests with their counts, then every parser fuzzed for FUZZTIME
 	$(GO) test -count=1 -v -run '$(FAULTS)' ./... 2>&1 | grep -E '^(--- |ok|FAIL|panic)|lost|committed|war rooms|log lines|survived|recorded|header|killed'
