@@ -218,7 +218,7 @@ func (c *Console) print(s string) {
 func Visible(s string) string {
 	clean := true
 	for _, r := range s {
-		if hidden(r) {
+		if say.Hidden(r) {
 			clean = false
 			break
 		}
@@ -229,7 +229,7 @@ func Visible(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		switch {
-		case !hidden(r):
+		case !say.Hidden(r):
 			b.WriteRune(r)
 		case r < 0x20:
 			b.WriteByte('^')
@@ -241,18 +241,6 @@ func Visible(s string) string {
 		} // bidi controls: dropped
 	}
 	return b.String()
-}
-
-func hidden(r rune) bool {
-	switch {
-	case r == '\n' || r == '\t':
-		return false
-	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
-		return true
-	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
-		return true
-	}
-	return false
 }
 
 // Notify shows changes this console did not ask for: reminders, and changes

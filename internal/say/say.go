@@ -92,3 +92,19 @@ func Human(d time.Duration) string {
 	}
 	return fmt.Sprintf("%dd%dh", days, h)
 }
+
+// Hidden reports a character that hides, rewrites or reorders what is shown:
+// C0 controls but newline and tab, DEL, C1 controls, and the Unicode bidi
+// controls (which can make "gpj.exe" read "exe.jpg"). Every adapter keeps
+// them out of what it shows of outside text.
+func Hidden(r rune) bool {
+	switch {
+	case r == '\n' || r == '\t':
+		return false
+	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
+		return true
+	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
+}

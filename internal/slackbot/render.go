@@ -10,6 +10,7 @@ import (
 
 	"github.com/sitrep-oncall/sitrep/internal/commands"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
 // Slack's limits for the blocks Sitrep builds.
@@ -60,27 +61,15 @@ func escapeAll(s string) string { return escaper.Replace(stripControls(s)) }
 // stripControls removes C0 controls (but newline and tab), DEL, C1 controls
 // and the Unicode bidi controls that can make "gpj.exe" read "exe.jpg".
 func stripControls(s string) string {
-	if strings.IndexFunc(s, isHidden) < 0 {
+	if strings.IndexFunc(s, say.Hidden) < 0 {
 		return s
 	}
 	return strings.Map(func(r rune) rune {
-		if isHidden(r) {
+		if say.Hidden(r) {
 			return -1
 		}
 		return r
 	}, s)
-}
-
-func isHidden(r rune) bool {
-	switch {
-	case r == '\n' || r == '\t':
-		return false
-	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
-		return true
-	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
-		return true
-	}
-	return false
 }
 
 func truncate(s string, n int) string {
