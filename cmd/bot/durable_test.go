@@ -376,3 +376,20 @@ func TestDamagedDatabaseGetsOneLine(t *testing.T) {
 	}
 	t.Logf("%d runs on zeroed pages failed cleanly", damaged)
 }
+
+// TestPostmortemCannotDriveTheTerminal: an alert title with escape
+// sequences comes out of `bot postmortem export` as visible text, with
+// multi-byte characters intact.
+func TestPostmortemCannotDriveTheTerminal(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sitrep.db")
+	if _, stderr, code := runBot(t, botEnv(db, freeAddr(t)), "declare P3 été \x1b]0;PWNED\x07 \x1b[2J down\n"); code != 0 {
+		t.Fatal(stderr)
+	}
+	out, stderr, code := runBot(t, botEnv(db, freeAddr(t)), "", "postmortem", "export", "INC-1")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, "été ^[]0;PWNED^G ^[[2J down") {
+		t.Errorf("postmortem: %q", out)
+	}
+}

@@ -3,6 +3,9 @@ package main
 import (
 	"io"
 	"os"
+	"unicode/utf8"
+
+	"github.com/sitrep-oncall/sitrep/internal/console"
 )
 
 // directOutput opens an output that must be written in place rather than
@@ -27,4 +30,41 @@ func directOutput(path string, stdout io.Writer) (w io.Writer, closeFn func() er
 		return nil, nil, false, err
 	}
 	return f, f.Close, true, nil
+}
+
+// visibleWriter shows control characters from outside text as caret
+// notation (console.Visible) in what it passes on: a postmortem in Markdown
+// printed or later cat'ed to a terminal cannot drive it. A rune split
+// across two writes is held until it is whole.
+type visibleWriter struct {
+	w    io.Writer
+	tail []byte
+}
+
+func (v *visibleWriter) Write(p []byte) (int, error) {
+	buf := append(v.tail, p...)
+	cut := len(buf)
+	for i := len(buf) - 1; i >= 0 && i >= len(buf)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(buf[i]) {
+			if !utf8.FullRune(buf[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	v.tail = append([]byte(nil), buf[cut:]...)
+	if _, err := io.WriteString(v.w, console.Visible(string(buf[:cut]))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Flush writes what is held (an incomplete rune at the very end).
+func (v *visibleWriter) Flush() error {
+	if len(v.tail) == 0 {
+		return nil
+	}
+	_, err := io.WriteString(v.w, console.Visible(string(v.tail)))
+	v.tail = nil
+	return err
 }

@@ -42,6 +42,16 @@ func postmortemCLI(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err != nil {
 		return err
 	}
+	if format != "json" { // JSON escapes controls itself
+		vw := &visibleWriter{w: w}
+		inner := done
+		w, done = vw, func(err error) error {
+			if ferr := vw.Flush(); err == nil {
+				err = ferr
+			}
+			return inner(err)
+		}
+	}
 	store, err := boltstore.Open(cfg.DB, boltstore.Options{LockTimeout: 300 * time.Millisecond, ReadOnly: true})
 	switch {
 	case err == nil:

@@ -199,7 +199,7 @@ func (s *Store) compatible(v []byte) error {
 func (s *Store) Unreadable() int64 { return s.unreadable.Load() }
 
 // Check verifies the file: bbolt's consistency check of every page, then
-// every incident, event and effect decoded. It returns what is wrong, one
+// every incident and timeline event decoded. It returns what is wrong, one
 // line each (nothing when the file is sound).
 func (s *Store) Check(ctx context.Context) (problems []string, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
@@ -244,7 +244,7 @@ func (s *Store) track(err error) error {
 	switch {
 	case err == nil:
 		s.writeErr.Store(nil)
-	case errors.As(err, &domain), errors.Is(err, errNoChange), errors.Is(err, errDuplicate),
+	case errors.As(err, &domain), errors.Is(err, errNoChange), errors.Is(err, errDuplicate), errors.Is(err, errUnreadableRecord),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 	default:
 		s.writeErr.Store(&err)
@@ -322,10 +322,14 @@ func getIncident(tx *bolt.Tx, id int64) (*incidents.Incident, error) {
 	}
 	var inc incidents.Incident
 	if err := json.Unmarshal(v, &inc); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", incidents.FormatID(id), err)
+		return nil, fmt.Errorf("decode %s: %w (%w)", incidents.FormatID(id), err, errUnreadableRecord)
 	}
 	return &inc, nil
 }
+
+// errUnreadableRecord marks a record that does not decode: the file is
+// fine, that one record is not (readiness stays as it is).
+var errUnreadableRecord = errors.New("an unreadable record; see bot check")
 
 func putIncident(tx *bolt.Tx, inc *incidents.Incident) error {
 	v, err := json.Marshal(inc)

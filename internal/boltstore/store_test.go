@@ -315,4 +315,11 @@ func TestOneBadRecordIsSkipped(t *testing.T) {
 	if err != nil || len(problems) != 1 || !strings.Contains(problems[0], "incident 0000000000000002") {
 		t.Errorf("Check: %q %v", problems, err)
 	}
+	// A change to the bad record fails; the store is still ready.
+	if _, _, err := s.Update(ctx, 2, note("x")); err == nil {
+		t.Error("a change to the unreadable record succeeded")
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("one unreadable record made the store not ready: %v", err)
+	}
 }

@@ -55,9 +55,7 @@ func (inc *Incident) PinMessage(p Pin, by Actor, at time.Time) ([]Event, error) 
 		return nil, Errorf(EConflict, "%s already has %d pinned messages on its timeline", inc.Key(), MaxPins)
 	}
 	text := strings.TrimSpace(p.Text)
-	if len(text) > MaxNote {
-		text = text[:MaxNote] + "…"
-	}
+	text = Cut(text, MaxStored)
 	inc.Pins = append(inc.Pins, p.Ref)
 	ev := inc.event(EventMessagePinned, by, at)
 	ev.Message = text

@@ -112,8 +112,8 @@ func params(rb *Runbook, inc *incidents.Incident, targets bool) map[string]strin
 	if inc == nil {
 		return p
 	}
-	if inc.Service != "" && p["service"] == "" {
-		p["service"] = inc.Service
+	if inc.Service != "" && p["service"] == "" && (!targets || slices.Contains(rb.FromAlert, "service")) {
+		p["service"] = inc.Service // it may come from an alert's labels: not a target unless named
 	}
 	for k, v := range inc.Labels {
 		if v == "" || k == "namespace" {

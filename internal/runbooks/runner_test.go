@@ -109,6 +109,16 @@ func TestGuardrails(t *testing.T) {
 			t.Errorf("labels namespace=kube-system deployment=payments-db: %+v, acted on %q (want the runbook's target)", res, c.target)
 		}
 	})
+	t.Run("a target the runbook leaves open is not filled from outside", func(t *testing.T) {
+		c := &targetCluster{}
+		open := *rb
+		open.Params = map[string]string{"namespace": "architect-production"} // no deployment, no service
+		labelled := &incidents.Incident{ID: 4, Service: "payments", Labels: map[string]string{"deployment": "payments-db", "service": "payments"}}
+		res := runbooks.NewRunner(c, nil, guard).Run(context.Background(), runbooks.Request{Incident: labelled, Runbook: &open, Step: scale, Actor: operator, Replicas: 15})
+		if res.Outcome != runbooks.Refused || !strings.Contains(res.Summary, "needs deployment") || c.target != "" {
+			t.Errorf("%+v, acted on %q", res, c.target)
+		}
+	})
 	t.Run("a confirmation is bound to who asked, and to an open incident", func(t *testing.T) {
 		c := &fakeCluster{}
 		r := runbooks.NewRunner(c, nil, guard)

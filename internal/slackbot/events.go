@@ -403,7 +403,7 @@ func (b *Bot) upload(ctx context.Context, channel string, reply commands.Reply) 
 	return b.send.Do(ctx, "files.upload", channel, func(ctx context.Context) error {
 		_, err := b.api.UploadFileContext(ctx, slack.UploadFileParameters{
 			Filename: f.Name, Title: f.Title, Content: string(f.Content), FileSize: len(f.Content),
-			Channel: channel, InitialComment: reply.Text,
+			Channel: channel, InitialComment: truncate(escape(reply.Text), maxSectionText),
 		})
 		return err
 	})

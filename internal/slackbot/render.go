@@ -101,7 +101,7 @@ func Blocks(r commands.Reply) ([]slack.Block, string) {
 		if r.Usage != "" {
 			text += "\nUsage: `" + escapeAll(r.Usage) + "`"
 		}
-		return []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}, "error: " + escape(r.Text)
+		return []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}, truncate("error: "+escape(r.Text), maxSectionText)
 	}
 	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn("*"+escape(r.Text)+"*"), nil, nil)}
 	for i := 0; i < len(r.Fields); i += maxFieldsPer {
@@ -116,7 +116,7 @@ func Blocks(r commands.Reply) ([]slack.Block, string) {
 	if len(blocks) > maxBlocks {
 		blocks = append(blocks[:maxBlocks-1], slack.NewContextBlock("", mrkdwn("… cut to fit one message")))
 	}
-	return blocks, escape(r.Text)
+	return blocks, truncate(escape(r.Text), maxSectionText) // Slack refuses a message whose text is too long
 }
 
 // lineSections packs lines into as few sections as fit Slack's text limit.

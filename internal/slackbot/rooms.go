@@ -537,7 +537,7 @@ func (r *rooms) statusUpdate(ctx context.Context, inc *incidents.Incident, ev in
 	if ev.Message != "" {
 		text += " — " + escape(ev.Message)
 	}
-	text += " (" + escape(ev.Actor) + ")"
+	text = truncate(text+" ("+escape(ev.Actor)+")", maxSectionText)
 	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}
 	if inc.Channel != "" {
 		if err := r.postOnce(ctx, e, save, "room", inc.Channel, text, blocks); err != nil {
@@ -559,10 +559,10 @@ func (r *rooms) reminder(ctx context.Context, inc *incidents.Incident, ev incide
 		return nil
 	}
 	if ev.Fields["about"] != "" { // after resolution: write the postmortem, hold the review
-		text := "📝 " + escape(ev.Message)
+		text := truncate("📝 "+escape(ev.Message), maxSectionText)
 		return r.postOnce(ctx, e, save, "post", ch, text, []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)})
 	}
-	text := fmt.Sprintf("⏰ *%s is not acknowledged* — %s", inc.Key(), escape(ev.Message))
+	text := truncate(fmt.Sprintf("⏰ *%s is not acknowledged* — %s", inc.Key(), escape(ev.Message)), maxSectionText-200)
 	if lead := inc.Lead(); lead != "" {
 		text += " " + escape(lead)
 	}
