@@ -37,7 +37,7 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 		dedup := tx.Bucket(bucketDedup)
 		now := time.Now()
 		if w.Dedup != "" {
-			if v := dedup.Get([]byte(w.Dedup)); len(v) == 8 && now.Unix() < int64(binary.BigEndian.Uint64(v)) {
+			if seen(dedup, []byte(w.Dedup), now) {
 				res.Duplicate = true
 				return errDuplicate
 			}
@@ -76,7 +76,7 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 		}
 		if w.Dedup != "" {
 			wrote = true
-			return dedup.Put([]byte(w.Dedup), itob(uint64(now.Add(DedupTTL).Unix())))
+			return remember(dedup, []byte(w.Dedup), now.Add(DedupTTL))
 		}
 		if !wrote {
 			return errNoChange
@@ -113,6 +113,17 @@ func (s *Store) target(tx *bolt.Tx, w incidents.Write) (*incidents.Incident, err
 		return nil, nil
 	}
 	return inc, nil
+}
+
+// seen reports whether dedup holds key unexpired at now.
+func seen(dedup *bolt.Bucket, key []byte, now time.Time) bool {
+	v := dedup.Get(key)
+	return len(v) == 8 && now.Unix() < int64(binary.BigEndian.Uint64(v))
+}
+
+// remember keeps key in dedup until the given time.
+func remember(dedup *bolt.Bucket, key []byte, until time.Time) error {
+	return dedup.Put(key, itob(uint64(until.Unix())))
 }
 
 // sweepDedup forgets expired dedup keys.

@@ -40,11 +40,11 @@ func (s *Store) Receive(ctx context.Context, env incidents.Envelope) (bool, erro
 		now := time.Now()
 		dedup := tx.Bucket(bucketDedup)
 		if env.ID != "" {
-			if d := dedup.Get(dedupKey); len(d) == 8 && now.Unix() < int64(binary.BigEndian.Uint64(d)) {
+			if seen(dedup, dedupKey, now) {
 				dup = true
 				return nil // reported through dup: an error would roll back the whole batch
 			}
-			if err := dedup.Put(dedupKey, itob(uint64(now.Add(InboxDedupTTL).Unix()))); err != nil {
+			if err := remember(dedup, dedupKey, now.Add(InboxDedupTTL)); err != nil {
 				return err
 			}
 		}
