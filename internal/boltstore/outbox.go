@@ -38,6 +38,7 @@ func (s *Store) queueEffects(tx *bolt.Tx, inc *incidents.Incident, events []inci
 		return err
 	}
 	now := time.Now().UTC()
+	wrote := false
 	for _, sub := range s.subs {
 		changed := false
 		for i := range events {
@@ -47,6 +48,7 @@ func (s *Store) queueEffects(tx *bolt.Tx, inc *incidents.Incident, events []inci
 				if err := putEffect(top, effectKey(sub.Consumer, inc.ID, ev.Seq), &e); err != nil {
 					return err
 				}
+				wrote = true
 			}
 			if sub.Changes != nil && sub.Changes(inc, *ev) {
 				changed = true
@@ -64,9 +66,15 @@ func (s *Store) queueEffects(tx *bolt.Tx, inc *incidents.Incident, events []inci
 			if err := putEffect(top, key, &e); err != nil {
 				return err
 			}
+			wrote = true
 		}
 	}
-	tx.OnCommit(s.signalEffects) // only once this transaction is durable, and for it alone
+	if wrote {
+		// Woken only once this transaction is durable, and only when it wrote
+		// effects: an alert storm's alert events imply none, and must not make
+		// every runner re-read its backlog on each commit.
+		tx.OnCommit(s.signalEffects)
+	}
 	return nil
 }
 
