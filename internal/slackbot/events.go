@@ -374,18 +374,19 @@ func (b *Bot) allowedHook(raw string) bool {
 
 // post sends a reply message to a channel, logging a failure.
 func (b *Bot) post(ctx context.Context, channel, fallback string, blocks []slack.Block, opts ...slack.MsgOption) string {
-	ts, err := b.postNow(ctx, channel, fallback, blocks, opts...)
+	ts, err := b.postMessage(ctx, b.send.Do, channel, fallback, blocks, opts...)
 	if err != nil {
 		b.log.Error("post failed", "channel", channel, "err", err)
 	}
 	return ts
 }
 
-// postNow sends a message and returns its ts; errors no retry fixes come
-// back marked permanent.
-func (b *Bot) postNow(ctx context.Context, channel, fallback string, blocks []slack.Block, opts ...slack.MsgOption) (string, error) {
+// postMessage posts through send — Sender.Do for replies, Sender.DoOnce for
+// effects that must not post twice — and returns the message's ts.
+func (b *Bot) postMessage(ctx context.Context, send func(context.Context, string, string, func(context.Context) error) error,
+	channel, fallback string, blocks []slack.Block, opts ...slack.MsgOption) (string, error) {
 	var ts string
-	err := b.send.Do(ctx, "chat.postMessage", channel, func(ctx context.Context) error {
+	err := send(ctx, "chat.postMessage", channel, func(ctx context.Context) error {
 		o := append([]slack.MsgOption{slack.MsgOptionText(fallback, false)}, opts...)
 		if len(blocks) > 0 {
 			o = append(o, slack.MsgOptionBlocks(blocks...))
@@ -394,7 +395,7 @@ func (b *Bot) postNow(ctx context.Context, channel, fallback string, blocks []sl
 		_, ts, err = b.api.PostMessageContext(ctx, channel, o...)
 		return err
 	})
-	return ts, slackErr(err)
+	return ts, err
 }
 
 // upload shares a reply's file in a channel (files upload v2).
