@@ -128,24 +128,14 @@ func TestKillNineAfterTwelveAcks(t *testing.T) {
 	}
 	defer store.Close()
 	srv.Look(func(v *slacktest.View) {
-		rooms := 0
-		for _, ch := range v.Channels() {
-			if !strings.HasPrefix(ch.Name, "inc-") {
-				continue
-			}
-			rooms++
-			headers := 0
-			for _, m := range v.Messages(ch.ID) {
-				if strings.HasPrefix(m.Text, "🚨 INC-") {
-					headers++
-				}
-			}
-			if headers != 1 || len(ch.Pins) != 1 {
-				t.Errorf("#%s: %d headers, %d pins", ch.Name, headers, len(ch.Pins))
+		rooms := v.Rooms("inc-", "🚨 INC-")
+		for _, r := range rooms {
+			if r.Headers != 1 || r.Pins != 1 {
+				t.Errorf("#%s: %d headers, %d pins", r.Name, r.Headers, r.Pins)
 			}
 		}
-		if rooms != n {
-			t.Errorf("%d inc- channels for %d incidents", rooms, n)
+		if len(rooms) != n {
+			t.Errorf("%d inc- channels for %d incidents", len(rooms), n)
 		}
 	})
 	for id := int64(1); id <= n; id++ {

@@ -55,24 +55,14 @@ func checkRooms(t *testing.T, e *env, n int) {
 		}
 	}
 	e.srv.Look(func(v *slacktest.View) {
-		rooms := 0
-		for _, ch := range v.Channels() {
-			if !strings.HasPrefix(ch.Name, "inc-") {
-				continue
-			}
-			rooms++
-			headers := 0
-			for _, m := range v.Messages(ch.ID) {
-				if strings.HasPrefix(m.Text, "🚨 INC-") {
-					headers++
-				}
-			}
-			if headers != 1 || len(ch.Pins) != 1 {
-				t.Errorf("#%s has %d headers and %d pins, want 1 and 1", ch.Name, headers, len(ch.Pins))
+		rooms := v.Rooms("inc-", "🚨 INC-")
+		for _, r := range rooms {
+			if r.Headers != 1 || r.Pins != 1 {
+				t.Errorf("#%s has %d headers and %d pins, want 1 and 1", r.Name, r.Headers, r.Pins)
 			}
 		}
-		if rooms != n {
-			t.Errorf("%d inc- channels for %d incidents (an orphan or a duplicate)", rooms, n)
+		if len(rooms) != n {
+			t.Errorf("%d inc- channels for %d incidents (an orphan or a duplicate)", len(rooms), n)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -235,6 +236,32 @@ func (v *View) Files(channel string) []*File {
 		if f.Channel == channel {
 			out = append(out, f)
 		}
+	}
+	return out
+}
+
+// Room is a channel as a test counts it: its name, how many of its messages
+// start with a given text (headers), and its pins.
+type Room struct {
+	Name          string
+	Headers, Pins int
+}
+
+// Rooms are the channels whose name starts with prefix, each with how many
+// of its messages start with header.
+func (v *View) Rooms(prefix, header string) []Room {
+	var out []Room
+	for _, ch := range v.Channels() {
+		if !strings.HasPrefix(ch.Name, prefix) {
+			continue
+		}
+		r := Room{Name: ch.Name, Pins: len(ch.Pins)}
+		for _, m := range v.Messages(ch.ID) {
+			if strings.HasPrefix(m.Text, header) {
+				r.Headers++
+			}
+		}
+		out = append(out, r)
 	}
 	return out
 }
