@@ -3,6 +3,8 @@ package commands
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
@@ -52,10 +54,12 @@ func list(ctx context.Context, c *Call) (Reply, error) {
 	}
 	now := c.Svc.Now()
 	lines := make([]string, len(all))
+	var leads []string
 	for i, inc := range all {
 		lines[i] = ListLine(inc, now)
+		leads = append(leads, inc.Lead())
 	}
-	return Reply{Text: fmt.Sprintf("%d %s:", len(all), what), Lines: lines, Private: true}, nil
+	return Reply{Text: fmt.Sprintf("%d %s:", len(all), what), Lines: lines, Private: true, People: leads}, nil
 }
 
 func show(ctx context.Context, c *Call) (Reply, error) {
@@ -79,8 +83,12 @@ func timeline(ctx context.Context, c *Call) (Reply, error) {
 	}
 	ring := make([]string, 0, TimelineTail)
 	total := 0
+	actors := map[string]bool{}
 	err = c.Svc.Timeline(ctx, c.ID, func(ev incidents.Event) error {
 		line := say.EventLine(ev)
+		if ev.Source == incidents.SourceSlack || ev.Source == incidents.SourceConsole {
+			actors[ev.Actor] = true // people who acted here, not names an integration sent
+		}
 		if len(ring) < TimelineTail {
 			ring = append(ring, line)
 		} else {
@@ -100,5 +108,5 @@ func timeline(ctx context.Context, c *Call) (Reply, error) {
 	if total > TimelineTail {
 		head = fmt.Sprintf("Timeline of %s · %s (last %d of %d events, UTC):", inc.Key(), inc.Title, TimelineTail, total)
 	}
-	return Reply{Text: head, Lines: ring, Private: true, Incident: inc}, nil
+	return Reply{Text: head, Lines: ring, Private: true, Incident: inc, People: slices.Sorted(maps.Keys(actors))}, nil
 }

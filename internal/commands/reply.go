@@ -26,7 +26,12 @@ type Reply struct {
 	Usage    string // with Error: how to call the command
 	Private  bool   // only the asker needs it (ephemeral in Slack)
 	Incident *incidents.Incident
-	File     *File // a document to hand over (Slack uploads it; the terminal prints it)
+	// People are the names the reply mentions on purpose (the asker, the
+	// leads of a list, a timeline's actors) besides Incident's own people;
+	// a chat adapter may notify them. Anything else in the text that looks
+	// like a mention came from outside and is shown as text.
+	People []string
+	File   *File // a document to hand over (Slack uploads it; the terminal prints it)
 	// Thread groups replies that belong together (one runbook's steps); chat
 	// adapters that have threads post them in one.
 	Thread string

@@ -91,6 +91,7 @@ func (r *Router) Handle(ctx context.Context, req Request) (reply Reply) {
 	if err != nil {
 		return r.fail(err, cmd, req)
 	}
+	out.People = append(out.People, req.Actor.Name)
 	return out
 }
 
@@ -132,7 +133,7 @@ func (r *Router) fail(err error, cmd *Command, req Request) Reply {
 	if msg == "" {
 		return r.internal(err, req)
 	}
-	return Reply{Error: true, Text: msg, Usage: cmd.Usage(), Private: true}
+	return Reply{Error: true, Text: msg, Usage: cmd.Usage(), Private: true, People: []string{req.Actor.Name}}
 }
 
 // internal hides an unexpected error behind a reference and logs the chain.

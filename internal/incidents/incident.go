@@ -108,6 +108,18 @@ func (inc *Incident) Holder(r Role) string {
 	return ""
 }
 
+// People are the people the incident names on purpose: who declared it,
+// who acknowledged it and who holds its roles. Chat adapters may notify
+// them; a name that only appears in outside text (a title, a note) is not
+// one of them.
+func (inc *Incident) People() []string {
+	out := []string{inc.DeclaredBy, inc.AckedBy}
+	for _, h := range inc.Roles {
+		out = append(out, h.User)
+	}
+	return out
+}
+
 // AckDeadline is when the response time runs out.
 func (inc *Incident) AckDeadline() time.Time {
 	return inc.AckClock.Add(inc.Severity.ResponseTime())

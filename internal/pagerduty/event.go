@@ -77,7 +77,7 @@ func Parse(body []byte) (Event, error) {
 		ev.OccurredAt = t
 	}
 	if a := w.Event.Agent; a != nil {
-		ev.Agent = a.Summary
+		ev.Agent = agentName.Replace(a.Summary)
 	}
 	if !strings.HasPrefix(ev.Type, "incident.") || len(w.Event.Data) == 0 || string(w.Event.Data) == "null" {
 		return ev, nil
@@ -111,3 +111,8 @@ func Parse(body []byte) (Event, error) {
 	}
 	return ev, nil
 }
+
+// agentName keeps a PagerDuty user's name from reading as chat markup: a
+// person named "<@U123>" or "<!channel>" in PagerDuty is recorded without
+// the brackets, so no renderer takes the timeline's actor for a mention.
+var agentName = strings.NewReplacer("<", "", ">", "")

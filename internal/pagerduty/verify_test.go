@@ -86,6 +86,11 @@ func TestParseEverySample(t *testing.T) {
 			t.Errorf("Parse(%q) succeeded", bad)
 		}
 	}
+	// A PagerDuty user named like chat markup is recorded without brackets,
+	// so the timeline's actor cannot become a mention in Slack.
+	if ev, err := pagerduty.Parse([]byte(`{"event":{"id":"e1","event_type":"incident.acknowledged","agent":{"summary":"<@UCEO> <!channel>"},"data":{"id":"P1","type":"incident"}}}`)); err != nil || ev.Agent != "@UCEO !channel" {
+		t.Errorf("agent %q, %v", ev.Agent, err)
+	}
 	// Events on other resources parse, with no incident.
 	if ev, err := pagerduty.Parse([]byte(`{"event":{"id":"e1","event_type":"service.updated","data":{"id":"S1"}}}`)); err != nil || ev.Incident.ID != "" {
 		t.Errorf("service event: %+v %v", ev, err)

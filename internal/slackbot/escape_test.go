@@ -3,6 +3,7 @@ package slackbot
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,8 +39,17 @@ func texts(v any, out *[]string) {
 	}
 }
 
-func checkRendered(t *testing.T, what string, payload any, fallback string) {
+// personRef is a mention of one person: only the people a test names may
+// appear in one.
+var personRef = regexp.MustCompile(`<@([^>|]*)`)
+
+// checkRendered fails when a rendering holds anything unsafe, or mentions a
+// person other than the named ones (the declarer U1 unless told).
+func checkRendered(t *testing.T, what string, payload any, fallback string, named ...string) {
 	t.Helper()
+	if len(named) == 0 {
+		named = []string{"U1"}
+	}
 	b, _ := json.Marshal(payload)
 	var v any
 	json.Unmarshal(b, &v)
@@ -49,6 +59,11 @@ func checkRendered(t *testing.T, what string, payload any, fallback string) {
 	for _, s := range all {
 		if m := unsafe.FindString(s); m != "" {
 			t.Fatalf("%s renders %q in %q", what, m, s)
+		}
+		for _, m := range personRef.FindAllStringSubmatch(s, -1) {
+			if !slices.Contains(named, m[1]) {
+				t.Fatalf("%s mentions %s, whom nobody named, in %q", what, m[0], s)
+			}
 		}
 	}
 }
@@ -61,7 +76,7 @@ func FuzzEscape(f *testing.F) {
 		"<!channel> DB down <http://evil.example/sso|Re-login to SSO>",
 		"<!everyone> <!here> <!subteam^S123|oncall>", "status monitoring <!everyone> all good",
 		"<@U123|admin> <#C123|general> <mailto:a@b.c|mail>", "gpj.\u202eexe", "\x1b[2J\x1b]0;pwned\x07", "a & b < c > d",
-		"<<!channel>>", "<@U1", "&lt;!channel&gt;", "<@UABC>x<!here>",
+		"<<!channel>>", "<@U1", "&lt;!channel&gt;", "<@UABC>x<!here>", "ping <@U1> and <@UCEO> <@W2>",
 	} {
 		f.Add(s)
 	}
@@ -97,7 +112,7 @@ func TestOutsideTextNeverMentions(t *testing.T) {
 	}
 	inc.ID = 1
 	blocks, fallback := Header(inc)
-	checkRendered(t, "the header", blocks, fallback)
+	checkRendered(t, "the header", blocks, fallback, "U7")
 	b, _ := json.Marshal(blocks)
 	if !strings.Contains(string(b), `\u003c@U7\u003e`) {
 		t.Errorf("the lead is no longer mentioned: %s", b)
@@ -105,5 +120,30 @@ func TestOutsideTextNeverMentions(t *testing.T) {
 	if !strings.Contains(fallback, "&lt;!channel&gt; DB down &lt;http://evil.example/sso|Re-login to SSO&gt;") {
 		t.Errorf("fallback %q", fallback)
 	}
-	checkRendered(t, "the topic", nil, Topic(inc))
+	checkRendered(t, "the topic", nil, Topic(inc), "U7")
+}
+
+// TestOutsideMentionsStayText: an alert summary or a PagerDuty title that
+// names a Slack user (<@UCEO>) must not ping them from the announcement,
+// the header, the topic or an echo; the lead, the declarer and the author of
+// a status update are still mentioned.
+func TestOutsideMentionsStayText(t *testing.T) {
+	title := "DB down, paging <@UCEO> and <@W0CTO>"
+	inc, _, err := incidents.Declare(incidents.Declaration{Title: title, Lead: "<@U7>"}, incidents.Actor{Name: "<@U1>", Source: "slack"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc.ID, inc.Channel = 1, "C1"
+	blocks, fallback := Header(inc)
+	checkRendered(t, "the header", blocks, fallback, "U1", "U7")
+	if b, _ := json.Marshal(blocks); !strings.Contains(string(b), `\u003c@U7\u003e`) || !strings.Contains(string(b), `\u0026lt;@UCEO\u0026gt;`) {
+		t.Errorf("want the lead mentioned and UCEO shown as text: %s", b)
+	}
+	checkRendered(t, "the topic", nil, Topic(inc), "U7")
+	reply := commands.Reply{Text: "INC-1 note: ask <@UCEO>", Lines: []string{"by <@U5>: <@UCEO>"}, People: []string{"<@U5>"}}
+	blocks, fallback = Blocks(reply)
+	checkRendered(t, "a reply", blocks, fallback, "U5")
+	if b, _ := json.Marshal(blocks); !strings.Contains(string(b), `by \u003c@U5\u003e`) {
+		t.Errorf("the asker is not mentioned: %s", b)
+	}
 }

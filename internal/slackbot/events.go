@@ -404,7 +404,7 @@ func (b *Bot) upload(ctx context.Context, channel string, reply commands.Reply) 
 	return b.send.Do(ctx, "files.upload", channel, func(ctx context.Context) error {
 		_, err := b.api.UploadFileContext(ctx, slack.UploadFileParameters{
 			Filename: f.Name, Title: f.Title, Content: string(f.Content), FileSize: len(f.Content),
-			Channel: channel, InitialComment: truncate(escape(reply.Text), maxSectionText),
+			Channel: channel, InitialComment: truncate(peopleOf(reply.Incident, reply.People...).escape(reply.Text), maxSectionText),
 		})
 		return err
 	})

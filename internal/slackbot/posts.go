@@ -80,20 +80,25 @@ func (r *rooms) announce(ctx context.Context, inc *incidents.Incident, e *incide
 	if lead == "" {
 		lead = "unassigned"
 	}
+	p := peopleOf(inc)
 	text := fmt.Sprintf("*%s - %s*\nSeverity: %s\nStatus: %s\nLead: %s\nWar room: <#%s>",
-		inc.Key(), escape(inc.Title), inc.Severity, inc.Status.Label(), escape(lead), inc.Channel)
-	return r.postOnce(ctx, e, save, "announced", r.b.cfg.AnnounceChannel, fmt.Sprintf("%s %s %s", inc.Severity, inc.Key(), escape(inc.Title)),
+		inc.Key(), p.escape(inc.Title), inc.Severity, inc.Status.Label(), p.escape(lead), inc.Channel)
+	return r.postOnce(ctx, e, save, "announced", r.b.cfg.AnnounceChannel, fmt.Sprintf("%s %s %s", inc.Severity, inc.Key(), p.escape(inc.Title)),
 		[]slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)})
 }
 
 // statusUpdate echoes a status change to the war room and, for P1/P2, to the
 // announce channel; each post is marked done so a retry repeats neither.
 func (r *rooms) statusUpdate(ctx context.Context, inc *incidents.Incident, ev incidents.Event, e *incidents.Effect, save func() error) error {
+	p := peopleOf(inc)
+	if ev.Source == incidents.SourceSlack {
+		p = peopleOf(inc, ev.Actor) // the author, named by Slack itself
+	}
 	text := fmt.Sprintf("📣 *%s status: %s*", inc.Key(), strings.ToUpper(ev.To))
 	if ev.Message != "" {
-		text += " — " + escape(ev.Message)
+		text += " — " + p.escape(ev.Message)
 	}
-	text = truncate(text+" ("+escape(ev.Actor)+")", maxSectionText)
+	text = truncate(text+" ("+p.escape(ev.Actor)+")", maxSectionText)
 	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}
 	if inc.Channel != "" {
 		if err := r.postOnce(ctx, e, save, "room", inc.Channel, text, blocks); err != nil {
@@ -115,12 +120,12 @@ func (r *rooms) reminder(ctx context.Context, inc *incidents.Incident, ev incide
 		return nil
 	}
 	if ev.Fields["about"] != "" { // after resolution: write the postmortem, hold the review
-		text := truncate("📝 "+escape(ev.Message), maxSectionText)
+		text := truncate("📝 "+peopleOf(inc).escape(ev.Message), maxSectionText) // it names the lead
 		return r.postOnce(ctx, e, save, "post", ch, text, []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)})
 	}
 	text := truncate(fmt.Sprintf("⏰ *%s is not acknowledged* — %s", inc.Key(), escape(ev.Message)), maxSectionText-200)
 	if lead := inc.Lead(); lead != "" {
-		text += " " + escape(lead)
+		text += " " + peopleOf(inc).escape(lead)
 	}
 	var buttons []commands.Button
 	if inc.Open() && !inc.Acked() {

@@ -31,21 +31,48 @@ const (
 // from a command typed as "@sitrep ack").
 var mention = regexp.MustCompile(`<[@#!][A-Za-z0-9^|._-]+>`)
 
-// safeRef is the only markup outside text keeps: a plain reference to one
-// person or one channel, the form Sitrep writes for the people it knows
-// (<@U123>, <#C123>). Everything else — <!channel>, <!here>, <!everyone>,
-// <!subteam^…>, links with a label of their own choosing — is shown as text.
-var safeRef = regexp.MustCompile(`<@[UW][A-Z0-9]{1,20}>|<#C[A-Z0-9]{1,20}>`)
+// ref is the only markup outside text may keep: a plain reference to one
+// person or one channel, the form Sitrep writes (<@U123>, <#C123>). A
+// channel reference notifies nobody; a person reference is kept only for
+// the people the message names on purpose (see people). Everything else —
+// <!channel>, <!here>, <!everyone>, <!subteam^…>, links with a label of
+// their own choosing — is shown as text.
+var ref = regexp.MustCompile(`<@([UW][A-Z0-9]{1,20})>|<#C[A-Z0-9]{1,20}>`)
+
+// people are the Slack users a message may mention: the ones Sitrep names
+// on purpose — an incident's declarer, acknowledger and role holders, the
+// person who asked, the author of a status update. A reference to anyone
+// else came from outside text (an alert's summary, a PagerDuty title, a
+// pasted note) and is shown as text, so an integration cannot ping people.
+type people map[string]bool
+
+// peopleOf collects the Slack users among an incident's people and names.
+func peopleOf(inc *incidents.Incident, names ...string) people {
+	if inc != nil {
+		names = append(names, inc.People()...)
+	}
+	p := people{}
+	for _, n := range names {
+		if id := slackUser(n); id != "" {
+			p[id] = true
+		}
+	}
+	return p
+}
 
 // escape makes outside text safe for mrkdwn and plain text alike: every
-// <, > and & escaped but plain person and channel references, and the
-// controls that reorder or hide text (bidi overrides, C0) removed. Every
-// renderer of this package passes text that came from outside through it.
-func escape(s string) string {
+// <, > and & escaped but channel references and references to p's people,
+// and the controls that reorder or hide text (bidi overrides, C0) removed.
+// Every renderer of this package passes text that came from outside
+// through it.
+func (p people) escape(s string) string {
 	s = stripControls(s)
 	var b strings.Builder
 	last := 0
-	for _, m := range safeRef.FindAllStringIndex(s, -1) {
+	for _, m := range ref.FindAllStringSubmatchIndex(s, -1) {
+		if m[2] >= 0 && !p[s[m[2]:m[3]]] {
+			continue // a person nobody named: stays text
+		}
 		b.WriteString(escapeAll(s[last:m[0]]))
 		b.WriteString(s[m[0]:m[1]])
 		last = m[1]
@@ -53,6 +80,9 @@ func escape(s string) string {
 	b.WriteString(escapeAll(s[last:]))
 	return b.String()
 }
+
+// escape is people{}.escape: outside text that mentions no one.
+func escape(s string) string { return people(nil).escape(s) }
 
 var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
@@ -96,6 +126,8 @@ func plain(text string, max int) *slack.TextBlockObject {
 // Blocks renders a neutral reply as Block Kit, and the plain-text fallback
 // Slack shows in notifications.
 func Blocks(r commands.Reply) ([]slack.Block, string) {
+	p := peopleOf(r.Incident, r.People...)
+	escape := p.escape
 	if r.Error {
 		text := ":warning: " + escape(r.Text)
 		if r.Usage != "" {
@@ -111,7 +143,7 @@ func Blocks(r commands.Reply) ([]slack.Block, string) {
 		}
 		blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
 	}
-	blocks = append(blocks, lineSections(r.Lines)...)
+	blocks = append(blocks, lineSections(r.Lines, p)...)
 	blocks = append(blocks, ActionBlocks(r.Buttons)...)
 	if len(blocks) > maxBlocks {
 		blocks = append(blocks[:maxBlocks-1], slack.NewContextBlock("", mrkdwn("… cut to fit one message")))
@@ -120,7 +152,7 @@ func Blocks(r commands.Reply) ([]slack.Block, string) {
 }
 
 // lineSections packs lines into as few sections as fit Slack's text limit.
-func lineSections(lines []string) []slack.Block {
+func lineSections(lines []string, p people) []slack.Block {
 	var out []slack.Block
 	var b strings.Builder
 	flush := func() {
@@ -130,7 +162,7 @@ func lineSections(lines []string) []slack.Block {
 		}
 	}
 	for _, l := range lines {
-		l = truncate(escape(l), maxSectionText-1)
+		l = truncate(p.escape(l), maxSectionText-1)
 		if b.Len()+len(l)+1 > maxSectionText {
 			flush()
 		}
@@ -197,5 +229,5 @@ func Topic(inc *incidents.Incident) string {
 	if lead == "" {
 		lead = "no lead"
 	}
-	return truncate(escape(fmt.Sprintf("%s %s · %s · lead %s · %s", inc.Severity, inc.Severity.Name(), inc.Status.Label(), lead, inc.Title)), 250)
+	return truncate(peopleOf(inc).escape(fmt.Sprintf("%s %s · %s · lead %s · %s", inc.Severity, inc.Severity.Name(), inc.Status.Label(), lead, inc.Title)), 250)
 }

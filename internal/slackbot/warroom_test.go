@@ -187,3 +187,41 @@ func TestRemindersInTheWarRoom(t *testing.T) {
 		return ack && doc
 	})
 }
+
+// TestAnAlertCannotPingPeople: an Alertmanager-declared P1 whose title
+// names people (<@UCEO>) and a Slack user's status update that quotes them:
+// the announcement, the header, the topic and the echoes show UCEO as text,
+// while the lead and the update's author are mentioned. Fails on a renderer
+// that keeps every plain user reference.
+func TestAnAlertCannotPingPeople(t *testing.T) {
+	e := start(t)
+	am := incidents.Actor{Name: "Alertmanager", Source: incidents.SourceAlertmanager}
+	if _, err := e.svc.Declare(e.ctx, incidents.Declaration{Title: "DB down — paging <@UCEO> <!channel>", Signals: incidents.Signals{Labels: map[string]string{"severity": "critical"}}, Lead: "<@U7>"}, am); err != nil {
+		t.Fatal(err)
+	}
+	room := e.warRoom(t, 1)
+	e.send(t, e.slash(t, "U2", room.ID, "status monitoring <@UCEO> said it is fine <!everyone>"))
+	e.wait(t, "the echo in the war room and #incidents", func(v *slacktest.View) bool {
+		return len(v.Messages(room.ID)) >= 2 && len(v.Messages(e.announce)) >= 2
+	})
+	e.srv.Look(func(v *slacktest.View) {
+		var all []string
+		for _, ch := range []string{room.ID, e.announce} {
+			for _, m := range v.Messages(ch) {
+				all = append(all, m.Text, string(m.Blocks))
+			}
+		}
+		all = append(all, v.ChannelByID(room.ID).Topic)
+		joined := strings.Join(all, "\n")
+		for _, bad := range []string{"<@UCEO>", `\u003c@UCEO\u003e`, "<!channel>", `\u003c!channel\u003e`, "<!everyone>", `\u003c!everyone\u003e`} {
+			if strings.Contains(joined, bad) {
+				t.Errorf("outside text pings: %q in\n%s", bad, joined)
+			}
+		}
+		for _, want := range []string{`\u003c@U7\u003e`, "<@U2>", `\u0026lt;@UCEO\u0026gt;`} {
+			if !strings.Contains(joined, want) {
+				t.Errorf("want %q (the lead, the author, UCEO as text) in\n%s", want, joined)
+			}
+		}
+	})
+}
