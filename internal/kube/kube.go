@@ -306,51 +306,74 @@ func (c *Client) podLog(ctx context.Context, q runbooks.LogQuery, pod string, ta
 }
 
 // Restart is kubectl rollout restart: a new pod-template annotation.
-func (c *Client) Restart(ctx context.Context, ns, deployment string, dryRun bool) (runbooks.Change, error) {
+func (c *Client) Restart(ctx context.Context, ns, deployment string, a runbooks.Apply) (runbooks.Change, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	d, err := c.deployment(ctx, ns, deployment)
-	if err != nil {
-		return runbooks.Change{}, err
+	return c.onDeployment(ctx, ns, deployment, a, func(d *appsv1.Deployment) (runbooks.Change, error) {
+		if d.Spec.Paused {
+			return runbooks.Change{}, fmt.Errorf("deployment %s/%s is paused: resume it before restarting", ns, deployment)
+		}
+		patch, _ := json.Marshal(map[string]any{
+			"metadata": map[string]any{"resourceVersion": d.ResourceVersion},
+			"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
+				"annotations": map[string]string{"kubectl.kubernetes.io/restartedAt": time.Now().UTC().Format(time.RFC3339)}}}}})
+		if _, err := c.dyn.Resource(deploymentsGVR).Namespace(ns).Patch(ctx, deployment, types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: dry(a.DryRun)}); err != nil {
+			return runbooks.Change{}, fmt.Errorf("restart deployment %s/%s: %w", ns, deployment, err)
+		}
+		n := int32(1)
+		if d.Spec.Replicas != nil {
+			n = *d.Spec.Replicas
+		}
+		return runbooks.Change{Summary: fmt.Sprintf("rolling restart of %s/%s (%d pods replaced one by one)", ns, deployment, n)}, nil
+	})
+}
+
+// onDeployment reads a Deployment, refuses it when a confirmed change was
+// previewed on another generation, and runs write, which makes the change
+// with the read's resourceVersion as its precondition. The controllers'
+// status writes move the resourceVersion without moving the generation: on
+// a conflict it reads again and retries; a spec change since the preview
+// ends in runbooks.ErrChanged. (client-go's retry.RetryOnConflict would
+// turn a timeout into success: it treats context errors as an interruption
+// and returns nil.)
+func (c *Client) onDeployment(ctx context.Context, ns, name string, a runbooks.Apply, write func(d *appsv1.Deployment) (runbooks.Change, error)) (runbooks.Change, error) {
+	for attempt := 0; ; attempt++ {
+		d, err := c.deployment(ctx, ns, name)
+		if err != nil {
+			return runbooks.Change{}, err
+		}
+		generation := strconv.FormatInt(d.Generation, 10)
+		if a.Version != "" && a.Version != generation {
+			return runbooks.Change{}, fmt.Errorf("deployment %s/%s is at generation %s, the preview was of generation %s: %w", ns, name, generation, a.Version, runbooks.ErrChanged)
+		}
+		ch, err := write(d)
+		if apierrors.IsConflict(err) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return runbooks.Change{}, err
+		}
+		ch.Version = generation
+		return ch, nil
 	}
-	if d.Spec.Paused {
-		return runbooks.Change{}, fmt.Errorf("deployment %s/%s is paused: resume it before restarting", ns, deployment)
-	}
-	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
-		"annotations": map[string]string{"kubectl.kubernetes.io/restartedAt": time.Now().UTC().Format(time.RFC3339)}}}}})
-	if _, err := c.dyn.Resource(deploymentsGVR).Namespace(ns).Patch(ctx, deployment, types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: dry(dryRun)}); err != nil {
-		return runbooks.Change{}, fmt.Errorf("restart deployment %s/%s: %w", ns, deployment, err)
-	}
-	n := int32(1)
-	if d.Spec.Replicas != nil {
-		n = *d.Spec.Replicas
-	}
-	return runbooks.Change{Summary: fmt.Sprintf("rolling restart of %s/%s (%d pods replaced one by one)", ns, deployment, n)}, nil
 }
 
 // Scale sets the replica count through the scale subresource.
-func (c *Client) Scale(ctx context.Context, ns, deployment string, replicas int, dryRun bool) (runbooks.Change, error) {
+func (c *Client) Scale(ctx context.Context, ns, deployment string, replicas int, a runbooks.Apply) (runbooks.Change, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	// The controllers write the deployment too: re-read and retry on a
-	// conflict. (client-go's retry.RetryOnConflict would turn a timeout into
-	// success: it treats context errors as an interruption and returns nil.)
-	var change runbooks.Change
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		if change, err = c.scaleOnce(ctx, ns, deployment, replicas, dryRun); !apierrors.IsConflict(err) {
-			break
-		}
-	}
+	change, err := c.onDeployment(ctx, ns, deployment, a, func(d *appsv1.Deployment) (runbooks.Change, error) {
+		return c.scaleOnce(ctx, d, replicas, a.DryRun)
+	})
 	if err != nil {
 		return runbooks.Change{}, fmt.Errorf("scale %s/%s: %w", ns, deployment, err)
 	}
 	return change, nil
 }
 
-func (c *Client) scaleOnce(ctx context.Context, ns, deployment string, replicas int, dryRun bool) (runbooks.Change, error) {
-	res := c.dyn.Resource(deploymentsGVR).Namespace(ns)
-	s, err := res.Get(ctx, deployment, metav1.GetOptions{}, "scale")
+func (c *Client) scaleOnce(ctx context.Context, d *appsv1.Deployment, replicas int, dryRun bool) (runbooks.Change, error) {
+	res := c.dyn.Resource(deploymentsGVR).Namespace(d.Namespace)
+	s, err := res.Get(ctx, d.Name, metav1.GetOptions{}, "scale")
 	if err != nil {
 		return runbooks.Change{}, fmt.Errorf("get scale: %w", err)
 	}
@@ -361,6 +384,7 @@ func (c *Client) scaleOnce(ctx context.Context, ns, deployment string, replicas 
 	if err := unstructured.SetNestedField(s.Object, int64(replicas), "spec", "replicas"); err != nil {
 		return runbooks.Change{}, err
 	}
+	s.SetResourceVersion(d.ResourceVersion) // the version whose generation was checked
 	if _, err := res.Update(ctx, s, metav1.UpdateOptions{DryRun: dry(dryRun)}, "scale"); err != nil {
 		return runbooks.Change{}, err
 	}
@@ -368,7 +392,9 @@ func (c *Client) scaleOnce(ctx context.Context, ns, deployment string, replicas 
 }
 
 // Switch patches a Service's selector (the blue-green switch).
-func (c *Client) Switch(ctx context.Context, ns, service string, selector map[string]string, dryRun bool) (runbooks.Change, error) {
+// A Service has no generation: a confirmed switch needs the previewed
+// resourceVersion, checked by the API server in the same patch.
+func (c *Client) Switch(ctx context.Context, ns, service string, selector map[string]string, a runbooks.Apply) (runbooks.Change, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
 	u, err := c.dyn.Resource(servicesGVR).Namespace(ns).Get(ctx, service, metav1.GetOptions{})
@@ -379,6 +405,10 @@ func (c *Client) Switch(ctx context.Context, ns, service string, selector map[st
 	if err != nil {
 		return runbooks.Change{}, err
 	}
+	changed := fmt.Errorf("service %s/%s was changed since the preview: %w", ns, service, runbooks.ErrChanged)
+	if a.Version != "" && a.Version != svc.ResourceVersion {
+		return runbooks.Change{}, changed
+	}
 	before := labels.Set(svc.Spec.Selector)
 	after := labels.Set{}
 	for k, v := range svc.Spec.Selector {
@@ -388,11 +418,14 @@ func (c *Client) Switch(ctx context.Context, ns, service string, selector map[st
 		after[k] = v
 	}
 	if labels.Equals(before, after) {
-		return runbooks.Change{Summary: "selector already " + before.String(), Skipped: true}, nil
+		return runbooks.Change{Summary: "selector already " + before.String(), Skipped: true, Version: svc.ResourceVersion}, nil
 	}
-	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"selector": selector}})
-	if _, err := c.dyn.Resource(servicesGVR).Namespace(ns).Patch(ctx, service, types.MergePatchType, patch, metav1.PatchOptions{DryRun: dry(dryRun)}); err != nil {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": svc.ResourceVersion}, "spec": map[string]any{"selector": selector}})
+	if _, err := c.dyn.Resource(servicesGVR).Namespace(ns).Patch(ctx, service, types.MergePatchType, patch, metav1.PatchOptions{DryRun: dry(a.DryRun)}); err != nil {
+		if apierrors.IsConflict(err) {
+			return runbooks.Change{}, changed
+		}
 		return runbooks.Change{}, fmt.Errorf("switch service %s/%s: %w", ns, service, err)
 	}
-	return runbooks.Change{Summary: fmt.Sprintf("selector %s → %s", before, after)}, nil
+	return runbooks.Change{Summary: fmt.Sprintf("selector %s → %s", before, after), Version: svc.ResourceVersion}, nil
 }

@@ -2,6 +2,7 @@ package kube_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -113,6 +114,9 @@ func setup(t testing.TB) (*controlPlane, *kube.Client) {
 	return cp, c
 }
 
+// How a test makes a change: a server-side dry run, or for real.
+var dryRun, now = runbooks.Apply{DryRun: true}, runbooks.Apply{}
+
 // TestActionsAsTheShippedServiceAccount runs every action against a real
 // API server and controller-manager, as the ServiceAccount bound by
 // deploy/rbac.yaml: the shipped Role is enough.
@@ -126,25 +130,25 @@ func TestActionsAsTheShippedServiceAccount(t *testing.T) {
 		}
 	})
 	t.Run("scale: dry run changes nothing, then 10 → 15", func(t *testing.T) {
-		ch, err := c.Scale(ctx, ns, "architect-api", 15, true)
+		ch, err := c.Scale(ctx, ns, "architect-api", 15, dryRun)
 		if err != nil || ch.Summary != "replicas 10 → 15" {
 			t.Fatalf("dry run %+v %v", ch, err)
 		}
 		if d, _ := cp.client.AppsV1().Deployments(ns).Get(ctx, "architect-api", metav1.GetOptions{}); *d.Spec.Replicas != 10 {
 			t.Fatalf("a dry run scaled to %d", *d.Spec.Replicas)
 		}
-		if _, err := c.Scale(ctx, ns, "architect-api", 15, false); err != nil {
+		if _, err := c.Scale(ctx, ns, "architect-api", 15, now); err != nil {
 			t.Fatal(err)
 		}
 		if d, _ := cp.client.AppsV1().Deployments(ns).Get(ctx, "architect-api", metav1.GetOptions{}); *d.Spec.Replicas != 15 {
 			t.Errorf("replicas %d", *d.Spec.Replicas)
 		}
-		if ch, _ := c.Scale(ctx, ns, "architect-api", 15, false); !ch.Skipped {
+		if ch, _ := c.Scale(ctx, ns, "architect-api", 15, now); !ch.Skipped {
 			t.Errorf("scaling to the same count: %+v", ch)
 		}
 	})
 	t.Run("restart", func(t *testing.T) {
-		if _, err := c.Restart(ctx, ns, "architect-api", false); err != nil {
+		if _, err := c.Restart(ctx, ns, "architect-api", now); err != nil {
 			t.Fatal(err)
 		}
 		d, _ := cp.client.AppsV1().Deployments(ns).Get(ctx, "architect-api", metav1.GetOptions{})
@@ -154,17 +158,17 @@ func TestActionsAsTheShippedServiceAccount(t *testing.T) {
 		waitFor(t, "the restart's revision 3", func() bool { return current(t, cp) == "3" })
 	})
 	t.Run("undo to the previous revision", func(t *testing.T) {
-		ch, err := c.Undo(ctx, ns, "architect-api", 0, true)
+		ch, err := c.Undo(ctx, ns, "architect-api", 0, dryRun)
 		if err != nil || !strings.Contains(ch.Summary, "(revision 3 → 2)") || image(t, cp) != "architect-api:3.2.0" {
 			t.Fatalf("dry run %+v %v, image %s", ch, err, image(t, cp))
 		}
-		if _, err := c.Undo(ctx, ns, "architect-api", 0, false); err != nil {
+		if _, err := c.Undo(ctx, ns, "architect-api", 0, now); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, "revision 4", func() bool { return current(t, cp) == "4" })
 	})
 	t.Run("undo to a given revision", func(t *testing.T) {
-		ch, err := c.Undo(ctx, ns, "architect-api", 1, false)
+		ch, err := c.Undo(ctx, ns, "architect-api", 1, now)
 		if err != nil || !strings.Contains(ch.Summary, "architect-api:3.2.0 → architect-api:3.1.0") {
 			t.Fatalf("undo to 1: %+v %v", ch, err)
 		}
@@ -178,36 +182,95 @@ func TestActionsAsTheShippedServiceAccount(t *testing.T) {
 		})
 		h, _ := c.RolloutHistory(ctx, ns, "architect-api")
 		cur := h[len(h)-1].Number
-		ch, err := c.Undo(ctx, ns, "architect-api", cur, false)
+		ch, err := c.Undo(ctx, ns, "architect-api", cur, now)
 		if err != nil || !ch.Skipped || !strings.Contains(ch.Summary, "skipped") {
 			t.Errorf("undo to the current revision %d: %+v %v", cur, ch, err)
 		}
 	})
 	t.Run("unknown revision", func(t *testing.T) {
-		if _, err := c.Undo(ctx, ns, "architect-api", 99, false); err == nil || !strings.Contains(err.Error(), "no revision 99") {
+		if _, err := c.Undo(ctx, ns, "architect-api", 99, now); err == nil || !strings.Contains(err.Error(), "no revision 99") {
 			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("paused deployment is refused", func(t *testing.T) {
 		cp.client.AppsV1().Deployments(ns).Patch(ctx, "architect-api", types.MergePatchType, []byte(`{"spec":{"paused":true}}`), metav1.PatchOptions{})
 		defer cp.client.AppsV1().Deployments(ns).Patch(ctx, "architect-api", types.MergePatchType, []byte(`{"spec":{"paused":false}}`), metav1.PatchOptions{})
-		if _, err := c.Undo(ctx, ns, "architect-api", 0, false); err == nil || !strings.Contains(err.Error(), "paused") {
+		if _, err := c.Undo(ctx, ns, "architect-api", 0, now); err == nil || !strings.Contains(err.Error(), "paused") {
 			t.Errorf("undo of a paused deployment: %v", err)
 		}
 	})
 	t.Run("blue-green switch", func(t *testing.T) {
 		blue := map[string]string{"deployment": "architect-api-blue"}
-		ch, err := c.Switch(ctx, ns, "architect-api", blue, true)
+		ch, err := c.Switch(ctx, ns, "architect-api", blue, dryRun)
 		if err != nil || ch.Summary != "selector deployment=architect-api-green → deployment=architect-api-blue" {
 			t.Fatalf("dry run %+v %v", ch, err)
 		}
 		if s, _ := cp.client.CoreV1().Services(ns).Get(ctx, "architect-api", metav1.GetOptions{}); s.Spec.Selector["deployment"] != "architect-api-green" {
 			t.Fatal("a dry run switched the selector")
 		}
-		if _, err := c.Switch(ctx, ns, "architect-api", blue, false); err != nil {
+		if _, err := c.Switch(ctx, ns, "architect-api", blue, now); err != nil {
 			t.Fatal(err)
 		}
 		if s, _ := cp.client.CoreV1().Services(ns).Get(ctx, "architect-api", metav1.GetOptions{}); s.Spec.Selector["deployment"] != "architect-api-blue" {
+			t.Errorf("selector %v", s.Spec.Selector)
+		}
+	})
+	t.Run("a confirmation acts only on the previewed version", func(t *testing.T) {
+		deployments := cp.client.AppsV1().Deployments(ns)
+		preview, err := c.Scale(ctx, ns, "architect-api", 20, dryRun)
+		if err != nil || preview.Version == "" {
+			t.Fatalf("dry run %+v %v", preview, err)
+		}
+		// A label on the object moves its resourceVersion, not its generation
+		// (as the controllers' status writes do): the confirmation still acts.
+		if _, err := deployments.Patch(ctx, "architect-api", types.MergePatchType, []byte(`{"metadata":{"labels":{"touched":"yes"}}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if ch, err := c.Scale(ctx, ns, "architect-api", 20, runbooks.Apply{Version: preview.Version}); err != nil || ch.Summary != preview.Summary {
+			t.Fatalf("confirmed scale after a metadata change: %+v %v", ch, err)
+		}
+		// Someone else scales it between the preview and the confirmation.
+		preview, _ = c.Scale(ctx, ns, "architect-api", 25, dryRun)
+		if _, err := deployments.Patch(ctx, "architect-api", types.MergePatchType, []byte(`{"spec":{"replicas":12}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Scale(ctx, ns, "architect-api", 25, runbooks.Apply{Version: preview.Version}); !errors.Is(err, runbooks.ErrChanged) {
+			t.Errorf("a scale previewed on generation %s acted on a newer one: %v", preview.Version, err)
+		}
+		if d, _ := deployments.Get(ctx, "architect-api", metav1.GetOptions{}); *d.Spec.Replicas != 12 {
+			t.Errorf("replicas %d, want the other person's 12", *d.Spec.Replicas)
+		}
+		// The same for a restart and an undo previewed before a new image.
+		restart, _ := c.Restart(ctx, ns, "architect-api", dryRun)
+		undo, err := c.Undo(ctx, ns, "architect-api", 0, dryRun)
+		if err != nil || undo.Revision == 0 {
+			t.Fatalf("undo dry run %+v %v", undo, err)
+		}
+		if _, err := deployments.Patch(ctx, "architect-api", types.StrategicMergePatchType, []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"api","image":"architect-api:3.3.0"}]}}}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Restart(ctx, ns, "architect-api", runbooks.Apply{Version: restart.Version}); !errors.Is(err, runbooks.ErrChanged) {
+			t.Errorf("restart after a new image: %v", err)
+		}
+		if _, err := c.Undo(ctx, ns, "architect-api", undo.Revision, runbooks.Apply{Version: undo.Version}); !errors.Is(err, runbooks.ErrChanged) {
+			t.Errorf("undo after a new image: %v", err)
+		}
+		if image(t, cp) != "architect-api:3.3.0" {
+			t.Errorf("image %s, want the new 3.3.0 untouched", image(t, cp))
+		}
+		// A Service has no generation: its resourceVersion binds the switch.
+		green := map[string]string{"deployment": "architect-api-green"}
+		sw, err := c.Switch(ctx, ns, "architect-api", green, dryRun)
+		if err != nil || sw.Version == "" {
+			t.Fatalf("switch dry run %+v %v", sw, err)
+		}
+		if _, err := cp.client.CoreV1().Services(ns).Patch(ctx, "architect-api", types.MergePatchType, []byte(`{"spec":{"selector":{"deployment":"architect-api-canary"}}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Switch(ctx, ns, "architect-api", green, runbooks.Apply{Version: sw.Version}); !errors.Is(err, runbooks.ErrChanged) {
+			t.Errorf("switch after someone else's: %v", err)
+		}
+		if s, _ := cp.client.CoreV1().Services(ns).Get(ctx, "architect-api", metav1.GetOptions{}); s.Spec.Selector["deployment"] != "architect-api-canary" {
 			t.Errorf("selector %v", s.Spec.Selector)
 		}
 	})
@@ -235,7 +298,7 @@ func TestActionsAsTheShippedServiceAccount(t *testing.T) {
 		}
 	})
 	t.Run("the Role allows nothing outside its namespace", func(t *testing.T) {
-		if _, err := c.Scale(ctx, "kube-system", "coredns", 3, true); err == nil || !strings.Contains(err.Error(), "forbidden") {
+		if _, err := c.Scale(ctx, "kube-system", "coredns", 3, dryRun); err == nil || !strings.Contains(err.Error(), "forbidden") {
 			t.Errorf("scale in kube-system: %v", err)
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -30,17 +31,24 @@ func (c *Client) history(ctx context.Context, ns, deployment string) (*appsv1.De
 	if err != nil {
 		return nil, nil, err
 	}
+	byRev, err := c.replicaSets(ctx, d)
+	return d, byRev, err
+}
+
+// replicaSets returns the ReplicaSets a deployment controls, by revision.
+func (c *Client) replicaSets(ctx context.Context, d *appsv1.Deployment) (map[int64]*appsv1.ReplicaSet, error) {
+	ns, deployment := d.Namespace, d.Name
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
-		return nil, nil, fmt.Errorf("deployment %s/%s selector: %w", ns, deployment, err)
+		return nil, fmt.Errorf("deployment %s/%s selector: %w", ns, deployment, err)
 	}
 	ul, err := c.dyn.Resource(replicaSetsGVR).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list replicasets of %s/%s: %w", ns, deployment, err)
+		return nil, fmt.Errorf("list replicasets of %s/%s: %w", ns, deployment, err)
 	}
 	sets, err := listInto[appsv1.ReplicaSet](ul)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	byRev := map[int64]*appsv1.ReplicaSet{}
 	for i := range sets {
@@ -52,7 +60,7 @@ func (c *Client) history(ctx context.Context, ns, deployment string) (*appsv1.De
 			byRev[n] = rs
 		}
 	}
-	return d, byRev, nil
+	return byRev, nil
 }
 
 func images(spec corev1.PodTemplateSpec) []string {
@@ -94,10 +102,17 @@ func equalIgnoreHash(a, b corev1.PodTemplateSpec) bool {
 // 0 means the previous revision; an unknown revision is an error; a paused
 // deployment is refused; a revision whose template is already current is
 // skipped.
-func (c *Client) Undo(ctx context.Context, ns, deployment string, revision int64, dryRun bool) (runbooks.Change, error) {
+func (c *Client) Undo(ctx context.Context, ns, deployment string, revision int64, a runbooks.Apply) (runbooks.Change, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	d, byRev, err := c.history(ctx, ns, deployment)
+	return c.onDeployment(ctx, ns, deployment, a, func(d *appsv1.Deployment) (runbooks.Change, error) {
+		return c.undoOnce(ctx, d, revision, a.DryRun)
+	})
+}
+
+func (c *Client) undoOnce(ctx context.Context, d *appsv1.Deployment, revision int64, dryRun bool) (runbooks.Change, error) {
+	ns, deployment := d.Namespace, d.Name
+	byRev, err := c.replicaSets(ctx, d)
 	if err != nil {
 		return runbooks.Change{}, err
 	}
@@ -121,17 +136,23 @@ func (c *Client) Undo(ctx context.Context, ns, deployment string, revision int64
 		return runbooks.Change{}, fmt.Errorf("deployment %s/%s has no revision %d in its history", ns, deployment, target)
 	}
 	if equalIgnoreHash(rs.Spec.Template, d.Spec.Template) {
-		return runbooks.Change{Summary: fmt.Sprintf("skipped: the current template already matches revision %d", target), Skipped: true}, nil
+		return runbooks.Change{Summary: fmt.Sprintf("skipped: the current template already matches revision %d", target), Skipped: true, Revision: target}, nil
 	}
 	tmpl := rs.Spec.Template.DeepCopy()
 	delete(tmpl.Labels, podTemplateHashLabel)
-	patch, err := json.Marshal([]map[string]any{{"op": "replace", "path": "/spec/template", "value": tmpl}})
+	patch, err := json.Marshal([]map[string]any{
+		{"op": "replace", "path": "/metadata/resourceVersion", "value": d.ResourceVersion}, // the read the history was taken from
+		{"op": "replace", "path": "/spec/template", "value": tmpl},
+	})
 	if err != nil {
 		return runbooks.Change{}, err
 	}
 	if _, err := c.dyn.Resource(deploymentsGVR).Namespace(ns).Patch(ctx, deployment, types.JSONPatchType, patch, metav1.PatchOptions{DryRun: dry(dryRun)}); err != nil {
+		if apierrors.IsConflict(err) {
+			return runbooks.Change{}, err
+		}
 		return runbooks.Change{}, fmt.Errorf("roll back %s/%s to revision %d: %w", ns, deployment, target, err)
 	}
 	return runbooks.Change{Summary: fmt.Sprintf("image %s → %s (revision %d → %d)",
-		strings.Join(images(d.Spec.Template), ", "), strings.Join(images(rs.Spec.Template), ", "), current, target)}, nil
+		strings.Join(images(d.Spec.Template), ", "), strings.Join(images(rs.Spec.Template), ", "), current, target), Revision: target}, nil
 }

@@ -2,6 +2,7 @@ package runbooks
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -14,11 +15,24 @@ type Cluster interface {
 	Events(ctx context.Context, namespace string, limit int) ([]ClusterEvent, error)
 	Pods(ctx context.Context, namespace, deployment, pod string) ([]PodInfo, error)
 	Logs(ctx context.Context, q LogQuery) (string, error)
-	Restart(ctx context.Context, namespace, deployment string, dryRun bool) (Change, error)
-	Scale(ctx context.Context, namespace, deployment string, replicas int, dryRun bool) (Change, error)
-	Undo(ctx context.Context, namespace, deployment string, revision int64, dryRun bool) (Change, error)
-	Switch(ctx context.Context, namespace, service string, selector map[string]string, dryRun bool) (Change, error)
+	Restart(ctx context.Context, namespace, deployment string, a Apply) (Change, error)
+	Scale(ctx context.Context, namespace, deployment string, replicas int, a Apply) (Change, error)
+	Undo(ctx context.Context, namespace, deployment string, revision int64, a Apply) (Change, error)
+	Switch(ctx context.Context, namespace, service string, selector map[string]string, a Apply) (Change, error)
 }
+
+// Apply says how a change is made: as a server-side dry run, or for real.
+// A real change made after a dry run carries the Version the dry run saw,
+// and the cluster refuses it (ErrChanged) when the object's spec changed
+// since — a confirmation acts on what was previewed or not at all.
+type Apply struct {
+	DryRun  bool
+	Version string
+}
+
+// ErrChanged: the object is not the version a confirmed change was
+// previewed on.
+var ErrChanged = errors.New("changed since the preview")
 
 // Revision is one entry of a deployment's rollout history.
 type Revision struct {
@@ -57,4 +71,11 @@ type LogQuery struct {
 type Change struct {
 	Summary string // "replicas 10 → 15", "image api:3.2.0 → api:3.1.0 (revision 2 → 1)"
 	Skipped bool   // nothing to change: the object already is as asked
+	// Version is the object's version the change was computed on: a
+	// Deployment's generation (it moves with the spec, not with the
+	// controllers' status writes), a Service's resourceVersion.
+	Version string
+	// Revision is the revision an undo goes to: "previous" resolved to a
+	// number, so the confirmed undo goes exactly where the preview said.
+	Revision int64
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -43,7 +44,7 @@ type Runner struct {
 
 type pendingAction struct {
 	key     string // incident/runbook/step/parameters/who
-	preview string // what the dry run said it would do
+	preview Change // what the dry run said it would do, on which version
 	expires time.Time
 }
 
@@ -249,17 +250,13 @@ func (r *Runner) act(ctx context.Context, req Request, s Step, params map[string
 		}
 		ctx, cancel := context.WithTimeout(ctx, r.timeout)
 		defer cancel()
-		// What runs must be what was previewed: the object may have changed
-		// since (a rollout, someone else's scale), and "undo to the previous
-		// revision" may now mean another one. Ask the server again first.
-		now, err := r.do(ctx, s, true)
-		if err != nil {
-			return fail(Failed, "the check before %s failed: %v", s.Name, err)
+		// What runs is what was previewed, on the object as it was previewed:
+		// the version the dry run saw is the change's precondition, and an
+		// undo goes to the revision the preview named, not "previous" again.
+		ch, err := r.do(ctx, s, Apply{Version: preview.Version}, preview.Revision)
+		if errors.Is(err, ErrChanged) {
+			return fail(Refused, "%s changed since the preview (%v; the preview said: %s): run the step again and confirm what it shows", object, err, preview.Summary)
 		}
-		if now.Summary != preview || now.Skipped {
-			return fail(Refused, "%s changed since the preview (then: %s; now: %s): run the step again and confirm what it shows", object, preview, now.Summary)
-		}
-		ch, err := r.do(ctx, s, false)
 		if err != nil {
 			return fail(Failed, "%s failed: %v", s.Name, err)
 		}
@@ -267,14 +264,14 @@ func (r *Runner) act(ctx context.Context, req Request, s Step, params map[string
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	ch, err := r.do(ctx, s, true)
+	ch, err := r.do(ctx, s, Apply{DryRun: true}, int64(s.Revision))
 	if err != nil {
 		return fail(Failed, "the dry run of %s failed: %v", s.Name, err)
 	}
 	if ch.Skipped {
 		return Result{Outcome: Skipped, Summary: ch.Summary, Params: params, Target: object}
 	}
-	return Result{Outcome: DryRun, Summary: ch.Summary, Token: r.offer(key, ch.Summary), Params: params, Target: object}
+	return Result{Outcome: DryRun, Summary: ch.Summary, Token: r.offer(key, ch), Params: params, Target: object}
 }
 
 func actionKey(req Request, s Step) string {
@@ -286,7 +283,7 @@ func actionKey(req Request, s Step) string {
 	return fmt.Sprintf("%d/%s/%d/%s/%s/%s/%d/%s", id, req.Runbook.Name, req.Step, s.Namespace, s.Deployment, s.Service, s.Replicas, req.Actor.Name)
 }
 
-func (r *Runner) offer(key, preview string) string {
+func (r *Runner) offer(key string, preview Change) string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	token := hex.EncodeToString(b)
@@ -304,27 +301,29 @@ func (r *Runner) offer(key, preview string) string {
 
 // take consumes a confirmation token — a second click finds it gone — and
 // returns what its dry run previewed.
-func (r *Runner) take(token, key string) (string, bool) {
+func (r *Runner) take(token, key string) (Change, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p, ok := r.pending[token]
 	if !ok || p.key != key || r.now().After(p.expires) {
-		return "", false
+		return Change{}, false
 	}
 	delete(r.pending, token)
 	return p.preview, true
 }
 
-func (r *Runner) do(ctx context.Context, s Step, dryRun bool) (Change, error) {
+// do makes a step's change; revision is where an undo goes (0: the
+// previous one).
+func (r *Runner) do(ctx context.Context, s Step, a Apply, revision int64) (Change, error) {
 	switch s.Kind {
 	case Restart:
-		return r.cluster.Restart(ctx, s.Namespace, s.Deployment, dryRun)
+		return r.cluster.Restart(ctx, s.Namespace, s.Deployment, a)
 	case Scale:
-		return r.cluster.Scale(ctx, s.Namespace, s.Deployment, s.Replicas, dryRun)
+		return r.cluster.Scale(ctx, s.Namespace, s.Deployment, s.Replicas, a)
 	case Undo:
-		return r.cluster.Undo(ctx, s.Namespace, s.Deployment, int64(s.Revision), dryRun)
+		return r.cluster.Undo(ctx, s.Namespace, s.Deployment, revision, a)
 	case Switch:
-		return r.cluster.Switch(ctx, s.Namespace, s.Service, s.Selector, dryRun)
+		return r.cluster.Switch(ctx, s.Namespace, s.Service, s.Selector, a)
 	}
 	return Change{}, fmt.Errorf("%s is not an action", s.Kind)
 }

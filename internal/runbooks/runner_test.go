@@ -3,7 +3,9 @@ package runbooks_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,17 +20,27 @@ type fakeCluster struct {
 	runbooks.Cluster
 	calls []string
 	skip  bool
+	gen   int // the deployment's generation: a spec change moves it
 }
 
-func (f *fakeCluster) Scale(_ context.Context, ns, d string, n int, dry bool) (runbooks.Change, error) {
-	f.calls = append(f.calls, "scale")
+// Scale is a deployment at 10 replicas, at generation gen, refusing a
+// confirmed change made on another generation as the API server would.
+func (f *fakeCluster) Scale(_ context.Context, ns, d string, n int, a runbooks.Apply) (runbooks.Change, error) {
+	version := strconv.Itoa(f.gen)
 	if f.skip {
-		return runbooks.Change{Summary: "replicas already 15", Skipped: true}, nil
+		f.calls = append(f.calls, "scale?")
+		return runbooks.Change{Summary: "replicas already 15", Skipped: true, Version: version}, nil
 	}
-	if !dry {
-		return runbooks.Change{Summary: "replicas 10 → 15"}, nil
+	if a.Version != "" && a.Version != version {
+		f.calls = append(f.calls, "refused")
+		return runbooks.Change{}, fmt.Errorf("generation %s, previewed %s: %w", version, a.Version, runbooks.ErrChanged)
 	}
-	return runbooks.Change{Summary: "replicas 10 → " + strings.Repeat("1", 1) + "5"}, nil
+	if a.DryRun {
+		f.calls = append(f.calls, "scale?")
+		return runbooks.Change{Summary: "replicas 10 → 15", Version: version}, nil
+	}
+	f.calls = append(f.calls, "scale!")
+	return runbooks.Change{Summary: "replicas 10 → 15", Version: version}, nil
 }
 
 func (f *fakeCluster) Pods(context.Context, string, string, string) ([]runbooks.PodInfo, error) {
@@ -42,7 +54,7 @@ type targetCluster struct {
 	target string
 }
 
-func (c *targetCluster) Scale(_ context.Context, ns, d string, n int, dry bool) (runbooks.Change, error) {
+func (c *targetCluster) Scale(_ context.Context, ns, d string, n int, _ runbooks.Apply) (runbooks.Change, error) {
 	c.target = ns + "/" + d
 	return runbooks.Change{Summary: "replicas 3 → 15"}, nil
 }
@@ -153,8 +165,8 @@ func TestGuardrails(t *testing.T) {
 			t.Fatalf("confirm %+v", res)
 		}
 		again := r.Run(context.Background(), req)
-		// the dry run, the check that nothing changed since, the change itself
-		if again.Outcome != runbooks.Refused || !strings.Contains(again.Summary, "already used") || len(c.calls) != 3 {
+		// the dry run, the change itself on the previewed generation
+		if again.Outcome != runbooks.Refused || !strings.Contains(again.Summary, "already used") || strings.Join(c.calls, ",") != "scale?,scale!" {
 			t.Errorf("second click %+v, calls %v", again, c.calls)
 		}
 		// A token confirms only what it was given for.
@@ -169,13 +181,13 @@ func TestGuardrails(t *testing.T) {
 		r := runbooks.NewRunner(c, nil, guard)
 		req := runbooks.Request{Incident: inc, Runbook: rb, Step: scale, Actor: operator, Replicas: 15}
 		dry := r.Run(context.Background(), req)
-		c.skip = true // someone scaled it meanwhile
+		c.gen++ // someone changed its spec meanwhile
 		req.Confirm = dry.Token
 		res := r.Run(context.Background(), req)
 		if res.Outcome != runbooks.Refused || !strings.Contains(res.Summary, "changed since the preview") {
 			t.Errorf("%+v", res)
 		}
-		if len(c.calls) != 2 { // two dry runs, no change
+		if strings.Join(c.calls, ",") != "scale?,refused" { // the dry run, no change
 			t.Errorf("calls %v", c.calls)
 		}
 	})
