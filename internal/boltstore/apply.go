@@ -3,7 +3,6 @@ package boltstore
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"strconv"
 	"time"
 
@@ -18,9 +17,6 @@ const DedupTTL = 7 * 24 * time.Hour
 
 var bucketDedup = []byte("dedup")
 
-// errDuplicate rolls back a write whose dedup key was already seen.
-var errDuplicate = errors.New("duplicate")
-
 // Apply performs a Write in one transaction: the dedup check, finding or
 // creating the incident, the change, its events and the dedup key.
 func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result, error) {
@@ -28,18 +24,22 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 		return incidents.Result{}, err
 	}
 	var res incidents.Result
+	var refused error // found before anything was written
 	wrote := false
 	// Alone, a write commits at once; when other writes are in flight (a
-	// webhook storm), DB.Batch folds them into one fsynced transaction.
-	// Batch may run this function again after a rollback: it starts afresh.
+	// webhook storm), they commit together in one fsynced transaction. A
+	// duplicate, a change that changes nothing and an unknown incident are
+	// errNothingWritten, so the group neither rolls back nor runs again for
+	// them; a group may run this function again for another's failure: it
+	// starts afresh.
 	err := s.write(func(tx *bolt.Tx) error {
-		res, wrote = incidents.Result{}, false
+		res, refused, wrote = incidents.Result{}, nil, false
 		dedup := tx.Bucket(bucketDedup)
 		now := time.Now()
 		if w.Dedup != "" {
 			if seen(dedup, []byte(w.Dedup), now) {
 				res.Duplicate = true
-				return errDuplicate
+				return errNothingWritten
 			}
 		}
 		inc, err := s.target(tx, w)
@@ -48,7 +48,8 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 		}
 		switch {
 		case inc == nil && w.Create == nil:
-			return incidents.Errorf(incidents.ENotFound, "no incident is linked to %s %s", w.Link.System, w.Link.Ref)
+			refused = incidents.Errorf(incidents.ENotFound, "no incident is linked to %s %s", w.Link.System, w.Link.Ref)
+			return errNothingWritten
 		case inc == nil:
 			created, events, err := w.Create()
 			if err != nil {
@@ -79,14 +80,14 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 			return remember(dedup, []byte(w.Dedup), now.Add(DedupTTL))
 		}
 		if !wrote {
-			return errNoChange
+			return errNothingWritten
 		}
 		return nil
 	})
-	switch {
-	case errors.Is(err, errDuplicate), errors.Is(err, errNoChange):
-		return res, nil
-	case err != nil:
+	if err == nil {
+		err = refused
+	}
+	if err != nil {
 		return incidents.Result{}, err
 	}
 	return res, nil

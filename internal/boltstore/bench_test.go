@@ -3,6 +3,7 @@ package boltstore_test
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -203,4 +204,57 @@ func BenchmarkAppendEvent(b *testing.B) {
 			}, base.write)
 		})
 	}
+}
+
+// BenchmarkStorm is an Alertmanager storm on one incident: rounds of 64
+// writes at once, half of them repeats that change nothing, next to rounds
+// of 64 bare writes of the same bytes through bbolt's own DB.Batch, with the
+// 500 µs MaxBatchDelay the store used to give it (the half that repeat write
+// nothing there either). One op is one round; the rounds alternate so the
+// machine's noise falls on both.
+func BenchmarkStorm(b *testing.B) {
+	s := mustOpenStore(b, "")
+	inc := mustDeclare(b, s, "Checkout error rate above 5%")
+	incJSON, _ := json.Marshal(inc)
+	evs, _ := inc.AddNote("alert firing", alice, t0)
+	evJSON, _ := json.Marshal(evs[0])
+	base := openBare(b, 0, incJSON, evJSON)
+	base.db.MaxBatchDelay = 500 * time.Microsecond
+	const round = 64
+	n := 0
+	store := func() error {
+		n++
+		errs := make([]error, round)
+		together(round, func(i int) {
+			w := incidents.Write{ID: inc.ID, Dedup: fmt.Sprintf("%d/%d", n, i), Change: memoNote("alert firing")}
+			if i%2 == 1 {
+				w.Dedup = "repeat" // seen before: nothing to write
+			}
+			_, errs[i] = s.Apply(ctx, w)
+		})
+		return errors.Join(errs...)
+	}
+	bareRound := func() error {
+		errs := make([]error, round)
+		together(round, func(i int) {
+			if i%2 == 1 {
+				errs[i] = base.db.Batch(func(tx *bolt.Tx) error { tx.Bucket([]byte("incidents")).Get(key(1)); return nil })
+				return
+			}
+			errs[i] = base.db.Batch(func(tx *bolt.Tx) error {
+				if err := tx.Bucket([]byte("incidents")).Put(key(1), base.incident); err != nil {
+					return err
+				}
+				tl := tx.Bucket([]byte("timeline"))
+				seq, _ := tl.NextSequence()
+				return tl.Put(key(seq), base.event)
+			})
+		})
+		return errors.Join(errs...)
+	}
+	if _, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Dedup: "repeat", Change: memoNote("first")}); err != nil {
+		b.Fatal(err)
+	}
+	interleave(b, store, bareRound)
+	b.ReportMetric(float64(round), "writes/round")
 }

@@ -23,8 +23,8 @@ const InboxDedupTTL = time.Hour
 var _ incidents.Inbox = (*Store)(nil)
 
 // Receive stores env durably before the caller acknowledges it. Concurrent
-// calls share one fsync (DB.Batch); a redelivered id reports dup and writes
-// nothing.
+// calls share one fsync (a group commit); a redelivered id reports dup and
+// writes nothing.
 func (s *Store) Receive(ctx context.Context, env incidents.Envelope) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
@@ -42,7 +42,7 @@ func (s *Store) Receive(ctx context.Context, env incidents.Envelope) (bool, erro
 		if env.ID != "" {
 			if seen(dedup, dedupKey, now) {
 				dup = true
-				return nil // reported through dup: an error would roll back the whole batch
+				return errNothingWritten // reported through dup
 			}
 			if err := remember(dedup, dedupKey, now.Add(InboxDedupTTL)); err != nil {
 				return err

@@ -135,19 +135,6 @@ func (s *Store) Pending(ctx context.Context, consumer string) ([]incidents.Effec
 	return out, err
 }
 
-// write runs fn in a transaction of its own when it is alone, and through
-// DB.Batch (one fsync for many) when other writes overlap it. fn must be
-// safe to run again (Batch may), and reports outcomes through variables it
-// captures, never through an error that would roll back its batch.
-func (s *Store) write(fn func(tx *bolt.Tx) error) error {
-	if s.inflight.Add(1) > 1 {
-		defer s.inflight.Add(-1)
-		return s.track(s.batch(fn))
-	}
-	defer s.inflight.Add(-1)
-	return s.track(s.update(fn))
-}
-
 // SaveEffect stores e's attempts, schedule and progress. A "changed" effect
 // keeps the Rev it has in the store (marks may have come since it was read).
 func (s *Store) SaveEffect(ctx context.Context, e incidents.Effect) error {

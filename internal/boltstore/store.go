@@ -71,11 +71,6 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 	return s.db.Update(fn)
 }
 
-func (s *Store) batch(fn func(*bolt.Tx) error) (err error) {
-	defer damaged(s.path, &err)
-	return s.db.Batch(fn)
-}
-
 // ErrLocked is returned by Open when another process holds the file.
 var ErrLocked = errors.New("database is locked by another process")
 
@@ -83,7 +78,7 @@ var ErrLocked = errors.New("database is locked by another process")
 type Store struct {
 	db       *bolt.DB
 	path     string
-	inflight atomic.Int64 // Apply calls under way
+	group    committer // write's group commits
 	subs     []incidents.Subscription
 
 	writeErr   atomic.Pointer[error] // the last write's storage failure, until a write succeeds
@@ -125,7 +120,6 @@ func Open(path string, opt Options) (st *Store, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	db.MaxBatchDelay = 500 * time.Microsecond
 	s := &Store{db: db, path: path, subs: opt.Subscriptions, outboxCh: make(chan struct{})}
 	if !opt.ReadOnly {
 		err := s.init()
@@ -244,7 +238,7 @@ func (s *Store) track(err error) error {
 	switch {
 	case err == nil:
 		s.writeErr.Store(nil)
-	case errors.As(err, &domain), errors.Is(err, errNoChange), errors.Is(err, errDuplicate), errors.Is(err, errUnreadableRecord),
+	case errors.As(err, &domain), errors.Is(err, errNoChange), errors.Is(err, errUnreadableRecord),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 	default:
 		s.writeErr.Store(&err)

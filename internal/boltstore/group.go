@@ -1,0 +1,129 @@
+package boltstore
+
+import (
+	"errors"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// errNothingWritten is what a write function returns when it looked and
+// wrote nothing (a duplicate, a change that changed nothing): the group it
+// is in commits without it, is not rolled back or run again for it, and a
+// group of nothing but such writes is rolled back, costing no fsync.
+var errNothingWritten = errors.New("nothing written")
+
+// committer runs writes as group commits. A write that arrives while
+// another group commits waits; the writes that waited then commit together
+// in one transaction, one fsync, led by the first of them. Unlike bbolt's
+// DB.Batch it waits for no timer (a write alone commits at once), never runs
+// a function again because another one had nothing to write, and runs the
+// transaction on a writer's own goroutine — bbolt's panic on a damaged page
+// comes back as ErrDamaged instead of ending the process from a timer.
+type committer struct {
+	mu      sync.Mutex
+	queue   []*pending
+	leading bool // a writer is committing a group
+}
+
+type pending struct {
+	fn   func(*bolt.Tx) error
+	err  error
+	done chan struct{} // closed with err set, or with lead set
+	lead bool          // woken to lead the next group rather than done
+}
+
+// write runs fn in the next group commit and returns its own error.
+// fn may run again when another function of its group fails: it starts
+// afresh each time and reports outcomes through variables it captures.
+func (s *Store) write(fn func(tx *bolt.Tx) error) error {
+	w := &pending{fn: fn, done: make(chan struct{})}
+	c := &s.group
+	c.mu.Lock()
+	c.queue = append(c.queue, w)
+	if c.leading {
+		c.mu.Unlock()
+		<-w.done
+		if !w.lead {
+			return s.track(w.err)
+		}
+		c.mu.Lock()
+	}
+	c.leading = true
+	group := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+
+	s.commit(group)
+
+	c.mu.Lock()
+	if len(c.queue) > 0 { // hand over: each writer leads at most its own group
+		next := c.queue[0]
+		next.lead = true
+		close(next.done)
+	} else {
+		c.leading = false
+	}
+	c.mu.Unlock()
+	return s.track(w.err)
+}
+
+// commit runs a group in one transaction. A function that fails takes its
+// error alone: the transaction is rolled back, the rest of the group
+// commits without it, and it runs once more by itself (its failure may
+// have come from what an earlier function of the group wrote).
+func (s *Store) commit(group []*pending) {
+	var alone []*pending
+	for len(group) > 0 {
+		failed := -1
+		wrote := false
+		err := s.update(func(tx *bolt.Tx) error {
+			for i, w := range group {
+				switch err := s.call(w.fn, tx); {
+				case errors.Is(err, errNothingWritten):
+				case err != nil:
+					failed = i
+					return err
+				default:
+					wrote = true
+				}
+			}
+			if !wrote {
+				return errNothingWritten // no fsync for a group that wrote nothing
+			}
+			return nil
+		})
+		if errors.Is(err, errNothingWritten) {
+			err = nil
+		}
+		if failed < 0 { // committed, or the commit itself failed
+			finish(group, err)
+			break
+		}
+		alone = append(alone, group[failed])
+		group = append(group[:failed:failed], group[failed+1:]...)
+	}
+	for _, w := range alone {
+		err := s.update(func(tx *bolt.Tx) error { return s.call(w.fn, tx) })
+		if errors.Is(err, errNothingWritten) {
+			err = nil
+		}
+		finish([]*pending{w}, err)
+	}
+}
+
+// call runs one function of a group; a panic of bbolt's on a damaged page
+// is its error, not the group's end.
+func (s *Store) call(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+	defer damaged(s.path, &err)
+	return fn(tx)
+}
+
+func finish(group []*pending, err error) {
+	for _, w := range group {
+		w.err = err
+		if !w.lead {
+			close(w.done)
+		}
+	}
+}
