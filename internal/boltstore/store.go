@@ -76,10 +76,10 @@ var ErrLocked = errors.New("database is locked by another process")
 
 // Store is incidents.Store on a bbolt file.
 type Store struct {
-	db       *bolt.DB
-	path     string
-	group    committer // write's group commits
-	subs     []incidents.Subscription
+	db    *bolt.DB
+	path  string
+	group committer // write's group commits
+	subs  []incidents.Subscription
 
 	writeErr   atomic.Pointer[error] // the last write's storage failure, until a write succeeds
 	unreadable atomic.Int64          // incident records List skipped because they do not decode
