@@ -47,8 +47,9 @@ fuzz: ## fuzz each parser for FUZZTIME (default 20s each; a count such as 30000x
 
 FAULTS := TestSlowStepBlocksNothing|TestCrash|TestKillDuring|TestKillNine|TestLockTimeout|TestDatabaseHeld|TestDiskFull|TestBurstOf30|TestHundredWarRooms|TestFortyDeclares|TestSlackOutage|TestLostAnswer|TestRestartResumes|TestHeaderKeepsUp|TestSenderKeepsOrder|TestSenderHonours|TestSlackDown|TestPagerDutyDown|TestUnreachableOrSlow|TestRefusals|TestRedelivery|TestSecretsNeverLogged|TestGuardrails|TestAlertStorm|TestBacklogCheck|TestOutsideText|TestOutputsAreNever|TestAdminAnswers|TestOpenAlertmanager|TestDamaged|TestOneBadRecord|TestOnlyRegular|TestBigGroups|TestNotesNever|TestOldEvents|TestRoutes|TestDoneButNotRemoved|TestRevokedToken|TestUnknownBotUser|TestLostAnswerToAPost|TestRefusalIsOn
 
-faults: ## the fault and security tests with their counts, then every parser fuzzed for FUZZTIME
-	$(GO) test -count=1 -v -run '$(FAULTS)' ./... 2>&1 | grep -E '^(--- |ok|FAIL|panic)|lost|committed|war rooms|log lines|survived|recorded|header|killed'
+faults: ## the fault and security tests, then a table of the inputs they tried, refused, accepted and lost; then every parser fuzzed for FUZZTIME
+	@out=$$(mktemp); $(GO) test -count=1 -v -run '$(FAULTS)' ./... >$$out 2>&1; rc=$$?; \
+	  awk -f scripts/faults-table.awk $$out || rc=1; rm -f $$out; exit $$rc
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
 measure: build ## idle RSS and time to first output of the binary, with /usr/bin/time -v

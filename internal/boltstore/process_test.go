@@ -14,6 +14,7 @@ import (
 
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/tally"
 )
 
 // The tests below start this test binary again as a child process that
@@ -116,6 +117,8 @@ func TestLockTimeoutNamesTheFile(t *testing.T) {
 // committed is in the file, and that the file opens cleanly.
 func TestCrashKeepsEveryCommittedWrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crash.db")
+	var c tally.Count
+	defer func() { c.Report(t) }()
 	for round := 0; round < 3; round++ { // crash the same file repeatedly
 		cmd, lines, _ := child(t, "write", path)
 		declared := map[int64]bool{}
@@ -161,6 +164,9 @@ func TestCrashKeepsEveryCommittedWrite(t *testing.T) {
 			}
 		}
 		s.Close()
+		c.Tried += len(declared)
+		c.Accepted += len(declared) // each reported committed by the child
+		c.Lost += lost
 		if lost > 0 {
 			t.Fatalf("round %d: %d of %d reported incidents lost writes after kill -9", round, lost, len(declared))
 		}

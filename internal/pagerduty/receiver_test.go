@@ -18,6 +18,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/pagerduty"
+	"github.com/sitrep-oncall/sitrep/internal/tally"
 )
 
 var secret = []byte("whsec-test-secret")
@@ -183,21 +184,26 @@ func TestRefusals(t *testing.T) {
 		{"unknown incident", sample(t, "zulip_acknowledged_v3.json", "PNEVERSEEN"), "", 202},
 		{"rotation: old secret", body, pagerduty.Sign(body, []byte("old-secret")), 202},
 	}
+	var c tally.Count
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sig := tt.sig
 			if sig == "" && tt.code == 202 {
 				sig = pagerduty.Sign(tt.body, secret)
 			}
-			if code, out := f.post(t, tt.body, sig); code != tt.code {
+			code, out := f.post(t, tt.body, sig)
+			if code != tt.code {
 				t.Errorf("%d %v, want %d", code, out, tt.code)
 			}
+			c.Try(code/100 == 2)
 		})
 	}
 	all, _ := f.svc.List(context.Background(), incidents.Filter{All: true})
 	if len(all) != 1 { // only the rotation case declared
 		t.Errorf("%d incidents after the refusals", len(all))
+		c.Lost = 1 - min(len(all), 1)
 	}
+	c.Report(t)
 	resp, _ := http.Get(f.srv.URL)
 	if resp.StatusCode != 405 {
 		t.Errorf("GET = %d", resp.StatusCode)
@@ -219,10 +225,13 @@ func TestNotesNeverRefused(t *testing.T) {
 		b, _ := json.Marshal(m)
 		return b
 	}
+	var c tally.Count
 	for _, content := range []string{"", "   ", strings.Repeat("long note ", 500)} {
-		if code, out := f.signed(t, note(content)); code/100 != 2 {
+		code, out := f.signed(t, note(content))
+		if code/100 != 2 {
 			t.Errorf("a note of %d bytes: %d %v", len(content), code, out)
 		}
+		c.Try(code/100 == 2)
 	}
 	var notes []string
 	for _, ev := range f.timeline(t, 1) {
@@ -232,7 +241,9 @@ func TestNotesNeverRefused(t *testing.T) {
 	}
 	if len(notes) != 1 || len(notes[0]) != len(strings.TrimSpace(strings.Repeat("long note ", 500))) {
 		t.Errorf("notes on the timeline: %d (want the long one, whole)", len(notes))
+		c.Lost = 1
 	}
+	c.Report(t) // the two empty notes are accepted and rightly record nothing
 }
 
 // TestOldEventsAreNotReplayed: a captured, validly signed event sent again

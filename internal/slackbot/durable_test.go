@@ -13,6 +13,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
+	"github.com/sitrep-oncall/sitrep/internal/tally"
 )
 
 // declareBurst sends n slash-command declares from one channel at once and
@@ -46,25 +47,33 @@ func declareBurst(t *testing.T, e *env, n int, channel string) []string {
 
 // checkRooms asserts that incidents 1..n each have exactly one war room
 // with its header posted and pinned, and that no other inc- channel exists.
-func checkRooms(t *testing.T, e *env, n int) {
+// It returns how many of the n declares lack their war room as a person
+// would see it.
+func checkRooms(t *testing.T, e *env, n int) (lost int) {
 	t.Helper()
 	for id := int64(1); id <= int64(n); id++ {
 		e.warRoom(t, int64(id))
 		if got := e.kinds(t, id, incidents.EventWarRoomOpened); len(got) != 1 {
 			t.Errorf("%s has %d war_room_opened events", incidents.FormatID(id), len(got))
+			lost++
 		}
 	}
 	e.srv.Look(func(v *slacktest.View) {
 		rooms := v.Rooms("inc-", "🚨 INC-")
+		good := 0
 		for _, r := range rooms {
 			if r.Headers != 1 || r.Pins != 1 {
 				t.Errorf("#%s has %d headers and %d pins, want 1 and 1", r.Name, r.Headers, r.Pins)
+			} else {
+				good++
 			}
 		}
 		if len(rooms) != n {
 			t.Errorf("%d inc- channels for %d incidents (an orphan or a duplicate)", len(rooms), n)
 		}
+		lost = max(lost, n-good)
 	})
+	return lost
 }
 
 // TestFortyDeclaresFromOneChannelAtSlacksTiers: 40 people declare at once
@@ -86,8 +95,9 @@ func TestFortyDeclaresFromOneChannelAtSlacksTiers(t *testing.T) {
 		return len(open) == n
 	})
 	recorded := time.Since(start)
-	checkRooms(t, e, n)
+	lost := checkRooms(t, e, n)
 	all := time.Since(start)
+	tally.Count{Tried: n, Accepted: n, Lost: lost}.Report(t)
 	e.srv.Look(func(v *slacktest.View) {
 		refused := 0
 		for _, c := range v.Calls("") {
@@ -128,8 +138,9 @@ func TestSlackOutageOfFortyFiveSeconds(t *testing.T) {
 	if time.Now().After(outage) {
 		t.Fatal("the outage ended before the declares were recorded; the test proves nothing")
 	}
-	checkRooms(t, e, n)
+	lost := checkRooms(t, e, n)
 	t.Logf("war rooms open %s after the outage ended", time.Since(outage).Round(time.Millisecond))
+	tally.Count{Tried: n, Accepted: n, Lost: lost}.Report(t)
 }
 
 // TestLostAnswerToCreateIsFoundNotDuplicated: Slack creates the channel but
