@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -264,12 +265,23 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			"set SITREP_ALERTMANAGER_TOKEN (and the same token as http_config.authorization.credentials in Alertmanager's webhook_configs), "+
 			"listen on 127.0.0.1, or set SITREP_ALERTMANAGER_UNAUTHENTICATED=1 if something in front of Sitrep authenticates", cfg.Listen)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logs := stderr
+	tty, interactive := stdin.(*os.File)
+	interactive = interactive && cfg.console() && isTerminal(stdin) && isTerminal(stdout)
+	base := strings.TrimSuffix(cfg.DB, filepath.Ext(cfg.DB))
+	if interactive { // log records would break the prompt: they go to a file, and the terminal says where
+		if f, err := os.OpenFile(base+".log", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+			defer f.Close()
+			logs = f
+			fmt.Fprintf(stdout, "Logs go to %s.\n", f.Name())
+		}
+	}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	var term *console.Console
 	var notifiers []incidents.Notifier
 	if cfg.console() {
 		prompt := ""
-		if isTerminal(stdin) {
+		if interactive {
 			prompt = "sitrep> "
 		}
 		term = console.New(nil, stdout, incidents.Actor{Name: cfg.User, Source: incidents.SourceConsole}, prompt)
@@ -295,10 +307,14 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return nil
 	}
 	term.SetHandler(a.router)
+	if interactive {
+		return term.RunTerminal(ctx, tty, base+".history")
+	}
+	term.ErrorsTo(stderr) // a script sees its errors apart, and the exit status says whether any command failed
 	return term.Run(ctx, stdin)
 }
 
-func isTerminal(r io.Reader) bool {
+func isTerminal(r any) bool {
 	f, ok := r.(*os.File)
 	if !ok {
 		return false

@@ -65,7 +65,8 @@ func runBot(t *testing.T, env []string, input string, args ...string) (stdout, s
 func TestQuickStartTranscript(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "sitrep.db")
 	out, stderr, code := runBot(t, botEnv(db, "127.0.0.1:0"), "/incident declare P2 Checkout error rate above 5%\n1\nnote INC-1 rolled back to 3.1.0\nbogus\n")
-	if code != 0 {
+	// The bogus command fails the script: its error on stderr, exit status 1.
+	if code != 1 || !strings.Contains(stderr, `error: unknown command "bogus" — type help for the list`) || !strings.Contains(stderr, "bot: 1 command failed") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
 	}
 	for _, want := range []string{
@@ -79,7 +80,6 @@ func TestQuickStartTranscript(t *testing.T) {
 		"[1] Acknowledge  [2] Severity…",
 		"✓ INC-1 acknowledged by @alice",
 		"✓ note added to INC-1's timeline",
-		`error: unknown command "bogus" — type help for the list`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)

@@ -34,9 +34,20 @@ type Console struct {
 
 	mu      sync.Mutex // serialises output
 	out     io.Writer
+	errOut  io.Writer         // where error replies go (out unless ErrorsTo)
+	tty     bool              // a line editor draws the prompt (RunTerminal)
+	failed  int               // commands answered with an error
 	buttons []commands.Button // the choices last shown, numbered from 1
 	fileDir string            // where images (graphs) are saved; text files are printed
 }
+
+// ErrorsTo sends error replies to w (stderr, for pipes: a script sees its
+// output and its errors apart).
+func (c *Console) ErrorsTo(w io.Writer) { c.errOut = w }
+
+// ErrCommandsFailed is returned by Run when any command of the input was
+// answered with an error, so a script can tell.
+var ErrCommandsFailed = errors.New("failed")
 
 // SaveFilesIn makes the console save image files (graphs) in dir.
 func (c *Console) SaveFilesIn(dir string) { c.fileDir = dir }
@@ -62,29 +73,42 @@ type line struct {
 	err     error
 }
 
-// Run reads lines from in until EOF (returning nil) or ctx ends.
+// Run reads lines from in (a pipe, a file) until EOF or quit, or until ctx
+// ends. It returns ErrCommandsFailed (wrapped, with the count) when any
+// command failed.
 func (c *Console) Run(ctx context.Context, in io.Reader) error {
 	lines := make(chan line)
 	go readLines(in, lines)
-	c.print("Sitrep — incident response in your terminal. Type help for commands; /incident is optional.\n")
+	return c.loop(ctx, func(prompt string) <-chan line {
+		c.print(prompt)
+		return lines
+	})
+}
+
+// greeting is the first thing the console says.
+const greeting = "Sitrep — incident response in your terminal. Type help for commands; /incident is optional; quit, exit or Ctrl-D leaves.\n"
+
+// loop runs commands from next, which shows a prompt and delivers the next
+// line.
+func (c *Console) loop(ctx context.Context, next func(prompt string) <-chan line) error {
+	c.print(greeting)
 	var pending *press
 	for {
-		c.showPrompt(pending)
 		var l line
 		select {
 		case <-ctx.Done():
-			return nil
-		case l = <-lines:
+			return c.result()
+		case l = <-next(c.promptFor(pending)):
 		}
 		if l.err != nil {
 			if errors.Is(l.err, io.EOF) {
-				return nil
+				return c.result()
 			}
 			return fmt.Errorf("read input: %w", l.err)
 		}
 		if l.tooLong {
 			pending = nil
-			c.print(fmt.Sprintf("error: that line is longer than %d bytes and was ignored\n", MaxLine))
+			c.fail(fmt.Sprintf("error: that line is longer than %d bytes and was ignored\n", MaxLine))
 			continue
 		}
 		text := strings.TrimSpace(l.text)
@@ -95,12 +119,25 @@ func (c *Console) Run(ctx context.Context, in io.Reader) error {
 		if text == "" {
 			continue
 		}
+		if t := strings.ToLower(text); t == "quit" || t == "exit" {
+			return c.result()
+		}
 		if n, err := strconv.Atoi(text); err == nil {
 			pending = c.press(ctx, n)
 			continue
 		}
 		c.run(ctx, text)
 	}
+}
+
+// result is what the session returns: nil, or how many commands failed.
+func (c *Console) result() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failed > 0 {
+		return fmt.Errorf("%s %w", say.Count(c.failed, "command", "commands"), ErrCommandsFailed)
+	}
+	return nil
 }
 
 func readLines(in io.Reader, out chan<- line) {
@@ -141,7 +178,17 @@ func (c *Console) run(ctx context.Context, text string) {
 	if len(reply.Buttons) > 0 {
 		c.buttons = reply.Buttons
 	}
-	fmt.Fprint(c.out, Visible(Render(reply)))
+	out := c.out
+	if reply.Error {
+		c.failed++
+		if c.errOut != nil {
+			out = c.errOut
+		}
+	}
+	fmt.Fprint(out, Visible(Render(reply)))
+	if name, _, _ := strings.Cut(strings.TrimPrefix(text, "/incident "), " "); strings.EqualFold(name, "help") && !reply.Error {
+		fmt.Fprint(out, "Leave with quit, exit or Ctrl-D.\n")
+	}
 }
 
 // press is a button press waiting for its input or confirmation.
@@ -157,9 +204,9 @@ func (c *Console) press(ctx context.Context, n int) *press {
 	c.mu.Unlock()
 	if n < 1 || n > len(buttons) {
 		if len(buttons) == 0 {
-			c.print(fmt.Sprintf("error: no choice %d: no choices are shown yet\n", n))
+			c.fail(fmt.Sprintf("error: no choice %d: no choices are shown yet\n", n))
 		} else {
-			c.print(fmt.Sprintf("error: no choice %d: pick 1 to %d\n", n, len(buttons)))
+			c.fail(fmt.Sprintf("error: no choice %d: pick 1 to %d\n", n, len(buttons)))
 		}
 		return nil
 	}
@@ -193,21 +240,34 @@ func (c *Console) continuePress(ctx context.Context, p *press, text string) *pre
 	return nil
 }
 
-func (c *Console) showPrompt(p *press) {
+// promptFor is the prompt for the next line: the press waiting for input or
+// a confirmation, else the console's own.
+func (c *Console) promptFor(p *press) string {
 	switch {
 	case p != nil && !p.asked:
-		c.print(fmt.Sprintf("%s %s: ", p.button.Command, p.button.Input))
+		return Visible(fmt.Sprintf("%s %s: ", p.button.Command, p.button.Input))
 	case p != nil:
-		c.print(p.button.Confirm + " [y/N] ")
-	case c.prompt != "":
-		c.print(c.prompt)
+		return Visible(p.button.Confirm + " [y/N] ")
 	}
+	return c.prompt
 }
 
 func (c *Console) print(s string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	fmt.Fprint(c.out, Visible(s))
+}
+
+// fail prints an error of the console's own and counts it.
+func (c *Console) fail(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failed++
+	out := c.out
+	if c.errOut != nil {
+		out = c.errOut
+	}
+	fmt.Fprint(out, Visible(s))
 }
 
 // Visible shows the control characters in text from outside as caret
@@ -262,7 +322,10 @@ func (c *Console) Notify(ctx context.Context, inc *incidents.Incident, events []
 		fmt.Fprintf(&b, "\n%s · %s\n", inc.Key(), say.EventLine(ev))
 	}
 	if b.Len() > 0 {
-		c.print(b.String() + c.prompt)
+		if !c.tty { // a line editor redraws its own prompt below what is printed
+			b.WriteString(c.prompt)
+		}
+		c.print(b.String())
 	}
 }
 

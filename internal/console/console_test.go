@@ -3,6 +3,7 @@ package console_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -30,7 +31,7 @@ func session(t *testing.T, input string) (string, *incidents.Service) {
 	svc := incidents.NewService(incidents.Config{Store: store, Logger: quiet, Notifiers: []incidents.Notifier{c},
 		Clock: incidents.NewManualClock(time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC))})
 	c.SetHandler(commands.NewRouter(svc, quiet))
-	if err := c.Run(context.Background(), strings.NewReader(input)); err != nil {
+	if err := c.Run(context.Background(), strings.NewReader(input)); err != nil && !errors.Is(err, console.ErrCommandsFailed) {
 		t.Fatal(err)
 	}
 	return out.String(), svc
@@ -130,5 +131,38 @@ func TestOutsideTextCannotDriveTheTerminal(t *testing.T) {
 		if !strings.Contains(got, "^[[2J") || !strings.Contains(got, "^[]52;c;") {
 			t.Errorf("the escape sequences are not shown as text: %q", got)
 		}
+	}
+}
+
+// TestPipedSessionsSayWhatFailed: a script sees its errors on their own
+// writer and in the result; quit ends the input; help says how to leave.
+func TestPipedSessionsSayWhatFailed(t *testing.T) {
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	quiet := slog.New(slog.DiscardHandler)
+	svc := incidents.NewService(incidents.Config{Store: store, Logger: quiet})
+	run := func(input string) (string, string, error) {
+		var out, errs bytes.Buffer
+		c := console.New(commands.NewRouter(svc, quiet), &out, me, "")
+		c.ErrorsTo(&errs)
+		err := c.Run(context.Background(), strings.NewReader(input))
+		return out.String(), errs.String(), err
+	}
+	out, errs, err := run("help\ndeclare P3 disk filling\n")
+	if err != nil || errs != "" || !strings.Contains(out, "Leave with quit, exit or Ctrl-D.") || !strings.Contains(out, "Declared INC-1") {
+		t.Errorf("a clean session: %v, errors %q, output %q", err, errs, out)
+	}
+	out, errs, err = run("ack INC-99\nfrobnicate\n9\nQUIT\ndeclare P3 never run\n")
+	if !errors.Is(err, console.ErrCommandsFailed) || err.Error() != "3 commands failed" {
+		t.Errorf("result %v, want 3 commands failed", err)
+	}
+	if !strings.Contains(errs, "no incident INC-99") || !strings.Contains(errs, `unknown command "frobnicate"`) || !strings.Contains(errs, "no choice 9") || strings.Contains(out, "error") {
+		t.Errorf("errors %q, output %q", errs, out)
+	}
+	if all, _ := svc.List(context.Background(), incidents.Filter{All: true}); len(all) != 1 {
+		t.Errorf("%d incidents: the line after quit ran", len(all))
 	}
 }

@@ -106,7 +106,7 @@ func (inc *Incident) remindFollowUp(what string, at time.Time) []Event {
 	lead := orName(inc.Lead(), "the team")
 	switch what {
 	case "document":
-		ev.Message = fmt.Sprintf("%s was resolved %s ago and has no postmortem yet: %s, please write it (postmortem %s)", inc.Key(), at.Sub(inc.ResolvedAt).Round(time.Hour), lead, inc.Key())
+		ev.Message = fmt.Sprintf("%s was resolved %s ago and has no postmortem yet: %s, please write it (postmortem %s)", inc.Key(), Human(at.Sub(inc.ResolvedAt)), lead, inc.Key())
 	default:
 		ev.Message = fmt.Sprintf("%s's postmortem is written; %s, please hold the review and record it (phase %s review)", inc.Key(), lead, inc.Key())
 	}

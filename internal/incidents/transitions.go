@@ -106,7 +106,7 @@ func (inc *Incident) Ack(by Actor, at time.Time) ([]Event, error) {
 	late := at.Sub(inc.AckDeadline())
 	ev.Fields = map[string]string{"after": at.Sub(inc.AckClock).Round(time.Second).String()}
 	if late > 0 {
-		ev.Message = fmt.Sprintf("acknowledged %s after the %s response time", late.Round(time.Second), inc.Severity)
+		ev.Message = fmt.Sprintf("acknowledged %s after the %s response time", Human(late), inc.Severity)
 	} else {
 		ev.Message = "acknowledged within the response time"
 	}
@@ -284,7 +284,7 @@ func (inc *Incident) Remind(at time.Time) ([]Event, bool) {
 	ev := inc.event(EventReminder, System, at)
 	ev.Fields = map[string]string{"reminder": strconv.Itoa(inc.Reminders)}
 	ev.Message = fmt.Sprintf("%s (%s) is still unacknowledged after %s; its response time is %s",
-		inc.Key(), inc.Severity, overdue.Round(time.Second), inc.Severity.ResponseTime())
+		inc.Key(), inc.Severity, Human(overdue), Human(inc.Severity.ResponseTime()))
 	inc.touch(at)
 	return []Event{ev}, true
 }

@@ -37,7 +37,7 @@ func Describe(ev incidents.Event) string {
 	case incidents.EventStatusChanged:
 		return withMsg(fmt.Sprintf("status %s → %s", ev.From, ev.To))
 	case incidents.EventResolved:
-		return withMsg("resolved after " + ev.Fields["duration"])
+		return withMsg("resolved after " + humanField(ev.Fields["duration"]))
 	case incidents.EventReopened:
 		return withMsg("reopened")
 	case incidents.EventNote:
@@ -66,31 +66,24 @@ func Stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 // Clock is a UTC time of day: "02:47 UTC".
 func Clock(t time.Time) string { return t.UTC().Format("15:04 UTC") }
 
-// Human is a short duration: 45s, 14m, 1h05m, 2d3h.
-func Human(d time.Duration) string {
-	if d < 0 {
-		d = -d
+// Human is a short duration, the one wording of durations everywhere
+// (incidents.Human: the domain's messages use it too).
+func Human(d time.Duration) string { return incidents.Human(d) }
+
+// humanField words a duration stored in an event's fields ("1m36s").
+func humanField(v string) string {
+	if d, err := time.ParseDuration(v); err == nil {
+		return Human(d)
 	}
-	if d >= time.Minute {
-		d = d.Round(time.Minute)
+	return v
+}
+
+// Count is n and its noun: "1 incident", "2 incidents".
+func Count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
 	}
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 24*time.Hour:
-		h, m := int(d.Hours()), int(d.Minutes())%60
-		if m == 0 {
-			return fmt.Sprintf("%dh", h)
-		}
-		return fmt.Sprintf("%dh%02dm", h, m)
-	}
-	days, h := int(d.Hours())/24, int(d.Hours())%24
-	if h == 0 {
-		return fmt.Sprintf("%dd", days)
-	}
-	return fmt.Sprintf("%dd%dh", days, h)
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // Hidden reports a character that hides, rewrites or reorders what is shown:
