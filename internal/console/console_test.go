@@ -18,13 +18,20 @@ import (
 
 var me = incidents.Actor{Name: "@alice", Source: incidents.SourceConsole}
 
-func session(t *testing.T, input string) (string, *incidents.Service) {
+// openStore is a store in a temporary file, closed after the test.
+func openStore(t *testing.T) *boltstore.Store {
 	t.Helper()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	return store
+}
+
+func session(t *testing.T, input string) (string, *incidents.Service) {
+	t.Helper()
+	store := openStore(t)
 	quiet := slog.New(slog.DiscardHandler)
 	var out bytes.Buffer
 	c := console.New(nil, &out, me, "")
@@ -137,11 +144,7 @@ func TestOutsideTextCannotDriveTheTerminal(t *testing.T) {
 // TestPipedSessionsSayWhatFailed: a script sees its errors on their own
 // writer and in the result; quit ends the input; help says how to leave.
 func TestPipedSessionsSayWhatFailed(t *testing.T) {
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openStore(t)
 	quiet := slog.New(slog.DiscardHandler)
 	svc := incidents.NewService(incidents.Config{Store: store, Logger: quiet})
 	run := func(input string) (string, string, error) {
