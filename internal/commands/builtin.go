@@ -50,20 +50,14 @@ func invalid(format string, args ...any) error {
 	return incidents.Errorf(incidents.EInvalid, format, args...)
 }
 
-// explicitSeverity reads "P2" or "sev2" (not a bare digit, which may begin a title).
-func explicitSeverity(word string) (incidents.Severity, bool) {
-	w := strings.ToLower(word)
-	if !strings.HasPrefix(w, "p") && !strings.HasPrefix(w, "sev") {
-		return 0, false
-	}
-	s, err := incidents.ParseSeverity(w)
-	return s, err == nil
-}
-
 func declare(ctx context.Context, c *Call) (Reply, error) {
 	d := incidents.Declaration{Title: c.Rest}
-	if len(c.Args) > 0 {
-		if sev, ok := explicitSeverity(c.Args[0]); ok {
+	if len(c.Args) > 0 { // "P2", "P2:", "sev2", "SEV-2" first; not a bare digit, which may begin a title
+		sev, ok, err := incidents.SeverityToken(c.Args[0])
+		if err != nil {
+			return Reply{}, err
+		}
+		if ok {
 			d.Signals.Explicit = sev
 			_, d.Title = splitWord(c.Rest)
 		}

@@ -135,6 +135,28 @@ func TestDeclare(t *testing.T) {
 	}
 }
 
+// TestSeverityWords: the forms people type for a severity declare it and
+// stay out of the title.
+func TestSeverityWords(t *testing.T) {
+	f := newFixture(t)
+	for i, tt := range []struct {
+		text  string
+		sev   incidents.Severity
+		title string
+	}{
+		{"declare P1: payments down", incidents.P1, "payments down"},
+		{"declare sev2 checkout slow", incidents.P2, "checkout slow"},
+		{"declare SEV-3 search degraded", incidents.P3, "search degraded"},
+		{"declare Payments page blank", 0, "Payments page blank"},
+	} {
+		f.ok(t, "", tt.text)
+		inc, err := f.store.Get(context.Background(), int64(i+1))
+		if err != nil || inc.Title != tt.title || (tt.sev != 0 && inc.Severity != tt.sev) {
+			t.Errorf("%q → %+v %v", tt.text, inc, err)
+		}
+	}
+}
+
 func TestErrorsAreOneLineAndChangeNothing(t *testing.T) {
 	f := newFixture(t)
 	f.ok(t, "", "declare P2 Checkout errors")
@@ -152,7 +174,10 @@ func TestErrorsAreOneLineAndChangeNothing(t *testing.T) {
 		{"resolve 1", "INC-1 is already resolved"},
 		{"ack 1", "INC-1 is resolved: cannot acknowledge"},
 		{"severity 1", "give the new severity"},
-		{"severity 1 P7", `unknown severity "P7"`},
+		{"severity 1 P7", "P7 is not a severity: use P1 (critical)"},
+		{"declare P0 everything on fire", "P0 is not a severity: use P1 (critical)"},
+		{"declare P5 printer jam", "P5 is not a severity"},
+		{"declare SEV0 all down", "SEV0 is not a severity"},
 		{"status 1 fixed", `unknown status "fixed"`},
 		{"status 1 monitoring", "INC-1 is resolved"},
 		{"lead 1", "say who leads"},
@@ -165,7 +190,7 @@ func TestErrorsAreOneLineAndChangeNothing(t *testing.T) {
 		{"reopen 1", "is not resolved"},
 		{"list --open", `unknown option "--open"`},
 		{"list --severity", "--severity needs a value"},
-		{"list --severity=P9", `unknown severity "P9"`},
+		{"list --severity=P9", "P9 is not a severity"},
 		{"show 0", `"0" is not an id`},
 		{"timeline 42", "no incident INC-42"},
 		{strings.Repeat("x", commands.MaxRequest+1), "keep it under"},

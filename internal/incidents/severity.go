@@ -2,6 +2,8 @@ package incidents
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -61,12 +63,32 @@ func (s Severity) Label() string { return s.String() + " " + s.Name() }
 // ParseSeverity accepts P1..P4 in any case, with or without the P, and
 // "sev1".."sev4".
 func ParseSeverity(text string) (Severity, error) {
-	t := strings.ToLower(strings.TrimSpace(text))
-	t = strings.TrimPrefix(strings.TrimPrefix(t, "sev"), "p")
-	if len(t) == 1 && t[0] >= '1' && t[0] <= '4' {
-		return Severity(t[0] - '0'), nil
+	t := strings.TrimSpace(text)
+	if t != "" && strings.Trim(t, "0123456789") == "" {
+		t = "P" + t // where only a severity can stand, a bare 2 is P2
 	}
-	return 0, Errorf(EInvalid, "unknown severity %q: use P1, P2, P3 or P4", text)
+	sev, ok, err := SeverityToken(t)
+	if !ok {
+		return 0, Errorf(EInvalid, "unknown severity %q: use P1, P2, P3 or P4", text)
+	}
+	return sev, err
+}
+
+var severityWord = regexp.MustCompile(`^(?i)(?:p|sev-?)(\d{1,3}):?$`)
+
+// SeverityToken reads a word that names a severity: P2, p2, P2:, sev2,
+// SEV-2. ok is false for a word that does not look like one (a title's
+// first word); one that looks like a severity but is none (P0, P5, SEV0)
+// is an error that lists the choices, never a title.
+func SeverityToken(word string) (sev Severity, ok bool, err error) {
+	m := severityWord.FindStringSubmatch(word)
+	if m == nil {
+		return 0, false, nil
+	}
+	if n, _ := strconv.Atoi(m[1]); n >= 1 && n <= 4 {
+		return Severity(n), true, nil
+	}
+	return 0, true, Errorf(EInvalid, "%s is not a severity: use P1 (critical), P2 (high), P3 (medium) or P4 (low)", strings.TrimSuffix(word, ":"))
 }
 
 // MarshalText stores a severity as "P1".."P4".

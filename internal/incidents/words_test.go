@@ -1,6 +1,7 @@
 package incidents
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -14,6 +15,24 @@ func TestHumanIsOneWording(t *testing.T) {
 	} {
 		if got := Human(d); got != want {
 			t.Errorf("Human(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestSeverityTokens(t *testing.T) {
+	for word, want := range map[string]Severity{"P1": P1, "p2": P2, "P3:": P3, "sev1": P1, "SEV4": P4, "SEV-2": P2, "sev-3:": P3} {
+		if sev, ok, err := SeverityToken(word); !ok || err != nil || sev != want {
+			t.Errorf("%q → %v %v %v, want %v", word, sev, ok, err, want)
+		}
+	}
+	for _, word := range []string{"P0", "P5", "SEV0", "sev-9", "p12:"} {
+		if _, ok, err := SeverityToken(word); !ok || err == nil || !strings.Contains(err.Error(), "is not a severity: use P1 (critical)") {
+			t.Errorf("%q → ok %v, err %v: want an error listing the choices", word, ok, err)
+		}
+	}
+	for _, word := range []string{"Payments", "PagerDuty", "2", "sevenfold", "P1x", ""} {
+		if _, ok, _ := SeverityToken(word); ok {
+			t.Errorf("%q read as a severity: it begins a title", word)
 		}
 	}
 }
