@@ -50,6 +50,9 @@ func AckState(inc *incidents.Incident, now time.Time) string {
 	case inc.Acked():
 		return fmt.Sprintf("acknowledged by %s at %s", inc.AckedBy, say.Clock(inc.AckedAt))
 	case !inc.Open():
+		if by, at, ok := inc.FirstAck(); ok {
+			return fmt.Sprintf("acknowledged by %s at %s, before it was reopened", by, say.Clock(at))
+		}
 		return "resolved without acknowledgement"
 	}
 	due := inc.AckDeadline()

@@ -233,7 +233,11 @@ type Summary struct {
 	Runbooks   []RunbookUse
 }
 
-// SeverityStats holds one severity's counts and durations.
+// SeverityStats holds one severity's counts and durations, as /metrics
+// has them: Count by the severity at declaration; Ack, from the declaration
+// to the first acknowledgement (reopening does not reset it), under the
+// severity at that moment; Resolve, from the declaration to each
+// resolution, under the severity at that moment.
 type SeverityStats struct {
 	Count        int
 	Ack, Resolve []time.Duration
@@ -261,17 +265,27 @@ func Stats(ctx context.Context, svc *incidents.Service, since time.Time) (Summar
 			continue
 		}
 		s.Total++
-		st := s.BySeverity[inc.Severity]
-		st.Count++
-		t := postmortem.Measure(inc)
-		if inc.Acked() {
-			st.Ack = append(st.Ack, t.Acknowledge)
-		}
-		if !inc.Open() {
-			st.Resolve = append(st.Resolve, t.Resolve)
-		}
+		// As /metrics counts them: declared under the first severity, the
+		// first acknowledgement and each resolution under the severity of
+		// that moment, all from the declaration.
+		sev, acked := inc.Severity, false
 		err := svc.Timeline(ctx, inc.ID, func(ev incidents.Event) error {
-			if ev.Kind == incidents.EventRunbookStep {
+			switch ev.Kind {
+			case incidents.EventDeclared, incidents.EventSeverityChanged:
+				if v, err := incidents.ParseSeverity(ev.To); err == nil {
+					sev = v
+				}
+				if ev.Kind == incidents.EventDeclared {
+					s.BySeverity[sev].Count++
+				}
+			case incidents.EventAcknowledged:
+				if !acked {
+					acked = true
+					s.BySeverity[sev].Ack = append(s.BySeverity[sev].Ack, ev.At.Sub(inc.DeclaredAt))
+				}
+			case incidents.EventResolved:
+				s.BySeverity[sev].Resolve = append(s.BySeverity[sev].Resolve, ev.At.Sub(inc.DeclaredAt))
+			case incidents.EventRunbookStep:
 				runbooks[ev.Fields["runbook"]]++
 			}
 			return nil

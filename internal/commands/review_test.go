@@ -2,11 +2,19 @@ package commands_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/commands"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/telemetry"
 )
 
 func TestActionItemsAndPostmortem(t *testing.T) {
@@ -76,5 +84,74 @@ func TestStats(t *testing.T) {
 	f.clock.Advance(31 * 24 * time.Hour)
 	if r := f.ok(t, "", "stats"); r.Text != "0 incidents in the last 30d:" {
 		t.Errorf("after a month: %q", r.Text)
+	}
+}
+
+// TestAcknowledgementSurvivesReopening: declared P2, acknowledged after 5m,
+// resolved, reopened, raised to P1 and resolved again. show still names the
+// acknowledgement; stats and /metrics both count MTTA 5m under P2 (the
+// severity when it was acknowledged) and a resolution under each of P2 and P1.
+func TestAcknowledgementSurvivesReopening(t *testing.T) {
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	reg := prometheus.NewRegistry()
+	metrics, err := telemetry.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := incidents.NewManualClock(t0)
+	quiet := slog.New(slog.DiscardHandler)
+	svc := incidents.NewService(incidents.Config{Store: store, Clock: clock, Logger: quiet, Notifiers: []incidents.Notifier{metrics}})
+	f := &fixture{router: commands.NewRouter(svc, quiet), store: store, clock: clock}
+	f.ok(t, "", "declare P2 checkout errors")
+	f.clock.Advance(5 * time.Minute)
+	f.ok(t, "", "ack 1")
+	f.clock.Advance(15 * time.Minute)
+	f.ok(t, "", "resolve 1 rolled back")
+	f.clock.Advance(10 * time.Minute)
+	f.ok(t, "", "reopen 1 errors are back")
+	f.ok(t, "", "severity 1 P1 every region now")
+	f.clock.Advance(10 * time.Minute)
+	f.ok(t, "", "resolve 1 fixed for good")
+
+	show := f.ok(t, "", "show 1")
+	for _, fl := range show.Fields {
+		if fl.Label == "Ack deadline" && fl.Value != "acknowledged by @alice at 03:05 UTC, before it was reopened" {
+			t.Errorf("show says %q", fl.Value)
+		}
+	}
+	lines := f.ok(t, "", "stats").Lines
+	if !strings.HasPrefix(lines[2], "P2       1  5m / 5m") || !strings.Contains(lines[2], "20m / 20m") {
+		t.Errorf("P2 line %q", lines[2])
+	}
+	if !strings.HasPrefix(lines[1], "P1       0  — ") || !strings.Contains(lines[1], "40m / 40m") {
+		t.Errorf("P1 line %q", lines[1])
+	}
+	// /metrics carries the same.
+	families, _ := reg.Gather()
+	got := map[string]string{}
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			if h := m.GetHistogram(); h != nil {
+				got[mf.GetName()+"/"+m.GetLabel()[0].GetValue()] = fmt.Sprintf("%d×%gs", h.GetSampleCount(), h.GetSampleSum())
+			}
+		}
+	}
+	want := map[string]string{
+		"sitrep_time_to_acknowledge_seconds/P2": "1×300s",
+		"sitrep_time_to_resolve_seconds/P2":     "1×1200s", "sitrep_time_to_resolve_seconds/P1": "1×2400s",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+	for k, v := range got {
+		if _, ok := want[k]; !ok && v != "0×0s" {
+			t.Errorf("%s = %q, want nothing observed", k, v)
+		}
 	}
 }

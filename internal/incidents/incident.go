@@ -25,6 +25,11 @@ type Incident struct {
 	Source         string    `json:"source"`
 	AckedAt        time.Time `json:"acked_at,omitzero"`
 	AckedBy        string    `json:"acked_by,omitempty"`
+	// FirstAckedAt and FirstAckedBy are the first acknowledgement, kept
+	// when a reopening clears AckedAt: time to acknowledge counts from the
+	// declaration to it.
+	FirstAckedAt time.Time `json:"first_acked_at,omitzero"`
+	FirstAckedBy string    `json:"first_acked_by,omitempty"`
 	ResolvedAt     time.Time `json:"resolved_at,omitzero"`
 	Summary        string    `json:"summary,omitempty"`
 	// AckClock is when the acknowledgement deadline started running: the
@@ -94,6 +99,19 @@ func (inc *Incident) Open() bool { return inc.Status != Resolved }
 // Acked reports whether someone acknowledged the incident since it was
 // declared or last reopened.
 func (inc *Incident) Acked() bool { return !inc.AckedAt.IsZero() }
+
+// FirstAck is the first acknowledgement (it survives reopening), and false
+// when there was none. Incidents stored before FirstAckedAt existed give
+// their current acknowledgement.
+func (inc *Incident) FirstAck() (string, time.Time, bool) {
+	switch {
+	case !inc.FirstAckedAt.IsZero():
+		return inc.FirstAckedBy, inc.FirstAckedAt, true
+	case inc.Acked():
+		return inc.AckedBy, inc.AckedAt, true
+	}
+	return "", time.Time{}, false
+}
 
 // Lead is the incident commander, or "".
 func (inc *Incident) Lead() string { return inc.Holder(Commander) }

@@ -102,6 +102,9 @@ func (inc *Incident) Ack(by Actor, at time.Time) ([]Event, error) {
 		return nil, Errorf(EConflict, "%s was already acknowledged by %s at %s UTC", inc.Key(), inc.AckedBy, inc.AckedAt.UTC().Format("15:04"))
 	}
 	inc.AckedAt, inc.AckedBy = at, by.Name
+	if inc.FirstAckedAt.IsZero() {
+		inc.FirstAckedAt, inc.FirstAckedBy = at, by.Name
+	}
 	ev := inc.event(EventAcknowledged, by, at)
 	late := at.Sub(inc.AckDeadline())
 	ev.Fields = map[string]string{"after": at.Sub(inc.AckClock).Round(time.Second).String()}

@@ -104,8 +104,8 @@ func jsonHead(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options
 		h.Incident.ResolvedAt, h.Incident.Duration = inc.ResolvedAt.UTC().Format(rfc3339), t.Resolve.Seconds()
 	}
 	h.Detection.Source, h.Detection.Alerts = detectionSource(inc), g.detection
-	h.Response.AcknowledgeSeconds = seconds(t.Acknowledge.Seconds(), inc.Acked())
-	h.Response.AcknowledgedBy = inc.AckedBy
+	h.Response.AcknowledgeSeconds = seconds(t.Acknowledge.Seconds(), !t.AckedAt.IsZero())
+	h.Response.AcknowledgedBy = t.AckedBy
 	h.Response.MitigateSeconds = seconds(t.Mitigate.Seconds(), !t.MitigatedAt.IsZero())
 	h.Response.ResolveSeconds = seconds(t.Resolve.Seconds(), !inc.Open())
 	h.Response.ResponseSeconds = inc.Severity.ResponseTime().Seconds()

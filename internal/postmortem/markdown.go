@@ -62,12 +62,12 @@ func mdHead(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options) 
 	}
 
 	p("\n## Response times\n\n| Measure | Time | Detail |\n|---|---|---|\n")
-	if inc.Acked() {
+	if !t.AckedAt.IsZero() {
 		verdict := "within the response time"
 		if late := t.Acknowledge - sev.ResponseTime(); late > 0 {
 			verdict = say.Human(late) + " over the response time"
 		}
-		p("| Time to acknowledge | %s | by %s at %s, %s (%s) |\n", say.Human(t.Acknowledge), cell(inc.AckedBy), say.Clock(t.AckedAt), verdict, say.Human(sev.ResponseTime()))
+		p("| Time to acknowledge | %s | by %s at %s, %s (%s) |\n", say.Human(t.Acknowledge), cell(t.AckedBy), say.Clock(t.AckedAt), verdict, say.Human(sev.ResponseTime()))
 	} else {
 		p("| Time to acknowledge | — | not acknowledged |\n")
 	}

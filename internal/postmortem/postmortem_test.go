@@ -179,8 +179,9 @@ func TestGoldenMarkdownAndJSON(t *testing.T) {
 func TestMeasure(t *testing.T) {
 	_, inc := fixture(t)
 	m := postmortem.Measure(inc)
-	// Declared 03:00; re-acknowledged 03:22:30 after the unack at 03:05:30; monitoring at 03:40:30; resolved 03:46:30.
-	if m.Acknowledge != 17*time.Minute || m.Mitigate != 40*time.Minute+30*time.Second || m.Resolve != 46*time.Minute+30*time.Second {
+	// Declared 03:00; first acknowledged 03:04:30 (by Jane Doe in PagerDuty; unacknowledged
+	// at 03:05:30, acknowledged again 03:22:30); monitoring at 03:40:30; resolved 03:46:30.
+	if m.Acknowledge != 4*time.Minute+30*time.Second || m.AckedBy != "Jane Doe" || m.Mitigate != 40*time.Minute+30*time.Second || m.Resolve != 46*time.Minute+30*time.Second {
 		t.Errorf("measured %+v", m)
 	}
 }

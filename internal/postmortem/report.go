@@ -158,14 +158,15 @@ func Write(ctx context.Context, w io.Writer, src Source, inc *incidents.Incident
 type Times struct {
 	Acknowledge, Mitigate, Resolve time.Duration
 	AckedAt, MitigatedAt           time.Time
+	AckedBy                        string // who acknowledged first
 }
 
 // Measure computes time to acknowledge, to mitigate (the service restored:
 // the Verify phase, reached by status monitoring or by resolving) and to resolve.
 func Measure(inc *incidents.Incident) Times {
 	var t Times
-	if inc.Acked() {
-		t.AckedAt, t.Acknowledge = inc.AckedAt, inc.AckedAt.Sub(inc.AckClock)
+	if by, at, ok := inc.FirstAck(); ok { // from the declaration to the first acknowledgement, reopened or not
+		t.AckedBy, t.AckedAt, t.Acknowledge = by, at, at.Sub(inc.DeclaredAt)
 	}
 	if at, ok := inc.Reached(incidents.Verify); ok {
 		t.MitigatedAt, t.Mitigate = at, at.Sub(inc.DeclaredAt)

@@ -34,7 +34,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "sitrep_incidents_open", Help: "Incidents not resolved, by current severity.",
 		}, []string{"severity"}),
 		tta: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "sitrep_time_to_acknowledge_seconds", Help: "Time from declaration (or reopening) to acknowledgement.",
+			Name: "sitrep_time_to_acknowledge_seconds", Help: "Time from declaration to the first acknowledgement, by the severity at that moment.",
 			Buckets: []float64{30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400},
 		}, []string{"severity"}),
 		ttr: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -84,7 +84,9 @@ func (m *Metrics) Notify(_ context.Context, inc *incidents.Incident, events []in
 				m.open.WithLabelValues(ev.To).Inc()
 			}
 		case incidents.EventAcknowledged:
-			m.tta.WithLabelValues(inc.Severity.String()).Observe(inc.AckedAt.Sub(inc.AckClock).Seconds())
+			if _, first, _ := inc.FirstAck(); first.Equal(ev.At) { // the first: a reopened incident's next ack is not another
+				m.tta.WithLabelValues(inc.Severity.String()).Observe(first.Sub(inc.DeclaredAt).Seconds())
+			}
 		case incidents.EventResolved:
 			m.open.WithLabelValues(inc.Severity.String()).Dec()
 			m.ttr.WithLabelValues(inc.Severity.String()).Observe(inc.ResolvedAt.Sub(inc.DeclaredAt).Seconds())
