@@ -30,8 +30,8 @@ type Incident struct {
 	// declaration to it.
 	FirstAckedAt time.Time `json:"first_acked_at,omitzero"`
 	FirstAckedBy string    `json:"first_acked_by,omitempty"`
-	ResolvedAt     time.Time `json:"resolved_at,omitzero"`
-	Summary        string    `json:"summary,omitempty"`
+	ResolvedAt   time.Time `json:"resolved_at,omitzero"`
+	Summary      string    `json:"summary,omitempty"`
 	// AckClock is when the acknowledgement deadline started running: the
 	// declaration, or the last reopening.
 	AckClock  time.Time `json:"ack_clock"`
