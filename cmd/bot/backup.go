@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sitrep-oncall/sitrep/internal/say"
 	"github.com/sitrep-oncall/sitrep/internal/server"
 	"io"
 	"net/http"
@@ -133,10 +134,18 @@ func adminGet(ctx context.Context, url, token, db string) (io.ReadCloser, error)
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
+		return nil, &answerError{status: resp.StatusCode, text: resp.Status, msg: strings.TrimSpace(string(msg))}
 	}
 	return resp.Body, nil
 }
+
+// answerError is a running Sitrep's refusal: its status and its words.
+type answerError struct {
+	status    int
+	text, msg string
+}
+
+func (e *answerError) Error() string { return e.text + ": " + e.msg }
 
 func orUnknown(s string) string {
 	if s == "" {
@@ -190,5 +199,5 @@ func checkCLI(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	for _, p := range problems {
 		fmt.Fprintf(stdout, "%s: %s\n", path, p)
 	}
-	return fmt.Errorf("%s: %d problems; restore it from a backup (bot backup writes one)", path, len(problems))
+	return fmt.Errorf("%s: %s; restore it from a backup (bot backup writes one)", path, say.Count(len(problems), "problem", "problems"))
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -327,8 +328,12 @@ func TestPostmortemExport(t *testing.T) {
 		t.Fatalf("export exit %d: %s %s", code, out, stderr)
 	}
 	file := filepath.Join(dir, "pm.json")
-	if _, stderr, code := runBot(t, botEnv(db, "127.0.0.1:0"), "", "postmortem", "export", "1", "-format", "json", "-o", file); code != 0 {
+	out, stderr, code = runBot(t, botEnv(db, "127.0.0.1:0"), "", "postmortem", "export", "1", "-format", "json", "-o", file)
+	if code != 0 {
 		t.Fatalf("json export: %s", stderr)
+	}
+	if st, err := os.Stat(file); err != nil || out != fmt.Sprintf("Wrote the postmortem of INC-1 to %s (JSON, %d bytes).\n", file, st.Size()) {
+		t.Errorf("-o says %q (%v)", out, err)
 	}
 	var doc map[string]any
 	if b, err := os.ReadFile(file); err != nil || json.Unmarshal(b, &doc) != nil || doc["timeline_events"].(float64) < 5 {
@@ -341,7 +346,7 @@ func TestPostmortemExport(t *testing.T) {
 	}{
 		{[]string{"postmortem"}, 2, "usage: bot postmortem export"},
 		{[]string{"postmortem", "export", "INC-x"}, 2, "is not an incident id"},
-		{[]string{"postmortem", "export", "9"}, 1, "no incident INC-9"},
+		{[]string{"postmortem", "export", "9"}, 1, "bot: no incident INC-9\n"},
 		{[]string{"postmortem", "export", "1", "-format", "pdf"}, 1, `unknown format "pdf"`},
 	} {
 		out, stderr, code := runBot(t, botEnv(db, "127.0.0.1:0"), "", tt.args...)
@@ -354,6 +359,10 @@ func TestPostmortemExport(t *testing.T) {
 	out, stderr, code = runBot(t, botEnv(db, b.addr), "", "postmortem", "export", "INC-1")
 	if code != 0 || !strings.Contains(out, "| 1 | alert on pool saturation | @bob | open |") {
 		t.Errorf("export while running: exit %d %s %s", code, out, stderr)
+	}
+	// An unknown id reads the same whether the file or the running Sitrep answers.
+	if _, stderr, code = runBot(t, botEnv(db, b.addr), "", "postmortem", "export", "9"); code != 1 || stderr != "bot: no incident INC-9\n" {
+		t.Errorf("unknown id while running: exit %d %q", code, stderr)
 	}
 }
 
@@ -370,6 +379,14 @@ func TestRunbooksLint(t *testing.T) {
 	}
 	if _, _, code := runBot(t, env, "", "runbooks"); code != 2 {
 		t.Errorf("runbooks without lint: exit %d", code)
+	}
+	// Paths as given, plurals right.
+	if _, stderr, code := runBot(t, env, "", "runbooks", "lint", "/nonexistent"); code != 1 || stderr != "bot: runbooks lint: stat /nonexistent: no such file or directory\n" {
+		t.Errorf("a missing directory: exit %d %q", code, stderr)
+	}
+	out, stderr, code = runBot(t, env, "", "runbooks", "lint", "../../internal/runbooks/testdata/several/")
+	if code != 1 || !strings.HasPrefix(out, "../../internal/runbooks/testdata/several/several.yaml:4: field colour") || !strings.Contains(stderr, "7 problems in ../../internal/runbooks/testdata/several/") {
+		t.Errorf("several problems: exit %d\n%s\n%s", code, out, stderr)
 	}
 	// A declared incident is offered its runbook.
 	out, _, _ = runBot(t, append(env, "SITREP_RUNBOOKS=../../runbooks"), "declare P2 Checkout error rate above 5%\n")

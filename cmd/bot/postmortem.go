@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/commands"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/prom"
+	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
 // postmortemCLI is `bot postmortem export INC-7 [-format md|json] [-o file]`.
@@ -42,6 +44,8 @@ func postmortemCLI(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err != nil {
 		return err
 	}
+	counted := &countingWriter{w: w}
+	w = counted
 	if format != "json" { // JSON escapes controls itself
 		vw := &visibleWriter{w: w}
 		inner := done
@@ -72,7 +76,23 @@ func postmortemCLI(ctx context.Context, args []string, stdout, stderr io.Writer,
 	case errors.Is(err, boltstore.ErrLocked):
 		err = fetchPostmortem(ctx, "http://"+cfg.Listen, cfg.AdminToken, cfg.DB, id, format, w)
 	}
-	return done(err)
+	if err = done(err); err == nil && out != "" && out != "-" {
+		kind := map[string]string{"md": "Markdown", "json": "JSON"}[format]
+		fmt.Fprintf(stdout, "Wrote the postmortem of %s to %s (%s, %s).\n", incidents.FormatID(id), out, kind, say.Count(int(counted.n), "byte", "bytes"))
+	}
+	return err
+}
+
+// countingWriter counts what passes through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // output is the file to write (atomically: temporary file, then rename) or stdout.
@@ -114,6 +134,10 @@ func fetchPostmortem(ctx context.Context, base, token, db string, id int64, form
 	body, err := adminGet(ctx, u, token, db)
 	if errors.Is(err, errWrongSitrep) {
 		return err
+	}
+	var answer *answerError
+	if errors.As(err, &answer) && answer.status == http.StatusNotFound {
+		return incidents.Errorf(incidents.ENotFound, "%s", answer.msg) // the same sentence the file gives
 	}
 	if err != nil {
 		return fmt.Errorf("the database is held by a running Sitrep, and asking it failed: %w", err)

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
 // loadRunbooks reads SITREP_RUNBOOKS. A missing directory means no runbooks
@@ -42,18 +44,22 @@ func runbooksCLI(args []string, stdout, stderr io.Writer, getenv func(string) st
 	if len(args) == 2 {
 		dir = args[1]
 	}
-	dir = filepath.Clean(dir)
-	set, err := runbooks.Load(os.DirFS(filepath.Dir(dir)), filepath.Base(dir), runbooks.Options{Namespaces: cfg.Namespaces})
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("runbooks lint: %w", err) // the path as given
+	}
+	clean := filepath.Clean(dir)
+	set, err := runbooks.Load(os.DirFS(filepath.Dir(clean)), filepath.Base(clean), runbooks.Options{Namespaces: cfg.Namespaces})
 	var problems runbooks.Problems
 	if errors.As(err, &problems) {
 		for _, p := range problems {
-			fmt.Fprintln(stdout, filepath.Join(filepath.Dir(dir), p.File)+fmt.Sprintf(":%d: %s", p.Line, p.Msg))
+			p.File = filepath.Join(dir, strings.TrimPrefix(p.File, filepath.Base(clean)+"/"))
+			fmt.Fprintln(stdout, p)
 		}
-		return fmt.Errorf("%d problems in %s", len(problems), dir)
+		return fmt.Errorf("%s in %s", say.Count(len(problems), "problem", "problems"), dir)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%d runbooks in %s: all good\n", len(set.Runbooks()), dir)
+	fmt.Fprintf(stdout, "%s in %s: all good\n", say.Count(len(set.Runbooks()), "runbook", "runbooks"), dir)
 	return nil
 }

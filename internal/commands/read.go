@@ -104,7 +104,7 @@ func timeline(ctx context.Context, c *Call) (Reply, error) {
 		k := total % TimelineTail
 		ring = append(ring[k:], ring[:k]...)
 	}
-	head := fmt.Sprintf("Timeline of %s · %s (%d events, UTC):", inc.Key(), inc.Title, total)
+	head := fmt.Sprintf("Timeline of %s · %s (%s, UTC):", inc.Key(), inc.Title, say.Count(total, "event", "events"))
 	if total > TimelineTail {
 		head = fmt.Sprintf("Timeline of %s · %s (last %d of %d events, UTC):", inc.Key(), inc.Title, TimelineTail, total)
 	}

@@ -207,9 +207,9 @@ func stats(ctx context.Context, c *Call) (Reply, error) {
 		lines = append(lines, "Runbooks used: none yet")
 	}
 	for _, r := range s.Runbooks {
-		lines = append(lines, fmt.Sprintf("Runbook %s: %d steps run", r.Name, r.Steps))
+		lines = append(lines, fmt.Sprintf("Runbook %s: %s run", r.Name, say.Count(r.Steps, "step", "steps")))
 	}
-	return Reply{Text: fmt.Sprintf("%d incidents in the last %s:", s.Total, say.Human(window)), Lines: lines, Private: true}, nil
+	return Reply{Text: fmt.Sprintf("%s in the last %s:", say.Count(s.Total, "incident", "incidents"), say.Human(window)), Lines: lines, Private: true}, nil
 }
 
 func pair(d []time.Duration) string {

@@ -108,7 +108,7 @@ func mdHead(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options) 
 		p("_No impact recorded: add notes tagged #impact._\n")
 	}
 
-	p("\n## Timeline\n\nAll %d events, in UTC.\n\n| Time | Who | Source | What |\n|---|---|---|---|\n", g.events)
+	p("\n## Timeline\n\nAll %s, in UTC.\n\n| Time | Who | Source | What |\n|---|---|---|---|\n", say.Count(g.events, "event", "events"))
 	return nil
 }
 

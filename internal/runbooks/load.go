@@ -2,29 +2,39 @@ package runbooks
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
 )
 
-// Problem is one thing wrong in a runbook file, at a line.
+// Problem is one thing wrong in a runbook file, at a line (and a column,
+// when known: a PromQL error points into its query).
 type Problem struct {
 	File string
 	Line int
 	Msg  string
+	Col  int
 }
 
-func (p Problem) String() string { return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Msg) }
+func (p Problem) String() string {
+	if p.Col > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Col, p.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Msg)
+}
 
 // Problems is every problem found; it is the loader's error.
 type Problems []Problem
@@ -110,7 +120,7 @@ func Load(fsys fs.FS, dir string, opt Options) (*Set, error) {
 		file := path.Join(dir, name)
 		data, err := readRegular(fsys, file)
 		if err != nil {
-			problems = append(problems, Problem{file, 0, err.Error()})
+			problems = append(problems, Problem{File: file, Msg: err.Error()})
 			continue
 		}
 		rb, ps := Parse(file, data, opt)
@@ -119,7 +129,7 @@ func Load(fsys fs.FS, dir string, opt Options) (*Set, error) {
 			continue
 		}
 		if other := set.byName[rb.Name]; other != nil {
-			problems = append(problems, Problem{file, 1, fmt.Sprintf("runbook name %q is also used by %s", rb.Name, other.File)})
+			problems = append(problems, Problem{File: file, Line: 1, Msg: fmt.Sprintf("runbook name %q is also used by %s", rb.Name, other.File)})
 			continue
 		}
 		set.byName[rb.Name] = rb
@@ -137,29 +147,78 @@ var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // Parse reads one runbook strictly: unknown fields and kinds, missing
 // parameters and bad PromQL are problems with the line they are on.
+// Every problem of the file is reported at once: an unknown field or a
+// wrong type does not hide what else is wrong; only YAML that does not
+// parse at all stops there.
 func Parse(file string, data []byte, opt Options) (*Runbook, Problems) {
-	var rb Runbook
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&rb); err != nil {
-		return nil, yamlProblems(file, err)
-	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, yamlProblems(file, err)
 	}
+	var rb Runbook
+	var ps Problems
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&rb); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, yamlProblems(file, err)
+		}
+		ps = yamlProblems(file, err) // the rest is decoded: check it too
+	}
 	rb.File = file
-	lines := stepLines(&root)
+	steps := stepNodes(&root)
 	for i := range rb.Steps {
-		if i < len(lines) {
-			rb.Steps[i].Line = lines[i]
+		if i < len(steps) {
+			rb.Steps[i].Line = steps[i].Line
 		}
 	}
-	ps := validate(&rb, opt)
+	ps = append(ps, validate(&rb, opt, queryPlace(data, steps))...)
 	if len(ps) > 0 {
+		slices.SortStableFunc(ps, func(a, b Problem) int { return cmp.Or(a.Line-b.Line, a.Col-b.Col) })
 		return nil, ps
 	}
 	return &rb, nil
+}
+
+// queryPlace maps a position in step i's query to the file's line and
+// column: a query written as a block (query: |) starts on the line after
+// the key, at its indentation; a one-line query where its value starts.
+func queryPlace(data []byte, steps []*yaml.Node) func(i, line, col int) (int, int) {
+	lines := strings.Split(string(data), "\n")
+	return func(i, qline, qcol int) (int, int) {
+		if i >= len(steps) {
+			return 0, 0
+		}
+		v := mapValue(steps[i], "query")
+		if v == nil {
+			return steps[i].Line, 0
+		}
+		if v.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+			first := v.Line // the line of the | indicator; the text is below
+			indent := 0
+			if first < len(lines) {
+				l := lines[first]
+				indent = len(l) - len(strings.TrimLeft(l, " "))
+			}
+			return first + 1 + qline, indent + qcol + 1
+		}
+		col := v.Column + qcol
+		if v.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			col++
+		}
+		return v.Line + qline, col
+	}
+}
+
+// mapValue is the value of key in a mapping node, or nil.
+func mapValue(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; m != nil && m.Kind == yaml.MappingNode && i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
 }
 
 func yamlProblems(file string, err error) Problems {
@@ -177,25 +236,18 @@ func yamlProblems(file string, err error) Problems {
 func lineProblem(file, msg string) Problem {
 	if m := lineRE.FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
-		return Problem{file, n, strings.Replace(m[2], "in type runbooks.", "in a ", 1)}
+		return Problem{File: file, Line: n, Msg: strings.Replace(m[2], "in type runbooks.", "in a ", 1)}
 	}
-	return Problem{file, 1, msg}
+	return Problem{File: file, Line: 1, Msg: msg}
 }
 
-// stepLines finds the line of each item under the top-level "steps" key.
-func stepLines(root *yaml.Node) []int {
+// stepNodes finds each item under the top-level "steps" key.
+func stepNodes(root *yaml.Node) []*yaml.Node {
 	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
 		return nil
 	}
-	m := root.Content[0]
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == "steps" {
-			var lines []int
-			for _, item := range m.Content[i+1].Content {
-				lines = append(lines, item.Line)
-			}
-			return lines
-		}
+	if steps := mapValue(root.Content[0], "steps"); steps != nil {
+		return steps.Content
 	}
 	return nil
 }
@@ -205,10 +257,10 @@ func stepLines(root *yaml.Node) []int {
 var knownParams = map[string]bool{"namespace": true, "deployment": true, "service": true, "pod": true,
 	"alertname": true, "instance": true, "job": true, "container": true}
 
-func validate(rb *Runbook, opt Options) Problems {
+func validate(rb *Runbook, opt Options, place func(step, line, col int) (int, int)) Problems {
 	var ps Problems
 	add := func(line int, format string, args ...any) {
-		ps = append(ps, Problem{rb.File, line, fmt.Sprintf(format, args...)})
+		ps = append(ps, Problem{File: rb.File, Line: line, Msg: fmt.Sprintf(format, args...)})
 	}
 	if !validName.MatchString(rb.Name) {
 		add(1, "name %q: use lower-case letters, digits and dashes", rb.Name)
@@ -255,8 +307,46 @@ func validate(rb *Runbook, opt Options) Problems {
 			add(line, "step %q targets namespace %q, outside the allowed namespaces (%s)", s.Name, ns, strings.Join(opt.Namespaces, ", "))
 		}
 		validateStep(s, func(format string, args ...any) { add(line, "step %q: "+format, append([]any{s.Name}, args...)...) })
+		if s.Kind == PromQL || s.Kind == PromQLRange {
+			for _, e := range promqlErrors(s.Query) {
+				l, c := place(i, e.line, e.col)
+				ps = append(ps, Problem{File: rb.File, Line: cmp.Or(l, line), Col: c, Msg: fmt.Sprintf("step %q: bad PromQL: %s", s.Name, e.msg)})
+			}
+		}
 	}
 	return ps
+}
+
+type queryError struct {
+	line, col int // in the query, from 0
+	msg       string
+}
+
+// promqlErrors parses a query as Prometheus itself does, with each
+// {{param}} replaced by as many x's, so positions stay where they are in
+// the file.
+func promqlErrors(query string) []queryError {
+	if strings.TrimSpace(query) == "" {
+		return nil
+	}
+	q := placeholder.ReplaceAllStringFunc(query, func(m string) string { return strings.Repeat("x", len(m)) })
+	_, err := parser.ParseExpr(q)
+	var errs parser.ParseErrors
+	if !errors.As(err, &errs) {
+		if err != nil {
+			return []queryError{{msg: err.Error()}}
+		}
+		return nil
+	}
+	var out []queryError
+	for _, e := range errs {
+		start := min(int(e.PositionRange.Start), len(q))
+		before := q[:start]
+		line := strings.Count(before, "\n")
+		col := utf8.RuneCountInString(before[strings.LastIndex(before, "\n")+1:])
+		out = append(out, queryError{line, col, e.Err.Error()})
+	}
+	return out
 }
 
 func validateStep(s *Step, add func(string, ...any)) {
@@ -265,10 +355,6 @@ func validateStep(s *Step, add func(string, ...any)) {
 		if strings.TrimSpace(s.Query) == "" {
 			add("needs a query")
 			break
-		}
-		q, _ := Expand(s.Query, dummyParams(s))
-		if _, err := parser.ParseExpr(q); err != nil { // PromQL syntax, as Prometheus itself reads it
-			add("bad PromQL: %v", err)
 		}
 		if t := s.Thresholds; t != nil && ((!t.Below && t.Warning > t.Critical) || (t.Below && t.Warning < t.Critical)) {
 			add("thresholds: warning %v is past critical %v", t.Warning, t.Critical)
@@ -311,15 +397,6 @@ func validateStep(s *Step, add func(string, ...any)) {
 			add("a manual step needs text saying what to do")
 		}
 	}
-}
-
-// dummyParams fills placeholders with a label-safe value, for syntax checks.
-func dummyParams(s *Step) map[string]string {
-	m := map[string]string{}
-	for _, p := range s.Placeholders() {
-		m[p] = "x"
-	}
-	return m
 }
 
 // Match picks the runbook for an incident: its alert name first, then its

@@ -57,7 +57,7 @@ func TestBadRunbooksFailAtTheRightLine(t *testing.T) {
 	for _, want := range []string{
 		"bad/unknown-field.yaml:8: field command not found in a Step",
 		`bad/shell.yaml:8: step "sneaky": kind "shell": runbooks cannot run shell commands`,
-		`bad/bad-promql.yaml:5: step "broken": bad PromQL:`,
+		`bad/bad-promql.yaml:7:41: step "broken": bad PromQL: unclosed left parenthesis`,
 		`bad/missing-param.yaml:7: step "scale the thing" uses {{app}}, which is not a parameter`,
 		`bad/unknown-kind.yaml:11: step "teleport": unknown kind "kube.teleport"`,
 		`bad/outside-namespace.yaml:1: params.namespace "kube-system" is outside the allowed namespaces`,
@@ -69,6 +69,20 @@ func TestBadRunbooksFailAtTheRightLine(t *testing.T) {
 	}
 	if len(ps) != 7 {
 		t.Errorf("%d problems, want 7:\n%s", len(ps), got)
+	}
+}
+
+// TestEveryProblemOfAFileAtOnce: an unknown field does not hide the rest;
+// PromQL errors point at the query's own line and column, in a block
+// query and a quoted one (testdata/several.golden).
+func TestEveryProblemOfAFileAtOnce(t *testing.T) {
+	_, err := runbooks.Load(os.DirFS("testdata"), "several", runbooks.Options{})
+	want, rerr := os.ReadFile("testdata/several.golden")
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err == nil || err.Error()+"\n" != string(want) {
+		t.Errorf("lint says:\n%v\nwant:\n%s", err, want)
 	}
 }
 
