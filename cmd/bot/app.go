@@ -107,7 +107,7 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 		a.router.UseSLO(pc, cfg.SLO)
 	}
 	var cluster runbooks.Cluster
-	if cfg.Kubeconfig != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+	if cfg.Kubeconfig != "" || cfg.KubeInPod {
 		kc, err := kube.FromKubeconfig(cfg.Kubeconfig)
 		if err != nil {
 			return nil, err

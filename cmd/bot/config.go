@@ -1,17 +1,22 @@
 package main
 
 import (
+	"bufio"
+	"errors"
 	"flag"
 	"fmt"
-	"github.com/sitrep-oncall/sitrep/internal/slo"
 	"io"
 	"log/slog"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/slo"
 )
 
-// config is everything Sitrep reads at start. Flags override the environment.
+// config is everything Sitrep reads at start.
 type config struct {
 	DB          string
 	Listen      string
@@ -40,6 +45,7 @@ type config struct {
 	Namespaces  []string
 	Operators   []string
 	Kubeconfig  string
+	KubeInPod   bool // KUBERNETES_SERVICE_HOST is set: the in-cluster config applies
 	GraphDir    string
 }
 
@@ -57,134 +63,336 @@ func (c config) console() bool {
 	return !c.slack()
 }
 
-func loadConfig(name string, args []string, stderr io.Writer, getenv func(string) string) (config, *flag.FlagSet, error) {
-	env := func(key, def string) string {
-		if v := strings.TrimSpace(getenv(key)); v != "" {
-			return v
-		}
-		return def
-	}
-	cfg := config{
-		AdminToken: getenv("SITREP_ADMIN_TOKEN"),
-		SlackBot:   getenv("SLACK_BOT_TOKEN"),
-		SlackApp:   getenv("SLACK_APP_TOKEN"),
-		SlackAPI:   getenv("SLACK_API_URL"),
-		Announce:   strings.TrimSpace(getenv("SITREP_ANNOUNCE_CHANNEL")),
-		SlackScale: 1,
-		PDToken:    getenv("PAGERDUTY_TOKEN"),
-		PDFrom:     strings.TrimSpace(getenv("PAGERDUTY_FROM")),
-		PDAPI:      strings.TrimSpace(getenv("PAGERDUTY_API_URL")),
-		AMToken:    getenv("SITREP_ALERTMANAGER_TOKEN"),
-		AMOpen:     strings.TrimSpace(getenv("SITREP_ALERTMANAGER_UNAUTHENTICATED")) == "1",
-		PromURL:    strings.TrimSpace(getenv("PROMETHEUS_URL")),
-		SLO:        slo.Default(),
-		Runbooks:   env("SITREP_RUNBOOKS", "runbooks"),
-	}
-	for _, op := range strings.Split(getenv("SITREP_OPERATORS"), ",") {
-		if op = strings.TrimSpace(op); op != "" {
-			cfg.Operators = append(cfg.Operators, op)
-		}
-	}
-	cfg.Kubeconfig = strings.TrimSpace(getenv("KUBECONFIG"))
-	cfg.GraphDir = env("SITREP_GRAPHS", "sitrep-graphs")
-	for _, ns := range strings.Split(getenv("SITREP_NAMESPACES"), ",") {
-		if ns = strings.TrimSpace(ns); ns != "" {
-			cfg.Namespaces = append(cfg.Namespaces, ns)
-		}
-	}
-	if v := getenv("SITREP_SLO_TARGET"); v != "" {
-		f, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
-		if strings.HasSuffix(v, "%") {
-			f /= 100
-		}
-		if err != nil || f <= 0 || f >= 1 {
-			return cfg, nil, fmt.Errorf("SITREP_SLO_TARGET is %q: use e.g. 0.9995 or 99.95%%", v)
-		}
-		cfg.SLO.Target = f
-	}
-	for env, field := range map[string]*string{
-		"SITREP_SLO_TOTAL_QUERY": &cfg.SLO.TotalQuery, "SITREP_SLO_FAILED_QUERY": &cfg.SLO.FailedQuery,
-		"SITREP_SLO_P95_QUERY": &cfg.SLO.LatencyP95, "SITREP_SLO_P99_QUERY": &cfg.SLO.LatencyP99,
-	} {
-		if v := strings.TrimSpace(getenv(env)); v != "" {
-			*field = v
-		}
-	}
-	for env, field := range map[string]*time.Duration{"SITREP_SLO_P95_TARGET": &cfg.SLO.P95Target, "SITREP_SLO_P99_TARGET": &cfg.SLO.P99Target} {
-		if v := getenv(env); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return cfg, nil, fmt.Errorf("%s is %q: use e.g. 100ms", env, v)
+// setting is one configuration value: its flag, its environment variable,
+// its default, what it means, and how it is read into the config. This one
+// table makes the flags, `bot serve -h`, the config file and the README's
+// configuration table (TestREADMEConfigurationTable), so they cannot drift.
+type setting struct {
+	flag, env string
+	def       string // the default value ("" for none)
+	defDoc    string // the default as the README says it, when not `def`
+	doc       string
+	secret    bool // never shown; prefer the environment to a flag, which ps shows
+	set       func(c *config, v string) error
+}
+
+// settings are every setting, in the README's order. The conventional
+// variables of other tools (SLACK_*, PAGERDUTY_*, PROMETHEUS_URL,
+// KUBECONFIG) keep their names; Sitrep's own are SITREP_*.
+var settings = []setting{
+	{flag: "db", env: "SITREP_DB", def: "sitrep.db", doc: "the bbolt database file; its history (`sitrep.history`) and, in the terminal, its log (`sitrep.log`) go beside it",
+		set: func(c *config, v string) error { c.DB = v; return nonEmpty(v) }},
+	{flag: "listen", env: "SITREP_LISTEN", def: "127.0.0.1:8080", doc: "HTTP address for `/healthz`, `/readyz`, `/metrics`, `/admin/*` and the webhooks. In the terminal, a busy port is a warning, not a failure",
+		set: func(c *config, v string) error { c.Listen = v; return nil }},
+	{flag: "console", env: "SITREP_CONSOLE", def: "auto", doc: "the terminal adapter: `auto` (on unless both Slack tokens are set), `on`, `off` (headless)",
+		set: func(c *config, v string) error {
+			switch strings.ToLower(v) {
+			case "auto", "on", "off":
+				c.Console = strings.ToLower(v)
+			case "true", "1", "yes":
+				c.Console = "on"
+			case "false", "0", "no":
+				c.Console = "off"
+			default:
+				return errors.New("use auto, on or off")
 			}
-			*field = d
+			return nil
+		}},
+	{flag: "user", env: "SITREP_USER", defDoc: "`$USER`", doc: "who you are in the terminal (`@name`)",
+		set: func(c *config, v string) error {
+			c.User = "@" + strings.TrimPrefix(v, "@")
+			return nil
+		}},
+	{flag: "log-level", env: "SITREP_LOG_LEVEL", defDoc: "`info` (`warn` in the terminal)", doc: "`debug`, `info`, `warn`, `error`; logs go to stderr, or in an interactive terminal to the log file beside the database",
+		set: func(c *config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+				return errors.New("use debug, info, warn or error")
+			}
+			return nil
+		}},
+	{flag: "lock-timeout", env: "SITREP_LOCK_TIMEOUT", def: "2s", doc: "how long to wait for a database held by another process",
+		set: func(c *config, v string) (err error) { c.LockTimeout, err = positiveDuration(v); return err }},
+	{flag: "admin-token", env: "SITREP_ADMIN_TOKEN", secret: true, doc: "bearer token for `/admin/*` (backup, postmortem export). When set, every call needs it, loopback too — behind a sidecar, an ingress or `kubectl port-forward` every caller is loopback. Unset, only loopback callers whose request carries no forwarding header (`Forwarded`, `X-Forwarded-For`, `X-Real-Ip`, `Via`) get in. `bot backup` and `bot postmortem export` send it",
+		set: func(c *config, v string) error { c.AdminToken = v; return nil }},
+	{flag: "slack-bot-token", env: "SLACK_BOT_TOKEN", secret: true, doc: "with `SLACK_APP_TOKEN`: Sitrep connects to Slack in socket mode (and the terminal is off unless `SITREP_CONSOLE=on`)",
+		set: func(c *config, v string) error { c.SlackBot = v; return nil }},
+	{flag: "slack-app-token", env: "SLACK_APP_TOKEN", secret: true, doc: "the app-level token (`xapp-…`) socket mode connects with",
+		set: func(c *config, v string) error { c.SlackApp = v; return nil }},
+	{flag: "slack-api-url", env: "SLACK_API_URL", defDoc: "`https://slack.com/api/`", doc: "the Web API base — and so `apps.connections.open` — for a Slack-compatible server",
+		set: func(c *config, v string) error { c.SlackAPI = v; return nil }},
+	{flag: "announce-channel", env: "SITREP_ANNOUNCE_CHANNEL", doc: "channel id where new P1/P2 incidents and their status updates are announced",
+		set: func(c *config, v string) error { c.Announce = v; return nil }},
+	{flag: "responders", env: "SITREP_RESPONDERS", doc: "comma-separated user ids invited to every war room",
+		set: func(c *config, v string) error { c.Responders = list(v); return nil }},
+	{flag: "slack-rate-scale", env: "SITREP_SLACK_RATE_SCALE", def: "1", doc: "multiplies Slack's rate tiers; only for load tests against a test server",
+		set: func(c *config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f <= 0 {
+				return errors.New("use a positive number")
+			}
+			c.SlackScale = f
+			return nil
+		}},
+	{flag: "pagerduty-webhook-secrets", env: "PAGERDUTY_WEBHOOK_SECRETS", secret: true, doc: "comma-separated webhook signing secrets (several during a rotation); without them `/webhooks/pagerduty` refuses everything",
+		set: func(c *config, v string) error { c.PDSecrets = list(v); return nil }},
+	{flag: "pagerduty-token", env: "PAGERDUTY_TOKEN", secret: true, doc: "with `PAGERDUTY_FROM`: acknowledging, resolving and notes in Sitrep are done in PagerDuty too",
+		set: func(c *config, v string) error { c.PDToken = v; return nil }},
+	{flag: "pagerduty-from", env: "PAGERDUTY_FROM", doc: "the email of the PagerDuty user Sitrep acts as",
+		set: func(c *config, v string) error { c.PDFrom = v; return nil }},
+	{flag: "pagerduty-api-url", env: "PAGERDUTY_API_URL", defDoc: "`https://api.pagerduty.com`", doc: "the REST API base (for a test server)",
+		set: func(c *config, v string) error { c.PDAPI = v; return nil }},
+	{flag: "alertmanager-token", env: "SITREP_ALERTMANAGER_TOKEN", secret: true, doc: "when set, `/webhooks/alertmanager` needs `Authorization: Bearer <token>`. Required when `SITREP_LISTEN` is not a loopback address: Sitrep refuses to start and says how to set it",
+		set: func(c *config, v string) error { c.AMToken = v; return nil }},
+	{flag: "alertmanager-unauthenticated", env: "SITREP_ALERTMANAGER_UNAUTHENTICATED", defDoc: "unset", doc: "`1`: take Alertmanager webhooks without a token on any address (something in front of Sitrep authenticates)",
+		set: func(c *config, v string) error { c.AMOpen = v == "1" || strings.EqualFold(v, "true"); return nil }},
+	{flag: "prometheus-url", env: "PROMETHEUS_URL", doc: "Prometheus for runbook queries, `slo` and the error budget in postmortems",
+		set: func(c *config, v string) error { c.PromURL = v; return nil }},
+	{flag: "slo-target", env: "SITREP_SLO_TARGET", def: "0.9995", doc: "availability objective (also `99.95%`)",
+		set: func(c *config, v string) error {
+			f, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
+			if strings.HasSuffix(v, "%") {
+				f /= 100
+			}
+			if err != nil || f <= 0 || f >= 1 {
+				return errors.New("use e.g. 0.9995 or 99.95%")
+			}
+			c.SLO.Target = f
+			return nil
+		}},
+	{flag: "slo-window", env: "SITREP_SLO_WINDOW", def: "30d", doc: "the SLO window: days and hours (`30d`, `1d12h`, `720h`; budget: 22 minutes a month at 99.95%)",
+		set: func(c *config, v string) error {
+			d, err := days(v)
+			if err != nil || d < time.Hour {
+				return errors.New("use e.g. 30d, 1d12h or 720h (an hour at least)")
+			}
+			c.SLO.Window = d
+			return nil
+		}},
+	{flag: "slo-total-query", env: "SITREP_SLO_TOTAL_QUERY", defDoc: "the seed's `http_requests_total`", doc: "requests over `$window`",
+		set: func(c *config, v string) error { return query(&c.SLO.TotalQuery, v) }},
+	{flag: "slo-failed-query", env: "SITREP_SLO_FAILED_QUERY", defDoc: "the same with `status=~\"5..\"`", doc: "failed requests over `$window`",
+		set: func(c *config, v string) error { return query(&c.SLO.FailedQuery, v) }},
+	{flag: "slo-p95-query", env: "SITREP_SLO_P95_QUERY", defDoc: "`histogram_quantile(0.95, …)`", doc: "P95 latency over `http_request_duration_seconds_bucket`",
+		set: func(c *config, v string) error { return query(&c.SLO.LatencyP95, v) }},
+	{flag: "slo-p99-query", env: "SITREP_SLO_P99_QUERY", defDoc: "`histogram_quantile(0.99, …)`", doc: "P99 latency",
+		set: func(c *config, v string) error { return query(&c.SLO.LatencyP99, v) }},
+	{flag: "slo-p95-target", env: "SITREP_SLO_P95_TARGET", def: "100ms", doc: "P95 latency objective (the seed's SLI table)",
+		set: func(c *config, v string) (err error) { c.SLO.P95Target, err = positiveDuration(v); return err }},
+	{flag: "slo-p99-target", env: "SITREP_SLO_P99_TARGET", def: "300ms", doc: "P99 latency objective",
+		set: func(c *config, v string) (err error) { c.SLO.P99Target, err = positiveDuration(v); return err }},
+	{flag: "runbooks", env: "SITREP_RUNBOOKS", def: "runbooks", doc: "the runbook directory; a missing one means no runbooks (a warning), a wrong file stops Sitrep with every problem listed",
+		set: func(c *config, v string) error { c.Runbooks = v; return nil }},
+	{flag: "namespaces", env: "SITREP_NAMESPACES", doc: "comma-separated namespaces runbooks may target; actions anywhere else are refused (and lint checks them)",
+		set: func(c *config, v string) error { c.Namespaces = list(v); return nil }},
+	{flag: "operators", env: "SITREP_OPERATORS", doc: "comma-separated users who may run actions: Slack user ids (`U024BE7LH`), Slack user groups (`S0614TZR7`: their members, looked up every few minutes) or terminal names (`@alice`)",
+		set: func(c *config, v string) error { c.Operators = list(v); return nil }},
+	{flag: "kubeconfig", env: "KUBECONFIG", defDoc: "in-cluster when `KUBERNETES_SERVICE_HOST` is set", doc: "the cluster runbook steps read and act on",
+		set: func(c *config, v string) error { c.Kubeconfig = v; return nil }},
+	{flag: "graphs", env: "SITREP_GRAPHS", def: "sitrep-graphs", doc: "where the terminal saves runbook graphs (Slack uploads them)",
+		set: func(c *config, v string) error { c.GraphDir = v; return nil }},
+}
+
+// configTable is the README's configuration table, made from settings.
+func configTable() string {
+	var b strings.Builder
+	b.WriteString("| variable | flag | default | meaning |\n|---|---|---|---|\n")
+	for _, s := range settings {
+		def := s.defDoc
+		switch {
+		case def != "":
+		case s.def != "":
+			def = "`" + s.def + "`"
+		default:
+			def = "none"
 		}
+		fmt.Fprintf(&b, "| `%s` | `-%s` | %s | %s |\n", s.env, s.flag, def, strings.ReplaceAll(s.doc, "|", "\\|"))
 	}
-	if v := getenv("SITREP_SLO_WINDOW"); v != "" {
-		d, err := time.ParseDuration(strings.Replace(v, "d", "h", 1))
-		if strings.HasSuffix(v, "d") && err == nil {
-			d *= 24
-		}
-		if err != nil || d < time.Hour {
-			return cfg, nil, fmt.Errorf("SITREP_SLO_WINDOW is %q: use e.g. 30d or 720h", v)
-		}
-		cfg.SLO.Window = d
-	}
-	for _, s := range strings.Split(getenv("PAGERDUTY_WEBHOOK_SECRETS"), ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			cfg.PDSecrets = append(cfg.PDSecrets, s)
-		}
-	}
-	for _, u := range strings.Split(getenv("SITREP_RESPONDERS"), ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			cfg.Responders = append(cfg.Responders, u)
-		}
-	}
-	if v := getenv("SITREP_SLACK_RATE_SCALE"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f <= 0 {
-			return cfg, nil, fmt.Errorf("SITREP_SLACK_RATE_SCALE is %q: use a positive number", v)
-		}
-		cfg.SlackScale = f
-	}
+	fmt.Fprintf(&b, "| `SITREP_CONFIG` | `-%s` | none | a file of `KEY=value` lines (the variables above; `#` comments), read under the environment and the flags |\n", configFileFlag)
+	return b.String()
+}
+
+// configFileFlag names a file of KEY=value lines (the variables above;
+// # comments), read under the environment and the flags.
+const configFileFlag = "config"
+
+func loadConfig(name string, args []string, stderr io.Writer, getenv func(string) string) (config, *flag.FlagSet, error) {
+	cfg := config{SLO: slo.Default(), SlackScale: 1}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.DB, "db", env("SITREP_DB", "sitrep.db"), "bbolt database file (SITREP_DB)")
-	fs.StringVar(&cfg.Listen, "listen", env("SITREP_LISTEN", "127.0.0.1:8080"), "HTTP address for /healthz, /readyz, /metrics (SITREP_LISTEN)")
-	fs.StringVar(&cfg.Console, "console", env("SITREP_CONSOLE", "auto"), "terminal adapter: auto (on without Slack tokens), on, off (SITREP_CONSOLE)")
-	fs.StringVar(&cfg.User, "user", env("SITREP_USER", env("USER", "operator")), "who you are in the terminal (SITREP_USER, else USER)")
+	values := make([]*string, len(settings))
+	for i, s := range settings {
+		usage := s.doc + " (" + s.env + ")"
+		values[i] = fs.String(s.flag, "", usage)
+		if f := fs.Lookup(s.flag); !s.secret {
+			f.DefValue = cmpOr(s.def, strings.ReplaceAll(s.defDoc, "`", ""))
+		}
+	}
+	file := fs.String(configFileFlag, getenv("SITREP_CONFIG"), "a file of KEY=value lines for the variables (SITREP_CONFIG); the environment and the flags win over it")
 	if strings.HasPrefix(name, "postmortem") {
 		fs.StringVar(&cfg.PMFormat, "format", "md", "md or json")
 		fs.StringVar(&cfg.PMOut, "o", "", "write to this file (default: standard output)")
 	}
-	lock := fs.Duration("lock-timeout", 2*time.Second, "how long to wait for a database held by another process")
-	level := fs.String("log-level", env("SITREP_LOG_LEVEL", ""), "debug, info, warn or error (SITREP_LOG_LEVEL; default info, warn in the terminal)")
+	fs.Usage = func() { printSettings(fs.Output(), name, fs) }
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, fs, errHelp
+		}
 		return cfg, fs, errUsage
 	}
-	cfg.LockTimeout = *lock
-	switch cfg.Console {
-	case "auto", "on", "off":
-	case "true", "1", "yes":
-		cfg.Console = "on"
-	case "false", "0", "no":
-		cfg.Console = "off"
-	default:
-		return cfg, fs, fmt.Errorf("SITREP_CONSOLE/-console is %q: use auto, on or off", cfg.Console)
+	fromFile, err := readConfigFile(*file)
+	if err != nil {
+		return cfg, fs, err
 	}
-	cfg.LogLevel = slog.LevelInfo
-	if cfg.console() {
-		cfg.LogLevel = slog.LevelWarn
-	}
-	if *level != "" {
-		if err := cfg.LogLevel.UnmarshalText([]byte(*level)); err != nil {
-			return cfg, fs, fmt.Errorf("log level %q: use debug, info, warn or error", *level)
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for i, s := range settings {
+		v, from := s.def, ""
+		switch {
+		case given[s.flag]:
+			v, from = *values[i], "-"+s.flag
+		case strings.TrimSpace(getenv(s.env)) != "":
+			v, from = strings.TrimSpace(getenv(s.env)), s.env
+		case fromFile[s.env] != "":
+			v, from = fromFile[s.env], s.env+" in "+*file
+		case s.flag == "user":
+			v = cmpOr(strings.TrimSpace(getenv("USER")), "operator")
+		}
+		if v == "" && from == "" {
+			continue // no default: the zero value
+		}
+		if err := s.set(&cfg, v); err != nil {
+			return cfg, fs, fmt.Errorf("%s is %q: %w", cmpOr(from, s.env), v, err)
 		}
 	}
-	if !strings.HasPrefix(cfg.User, "@") {
-		cfg.User = "@" + cfg.User
-	}
-	if cfg.DB == "" {
-		return cfg, fs, fmt.Errorf("SITREP_DB/-db must name a file")
+	cfg.KubeInPod = getenv("KUBERNETES_SERVICE_HOST") != ""
+	if level := given["log-level"] || getenv("SITREP_LOG_LEVEL") != "" || fromFile["SITREP_LOG_LEVEL"] != ""; !level {
+		cfg.LogLevel = slog.LevelInfo
+		if cfg.console() {
+			cfg.LogLevel = slog.LevelWarn
+		}
 	}
 	return cfg, fs, nil
+}
+
+// printSettings is `bot <command> -h`: every setting in the README's
+// order, with its environment variable and default, then the command's own
+// flags.
+func printSettings(w io.Writer, name string, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "usage of bot %s: every setting is a flag and an environment variable (the flag wins), or a KEY=value line of -config\n\n", name)
+	own := map[string]bool{configFileFlag: true}
+	for _, s := range settings {
+		own[s.flag] = true
+		def := cmpOr(s.def, strings.ReplaceAll(s.defDoc, "`", ""))
+		switch {
+		case s.secret:
+			def = "none; give it in the environment rather than as a flag, which ps shows"
+		case def == "":
+			def = "none"
+		}
+		fmt.Fprintf(w, "  -%s, %s (default: %s)\n      %s\n", s.flag, s.env, def, strings.ReplaceAll(s.doc, "`", ""))
+	}
+	fmt.Fprintf(w, "  -%s, SITREP_CONFIG\n      %s\n", configFileFlag, fs.Lookup(configFileFlag).Usage)
+	fs.VisitAll(func(f *flag.Flag) {
+		if !own[f.Name] {
+			fmt.Fprintf(w, "  -%s (default: %q)\n      %s\n", f.Name, f.DefValue, f.Usage)
+		}
+	})
+}
+
+// errHelp: -h was asked for; the usage is printed, and the exit status is 0.
+var errHelp = errors.New("help")
+
+func readConfigFile(path string) (map[string]string, error) {
+	out := map[string]string{}
+	if path == "" {
+		return out, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	known := map[string]bool{}
+	for _, s := range settings {
+		known[s.env] = true
+	}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		k = strings.TrimSpace(k)
+		if !ok || !known[k] {
+			return nil, fmt.Errorf("%s:%d: %q is not KEY=value for one of the variables in bot serve -h", path, n, line)
+		}
+		out[k] = strings.Trim(strings.TrimSpace(v), `"'`)
+	}
+	return out, sc.Err()
+}
+
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func nonEmpty(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("name a file")
+	}
+	return nil
+}
+
+func query(field *string, v string) error {
+	if strings.TrimSpace(v) != "" {
+		*field = v
+	}
+	return nil
+}
+
+func positiveDuration(v string) (time.Duration, error) {
+	d, err := days(v)
+	if err != nil || d <= 0 {
+		return 0, errors.New("use a duration such as 100ms, 2s or 5m")
+	}
+	return d, nil
+}
+
+var dayPrefix = regexp.MustCompile(`^(\d+)d(.*)$`)
+
+// days reads a Go duration that may start with days: 30d, 1d12h, 720h.
+func days(v string) (time.Duration, error) {
+	m := dayPrefix.FindStringSubmatch(strings.TrimSpace(v))
+	if m == nil {
+		return time.ParseDuration(v)
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil || n > 36500 {
+		return 0, fmt.Errorf("%q: too many days", v)
+	}
+	d := time.Duration(n) * 24 * time.Hour
+	if m[2] == "" {
+		return d, nil
+	}
+	rest, err := time.ParseDuration(m[2])
+	if err != nil {
+		return 0, err
+	}
+	return d + rest, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -252,7 +252,10 @@ func TestOfflineBackupAndCommandLine(t *testing.T) {
 		{[]string{"version"}, nil, 0, "sitrep "},
 		{nil, []string{"SLACK_BOT_TOKEN=secret-1", "SLACK_APP_TOKEN=xapp-secret-2"}, 1, "SLACK_BOT_TOKEN must be a bot token (xoxb-…)"},
 		{nil, []string{"SLACK_BOT_TOKEN=xoxb-secret-1", "SLACK_APP_TOKEN=xapp-secret-2", "SLACK_API_URL=ftp://x"}, 1, "SLACK_API_URL"},
-		{nil, []string{"SITREP_CONSOLE=maybe"}, 1, `SITREP_CONSOLE/-console is "maybe"`},
+		{nil, []string{"SITREP_CONSOLE=maybe"}, 1, `SITREP_CONSOLE is "maybe": use auto, on or off`},
+		{[]string{"-console", "maybe"}, nil, 1, `-console is "maybe": use auto, on or off`},
+		{[]string{"--version"}, nil, 0, "sitrep "},
+		{[]string{"serve", "-h"}, nil, 0, "-slo-window, SITREP_SLO_WINDOW (default: 30d)"},
 		{nil, []string{"SITREP_DB=" + filepath.Join(dir, "missing", "x.db")}, 1, "missing"},
 	}
 	for _, tt := range tests {
@@ -260,7 +263,7 @@ func TestOfflineBackupAndCommandLine(t *testing.T) {
 		if code != tt.code || !strings.Contains(out+stderr, tt.want) {
 			t.Errorf("bot %v: exit %d, output %q, want %d and %q", tt.args, code, out+stderr, tt.code, tt.want)
 		}
-		if strings.Contains(out+stderr, "secret") {
+		if strings.Contains(out+stderr, "secret-1") || strings.Contains(out+stderr, "secret-2") {
 			t.Errorf("bot %v printed a token", tt.args)
 		}
 	}

@@ -34,7 +34,8 @@ const usage = `usage: bot [serve] [flags]     run Sitrep (in the terminal when n
        bot runbooks lint [dir]    check runbook files strictly (exit status 1 on any problem)
        bot check [file]           verify a database file: every page, every record (exit status 1 on damage)
        bot version                print the version
-Run "bot serve -h" for the flags; every flag has an environment variable (see README).
+Run "bot serve -h" for every setting: each is a flag and an environment variable, and may also
+come from a file of KEY=value lines (-config or SITREP_CONFIG). "bot --version" prints the version.
 `
 
 // run is main without the process: tests call it directly.
@@ -44,6 +45,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	cmd := "serve"
 	if len(args) > 0 && (args[0] == "" || args[0][0] != '-') {
 		cmd, args = args[0], args[1:]
+	}
+	if cmd == "serve" && len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		cmd = "version"
 	}
 	var err error
 	switch cmd {
@@ -67,6 +71,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	}
 	switch {
 	case err == nil:
+		return 0
+	case errors.Is(err, errHelp):
 		return 0
 	case errors.Is(err, errUsage):
 		return 2

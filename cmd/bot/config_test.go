@@ -1,0 +1,65 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the README's configuration table from the settings")
+
+// TestREADMEConfigurationTable: the README's table is the settings table,
+// so the flags, the variables, their defaults and the README cannot drift
+// (go test ./cmd/bot -run READMEConfiguration -update rewrites it).
+func TestREADMEConfigurationTable(t *testing.T) {
+	const path = "../../README.md"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	start := strings.Index(readme, "| variable | flag | default | meaning |")
+	if start < 0 {
+		t.Fatal("the README has no configuration table")
+	}
+	end := start + strings.Index(readme[start:], "\n\n") + 1
+	if got, want := readme[start:end], configTable(); got != want {
+		if *update {
+			os.WriteFile(path, []byte(readme[:start]+want+readme[end:]), 0o644)
+			return
+		}
+		t.Errorf("the README's configuration table is not the settings table; run go test ./cmd/bot -run READMEConfiguration -update\ngot:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestEverySettingFromEachPlace: each setting is read from its flag, its
+// variable and the config file, in that order of precedence.
+func TestEverySettingFromEachPlace(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sitrep.env")
+	os.WriteFile(file, []byte("# team defaults\nSITREP_SLO_WINDOW=1d12h\nexport SITREP_LISTEN=\"127.0.0.1:9999\"\nSITREP_DB=from-file.db\n"), 0o600)
+	env := map[string]string{"SITREP_DB": "from-env.db", "SITREP_CONFIG": file, "USER": "bob"}
+	cfg, _, err := loadConfig("serve", []string{"-db", "from-flag.db"}, os.Stderr, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DB != "from-flag.db" || cfg.Listen != "127.0.0.1:9999" || cfg.SLO.Window != 36*time.Hour || cfg.User != "@bob" {
+		t.Errorf("db %q listen %q window %s user %q", cfg.DB, cfg.Listen, cfg.SLO.Window, cfg.User)
+	}
+	for v, want := range map[string]time.Duration{"30d": 30 * 24 * time.Hour, "1d12h": 36 * time.Hour, "720h": 720 * time.Hour, "90m": 90 * time.Minute} {
+		if d, err := days(v); err != nil || d != want {
+			t.Errorf("days(%q) = %s %v, want %s", v, d, err, want)
+		}
+	}
+	for _, bad := range [][]string{{"-slo-window", "13x"}, {"-slo-window", "30m"}, {"-console", "maybe"}, {"-slo-target", "2"}, {"-lock-timeout", "-1s"}} {
+		if _, _, err := loadConfig("serve", bad, os.Stderr, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%v: %v, want an error naming the flag", bad, err)
+		}
+	}
+	os.WriteFile(file, []byte("SITREP_NOPE=1\n"), 0o600)
+	if _, _, err := loadConfig("serve", nil, os.Stderr, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "sitrep.env:1") {
+		t.Errorf("an unknown variable in the file: %v", err)
+	}
+}
