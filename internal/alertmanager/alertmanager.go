@@ -6,7 +6,6 @@ package alertmanager
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/webhook"
 )
 
 // Message is one webhook notification: a group of alerts.
@@ -125,6 +126,5 @@ func authorized(header, token string) bool {
 	if token == "" {
 		return true
 	}
-	got, ok := strings.CutPrefix(header, "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+	return webhook.Bearer(header, token)
 }

@@ -175,6 +175,7 @@ func TestRefusals(t *testing.T) {
 		{"no alerts", []byte(`{"version":"4","groupKey":"g","status":"firing","alerts":[]}`), "Bearer s3cret", 400},
 		{"bad alert status", []byte(`{"version":"4","groupKey":"g","status":"firing","alerts":[{"status":"burning"}]}`), "Bearer s3cret", 400},
 		{"good", body, "Bearer s3cret", 200},
+		{"the scheme in lower case", body, "bearer s3cret", 200}, // RFC 7235: case-insensitive; a 401 would lose the alert
 	}
 	var c tally.Count
 	for _, tt := range tests {
@@ -184,9 +185,9 @@ func TestRefusals(t *testing.T) {
 		}
 		c.Try(code/100 == 2)
 	}
-	if all, _ := f.svc.List(context.Background(), incidents.Filter{All: true}); len(all) != c.Accepted {
-		c.Lost = c.Accepted - len(all)
-		t.Errorf("%d incidents for %d accepted groups", len(all), c.Accepted)
+	if all, _ := f.svc.List(context.Background(), incidents.Filter{All: true}); len(all) != 1 { // both good posts are one group
+		c.Lost = 1 - min(len(all), 1)
+		t.Errorf("%d incidents for one accepted group", len(all))
 	}
 	c.Report(t)
 }

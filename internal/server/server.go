@@ -5,7 +5,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/webhook"
 )
 
 // Check is one readiness condition.
@@ -52,7 +52,7 @@ type Config struct {
 	// (X-Sitrep-Database) so a command line asking about another file can
 	// tell it reached the wrong Sitrep.
 	Database   string
-	AdminToken string // bearer token for /admin/* from other hosts; loopback needs none
+	AdminToken string // bearer token for /admin/*; set, every caller needs it; unset, only plain loopback callers get in
 	Logger     *slog.Logger
 	// Postmortem writes incident id's postmortem (for `bot postmortem export`
 	// while Sitrep holds the database).
@@ -165,7 +165,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 // for every read transaction to grow the file). Sending has a deadline.
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	if !s.adminAllowed(r) {
-		http.Error(w, "forbidden: /admin/backup needs the admin token from other hosts", http.StatusForbidden)
+		http.Error(w, s.forbidden("/admin/backup"), http.StatusForbidden)
 		return
 	}
 	w.Header().Set(DatabaseHeader, s.cfg.Database)
@@ -198,7 +198,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) postmortem(w http.ResponseWriter, r *http.Request) {
 	if !s.adminAllowed(r) {
-		http.Error(w, "forbidden: /admin/postmortem needs the admin token from other hosts", http.StatusForbidden)
+		http.Error(w, s.forbidden("/admin/postmortem"), http.StatusForbidden)
 		return
 	}
 	w.Header().Set(DatabaseHeader, s.cfg.Database)
@@ -222,19 +222,24 @@ func (s *Server) postmortem(w http.ResponseWriter, r *http.Request) {
 	w.Write(buf.Bytes())
 }
 
+// forbidden says why an admin call was refused, and what lets it in.
+func (s *Server) forbidden(path string) string {
+	if s.cfg.AdminToken != "" {
+		return "forbidden: " + path + " needs the admin token (Authorization: Bearer <SITREP_ADMIN_TOKEN>)"
+	}
+	return "forbidden: " + path + " without SITREP_ADMIN_TOKEN is only for loopback callers whose request was not forwarded; set the token to call it from elsewhere"
+}
+
 // With SITREP_ADMIN_TOKEN set, every call needs it, loopback too (behind a
 // sidecar, an ingress, a mesh or kubectl port-forward every caller is
 // loopback). Without one, only a loopback caller with no forwarding headers
 // is let in: a request a proxy forwarded is never taken for a local one.
 func (s *Server) adminAllowed(r *http.Request) bool {
 	if s.cfg.AdminToken != "" {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		return ok && subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.AdminToken)) == 1
+		return webhook.Bearer(r.Header.Get("Authorization"), s.cfg.AdminToken)
 	}
-	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip", "Via"} {
-		if r.Header.Get(h) != "" {
-			return false
-		}
+	if webhook.Forwarded(r) {
+		return false
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -55,6 +55,7 @@ func TestRoutes(t *testing.T) {
 		{"backup from afar without token", "GET", "/admin/backup", "10.1.2.3:5000", "", nil, 403, "forbidden"},
 		{"backup from afar with a wrong token", "GET", "/admin/backup", "10.1.2.3:5000", "Bearer nope", nil, 403, "forbidden"},
 		{"backup from afar with the token", "GET", "/admin/backup", "10.1.2.3:5000", "Bearer s3cret", nil, 200, "DB"},
+		{"the scheme in any case", "GET", "/admin/backup", "10.1.2.3:5000", "bearer s3cret", nil, 200, "DB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,8 +74,8 @@ func TestRoutes(t *testing.T) {
 			}
 		})
 	}
-	if backup.calls != 3 {
-		t.Errorf("backup ran %d times, want 3 (refusals must not run it)", backup.calls)
+	if backup.calls != 4 {
+		t.Errorf("backup ran %d times, want 4 (refusals must not run it)", backup.calls)
 	}
 	if !backup.toAFile {
 		t.Error("the backup was copied straight to the client: a slow reader would hold the read transaction open")
@@ -90,11 +91,16 @@ func TestRoutes(t *testing.T) {
 	}
 	// Without a token, loopback gets in — unless a proxy forwarded the request
 	// (a sidecar, an ingress, kubectl port-forward: every caller is loopback).
-	for _, h := range []string{"", "Forwarded", "X-Forwarded-For", "X-Real-Ip"} {
+	for _, h := range []string{"", "Forwarded", "X-Forwarded-For", "X-Real-Ip", "True-Client-IP", "X-Client-IP", "CF-Connecting-IP",
+		"X-Original-Forwarded-For", "X-Envoy-External-Address", "empty X-Forwarded-For"} {
 		req := httptest.NewRequest("GET", "/admin/backup", nil)
 		req.RemoteAddr = "127.0.0.1:5000"
 		want := 200
-		if h != "" {
+		switch {
+		case h == "empty X-Forwarded-For": // present, even empty, it was forwarded
+			req.Header["X-Forwarded-For"] = []string{""}
+			want = 403
+		case h != "":
 			req.Header.Set(h, "for=203.0.113.9")
 			want = 403
 		}

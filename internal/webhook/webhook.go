@@ -3,10 +3,12 @@
 package webhook
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 )
 
 // Answer writes v as JSON with the status code.
@@ -34,4 +36,31 @@ func ReadBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, bool) 
 		return nil, false
 	}
 	return body, true
+}
+
+// Bearer reports whether an Authorization header carries the token, in
+// constant time. The scheme is case-insensitive (RFC 7235: "bearer" and
+// "BEARER" are Bearer), so a sender's spelling never loses an alert.
+func Bearer(header, token string) bool {
+	scheme, got, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(token)) == 1
+}
+
+// forwardingHeaders are the headers proxies, meshes and CDNs add to say a
+// request came from elsewhere.
+var forwardingHeaders = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "Via",
+	"True-Client-Ip", "X-Client-Ip", "Cf-Connecting-Ip", "X-Original-Forwarded-For", "X-Envoy-External-Address", "X-Cluster-Client-Ip", "Fastly-Client-Ip"}
+
+// Forwarded reports whether a request carries any forwarding header, even
+// an empty one: such a request is never taken for a local one.
+func Forwarded(r *http.Request) bool {
+	for _, h := range forwardingHeaders {
+		if _, ok := r.Header[h]; ok {
+			return true
+		}
+	}
+	return false
 }
