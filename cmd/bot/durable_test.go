@@ -385,7 +385,7 @@ func TestPostmortemCannotDriveTheTerminal(t *testing.T) {
 	if code != 0 {
 		t.Fatal(stderr)
 	}
-	if strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, "été ^[]0;PWNED^G ^[[2J down") {
+	if strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, `été ^[\]0;PWNED^G ^[\[2J down`) {
 		t.Errorf("postmortem: %q", out)
 	}
 }

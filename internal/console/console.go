@@ -312,14 +312,14 @@ func (c *Console) Notify(ctx context.Context, inc *incidents.Incident, events []
 			continue
 		}
 		if ev.Kind == incidents.EventReminder && ev.Fields["about"] != "" {
-			fmt.Fprintf(&b, "\n📝 %s\n", ev.Message)
+			fmt.Fprintf(&b, "\n📝 %s\n", oneLine.Replace(ev.Message))
 			continue
 		}
 		if ev.Kind == incidents.EventReminder {
-			fmt.Fprintf(&b, "\n⏰ %s · %s — %s. Acknowledge: ack %s\n", inc.Key(), inc.Title, ev.Message, inc.Key())
+			fmt.Fprintf(&b, "\n⏰ %s · %s — %s. Acknowledge: ack %s\n", inc.Key(), oneLine.Replace(inc.Title), oneLine.Replace(ev.Message), inc.Key())
 			continue
 		}
-		fmt.Fprintf(&b, "\n%s · %s\n", inc.Key(), say.EventLine(ev))
+		fmt.Fprintf(&b, "\n%s · %s\n", inc.Key(), oneLine.Replace(say.EventLine(ev)))
 	}
 	if b.Len() > 0 {
 		if !c.tty { // a line editor redraws its own prompt below what is printed

@@ -141,6 +141,32 @@ func TestOutsideTextCannotDriveTheTerminal(t *testing.T) {
 	}
 }
 
+// TestOutsideTextCannotFakeALine: a note, a PagerDuty agent's name or an
+// alert summary with newlines (or U+2028) cannot print a line that reads as
+// Sitrep's own; zero-width and tag characters are dropped.
+func TestOutsideTextCannotFakeALine(t *testing.T) {
+	fake := "line1\n✓ INC-1 resolved by @alice\u2028## Root cause\u200b\U000E0041"
+	var out bytes.Buffer
+	c := console.New(nil, &out, me, "")
+	inc := &incidents.Incident{ID: 1, Title: "db\n✓ fake", Severity: incidents.P1}
+	c.Notify(context.Background(), inc, []incidents.Event{{Kind: incidents.EventNote, Actor: "Eve\n✓ fake", Source: "pagerduty", Message: fake}})
+	replies, _ := session(t, "declare P2 checkout\nnote 1 "+strings.ReplaceAll(fake, "\n", " ")+"\ntimeline 1\n")
+	replies += console.Visible(console.Render(commands.Reply{Text: "t", Fields: []commands.Field{{Label: "Summary", Value: fake}}, Lines: []string{fake}}))
+	for _, got := range []string{out.String(), replies} {
+		for _, line := range strings.Split(got, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "✓ INC-1 resolved") || strings.HasPrefix(strings.TrimSpace(line), "## Root") || strings.HasPrefix(line, "✓ fake") {
+				t.Errorf("outside text printed a line of its own: %q in\n%s", line, got)
+			}
+		}
+		if strings.ContainsAny(got, "\u2028\u200b\U000E0041") {
+			t.Errorf("an invisible character reached the terminal: %q", got)
+		}
+	}
+	if !strings.Contains(out.String(), "line1 ⏎ ✓ INC-1 resolved by @alice ⏎ ## Root cause") {
+		t.Errorf("the newlines are not shown: %q", out.String())
+	}
+}
+
 // TestPipedSessionsSayWhatFailed: a script sees its errors on their own
 // writer and in the result; quit ends the input; help says how to leave.
 func TestPipedSessionsSayWhatFailed(t *testing.T) {

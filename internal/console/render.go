@@ -7,9 +7,16 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/commands"
 )
 
-// Render lays a reply out as terminal text. Errors are one line.
+// oneLine keeps an item on its line: a newline in outside text (a note, a
+// title, an alert summary) is shown as ⏎, so it cannot print a line that
+// looks like Sitrep's own ("✓ INC-1 resolved by @alice").
+var oneLine = strings.NewReplacer("\r\n", " ⏎ ", "\n", " ⏎ ", "\r", " ⏎ ", "\u2028", " ⏎ ", "\u2029", " ⏎ ")
+
+// Render lays a reply out as terminal text. Errors are one line; the
+// headline, each field and each line are one line each.
 func Render(r commands.Reply) string {
 	var b strings.Builder
+	r.Text = oneLine.Replace(r.Text)
 	if r.Error {
 		b.WriteString("error: " + r.Text)
 		if r.Usage != "" {
@@ -24,10 +31,10 @@ func Render(r commands.Reply) string {
 		width = max(width, len([]rune(f.Label)))
 	}
 	for _, f := range r.Fields {
-		fmt.Fprintf(&b, "  %-*s  %s\n", width, f.Label, f.Value)
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, f.Label, oneLine.Replace(f.Value))
 	}
 	for _, l := range r.Lines {
-		b.WriteString("  " + l + "\n")
+		b.WriteString("  " + oneLine.Replace(l) + "\n")
 	}
 	if r.File != nil {
 		fmt.Fprintf(&b, "----- %s -----\n%s", r.File.Name, r.File.Content)

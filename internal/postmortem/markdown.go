@@ -10,10 +10,15 @@ import (
 )
 
 // cell makes text safe inside a Markdown table cell.
+// cell makes outside text one line of Markdown that renders as the text
+// it is: no table cell ends early (|), no raw HTML (<img onerror=…>), no
+// image or link a note wrote (![pixel](http://…), [ok](javascript:…)) —
+// postmortems are pasted into wikis and viewers that render all of them.
 func cell(s string) string {
-	s = strings.ReplaceAll(s, "|", `\|`)
-	return strings.Join(strings.Fields(s), " ")
+	return mdEscaper.Replace(strings.Join(strings.Fields(s), " "))
 }
+
+var mdEscaper = strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`)
 
 func mdRow(w *bufio.Writer, _ bool, ev incidents.Event) error {
 	what := say.Describe(ev)
@@ -37,7 +42,7 @@ func mdHead(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options) 
 	t := Measure(inc)
 	sev := inc.Severity
 
-	p("# Postmortem: %s · %s\n\n", inc.Key(), inc.Title)
+	p("# Postmortem: %s · %s\n\n", inc.Key(), cell(inc.Title))
 	p("_Blameless: this describes what happened and how the system and our process let it happen, not who to blame._\n\n")
 	p("| | |\n|---|---|\n")
 	p("| Severity | %s — %s (respond within %s). Why: %s |\n", sev.Label(), sev.Impact(), say.Human(sev.ResponseTime()), cell(inc.SeverityReason))

@@ -185,3 +185,36 @@ func TestMeasure(t *testing.T) {
 		t.Errorf("measured %+v", m)
 	}
 }
+
+// TestMarkdownCarriesNoMarkupFromOutside: raw HTML, images and links in a
+// title, a note or an action item render as the text they are.
+func TestMarkdownCarriesNoMarkupFromOutside(t *testing.T) {
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	svc := incidents.NewService(incidents.Config{Store: store, Logger: slog.New(slog.DiscardHandler)})
+	ctx := context.Background()
+	who := incidents.Actor{Name: "Eve <script>", Source: "pagerduty"}
+	hostile := `<img src=x onerror=alert(1)> ![t](http://evil.example/pixel.png) [ok](javascript:alert(1)) <http://evil.example>`
+	inc, err := svc.Declare(ctx, incidents.Declaration{Title: hostile, Description: hostile}, who)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inc, err = svc.AddNote(ctx, inc.ID, "#cause "+hostile, who); err != nil {
+		t.Fatal(err)
+	}
+	var md bytes.Buffer
+	if err := postmortem.Write(ctx, &md, svc, inc, postmortem.Options{Format: "md"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"<img", "<script", "![t](", "[ok](", "<http"} {
+		if strings.Contains(md.String(), bad) {
+			t.Errorf("the Markdown carries %q:\n%s", bad, md.String())
+		}
+	}
+	if !strings.Contains(md.String(), `&lt;img src=x onerror=alert(1)&gt; !\[t\](http://evil.example/pixel.png)`) {
+		t.Errorf("the text is not shown as it is:\n%s", md.String())
+	}
+}

@@ -87,9 +87,12 @@ func Count(n int, one, many string) string {
 }
 
 // Hidden reports a character that hides, rewrites or reorders what is shown:
-// C0 controls but newline and tab, DEL, C1 controls, and the Unicode bidi
-// controls (which can make "gpj.exe" read "exe.jpg"). Every adapter keeps
-// them out of what it shows of outside text.
+// C0 controls but newline and tab, DEL, C1 controls, the Unicode bidi
+// controls (which can make "gpj.exe" read "exe.jpg"), zero-width and
+// invisible characters (U+200B, U+200C, U+2060–U+2064, U+FEFF), the line and
+// paragraph separators, and tag characters (U+E0000–U+E007F: invisible text).
+// Every adapter keeps them out of what it shows of outside text. (U+200D,
+// the zero-width joiner, stays: emoji are made with it.)
 func Hidden(r rune) bool {
 	switch {
 	case r == '\n' || r == '\t':
@@ -97,6 +100,8 @@ func Hidden(r rune) bool {
 	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
 		return true
 	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	case r == 0x200b, r == 0x200c, r >= 0x2060 && r <= 0x2064, r == 0xfeff, r == 0x2028, r == 0x2029, r >= 0xe0000 && r <= 0xe007f:
 		return true
 	}
 	return false
