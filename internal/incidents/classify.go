@@ -76,13 +76,23 @@ func fromLabels(labels map[string]string, text string) (Classification, bool) {
 	return Classification{}, false
 }
 
+// PagerDutyPriority reads a PagerDuty priority name: P1–P5 (P5 is P4 Low
+// here), or the SEV1–SEV4 names many accounts use. Accounts name their
+// priorities as they like: any other name is not a severity (false).
+func PagerDutyPriority(name string) (Severity, bool) {
+	p := strings.ToUpper(strings.Join(strings.Fields(name), ""))
+	if p == "P5" {
+		return P4, true
+	}
+	if sev, ok, err := SeverityToken(p); ok && err == nil {
+		return sev, true
+	}
+	return 0, false
+}
+
 func fromPagerDuty(priority, urgency string) (Classification, bool) {
-	if p := strings.ToUpper(strings.TrimSpace(priority)); len(p) == 2 && p[0] == 'P' && p[1] >= '1' && p[1] <= '5' {
-		sev := Severity(p[1] - '0')
-		if sev > P4 {
-			sev = P4
-		}
-		return Classification{sev, fmt.Sprintf("PagerDuty priority %s → %s", p, sev.Label())}, true
+	if sev, ok := PagerDutyPriority(priority); ok {
+		return Classification{sev, fmt.Sprintf("PagerDuty priority %s → %s", strings.TrimSpace(priority), sev.Label())}, true
 	}
 	switch strings.ToLower(urgency) {
 	case "high":

@@ -163,10 +163,10 @@ func (r *Receiver) change(ev Event) (transition, func(now time.Time) (*incidents
 		}, nil
 	case "incident.priority_updated":
 		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
-			c := incidents.Classify(incidents.Signals{PagerDutyPriority: ev.Incident.Priority})
-			if ev.Incident.Priority == "" {
-				return nil, nil // priority removed: keep Sitrep's severity
+			if _, ok := incidents.PagerDutyPriority(ev.Incident.Priority); !ok {
+				return nil, nil // removed, or a name of the account's own ("Urgent"): keep Sitrep's severity
 			}
+			c := incidents.Classify(incidents.Signals{PagerDutyPriority: ev.Incident.Priority})
 			return inc.ChangeSeverity(c.Severity, c.Reason, by, now)
 		}, nil
 	case "incident.escalated", "incident.reassigned", "incident.delegated":

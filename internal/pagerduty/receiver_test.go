@@ -263,3 +263,36 @@ func TestOldEventsAreNotReplayed(t *testing.T) {
 		t.Errorf("the old event declared %d incidents", len(all))
 	}
 }
+
+// TestPriorityNamesOfTheAccountsOwn: SEV1 is P1; a priority name Sitrep
+// does not know ("Urgent") keeps the severity instead of falling to the P3
+// default.
+func TestPriorityNamesOfTheAccountsOwn(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.signed(t, sample(t, "zulip_triggered_v3.json", "PSEV")) // urgency high: P2
+	priority := func(id, name string) []byte {
+		var m map[string]any
+		json.Unmarshal(sample(t, "pdocs_overview_priority_updated_v3.json", "PSEV"), &m)
+		ev := m["event"].(map[string]any)
+		ev["id"] = id
+		data := ev["data"].(map[string]any)
+		if inc, ok := data["incident"].(map[string]any); ok {
+			data = inc
+		}
+		data["priority"] = map[string]any{"id": "PQ", "type": "priority_reference", "summary": name}
+		b, _ := json.Marshal(m)
+		return b
+	}
+	for _, tt := range []struct {
+		name string
+		want incidents.Severity
+	}{{"Urgent", incidents.P2}, {"SEV1", incidents.P1}, {"Sev 3", incidents.P3}, {"whatever-we-call-it", incidents.P3}} {
+		if code, out := f.signed(t, priority("prio-"+tt.name, tt.name)); code != http.StatusAccepted {
+			t.Fatalf("%s: %d %v", tt.name, code, out)
+		}
+		if inc, _ := f.svc.Get(ctx, 1); inc.Severity != tt.want {
+			t.Errorf("after priority %q: %s (%s), want %s", tt.name, inc.Severity, inc.SeverityReason, tt.want)
+		}
+	}
+}
