@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -288,6 +289,30 @@ func TestOutputsAreNeverReplaced(t *testing.T) {
 	out, _, code := runBot(t, botEnv(db, freeAddr(t)), "", "backup", "-")
 	if code != 0 || !strings.HasPrefix(out, "\x00") && len(out) < 4096 {
 		t.Errorf("backup to standard output: exit %d, %d bytes", code, len(out))
+	}
+	// A FIFO nobody reads is an error at once (it was a hang deaf to Ctrl-C).
+	fifo := filepath.Join(t.TempDir(), "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"backup", fifo}, {"postmortem", "export", "INC-1", "-o", fifo}} {
+		if _, stderr, code := runBot(t, botEnv(db, freeAddr(t)), "", args...); code != 1 || !strings.Contains(stderr, "nothing is reading it") {
+			t.Errorf("%v: exit %d %q", args, code, stderr)
+		}
+	}
+	// A link is followed: the file it points at gets the postmortem, the link stays.
+	dir := t.TempDir()
+	target, link := filepath.Join(dir, "real.md"), filepath.Join(dir, "link.md")
+	os.WriteFile(target, nil, 0o644)
+	os.Symlink(target, link)
+	if _, stderr, code := runBot(t, botEnv(db, freeAddr(t)), "", "postmortem", "export", "INC-1", "-o", link); code != 0 {
+		t.Fatalf("export to a link: %s", stderr)
+	}
+	if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v %v", st.Mode(), err)
+	}
+	if b, _ := os.ReadFile(target); !strings.Contains(string(b), "# Postmortem: INC-1") {
+		t.Errorf("the link's target has %q", b)
 	}
 }
 

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/sitrep-oncall/sitrep/internal/console"
@@ -25,7 +28,14 @@ func directOutput(path string, stdout io.Writer) (w io.Writer, closeFn func() er
 	if st.IsDir() {
 		return nil, nil, false, &os.PathError{Op: "write", Path: path, Err: os.ErrInvalid}
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	flags := os.O_WRONLY
+	if st.Mode()&os.ModeNamedPipe != 0 {
+		flags |= syscall.O_NONBLOCK // a FIFO nobody reads: an error now, not a hang that ignores Ctrl-C
+	}
+	f, err := os.OpenFile(path, flags, 0)
+	if errors.Is(err, syscall.ENXIO) {
+		return nil, nil, false, fmt.Errorf("%s is a FIFO and nothing is reading it: start the reader first", path)
+	}
 	if err != nil {
 		return nil, nil, false, err
 	}

@@ -111,11 +111,17 @@ func output(path string, stdout io.Writer) (io.Writer, func(error) error, error)
 			return err
 		}, nil
 	}
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target // a link is followed, not replaced by a file of its own
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return nil, nil, err
 	}
 	return tmp, func(err error) error {
+		if err == nil {
+			err = tmp.Sync() // on disk before the rename makes it the file
+		}
 		if cerr := tmp.Close(); err == nil {
 			err = cerr
 		}
