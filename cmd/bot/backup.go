@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -166,6 +168,35 @@ func sameFile(a, b string) bool {
 	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }
 
+// checkPagesOnly is set in the environment of the child that walks the pages.
+const checkPagesOnly = "SITREP_CHECK_PAGES_ONLY"
+
+// checkPagesApart runs bbolt's page check in a child process: on a badly
+// damaged page, bbolt's checker can fault on a goroutine of its own, which
+// ends the process — the child's, and bot check reports it.
+func checkPagesApart(ctx context.Context, path string) []string {
+	exe, err := os.Executable()
+	if err != nil {
+		return []string{"pages: not checked: " + err.Error()}
+	}
+	cmd := exec.CommandContext(ctx, exe, "check", path)
+	cmd.Env = append(os.Environ(), checkPagesOnly+"=1")
+	var out, errs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errs
+	err = cmd.Run()
+	var problems []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if strings.HasPrefix(l, "pages: ") {
+			problems = append(problems, l)
+		}
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() != 1 || err != nil && !errors.As(err, &exit) {
+		problems = append(problems, "pages: bbolt's check crashed on a damaged page (the file cannot be walked safely)")
+	}
+	return problems
+}
+
 // checkCLI is `bot check [file]`: bbolt's consistency check and every record
 // decoded, for the file given or SITREP_DB.
 func checkCLI(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -188,10 +219,22 @@ func checkCLI(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return err
 	}
 	defer store.Close()
-	problems, err := store.Check(ctx)
+	if getenv(checkPagesOnly) == "1" { // the child: pages only, one problem a line
+		problems, err := store.CheckPages(ctx)
+		for _, p := range problems {
+			fmt.Fprintln(stdout, p)
+		}
+		if err != nil || len(problems) > 0 {
+			return errors.Join(err, errors.New("pages damaged"))
+		}
+		return nil
+	}
+	problems := checkPagesApart(ctx, path)
+	records, err := store.CheckRecords(ctx)
 	if err != nil {
 		return err
 	}
+	problems = append(problems, records...)
 	if len(problems) == 0 {
 		fmt.Fprintf(stdout, "%s: every page and record is readable\n", path)
 		return nil

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"errors"
+	"runtime/debug"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -115,7 +116,7 @@ func (s *Store) commit(group []*pending) {
 // call runs one function of a group; a panic of bbolt's on a damaged page
 // is its error, not the group's end.
 func (s *Store) call(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
-	defer damaged(s.path, &err)
+	defer damaged(s.path, &err, debug.SetPanicOnFault(true))
 	return fn(tx)
 }
 

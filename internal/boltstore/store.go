@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,20 +55,25 @@ var (
 // pages bbolt cannot read: the message names the file and how to recover.
 var ErrDamaged = errors.New("the database file is damaged")
 
-// damaged turns a panic of bbolt's on a damaged file into an error.
-func damaged(path string, errp *error) {
+// damaged turns a panic of bbolt's on a damaged file into an error. Use it
+// as defer damaged(path, &err, debug.SetPanicOnFault(true)): bbolt reads a
+// memory-mapped file, and a damaged page can send it to an address outside
+// the mapping — a fault that would end the process is then a panic of this
+// goroutine, recovered here; the flag is put back as it was.
+func damaged(path string, errp *error, faulted bool) {
+	debug.SetPanicOnFault(faulted)
 	if p := recover(); p != nil {
 		*errp = fmt.Errorf("%w: %s (%v); restore it from a backup (bot backup writes one) or see what is wrong with: bot check %s", ErrDamaged, path, p, path)
 	}
 }
 
 func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
-	defer damaged(s.path, &err)
+	defer damaged(s.path, &err, debug.SetPanicOnFault(true))
 	return s.db.View(fn)
 }
 
 func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
-	defer damaged(s.path, &err)
+	defer damaged(s.path, &err, debug.SetPanicOnFault(true))
 	return s.db.Update(fn)
 }
 
@@ -104,7 +110,7 @@ type Options struct {
 
 // Open opens (creating if needed) the database at path.
 func Open(path string, opt Options) (st *Store, err error) {
-	defer damaged(path, &err)
+	defer damaged(path, &err, debug.SetPanicOnFault(true))
 	if opt.LockTimeout <= 0 {
 		opt.LockTimeout = 2 * time.Second
 	}
@@ -125,6 +131,10 @@ func Open(path string, opt Options) (st *Store, err error) {
 		err := s.init()
 		if err == nil {
 			err = s.sweepDedup(time.Now())
+		}
+		var domain *incidents.Error
+		if err != nil && !errors.Is(err, ErrDamaged) && !errors.As(err, &domain) && !strings.Contains(err.Error(), "schema") {
+			err = fmt.Errorf("open database %s: %w; if the file is damaged, restore it from a backup (bot backup writes one) or see what is wrong with: bot check %s", path, err, path)
 		}
 		if err != nil {
 			db.Close()
@@ -172,7 +182,7 @@ func (s *Store) checkSchema() error {
 	return s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
-			return fmt.Errorf("open database %s: not a sitrep database (no schema version)", s.path)
+			return fmt.Errorf("open database %s: not a sitrep database, or a damaged one (no schema version); if it was one, restore it from a backup (bot backup writes one) or see what is wrong with: bot check %s", s.path, s.path)
 		}
 		return s.compatible(meta.Get(keySchema))
 	})
@@ -192,14 +202,23 @@ func (s *Store) compatible(v []byte) error {
 // Unreadable is how many undecodable incident records List has skipped.
 func (s *Store) Unreadable() int64 { return s.unreadable.Load() }
 
-// Check verifies the file: bbolt's consistency check of every page, then
-// every incident and timeline event decoded. It returns what is wrong, one
-// line each (nothing when the file is sound).
-func (s *Store) Check(ctx context.Context) (problems []string, err error) {
+// CheckPages is bbolt's consistency check of every page. It runs on a
+// goroutine of bbolt's own, where a fault on a badly damaged page cannot be
+// recovered: bot check runs it in a child process.
+func (s *Store) CheckPages(ctx context.Context) (problems []string, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
 		for e := range tx.Check() {
 			problems = append(problems, "pages: "+strings.TrimPrefix(e.Error(), "panic: "))
 		}
+		return nil
+	})
+	return problems, err
+}
+
+// CheckRecords decodes every incident and timeline event. It returns what
+// is wrong, one line each (nothing when the records are sound).
+func (s *Store) CheckRecords(ctx context.Context) (problems []string, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketIncidents); b != nil {
 			b.ForEach(func(k, v []byte) error {
 				var inc incidents.Incident

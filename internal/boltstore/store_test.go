@@ -311,9 +311,12 @@ func TestOneBadRecordIsSkipped(t *testing.T) {
 	if err != nil || len(all) != 2 || s.Unreadable() != 1 {
 		t.Fatalf("List: %d incidents, %d unreadable, err %v", len(all), s.Unreadable(), err)
 	}
-	problems, err := s.Check(ctx)
+	problems, err := s.CheckRecords(ctx)
 	if err != nil || len(problems) != 1 || !strings.Contains(problems[0], "incident 0000000000000002") {
-		t.Errorf("Check: %q %v", problems, err)
+		t.Errorf("CheckRecords: %q %v", problems, err)
+	}
+	if pages, err := s.CheckPages(ctx); err != nil || len(pages) != 0 {
+		t.Errorf("CheckPages of sound pages: %q %v", pages, err)
 	}
 	// A change to the bad record fails; the store is still ready.
 	if _, _, err := s.Update(ctx, 2, note("x")); err == nil {
