@@ -115,7 +115,7 @@ var settings = []setting{
 		}},
 	{flag: "lock-timeout", env: "SITREP_LOCK_TIMEOUT", def: "2s", doc: "how long to wait for a database held by another process",
 		set: func(c *config, v string) (err error) { c.LockTimeout, err = positiveDuration(v); return err }},
-	{flag: "admin-token", env: "SITREP_ADMIN_TOKEN", secret: true, doc: "bearer token for `/admin/*` (backup, postmortem export). When set, every call needs it, loopback too — behind a sidecar, an ingress or `kubectl port-forward` every caller is loopback. Unset, only loopback callers whose request carries no forwarding header (`Forwarded`, `X-Forwarded-For`, `X-Real-Ip`, `Via`) get in. `bot backup` and `bot postmortem export` send it",
+	{flag: "admin-token", env: "SITREP_ADMIN_TOKEN", secret: true, doc: "bearer token for `/admin/*` (backup, postmortem export). When set, every call needs it, loopback too — behind a sidecar, an ingress or `kubectl port-forward` every caller is loopback. Unset, only loopback callers whose request carries no forwarding header at all (`Forwarded`, `X-Forwarded-*`, `X-Real-Ip`, `Via`, `True-Client-Ip`, `CF-Connecting-Ip`, `X-Envoy-External-Address`…, even empty) get in; a proxy that adds none (a plain TCP tunnel) is indistinguishable from a local caller, so set the token whenever anything forwards to Sitrep. `bot backup` and `bot postmortem export` send it",
 		set: func(c *config, v string) error { c.AdminToken = v; return nil }},
 	{flag: "slack-bot-token", env: "SLACK_BOT_TOKEN", secret: true, doc: "with `SLACK_APP_TOKEN`: Sitrep connects to Slack in socket mode (and the terminal is off unless `SITREP_CONSOLE=on`)",
 		set: func(c *config, v string) error { c.SlackBot = v; return nil }},
