@@ -127,40 +127,56 @@ type transition func(inc *incidents.Incident, now time.Time) ([]incidents.Event,
 // change maps an event type to what it does in Sitrep.
 func (r *Receiver) change(ev Event) (transition, func(now time.Time) (*incidents.Incident, []incidents.Event, error)) {
 	by := incidents.Actor{Name: orDefault(ev.Agent, "PagerDuty"), Source: incidents.SourcePagerDuty}
-	switch ev.Type {
-	case "incident.triggered":
-		return nil, func(now time.Time) (*incidents.Incident, []incidents.Event, error) {
-			links := map[string]string{LinkSystem: ev.Incident.ID}
-			if ev.Incident.URL != "" {
-				links["pagerduty_url"] = ev.Incident.URL
-			}
-			if ev.Incident.Number != 0 {
-				links["pagerduty_number"] = fmt.Sprint(ev.Incident.Number)
-			}
-			title := orDefault(ev.Incident.Title, "PagerDuty incident "+ev.Incident.ID)
-			runbook := ""
-			if r.Runbook != nil {
-				runbook = r.Runbook(title)
-			}
-			return incidents.Declare(incidents.Declaration{
-				Title: title, Service: ev.Incident.Service, Links: links, Runbook: runbook,
-				Signals: incidents.Signals{PagerDutyPriority: ev.Incident.Priority, PagerDutyUrgency: ev.Incident.Urgency},
-			}, by, now)
+	declare := func(now time.Time) (*incidents.Incident, []incidents.Event, error) {
+		links := map[string]string{LinkSystem: ev.Incident.ID}
+		if ev.Incident.URL != "" {
+			links["pagerduty_url"] = ev.Incident.URL
 		}
+		if ev.Incident.Number != 0 {
+			links["pagerduty_number"] = fmt.Sprint(ev.Incident.Number)
+		}
+		title := orDefault(ev.Incident.Title, "PagerDuty incident "+ev.Incident.ID)
+		runbook := ""
+		if r.Runbook != nil {
+			runbook = r.Runbook(title)
+		}
+		return incidents.Declare(incidents.Declaration{
+			Title: title, Service: ev.Incident.Service, Links: links, Runbook: runbook,
+			Signals: incidents.Signals{PagerDutyPriority: ev.Incident.Priority, PagerDutyUrgency: ev.Incident.Urgency},
+		}, by, now)
+	}
+	change, carries := r.transition(ev, by)
+	switch {
+	case ev.Type == "incident.triggered":
+		return nil, declare
+	case carries && ev.Incident.Title != "":
+		// PagerDuty does not promise order: an acknowledgement (or an
+		// escalation…) may come before its trigger. It carries the whole
+		// incident, so the incident is declared from it, then changed.
+		return change, declare
+	}
+	return change, nil
+}
+
+// transition is what an event on a known incident does; carries is true for
+// the events whose data is the whole incident, which may come before the
+// trigger and so may declare it.
+func (r *Receiver) transition(ev Event, by incidents.Actor) (transition, bool) {
+	switch ev.Type {
 	case "incident.acknowledged":
-		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) { return inc.Ack(by, now) }, nil
+		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) { return inc.Ack(by, now) }, true
 	case "incident.unacknowledged":
 		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 			return inc.Unacknowledge(by, now)
-		}, nil
+		}, true
 	case "incident.resolved":
 		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 			return inc.Resolve("resolved in PagerDuty", by, now)
-		}, nil
+		}, false // an incident Sitrep never saw, over already: nothing to open
 	case "incident.reopened":
 		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 			return inc.Reopen("reopened in PagerDuty", by, now)
-		}, nil
+		}, false
 	case "incident.priority_updated":
 		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 			if _, ok := incidents.PagerDutyPriority(ev.Incident.Priority); !ok {
@@ -168,7 +184,7 @@ func (r *Receiver) change(ev Event) (transition, func(now time.Time) (*incidents
 			}
 			c := incidents.Classify(incidents.Signals{PagerDutyPriority: ev.Incident.Priority})
 			return inc.ChangeSeverity(c.Severity, c.Reason, by, now)
-		}, nil
+		}, true
 	case "incident.escalated", "incident.reassigned", "incident.delegated":
 		verb := strings.TrimPrefix(ev.Type, "incident.")
 		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
@@ -180,16 +196,16 @@ func (r *Receiver) change(ev Event) (transition, func(now time.Time) (*incidents
 				msg += " (policy " + ev.Incident.Policy + ")"
 			}
 			return inc.Record(incidents.EventEscalated, msg, map[string]string{"pagerduty_event": ev.Type}, by, now)
-		}, nil
+		}, true
 	case "incident.annotated":
 		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 			if strings.TrimSpace(ev.Note) == "" || inc.HasNote(ev.Note) {
 				return nil, nil // empty (nothing to keep), or the echo of a note Sitrep sent, or one already here
 			}
 			return inc.AddNote(ev.Note, by, now)
-		}, nil
+		}, false // a note's data is the note, not the incident
 	}
-	return nil, nil
+	return nil, false
 }
 
 func orDefault(s, def string) string {
