@@ -23,3 +23,37 @@ func SeedEvents(s *Store, id int64, n int, ev incidents.Event) error {
 	}
 	return nil
 }
+
+// SeedIncidents stores n incidents made by make(i), in large transactions
+// (indexes and events as Create does), for benchmarks of a long history.
+func SeedIncidents(s *Store, n int, make func(i int) (*incidents.Incident, []incidents.Event)) error {
+	for done := 0; done < n; {
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for end := min(n, done+5000); done < end; done++ {
+				inc, events := make(done)
+				if err := s.insert(tx, inc, events); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DropAttention removes the open and due indexes, as in a file written
+// before they existed.
+func DropAttention(s *Store) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		idx := tx.Bucket(bucketIndex)
+		for _, name := range [][]byte{indexOpen, indexDue} {
+			if err := idx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

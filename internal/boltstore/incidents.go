@@ -35,6 +35,9 @@ func (s *Store) insert(tx *bolt.Tx, inc *incidents.Incident, events []incidents.
 	if err := reindex(tx, indexed{}, inc); err != nil {
 		return err
 	}
+	if err := reattend(tx, inc.ID, attention{}, attentionOf(inc), inc.Severity); err != nil {
+		return err
+	}
 	if err := appendEvents(tx, inc.ID, events); err != nil {
 		return err
 	}
@@ -83,6 +86,7 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 func (s *Store) modify(tx *bolt.Tx, inc *incidents.Incident, change func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error)) ([]incidents.Event, error) {
 	id := inc.ID
 	before := indexed{inc.Channel, maps.Clone(inc.Links)}
+	was := attentionOf(inc)
 	events, err := change(inc, &memo{tx: tx, id: id})
 	if err != nil || len(events) == 0 {
 		return nil, err
@@ -94,6 +98,9 @@ func (s *Store) modify(tx *bolt.Tx, inc *incidents.Incident, change func(*incide
 		return nil, err
 	}
 	if err := reindex(tx, before, inc); err != nil {
+		return nil, err
+	}
+	if err := reattend(tx, id, was, attentionOf(inc), inc.Severity); err != nil {
 		return nil, err
 	}
 	if err := appendEvents(tx, id, events); err != nil {
@@ -182,6 +189,11 @@ func (s *Store) Get(ctx context.Context, id int64) (*incidents.Incident, error) 
 
 // List returns the incidents passing f, newest first.
 func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, error) {
+	if !f.All { // open ones: through their index, whatever the history
+		if out, ok, err := s.listOpen(ctx, f); ok || err != nil {
+			return out, err
+		}
+	}
 	var out []*incidents.Incident
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketIncidents).Cursor()

@@ -9,6 +9,8 @@
 //	index/channel         chat channel → id
 //	index/link            "system\x00ref" (e.g. PagerDuty incident id) → id
 //	dedup                 webhook event key → expiry (unix seconds, 8-byte big-endian)
+//	index/open            id → severity: the incidents not resolved
+//	index/due             next reminder (unix ns) + id → "": what is due, in order
 //	memos/<id>            an incident's Memo: state that grows without bound (each alert's last state)
 //	outbox/<consumer>     incident id + event seq (8+8 bytes) → Effect JSON: outside work a change implies
 //	inbox                 arrival key → an acknowledged chat envelope not yet processed
@@ -157,8 +159,10 @@ func (s *Store) init() error {
 			if err := s.compatible(v); err != nil {
 				return err
 			}
-			_, err := tx.CreateBucketIfNotExists(bucketDedup) // added within schema 1
-			return err
+			if _, err := tx.CreateBucketIfNotExists(bucketDedup); err != nil { // added within schema 1
+				return err
+			}
+			return buildAttention(tx) // added within schema 1: built once from the incidents
 		}
 		for _, name := range [][]byte{bucketIncidents, bucketTimelines, bucketDedup} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -169,7 +173,7 @@ func (s *Store) init() error {
 		if err != nil {
 			return err
 		}
-		for _, name := range [][]byte{indexChannel, indexLink} {
+		for _, name := range [][]byte{indexChannel, indexLink, indexOpen, indexDue} {
 			if _, err := idx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

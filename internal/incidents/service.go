@@ -195,47 +195,78 @@ func (s *Service) ByChannel(ctx context.Context, channel string) (int64, error) 
 // reminder falls due (zero when none is pending). All state lives in the
 // store, so a restarted Service picks up exactly where the last one stopped.
 func (s *Service) RemindDue(ctx context.Context) (int, time.Time, error) {
-	// Open incidents, and resolved ones still owed a postmortem or review.
 	now := s.clock.Now().UTC()
-	all, err := s.store.List(ctx, Filter{All: true})
+	due, next, err := s.due(ctx, now)
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("reminders: %w", err)
 	}
-	open := all[:0]
-	for _, inc := range all {
-		if inc.Open() || now.Sub(inc.ResolvedAt) < 30*24*time.Hour {
-			open = append(open, inc)
-		}
-	}
 	sent := 0
-	var next time.Time
-	for _, inc := range open {
-		due, ok := inc.NextReminder()
-		if !ok {
+	for _, inc := range due {
+		if !inc.Open() && now.Sub(inc.ResolvedAt) >= FollowUpHorizon {
+			continue // a follow-up this old is not sent (a file from before the due index)
+		}
+		updated, events, err := s.Change(ctx, inc.ID, func(inc *Incident, now time.Time) ([]Event, error) {
+			events, _ := inc.Remind(now)
+			return events, nil
+		})
+		if err != nil {
+			s.log.Error("reminder failed", "incident", inc.Key(), "err", err)
 			continue
 		}
-		if !due.After(now) {
-			updated, events, err := s.Change(ctx, inc.ID, func(inc *Incident, now time.Time) ([]Event, error) {
-				events, _ := inc.Remind(now)
-				return events, nil
-			})
-			if err != nil {
-				s.log.Error("reminder failed", "incident", inc.Key(), "err", err)
-				continue
-			}
-			if len(events) > 0 {
-				sent++
-				s.log.Warn("incident unacknowledged past its response time", "incident", inc.Key(), "severity", inc.Severity.String())
-			}
-			if due, ok = updated.NextReminder(); !ok {
-				continue
-			}
+		if len(events) > 0 {
+			sent++
+			s.log.Warn("incident unacknowledged past its response time", "incident", inc.Key(), "severity", inc.Severity.String())
 		}
-		if next.IsZero() || due.Before(next) {
-			next = due
+		if at, ok := updated.NextReminder(); ok && (next.IsZero() || at.Before(next)) {
+			next = at
 		}
 	}
 	return sent, next, nil
+}
+
+// FollowUpHorizon is how long after resolution a follow-up reminder
+// (postmortem, review) is still sent.
+const FollowUpHorizon = 30 * 24 * time.Hour
+
+// due returns the incidents with a reminder due at now and when the next
+// one after now is due: from the store's due index when it has one (the
+// cost follows what is due, not history), else from every incident.
+func (s *Service) due(ctx context.Context, now time.Time) ([]*Incident, time.Time, error) {
+	if idx, ok := s.store.(DueIndex); ok {
+		ids, next, err := idx.Due(ctx, now)
+		if err == nil {
+			var out []*Incident
+			for _, id := range ids {
+				inc, err := s.store.Get(ctx, id)
+				if err != nil {
+					s.log.Error("reminder: incident unreadable", "incident", FormatID(id), "err", err)
+					continue
+				}
+				out = append(out, inc)
+			}
+			return out, next, nil
+		}
+		if !errors.Is(err, ErrNoIndex) {
+			return nil, time.Time{}, err
+		}
+	}
+	all, err := s.store.List(ctx, Filter{All: true})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	var out []*Incident
+	var next time.Time
+	for _, inc := range all {
+		at, ok := inc.NextReminder()
+		switch {
+		case !ok:
+		case !at.After(now):
+			out = append(out, inc)
+		case next.IsZero() || at.Before(next):
+			next = at
+		}
+	}
+	return out, next, nil
 }
 
 // RunReminders re-announces unacknowledged incidents at each interval of

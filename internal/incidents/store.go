@@ -1,6 +1,10 @@
 package incidents
 
-import "context"
+import (
+	"context"
+	"errors"
+	"time"
+)
 
 // Store keeps incidents and their timelines durably. A change of state and
 // the events that record it are written in one transaction: either both are
@@ -27,6 +31,17 @@ type Store interface {
 	ByLink(ctx context.Context, system, ref string) (int64, error)
 	Applier
 }
+
+// DueIndex is a Store that knows, without reading every incident, which
+// ones have a reminder due: RemindDue uses it when the store has one.
+type DueIndex interface {
+	// Due returns the incidents whose next reminder is due at now, and when
+	// the next one after now falls due (zero when none), or ErrNoIndex.
+	Due(ctx context.Context, now time.Time) ([]int64, time.Time, error)
+}
+
+// ErrNoIndex: the store's file has no due index (read-only and older).
+var ErrNoIndex = errors.New("no due index")
 
 // Filter selects incidents for List.
 type Filter struct {

@@ -1,0 +1,162 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// The indexes that keep routine work proportional to what needs attention,
+// not to history (added within schema 1; built at the first writable open
+// of a file that lacks them):
+//
+//	index/open   id (8 bytes) → severity: the incidents not resolved
+//	index/due    next reminder (unix ns, 8 bytes) + id (8 bytes) → "": what RemindDue looks at
+var (
+	indexOpen = []byte("open")
+	indexDue  = []byte("due")
+)
+
+var _ incidents.DueIndex = (*Store)(nil)
+
+// attention is what the open and due indexes hold for an incident.
+type attention struct {
+	open bool
+	due  time.Time // zero: no reminder pending
+}
+
+func attentionOf(inc *incidents.Incident) attention {
+	a := attention{open: inc.Open()}
+	if due, ok := inc.NextReminder(); ok {
+		a.due = due
+	}
+	return a
+}
+
+func dueKey(at time.Time, id int64) []byte {
+	k := make([]byte, 16)
+	binary.BigEndian.PutUint64(k, uint64(at.UnixNano()))
+	binary.BigEndian.PutUint64(k[8:], uint64(id))
+	return k
+}
+
+// reattend keeps the open and due indexes in step with an incident.
+func reattend(tx *bolt.Tx, id int64, before, after attention, sev incidents.Severity) error {
+	idx := tx.Bucket(bucketIndex)
+	open, due := idx.Bucket(indexOpen), idx.Bucket(indexDue)
+	if open == nil || due == nil {
+		return nil // a read-only file that predates them: List and RemindDue scan instead
+	}
+	key := itob(uint64(id))
+	switch {
+	case after.open:
+		if err := open.Put(key, []byte{byte(sev)}); err != nil {
+			return err
+		}
+	case before.open:
+		if err := open.Delete(key); err != nil {
+			return err
+		}
+	}
+	if before.due.Equal(after.due) {
+		return nil
+	}
+	if !before.due.IsZero() {
+		if err := due.Delete(dueKey(before.due, id)); err != nil {
+			return err
+		}
+	}
+	if !after.due.IsZero() {
+		return due.Put(dueKey(after.due, id), []byte{})
+	}
+	return nil
+}
+
+// buildAttention fills the open and due indexes from every incident, once.
+func buildAttention(tx *bolt.Tx) error {
+	idx := tx.Bucket(bucketIndex)
+	if idx.Bucket(indexOpen) != nil && idx.Bucket(indexDue) != nil {
+		return nil
+	}
+	for _, name := range [][]byte{indexOpen, indexDue} {
+		if idx.Bucket(name) != nil {
+			if err := idx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		if _, err := idx.CreateBucket(name); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketIncidents).ForEach(func(k, v []byte) error {
+		var inc incidents.Incident
+		if len(k) != 8 || json.Unmarshal(v, &inc) != nil {
+			return nil // unreadable: bot check reports it
+		}
+		return reattend(tx, inc.ID, attention{}, attentionOf(&inc), inc.Severity)
+	})
+}
+
+// Due returns the incidents whose next reminder is due at now, and when the
+// next one after now falls due (zero when none is pending): the due index,
+// read in order, stops at the first that is not due yet.
+func (s *Store) Due(ctx context.Context, now time.Time) (ids []int64, next time.Time, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		due := tx.Bucket(bucketIndex).Bucket(indexDue)
+		if due == nil {
+			return incidents.ErrNoIndex
+		}
+		c := due.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if len(k) != 16 {
+				continue
+			}
+			at := time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC()
+			if at.After(now) {
+				next = at
+				break
+			}
+			ids = append(ids, int64(binary.BigEndian.Uint64(k[8:])))
+		}
+		return nil
+	})
+	return ids, next, err
+}
+
+// listOpen is List for open incidents through the open index, newest first;
+// false when the file has no index (read-only and older).
+func (s *Store) listOpen(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, bool, error) {
+	var out []*incidents.Incident
+	indexed := true
+	err := s.view(func(tx *bolt.Tx) error {
+		open := tx.Bucket(bucketIndex).Bucket(indexOpen)
+		if open == nil {
+			indexed = false
+			return nil
+		}
+		c := open.Cursor()
+		for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			inc, err := getIncident(tx, int64(binary.BigEndian.Uint64(k)))
+			if err != nil {
+				s.unreadable.Add(1)
+				continue
+			}
+			if f.Match(inc) {
+				out = append(out, inc)
+				if f.Limit > 0 && len(out) >= f.Limit {
+					break
+				}
+			}
+		}
+		return nil
+	})
+	return out, indexed, err
+}

@@ -1,0 +1,120 @@
+package boltstore_test
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+func ids(list []*incidents.Incident) []int64 {
+	var out []int64
+	for _, inc := range list {
+		out = append(out, inc.ID)
+	}
+	return out
+}
+
+// TestDueAndOpenIndexes: the due index says what a reminder tick must look
+// at and when the next is due, the open index what list shows; both follow
+// acknowledgements, resolutions and reopenings, and a file without them
+// (written before they existed) gets them at its next writable open.
+func TestDueAndOpenIndexes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s := mustOpenStore(t, path)
+	for _, sev := range []incidents.Severity{incidents.P1, incidents.P2, incidents.P3} {
+		inc, events, _ := incidents.Declare(incidents.Declaration{Title: "x", Signals: incidents.Signals{Explicit: sev}}, alice, t0)
+		if err := s.Create(ctx, inc, events); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(at time.Time, wantDue []int64, wantNext time.Time, wantOpen []int64) {
+		t.Helper()
+		due, next, err := s.Due(ctx, at)
+		if err != nil || !slices.Equal(due, wantDue) || !next.Equal(wantNext) {
+			t.Errorf("Due(%s) = %v, next %s, %v; want %v, next %s", at.Format("15:04"), due, next.Format("15:04"), err, wantDue, wantNext.Format("15:04"))
+		}
+		open, err := s.List(ctx, incidents.Filter{})
+		if err != nil || !slices.Equal(ids(open), wantOpen) {
+			t.Errorf("open: %v %v, want %v", ids(open), err, wantOpen)
+		}
+	}
+	// P1 due after 5m, P2 after 15m, P3 after 1h.
+	check(t0.Add(time.Minute), nil, t0.Add(5*time.Minute), []int64{3, 2, 1})
+	check(t0.Add(20*time.Minute), []int64{1, 2}, t0.Add(time.Hour), []int64{3, 2, 1})
+	s.Update(ctx, 1, func(inc *incidents.Incident) ([]incidents.Event, error) { return inc.Ack(alice, t0) })
+	s.Update(ctx, 3, func(inc *incidents.Incident) ([]incidents.Event, error) { return inc.Resolve("", alice, t0) })
+	// INC-3 resolved: off the open index; due now for its postmortem follow-up.
+	inc3, _ := s.Get(ctx, 3)
+	followUp, _ := inc3.NextReminder()
+	check(t0.Add(20*time.Minute), []int64{2}, followUp, []int64{2, 1})
+	s.Update(ctx, 3, func(inc *incidents.Incident) ([]incidents.Event, error) { return inc.Reopen("back", alice, t0.Add(time.Minute)) })
+	check(t0.Add(20*time.Minute), []int64{2}, t0.Add(61*time.Minute), []int64{3, 2, 1})
+
+	// A file from before the indexes: rebuilt at the next open, the same answers.
+	if err := boltstore.DropAttention(s); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = mustOpenStore(t, path)
+	check(t0.Add(20*time.Minute), []int64{2}, t0.Add(61*time.Minute), []int64{3, 2, 1})
+}
+
+// BenchmarkHistory: the routine reads — a reminder tick, list, a webhook's
+// change — on a store of 10,000 incidents (20 open) next to one of 100 (20
+// open), interleaved; x-bare is the ratio, 1 when history costs nothing.
+// The -scan runs drop the open and due indexes first: the cost before them.
+func BenchmarkHistory(b *testing.B) {
+	open := func(n int) (*boltstore.Store, *incidents.Service, int64) {
+		s := mustOpenStore(b, filepath.Join(b.TempDir(), fmt.Sprintf("h%d.db", n)))
+		err := boltstore.SeedIncidents(s, n, func(i int) (*incidents.Incident, []incidents.Event) {
+			inc, events, _ := incidents.Declare(incidents.Declaration{Title: fmt.Sprintf("incident %d", i)}, alice, t0)
+			if i >= 20 { // all but 20 are history
+				inc.AckedAt, inc.FirstAckedAt, inc.Status, inc.ResolvedAt = t0, t0, incidents.Resolved, t0.Add(time.Hour)
+				inc.FollowUps = []string{"document", "review"}
+			}
+			return inc, events
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		clock := incidents.NewManualClock(t0.Add(2 * time.Minute))
+		return s, incidents.NewService(incidents.Config{Store: s, Clock: clock}), 1
+	}
+	for _, name := range []string{"tick", "list", "change", "tick-scan", "list-scan"} {
+		op, scan := strings.CutSuffix(name, "-scan")
+		b.Run(name, func(b *testing.B) {
+			s1, small, id := open(100)
+			s2, big, _ := open(10000)
+			if scan {
+				if err := errors.Join(boltstore.DropAttention(s1), boltstore.DropAttention(s2)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			run := func(svc *incidents.Service) func() error {
+				return func() error {
+					switch op {
+					case "tick":
+						_, _, err := svc.RemindDue(ctx)
+						return err
+					case "list":
+						l, err := svc.List(ctx, incidents.Filter{})
+						if len(l) != 20 {
+							return fmt.Errorf("%d open", len(l))
+						}
+						return err
+					}
+					_, err := svc.AddNote(ctx, id, "pods restarting", alice)
+					return err
+				}
+			}
+			interleave(b, run(big), run(small))
+		})
+	}
+}
