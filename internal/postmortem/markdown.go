@@ -3,6 +3,7 @@ package postmortem
 import (
 	"bufio"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
@@ -14,11 +15,17 @@ import (
 // it is: no table cell ends early (|), no raw HTML (<img onerror=…>), no
 // image or link a note wrote (![pixel](http://…), [ok](javascript:…)) —
 // postmortems are pasted into wikis and viewers that render all of them.
+// A "<" is escaped only where Markdown would read a tag or an autolink
+// (<img, </b, <!--, <?, <http:): a Slack mention (<@U2>) stays as it is.
 func cell(s string) string {
-	return mdEscaper.Replace(strings.Join(strings.Fields(s), " "))
+	s = mdEscaper.Replace(strings.Join(strings.Fields(s), " "))
+	return tagOpen.ReplaceAllString(s, "&lt;$1")
 }
 
-var mdEscaper = strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`)
+var (
+	mdEscaper = strings.NewReplacer("|", `\|`, "[", `\[`, "]", `\]`)
+	tagOpen   = regexp.MustCompile(`<([A-Za-z/!?])`)
+)
 
 func mdRow(w *bufio.Writer, _ bool, ev incidents.Event) error {
 	what := say.Describe(ev)

@@ -214,7 +214,7 @@ func TestMarkdownCarriesNoMarkupFromOutside(t *testing.T) {
 			t.Errorf("the Markdown carries %q:\n%s", bad, md.String())
 		}
 	}
-	if !strings.Contains(md.String(), `&lt;img src=x onerror=alert(1)&gt; !\[t\](http://evil.example/pixel.png)`) {
+	if !strings.Contains(md.String(), `&lt;img src=x onerror=alert(1)> !\[t\](http://evil.example/pixel.png)`) {
 		t.Errorf("the text is not shown as it is:\n%s", md.String())
 	}
 }
