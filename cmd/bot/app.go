@@ -245,6 +245,7 @@ func (a *app) start(ctx context.Context) (wait func(), err error) {
 		}()
 	}
 	run(a.svc.RunReminders)
+	run(func(ctx context.Context) error { return a.store.SweepDedupEvery(ctx, time.Hour) })
 	if a.pdSync != nil {
 		run(a.pdSync.Start)
 	}

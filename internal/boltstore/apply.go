@@ -127,17 +127,54 @@ func remember(dedup *bolt.Bucket, key []byte, until time.Time) error {
 	return dedup.Put(key, itob(uint64(until.Unix())))
 }
 
-// sweepDedup forgets expired dedup keys.
-func (s *Store) sweepDedup(now time.Time) error {
-	return s.update(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketDedup).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if len(v) != 8 || now.Unix() >= int64(binary.BigEndian.Uint64(v)) {
-				if err := c.Delete(); err != nil {
+// sweepDedup forgets expired dedup keys, a bounded number per transaction
+// (the write lock is held briefly), and says how many it forgot.
+func (s *Store) sweepDedup(now time.Time) (int, error) {
+	forgot := 0
+	for {
+		var expired [][]byte
+		err := s.view(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketDedup).Cursor()
+			for k, v := c.First(); k != nil && len(expired) < 10000; k, v = c.Next() {
+				if len(v) != 8 || now.Unix() >= int64(binary.BigEndian.Uint64(v)) {
+					expired = append(expired, append([]byte(nil), k...))
+				}
+			}
+			return nil
+		})
+		if err != nil || len(expired) == 0 {
+			return forgot, err
+		}
+		err = s.write(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketDedup)
+			for _, k := range expired {
+				if err := b.Delete(k); err != nil { // collected first: a cursor that deletes as it walks skips keys
 					return err
 				}
 			}
+			return nil
+		})
+		if err != nil {
+			return forgot, err
 		}
-		return nil
-	})
+		forgot += len(expired)
+	}
+}
+
+// SweepDedupEvery forgets expired dedup keys every interval until ctx ends
+// (Open sweeps once too): the bucket holds the keys of the last week, not
+// every key ever seen, however long Sitrep runs.
+func (s *Store) SweepDedupEvery(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if _, err := s.sweepDedup(time.Now()); err != nil && ctx.Err() == nil {
+				return err
+			}
+		}
+	}
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 )
 
@@ -130,5 +132,27 @@ func TestMemoKeepsStateBesideTheIncident(t *testing.T) {
 	b, _ := json.Marshal(got)
 	if len(b) > 2000 {
 		t.Errorf("the incident grew with its alerts: %d bytes", len(b))
+	}
+}
+
+// TestDedupKeysAreSwept: expired keys are forgotten by the periodic sweep —
+// all of them, more than one transaction's worth — and live ones kept.
+func TestDedupKeysAreSwept(t *testing.T) {
+	s := mustOpenStore(t, "")
+	inc := mustDeclare(t, s, "storm")
+	if _, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Dedup: "live", Change: memoNote("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := boltstore.SeedDedup(s, 25000, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := boltstore.SweepDedup(s, time.Now()); err != nil || n != 0 {
+		t.Fatalf("a sweep now forgot %d keys (%v): all are live", n, err)
+	}
+	if n, err := boltstore.SweepDedup(s, time.Now().Add(2*time.Hour)); err != nil || n != 25000 {
+		t.Errorf("a sweep after the seeded keys expired forgot %d of 25000 (%v)", n, err)
+	}
+	if res, _ := s.Apply(ctx, incidents.Write{ID: inc.ID, Dedup: "live", Change: memoNote("x")}); !res.Duplicate {
+		t.Error("the live key was swept")
 	}
 }

@@ -1,6 +1,9 @@
 package boltstore
 
 import (
+	"strconv"
+	"time"
+
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
@@ -51,6 +54,21 @@ func DropAttention(s *Store) error {
 		idx := tx.Bucket(bucketIndex)
 		for _, name := range [][]byte{indexOpen, indexDue} {
 			if err := idx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// SweepDedup runs the dedup sweep as of now.
+func SweepDedup(s *Store, now time.Time) (int, error) { return s.sweepDedup(now) }
+
+// SeedDedup remembers n dedup keys until the given time, in one transaction.
+func SeedDedup(s *Store, n int, until time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for i := range n {
+			if err := remember(tx.Bucket(bucketDedup), []byte("seed:"+strconv.Itoa(i)), until); err != nil {
 				return err
 			}
 		}

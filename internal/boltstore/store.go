@@ -132,7 +132,7 @@ func Open(path string, opt Options) (st *Store, err error) {
 	if !opt.ReadOnly {
 		err := s.init()
 		if err == nil {
-			err = s.sweepDedup(time.Now())
+			_, err = s.sweepDedup(time.Now())
 		}
 		var domain *incidents.Error
 		if err != nil && !errors.Is(err, ErrDamaged) && !errors.As(err, &domain) && !strings.Contains(err.Error(), "schema") {
