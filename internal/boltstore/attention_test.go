@@ -54,7 +54,9 @@ func TestDueAndOpenIndexes(t *testing.T) {
 	inc3, _ := s.Get(ctx, 3)
 	followUp, _ := inc3.NextReminder()
 	check(t0.Add(20*time.Minute), []int64{2}, followUp, []int64{2, 1})
-	s.Update(ctx, 3, func(inc *incidents.Incident) ([]incidents.Event, error) { return inc.Reopen("back", alice, t0.Add(time.Minute)) })
+	s.Update(ctx, 3, func(inc *incidents.Incident) ([]incidents.Event, error) {
+		return inc.Reopen("back", alice, t0.Add(time.Minute))
+	})
 	check(t0.Add(20*time.Minute), []int64{2}, t0.Add(61*time.Minute), []int64{3, 2, 1})
 
 	// A file from before the indexes: rebuilt at the next open, the same answers.
