@@ -75,3 +75,7 @@ func SeedDedup(s *Store, n int, until time.Time) error {
 		return nil
 	})
 }
+
+// SetNoSync turns fsync off: only for the child that proves the durability
+// check can fail.
+func SetNoSync(s *Store, on bool) { s.db.NoSync = on }
