@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -15,11 +16,13 @@ import (
 // not to history (added within schema 1; built at the first writable open
 // of a file that lacks them):
 //
-//	index/open   id (8 bytes) → severity: the incidents not resolved
-//	index/due    next reminder (unix ns, 8 bytes) + id (8 bytes) → "": what RemindDue looks at
+//	index/open      id (8 bytes) → severity: the incidents not resolved
+//	index/due       next reminder (unix ns, 8 bytes) + id (8 bytes) → "": what RemindDue looks at
+//	index/declared  declared at (unix ns) + id → "": a stats window, without the rest of history
 var (
-	indexOpen = []byte("open")
-	indexDue  = []byte("due")
+	indexOpen     = []byte("open")
+	indexDue      = []byte("due")
+	indexDeclared = []byte("declared")
 )
 
 var _ incidents.DueIndex = (*Store)(nil)
@@ -77,13 +80,14 @@ func reattend(tx *bolt.Tx, id int64, before, after attention, sev incidents.Seve
 	return nil
 }
 
-// buildAttention fills the open and due indexes from every incident, once.
+// buildAttention fills the open, due and declared indexes from every
+// incident, once.
 func buildAttention(tx *bolt.Tx) error {
 	idx := tx.Bucket(bucketIndex)
-	if idx.Bucket(indexOpen) != nil && idx.Bucket(indexDue) != nil {
+	if idx.Bucket(indexOpen) != nil && idx.Bucket(indexDue) != nil && idx.Bucket(indexDeclared) != nil {
 		return nil
 	}
-	for _, name := range [][]byte{indexOpen, indexDue} {
+	for _, name := range [][]byte{indexOpen, indexDue, indexDeclared} {
 		if idx.Bucket(name) != nil {
 			if err := idx.DeleteBucket(name); err != nil {
 				return err
@@ -98,8 +102,53 @@ func buildAttention(tx *bolt.Tx) error {
 		if len(k) != 8 || json.Unmarshal(v, &inc) != nil {
 			return nil // unreadable: bot check reports it
 		}
+		if err := indexDeclaration(tx, &inc); err != nil {
+			return err
+		}
 		return reattend(tx, inc.ID, attention{}, attentionOf(&inc), inc.Severity)
 	})
+}
+
+// indexDeclaration files a new incident under when it was declared.
+func indexDeclaration(tx *bolt.Tx, inc *incidents.Incident) error {
+	if b := tx.Bucket(bucketIndex).Bucket(indexDeclared); b != nil {
+		return b.Put(dueKey(inc.DeclaredAt, inc.ID), []byte{})
+	}
+	return nil
+}
+
+// listSince is List for a window of declarations through the declared
+// index, newest first; false when the file has no index.
+func (s *Store) listSince(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, bool, error) {
+	var out []*incidents.Incident
+	indexed := true
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketIndex).Bucket(indexDeclared)
+		if b == nil {
+			indexed = false
+			return nil
+		}
+		from := dueKey(f.Since, 0)
+		c := b.Cursor()
+		for k, _ := c.Last(); k != nil && bytes.Compare(k, from) >= 0; k, _ = c.Prev() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			inc, err := getIncident(tx, int64(binary.BigEndian.Uint64(k[8:])))
+			if err != nil {
+				s.unreadable.Add(1)
+				continue
+			}
+			if f.Match(inc) {
+				out = append(out, inc)
+				if f.Limit > 0 && len(out) >= f.Limit {
+					break
+				}
+			}
+		}
+		return nil
+	})
+	return out, indexed, err
 }
 
 // Due returns the incidents whose next reminder is due at now, and when the

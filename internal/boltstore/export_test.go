@@ -52,7 +52,7 @@ func SeedIncidents(s *Store, n int, make func(i int) (*incidents.Incident, []inc
 func DropAttention(s *Store) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		idx := tx.Bucket(bucketIndex)
-		for _, name := range [][]byte{indexOpen, indexDue} {
+		for _, name := range [][]byte{indexOpen, indexDue, indexDeclared} {
 			if err := idx.DeleteBucket(name); err != nil {
 				return err
 			}

@@ -38,6 +38,9 @@ func (s *Store) insert(tx *bolt.Tx, inc *incidents.Incident, events []incidents.
 	if err := reattend(tx, inc.ID, attention{}, attentionOf(inc), inc.Severity); err != nil {
 		return err
 	}
+	if err := indexDeclaration(tx, inc); err != nil {
+		return err
+	}
 	if err := appendEvents(tx, inc.ID, events); err != nil {
 		return err
 	}
@@ -189,8 +192,13 @@ func (s *Store) Get(ctx context.Context, id int64) (*incidents.Incident, error) 
 
 // List returns the incidents passing f, newest first.
 func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, error) {
-	if !f.All { // open ones: through their index, whatever the history
+	switch { // through an index, whatever the history: the open ones, or a window
+	case !f.All:
 		if out, ok, err := s.listOpen(ctx, f); ok || err != nil {
+			return out, err
+		}
+	case !f.Since.IsZero():
+		if out, ok, err := s.listSince(ctx, f); ok || err != nil {
 			return out, err
 		}
 	}

@@ -11,6 +11,7 @@
 //	dedup                 webhook event key → expiry (unix seconds, 8-byte big-endian)
 //	index/open            id → severity: the incidents not resolved
 //	index/due             next reminder (unix ns) + id → "": what is due, in order
+//	index/declared        declared at (unix ns) + id → "": stats windows
 //	memos/<id>            an incident's Memo: state that grows without bound (each alert's last state)
 //	outbox/<consumer>     incident id + event seq (8+8 bytes) → Effect JSON: outside work a change implies
 //	inbox                 arrival key → an acknowledged chat envelope not yet processed
@@ -173,7 +174,7 @@ func (s *Store) init() error {
 		if err != nil {
 			return err
 		}
-		for _, name := range [][]byte{indexChannel, indexLink, indexOpen, indexDue} {
+		for _, name := range [][]byte{indexChannel, indexLink, indexOpen, indexDue, indexDeclared} {
 			if _, err := idx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

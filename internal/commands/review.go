@@ -251,7 +251,7 @@ type RunbookUse struct {
 
 // Stats summarises the incidents declared since `since`.
 func Stats(ctx context.Context, svc *incidents.Service, since time.Time) (Summary, error) {
-	all, err := svc.List(ctx, incidents.Filter{All: true})
+	all, err := svc.List(ctx, incidents.Filter{All: true, Since: since}) // the window only, through the store's index
 	if err != nil {
 		return Summary{}, err
 	}

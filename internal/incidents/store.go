@@ -45,14 +45,18 @@ var ErrNoIndex = errors.New("no due index")
 
 // Filter selects incidents for List.
 type Filter struct {
-	All      bool     // include resolved incidents
-	Severity Severity // only this severity, when valid
-	Limit    int      // at most this many, when > 0
+	All      bool      // include resolved incidents
+	Severity Severity  // only this severity, when valid
+	Limit    int       // at most this many, when > 0
+	Since    time.Time // only those declared at or after it, when set (stats windows)
 }
 
 // Match reports whether inc passes the filter.
 func (f Filter) Match(inc *Incident) bool {
 	if !f.All && !inc.Open() {
+		return false
+	}
+	if !f.Since.IsZero() && inc.DeclaredAt.Before(f.Since) {
 		return false
 	}
 	return !f.Severity.Valid() || inc.Severity == f.Severity
