@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
@@ -121,12 +124,14 @@ func observe(inc *incidents.Incident, memo incidents.Memo, m Message, now time.T
 	folded := 0
 	for _, a := range m.Alerts {
 		summary := a.Annotations["summary"]
-		if summary == "" {
-			summary = a.Annotations["message"]
+		for _, k := range []string{"message", "description"} {
+			if summary == "" {
+				summary = a.Annotations[k]
+			}
 		}
 		evs, err := inc.ObserveAlert(incidents.Alert{
 			Fingerprint: a.Fingerprint, Name: a.Labels["alertname"], Status: a.Status,
-			StartsAt: a.StartsAt, Summary: summary, URL: a.GeneratorURL,
+			StartsAt: a.StartsAt, Summary: summary, URL: a.GeneratorURL, Detail: ownLabels(a.Labels, m.CommonLabels),
 		}, memo, actor, now)
 		if err != nil {
 			return nil, err
@@ -147,4 +152,20 @@ func observe(inc *incidents.Incident, memo incidents.Memo, m Message, now time.T
 		events = append(events, ev...)
 	}
 	return events, nil
+}
+
+// ownLabels are an alert's labels that the rest of its group does not share
+// ("instance=10.0.0.7, pod=api-2"), sorted, at most four: what tells the
+// alerts of one group apart on the timeline.
+func ownLabels(labels, common map[string]string) string {
+	var own []string
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		if v := labels[k]; v != "" && common[k] != v && k != "alertname" {
+			own = append(own, k+"="+v)
+		}
+	}
+	if len(own) > 4 {
+		own = append(own[:4], "…")
+	}
+	return strings.Join(own, ", ")
 }

@@ -325,3 +325,22 @@ func TestBigGroupsAreNotRefused(t *testing.T) {
 		t.Errorf("the declared event does not keep the whole summary: %+v", d)
 	}
 }
+
+// TestAlertsOfAGroupAreToldApart: the three alerts of a real group differ by
+// instance; each timeline line names its own.
+func TestAlertsOfAGroupAreToldApart(t *testing.T) {
+	f := newFixture(t, "")
+	if code, out := f.post(t, read(t, "alertmonitor_firing_3_alerts.json")); code != 200 {
+		t.Fatalf("%d %v", code, out)
+	}
+	seen := map[string]bool{}
+	for _, ev := range f.events(t, 1, incidents.EventAlert) {
+		if seen[ev.Message] || !strings.Contains(ev.Message, "instance=") {
+			t.Errorf("alert line %q: repeated, or without what tells it apart", ev.Message)
+		}
+		seen[ev.Message] = true
+	}
+	if len(seen) != 3 {
+		t.Errorf("%d distinct alert lines, want 3", len(seen))
+	}
+}

@@ -62,6 +62,9 @@ type Alert struct {
 	StartsAt    time.Time
 	Summary     string
 	URL         string
+	// Detail is what tells this alert from the others of its group: the
+	// labels it does not share with them ("instance=10.0.0.7").
+	Detail string
 }
 
 // Memo is per-incident state kept beside the incident and written in the
@@ -94,6 +97,9 @@ func (inc *Incident) ObserveAlert(a Alert, memo Memo, by Actor, at time.Time) ([
 	ev := inc.event(EventAlert, by, at)
 	ev.To = a.Status
 	ev.Message = fmt.Sprintf("%s %s", a.Name, a.Status)
+	if a.Detail != "" {
+		ev.Message += " (" + a.Detail + ")"
+	}
 	if a.Summary != "" {
 		ev.Message += ": " + a.Summary
 	}
