@@ -274,7 +274,8 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		if f, err := os.OpenFile(base+".log", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
 			defer f.Close()
 			logs = f
-			fmt.Fprintf(stdout, "Logs go to %s.\n", f.Name())
+			where, _ := filepath.Abs(f.Name())
+			fmt.Fprintf(stdout, "Logs go to %s.\n", cmpOr(where, f.Name()))
 		}
 	}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))

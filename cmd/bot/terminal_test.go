@@ -66,7 +66,7 @@ func TestTerminalFeelsLikeAShell(t *testing.T) {
 		return tty, s, cmd, exited
 	}
 	tty, s, cmd, exited := start()
-	at := s.waitFor(t, 0, "Logs go to "+filepath.Join(dir, "sitrep.log"), exited)
+	at := s.waitFor(t, 0, "Logs go to "+filepath.Join(dir, "sitrep.log")+".", exited) // absolute
 	at = s.waitFor(t, at, "sitrep> ", exited)
 	typeIn := func(keys string) { tty.WriteString(keys) }
 
@@ -94,6 +94,8 @@ func TestTerminalFeelsLikeAShell(t *testing.T) {
 	if shown := s.String(); strings.Contains(shown, "level=") || strings.Contains(shown, "\x1b[2J") {
 		t.Errorf("a log record or a screen clear reached the terminal:\n%q", shown)
 	}
+	typeIn("bogus\r") // a typo: the person saw the error; leaving is still a clean exit
+	at = s.waitFor(t, at, `unknown command "bogus"`, exited)
 	typeIn("quit\r")
 	select {
 	case <-exited:

@@ -64,14 +64,14 @@ func (r *Router) Handle(ctx context.Context, req Request) (reply Reply) {
 	if len(req.Text) > MaxRequest {
 		return Reply{Error: true, Text: fmt.Sprintf("that request is %d bytes long; keep it under %d", len(req.Text), MaxRequest), Private: true}
 	}
-	name, rest := splitWord(stripPrefix(req.Text))
-	name = strings.ToLower(name)
+	typed, rest := splitWord(stripPrefix(req.Text))
+	name := strings.ToLower(typed)
 	if name == "" {
 		return r.reg.Help()
 	}
 	cmd, ok := r.reg.Lookup(name)
 	if !ok {
-		msg := fmt.Sprintf("unknown command %q", name)
+		msg := fmt.Sprintf("unknown command %q", typed) // as typed
 		if s := r.reg.Suggest(name); len(s) > 0 {
 			msg += fmt.Sprintf(" — did you mean %s?", strings.Join(s, " or "))
 		}

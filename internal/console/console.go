@@ -307,26 +307,33 @@ func Visible(s string) string {
 // made from elsewhere (webhooks, other adapters).
 func (c *Console) Notify(ctx context.Context, inc *incidents.Incident, events []incidents.Event) {
 	var b strings.Builder
+	c.mu.Lock()
+	tty := c.tty
+	c.mu.Unlock()
+	if !tty {
+		b.WriteString("\n") // off the line a pipe's prompt left; a line editor clears its own
+	}
 	for _, ev := range events {
 		if ev.Source == c.actor.Source && ev.Actor == c.actor.Name {
 			continue
 		}
 		if ev.Kind == incidents.EventReminder && ev.Fields["about"] != "" {
-			fmt.Fprintf(&b, "\n📝 %s\n", oneLine.Replace(ev.Message))
+			fmt.Fprintf(&b, "📝 %s\n", oneLine.Replace(ev.Message))
 			continue
 		}
-		if ev.Kind == incidents.EventReminder {
-			fmt.Fprintf(&b, "\n⏰ %s · %s — %s. Acknowledge: ack %s\n", inc.Key(), oneLine.Replace(inc.Title), oneLine.Replace(ev.Message), inc.Key())
+		if ev.Kind == incidents.EventReminder { // the message names the incident; the title says which one it is
+			fmt.Fprintf(&b, "⏰ %s — %s. Acknowledge: ack %s\n", oneLine.Replace(ev.Message), oneLine.Replace(inc.Title), inc.Key())
 			continue
 		}
-		fmt.Fprintf(&b, "\n%s · %s\n", inc.Key(), oneLine.Replace(say.EventLine(ev)))
+		fmt.Fprintf(&b, "%s · %s\n", inc.Key(), oneLine.Replace(say.EventLine(ev)))
 	}
-	if b.Len() > 0 {
-		if !c.tty { // a line editor redraws its own prompt below what is printed
-			b.WriteString(c.prompt)
-		}
-		c.print(b.String())
+	if b.Len() <= 1 {
+		return
 	}
+	if !tty { // a line editor redraws its own prompt below what is printed
+		b.WriteString(c.prompt)
+	}
+	c.print(b.String())
 }
 
 // save writes an image to the file directory and says where it is.

@@ -113,7 +113,7 @@ func TestNotifyShowsWhatOthersDid(t *testing.T) {
 	if strings.Contains(got, "mine") {
 		t.Error("the console echoed its own change")
 	}
-	for _, want := range []string{"⏰ INC-3 · API down — INC-3 (P1) is still unacknowledged after 5m0s. Acknowledge: ack INC-3", "INC-3 · 2026-11-26 03:00:00  Jane (pagerduty)", "📝 INC-3 has no postmortem yet\n", "sitrep> "} {
+	for _, want := range []string{"⏰ INC-3 (P1) is still unacknowledged after 5m0s — API down. Acknowledge: ack INC-3", "INC-3 · 2026-11-26 03:00:00  Jane (pagerduty)", "📝 INC-3 has no postmortem yet\n", "sitrep> "} {
 		if !strings.Contains(got, want) {
 			t.Errorf("lacks %q:\n%s", want, got)
 		}

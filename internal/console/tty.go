@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -69,6 +70,9 @@ func (c *Console) RunTerminal(ctx context.Context, tty *os.File, historyPath str
 		return lines
 	})
 	fmt.Fprint(tty, "\r\n") // the shell's prompt starts on a line of its own
+	if errors.Is(err, ErrCommandsFailed) {
+		return nil // a person saw each error as it came; only a script needs the status
+	}
 	return err
 }
 

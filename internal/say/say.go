@@ -13,7 +13,7 @@ import (
 // EventLine is one timeline entry as a person reads it.
 func EventLine(ev incidents.Event) string {
 	who := ev.Actor
-	if ev.Source != "" {
+	if ev.Source != "" && ev.Source != ev.Actor {
 		who += " (" + ev.Source + ")"
 	}
 	return fmt.Sprintf("%s  %-16s %s", ev.At.UTC().Format("2006-01-02 15:04:05"), who, Describe(ev))
