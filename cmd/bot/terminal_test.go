@@ -112,7 +112,7 @@ func TestTerminalFeelsLikeAShell(t *testing.T) {
 	// The next start remembers: Up twice is the first declare again.
 	tty, s, _, exited = start()
 	at = s.waitFor(t, 0, "sitrep> ", exited)
-	tty.WriteString("\x1b[A\x1b[A\x1b[A\r") // quit, list, declare
+	tty.WriteString("\x1b[A\x1b[A\x1b[A\x1b[A\r") // quit, bogus, list, declare
 	s.waitFor(t, at, "Declared INC-4 · disk very full", exited)
 	tty.WriteString("\x04") // Ctrl-D leaves too
 	select {
