@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -223,7 +224,7 @@ func (a *app) start(ctx context.Context) (wait func(), err error) {
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	switch {
 	case err != nil && a.cfg.console():
-		a.log.Warn("HTTP server not started; set SITREP_LISTEN to a free address for /metrics and /healthz", "listen", a.cfg.Listen, "err", err)
+		a.log.Warn("HTTP server not started: no webhooks, /metrics or /healthz; set SITREP_LISTEN to a free address", "listen", a.cfg.Listen, "err", err)
 	case err != nil:
 		return nil, fmt.Errorf("listen on %s (SITREP_LISTEN): %w", a.cfg.Listen, err)
 	default:
@@ -278,7 +279,13 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			fmt.Fprintf(stdout, "Logs go to %s.\n", cmpOr(where, f.Name()))
 		}
 	}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	var handler slog.Handler = slog.NewTextHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel})
+	echo := &startupEcho{Handler: handler, out: stdout, on: new(atomic.Bool)}
+	if interactive { // what changes what works (no webhooks, no runbooks) is said on screen too, until the prompt
+		echo.on.Store(true)
+		handler = echo
+	}
+	log := slog.New(handler)
 	var term *console.Console
 	var notifiers []incidents.Notifier
 	if cfg.console() {
@@ -310,10 +317,41 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	term.SetHandler(a.router)
 	if interactive {
+		echo.on.Store(false) // from now on the screen is the prompt's
 		return term.RunTerminal(ctx, tty, base+".history")
 	}
 	term.ErrorsTo(stderr) // a script sees its errors apart, and the exit status says whether any command failed
 	return term.Run(ctx, stdin)
+}
+
+// startupEcho also prints warnings on the screen while on: before the
+// terminal's prompt, a log file nobody reads would hide that webhooks or
+// runbooks are off.
+type startupEcho struct {
+	slog.Handler
+	out io.Writer
+	on  *atomic.Bool // shared with the loggers made With it
+}
+
+func (e *startupEcho) WithAttrs(as []slog.Attr) slog.Handler {
+	return &startupEcho{Handler: e.Handler.WithAttrs(as), out: e.out, on: e.on}
+}
+
+func (e *startupEcho) WithGroup(name string) slog.Handler {
+	return &startupEcho{Handler: e.Handler.WithGroup(name), out: e.out, on: e.on}
+}
+
+func (e *startupEcho) Handle(ctx context.Context, r slog.Record) error {
+	if e.on.Load() && r.Level >= slog.LevelWarn {
+		var attrs []string
+		r.Attrs(func(a slog.Attr) bool { attrs = append(attrs, a.String()); return true })
+		line := "warning: " + r.Message
+		if len(attrs) > 0 {
+			line += " (" + strings.Join(attrs, ", ") + ")"
+		}
+		fmt.Fprintln(e.out, console.Visible(line))
+	}
+	return e.Handler.Handle(ctx, r)
 }
 
 func isTerminal(r any) bool {

@@ -67,6 +67,8 @@ func TestTerminalFeelsLikeAShell(t *testing.T) {
 	}
 	tty, s, cmd, exited := start()
 	at := s.waitFor(t, 0, "Logs go to "+filepath.Join(dir, "sitrep.log")+".", exited) // absolute
+	// What changes what works is on screen before the prompt, not only in the log.
+	at = s.waitFor(t, at, "warning: no runbooks: the directory does not exist", exited)
 	at = s.waitFor(t, at, "sitrep> ", exited)
 	typeIn := func(keys string) { tty.WriteString(keys) }
 
