@@ -221,7 +221,7 @@ const configFileFlag = "config"
 func loadConfig(name string, args []string, stderr io.Writer, getenv func(string) string) (config, *flag.FlagSet, error) {
 	cfg := config{SLO: slo.Default(), SlackScale: 1}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // the errors and -h are printed below, each its own way
 	values := make([]*string, len(settings))
 	for i, s := range settings {
 		usage := s.doc + " (" + s.env + ")"
@@ -235,17 +235,19 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 		fs.StringVar(&cfg.PMFormat, "format", "md", "md or json")
 		fs.StringVar(&cfg.PMOut, "o", "", "write to this file (default: standard output)")
 	}
-	fs.Usage = func() { printSettings(fs.Output(), name, fs) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			if name == "serve" {
+				fmt.Fprint(stderr, usage+"\n")
+			}
+			printSettings(stderr, name, fs)
 			return cfg, fs, errHelp
 		}
+		fmt.Fprintf(stderr, "bot %s: %v (bot %s -h lists the settings)\n", name, err, name)
 		return cfg, fs, errUsage
 	}
-	fromFile, err := readConfigFile(*file)
-	if err != nil {
-		return cfg, fs, err
-	}
+	fromFile, fileLine, fileErrs := readConfigFile(*file)
+	problems := fileErrs // every problem at once, each where it is
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	for i, s := range settings {
@@ -256,7 +258,7 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 		case strings.TrimSpace(getenv(s.env)) != "":
 			v, from = strings.TrimSpace(getenv(s.env)), s.env
 		case fromFile[s.env] != "":
-			v, from = fromFile[s.env], s.env+" in "+*file
+			v, from = fromFile[s.env], fmt.Sprintf("%s:%d: %s", *file, fileLine[s.env], s.env)
 		case s.flag == "user":
 			v = cmpOr(strings.TrimSpace(getenv("USER")), "operator")
 		}
@@ -264,8 +266,11 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 			continue // no default: the zero value
 		}
 		if err := s.set(&cfg, v); err != nil {
-			return cfg, fs, fmt.Errorf("%s is %q: %w", cmpOr(from, s.env), v, err)
+			problems = append(problems, fmt.Errorf("%s is %q: %w", cmpOr(from, s.env), v, err))
 		}
+	}
+	if len(problems) > 0 {
+		return cfg, fs, errors.Join(problems...)
 	}
 	cfg.KubeInPod = getenv("KUBERNETES_SERVICE_HOST") != ""
 	if level := given["log-level"] || getenv("SITREP_LOG_LEVEL") != "" || fromFile["SITREP_LOG_LEVEL"] != ""; !level {
@@ -305,20 +310,23 @@ func printSettings(w io.Writer, name string, fs *flag.FlagSet) {
 // errHelp: -h was asked for; the usage is printed, and the exit status is 0.
 var errHelp = errors.New("help")
 
-func readConfigFile(path string) (map[string]string, error) {
-	out := map[string]string{}
+// readConfigFile reads KEY=value lines: the values, the line of each, and
+// every line that is wrong.
+func readConfigFile(path string) (map[string]string, map[string]int, []error) {
+	out, lines := map[string]string{}, map[string]int{}
 	if path == "" {
-		return out, nil
+		return out, lines, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("config file: %w", err)
+		return out, lines, []error{fmt.Errorf("config file: %w", err)}
 	}
 	defer f.Close()
 	known := map[string]bool{}
 	for _, s := range settings {
 		known[s.env] = true
 	}
+	var problems []error
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -328,11 +336,15 @@ func readConfigFile(path string) (map[string]string, error) {
 		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
 		k = strings.TrimSpace(k)
 		if !ok || !known[k] {
-			return nil, fmt.Errorf("%s:%d: %q is not KEY=value for one of the variables in bot serve -h", path, n, line)
+			problems = append(problems, fmt.Errorf("%s:%d: %q is not KEY=value for one of the variables in bot serve -h", path, n, line))
+			continue
 		}
-		out[k] = strings.Trim(strings.TrimSpace(v), `"'`)
+		out[k], lines[k] = strings.Trim(strings.TrimSpace(v), `"'`), n
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		problems = append(problems, fmt.Errorf("%s: %w", path, err))
+	}
+	return out, lines, problems
 }
 
 func list(v string) []string {

@@ -58,8 +58,12 @@ func TestEverySettingFromEachPlace(t *testing.T) {
 			t.Errorf("%v: %v, want an error naming the flag", bad, err)
 		}
 	}
-	os.WriteFile(file, []byte("SITREP_NOPE=1\n"), 0o600)
-	if _, _, err := loadConfig("serve", nil, os.Stderr, func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "sitrep.env:1") {
-		t.Errorf("an unknown variable in the file: %v", err)
+	// Every problem of the file at once, each at its line.
+	os.WriteFile(file, []byte("SITREP_SLO_WINDOW=13x\nnot a line\nSITREP_CONSOLE=maybe\nSITREP_NOPE=1\n"), 0o600)
+	_, _, err = loadConfig("serve", nil, os.Stderr, func(k string) string { return env[k] })
+	for _, want := range []string{"sitrep.env:1: SITREP_SLO_WINDOW is \"13x\"", "sitrep.env:2: \"not a line\"", "sitrep.env:3: SITREP_CONSOLE is \"maybe\"", "sitrep.env:4: \"SITREP_NOPE=1\""} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config file problems: %v; want %q among them", err, want)
+		}
 	}
 }

@@ -33,7 +33,7 @@ const usage = `usage: bot [serve] [flags]     run Sitrep (in the terminal when n
                                   write an incident's postmortem (works while Sitrep runs)
        bot runbooks lint [dir]    check runbook files strictly (exit status 1 on any problem)
        bot check [file]           verify a database file: every page, every record (exit status 1 on damage)
-       bot version                print the version
+       bot version, bot --version print the version
 Run "bot serve -h" for every setting: each is a flag and an environment variable, and may also
 come from a file of KEY=value lines (-config or SITREP_CONFIG). "bot --version" prints the version.
 `
