@@ -8,11 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/sitrep-oncall/sitrep/internal/say"
 	"github.com/sitrep-oncall/sitrep/internal/slo"
 )
 
@@ -164,7 +164,7 @@ var settings = []setting{
 		}},
 	{flag: "slo-window", env: "SITREP_SLO_WINDOW", def: "30d", doc: "the SLO window: days and hours (`30d`, `1d12h`, `720h`; budget: 22 minutes a month at 99.95%)",
 		set: func(c *config, v string) error {
-			d, err := days(v)
+			d, err := say.ParseDuration(v)
 			if err != nil || d < time.Hour {
 				return errors.New("use e.g. 30d, 1d12h or 720h (an hour at least)")
 			}
@@ -372,34 +372,11 @@ func query(field *string, v string) error {
 }
 
 func positiveDuration(v string) (time.Duration, error) {
-	d, err := days(v)
+	d, err := say.ParseDuration(v)
 	if err != nil || d <= 0 {
 		return 0, errors.New("use a duration such as 100ms, 2s or 5m")
 	}
 	return d, nil
-}
-
-var dayPrefix = regexp.MustCompile(`^(\d+)d(.*)$`)
-
-// days reads a Go duration that may start with days: 30d, 1d12h, 720h.
-func days(v string) (time.Duration, error) {
-	m := dayPrefix.FindStringSubmatch(strings.TrimSpace(v))
-	if m == nil {
-		return time.ParseDuration(v)
-	}
-	n, err := strconv.Atoi(m[1])
-	if err != nil || n > 36500 {
-		return 0, fmt.Errorf("%q: too many days", v)
-	}
-	d := time.Duration(n) * 24 * time.Hour
-	if m[2] == "" {
-		return d, nil
-	}
-	rest, err := time.ParseDuration(m[2])
-	if err != nil {
-		return 0, err
-	}
-	return d + rest, nil
 }
 
 func cmpOr(a, b string) string {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
 var update = flag.Bool("update", false, "rewrite the README's configuration table from the settings")
@@ -49,8 +51,8 @@ func TestEverySettingFromEachPlace(t *testing.T) {
 		t.Errorf("db %q listen %q window %s user %q", cfg.DB, cfg.Listen, cfg.SLO.Window, cfg.User)
 	}
 	for v, want := range map[string]time.Duration{"30d": 30 * 24 * time.Hour, "1d12h": 36 * time.Hour, "720h": 720 * time.Hour, "90m": 90 * time.Minute} {
-		if d, err := days(v); err != nil || d != want {
-			t.Errorf("days(%q) = %s %v, want %s", v, d, err, want)
+		if d, err := say.ParseDuration(v); err != nil || d != want {
+			t.Errorf("ParseDuration(%q) = %s %v, want %s", v, d, err, want)
 		}
 	}
 	for _, bad := range [][]string{{"-slo-window", "13x"}, {"-slo-window", "30m"}, {"-console", "maybe"}, {"-slo-target", "2"}, {"-lock-timeout", "-1s"}} {

@@ -165,22 +165,13 @@ func latency(got, target time.Duration) string {
 	return fmt.Sprintf("%s %s (target < %s)", mark, got.Round(time.Millisecond), target)
 }
 
-// parseWindow reads "30d", "7d", "24h".
+// parseWindow reads a period as people write one: 30d, 7d, 1d12h, 24h.
 func parseWindow(s string) (time.Duration, error) {
-	if len(s) < 2 {
-		return 0, invalid("%q is not a period: use e.g. 30d or 24h", s)
+	d, err := say.ParseDuration(s)
+	if err != nil || d < time.Hour || d > 3650*24*time.Hour {
+		return 0, invalid("%q is not a period: use e.g. 30d, 1d12h or 24h", s)
 	}
-	n, err := strconv.Atoi(s[:len(s)-1])
-	if err != nil || n <= 0 || n > 3650 {
-		return 0, invalid("%q is not a period: use e.g. 30d or 24h", s)
-	}
-	switch s[len(s)-1] {
-	case 'd':
-		return time.Duration(n) * 24 * time.Hour, nil
-	case 'h':
-		return time.Duration(n) * time.Hour, nil
-	}
-	return 0, invalid("%q is not a period: use e.g. 30d or 24h", s)
+	return d, nil
 }
 
 func stats(ctx context.Context, c *Call) (Reply, error) {

@@ -81,6 +81,9 @@ func TestStats(t *testing.T) {
 	if !strings.HasPrefix(r.Lines[3], "P3       0") || !strings.Contains(r.Lines[len(r.Lines)-1], "Runbooks used: none yet") {
 		t.Errorf("lines %q", r.Lines)
 	}
+	if r := f.ok(t, "", "stats 1d12h"); r.Text != "4 incidents in the last 1d12h:" { // the same durations as the configuration
+		t.Errorf("stats 1d12h: %q", r.Text)
+	}
 	f.clock.Advance(31 * 24 * time.Hour)
 	if r := f.ok(t, "", "stats"); r.Text != "0 incidents in the last 30d:" {
 		t.Errorf("after a month: %q", r.Text)

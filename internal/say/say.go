@@ -5,6 +5,9 @@ package say
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
@@ -105,4 +108,29 @@ func Hidden(r rune) bool {
 		return true
 	}
 	return false
+}
+
+var dayPrefix = regexp.MustCompile(`^(\d+)d(.*)$`)
+
+// ParseDuration reads a duration as people write one: Go's units, with
+// days in front (30d, 1d12h, 720h, 90m).
+func ParseDuration(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	m := dayPrefix.FindStringSubmatch(v)
+	if m == nil {
+		return time.ParseDuration(v)
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil || n > 36500 {
+		return 0, fmt.Errorf("%q: too many days", v)
+	}
+	d := time.Duration(n) * 24 * time.Hour
+	if m[2] == "" {
+		return d, nil
+	}
+	rest, err := time.ParseDuration(m[2])
+	if err != nil {
+		return 0, err
+	}
+	return d + rest, nil
 }
