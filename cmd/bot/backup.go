@@ -64,7 +64,7 @@ func backup(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	}
 	n, err := backupOnline(ctx, "http://"+cfg.Listen+"/admin/backup", cfg.AdminToken, cfg.DB, dest, direct)
 	if err != nil {
-		return fmt.Errorf("%s is held by a running Sitrep, and asking it for a backup failed: %w", cfg.DB, err)
+		return fmt.Errorf("%s is held by a running Sitrep, and asking it at %s for a backup failed: %w%s", cfg.DB, cfg.Listen, err, elsewhere(err))
 	}
 	fmt.Fprintf(stdout, "backed up %s from the running Sitrep at %s to %s (%d bytes)\n", cfg.DB, cfg.Listen, dest, n)
 	return nil

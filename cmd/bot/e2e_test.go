@@ -331,7 +331,7 @@ func TestPostmortemExport(t *testing.T) {
 		t.Fatalf("export exit %d: %s %s", code, out, stderr)
 	}
 	file := filepath.Join(dir, "pm.json")
-	out, stderr, code = runBot(t, botEnv(db, "127.0.0.1:0"), "", "postmortem", "export", "1", "-format", "json", "-o", file)
+	out, stderr, code = runBot(t, botEnv(db, "127.0.0.1:0"), "", "postmortem", "export", "-format", "json", "-o", file, "1") // flags first works too
 	if code != 0 {
 		t.Fatalf("json export: %s", stderr)
 	}
@@ -362,6 +362,10 @@ func TestPostmortemExport(t *testing.T) {
 	out, stderr, code = runBot(t, botEnv(db, b.addr), "", "postmortem", "export", "INC-1")
 	if code != 0 || !strings.Contains(out, "| 1 | alert on pool saturation | @bob | open |") {
 		t.Errorf("export while running: exit %d %s %s", code, out, stderr)
+	}
+	// Asked at the wrong address, it says how to point at the right one.
+	if _, stderr, code = runBot(t, botEnv(db, freeAddr(t)), "", "postmortem", "export", "INC-1"); code != 1 || !strings.Contains(stderr, "give its address with SITREP_LISTEN or -listen") {
+		t.Errorf("the wrong address: exit %d %q", code, stderr)
 	}
 	// An unknown id reads the same whether the file or the running Sitrep answers.
 	if _, stderr, code = runBot(t, botEnv(db, b.addr), "", "postmortem", "export", "9"); code != 1 || stderr != "bot: no incident INC-9\n" {

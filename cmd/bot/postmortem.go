@@ -9,6 +9,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
@@ -27,12 +30,21 @@ func postmortemCLI(ctx context.Context, args []string, stdout, stderr io.Writer,
 		fmt.Fprintln(stderr, use)
 		return errUsage
 	}
-	id, err := incidents.ParseID(args[1])
+	// The id may come before the flags or after them (-o file INC-7).
+	rest := args[1:]
+	at := 0
+	for i, a := range rest {
+		if !strings.HasPrefix(a, "-") && (i == 0 || !strings.HasPrefix(rest[i-1], "-") || strings.Contains(rest[i-1], "=")) {
+			at = i
+			break
+		}
+	}
+	id, err := incidents.ParseID(rest[at])
 	if err != nil {
 		fmt.Fprintln(stderr, incidents.ErrorMessage(err)+"\n"+use)
 		return errUsage
 	}
-	cfg, _, err := loadConfig("postmortem export", args[2:], stderr, getenv)
+	cfg, _, err := loadConfig("postmortem export", append(slices.Clone(rest[:at]), rest[at+1:]...), stderr, getenv)
 	if err != nil {
 		return err
 	}
@@ -81,6 +93,15 @@ func postmortemCLI(ctx context.Context, args []string, stdout, stderr io.Writer,
 		fmt.Fprintf(stdout, "Wrote the postmortem of %s to %s (%s, %s).\n", incidents.FormatID(id), out, kind, say.Count(int(counted.n), "byte", "bytes"))
 	}
 	return err
+}
+
+// elsewhere is the hint for a running Sitrep nobody answers for: it holds
+// the file but listens on another address.
+func elsewhere(err error) string {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return " (if it listens elsewhere, give its address with SITREP_LISTEN or -listen)"
+	}
+	return ""
 }
 
 // countingWriter counts what passes through it.
@@ -146,7 +167,7 @@ func fetchPostmortem(ctx context.Context, base, token, db string, id int64, form
 		return incidents.Errorf(incidents.ENotFound, "%s", answer.msg) // the same sentence the file gives
 	}
 	if err != nil {
-		return fmt.Errorf("the database is held by a running Sitrep, and asking it failed: %w", err)
+		return fmt.Errorf("the database is held by a running Sitrep, and asking it at %s failed: %w%s", base, err, elsewhere(err))
 	}
 	defer body.Close()
 	_, err = io.Copy(w, body)
