@@ -387,12 +387,24 @@ func TestRunbooksLint(t *testing.T) {
 	if _, _, code := runBot(t, env, "", "runbooks"); code != 2 {
 		t.Errorf("runbooks without lint: exit %d", code)
 	}
+	// One file, as an editor or a pre-commit hook checks it; an empty directory says so.
+	out, _, code = runBot(t, env, "", "runbooks", "lint", "../../runbooks/high-error-rate.yaml")
+	if code != 0 || out != "1 runbook in ../../runbooks/high-error-rate.yaml: all good\n" {
+		t.Errorf("one file: exit %d %q", code, out)
+	}
+	out, _, code = runBot(t, env, "", "runbooks", "lint", "../../internal/runbooks/testdata/several/types.yaml")
+	if code != 1 || !strings.HasPrefix(out, "../../internal/runbooks/testdata/several/types.yaml:1: a list where a text is expected") {
+		t.Errorf("one bad file: exit %d %q", code, out)
+	}
+	if out, _, code = runBot(t, env, "", "runbooks", "lint", t.TempDir()); code != 0 || !strings.HasPrefix(out, "no runbook files") {
+		t.Errorf("an empty directory: exit %d %q", code, out)
+	}
 	// Paths as given, plurals right.
 	if _, stderr, code := runBot(t, env, "", "runbooks", "lint", "/nonexistent"); code != 1 || stderr != "bot: runbooks lint: stat /nonexistent: no such file or directory\n" {
 		t.Errorf("a missing directory: exit %d %q", code, stderr)
 	}
 	out, stderr, code = runBot(t, env, "", "runbooks", "lint", "../../internal/runbooks/testdata/several/")
-	if code != 1 || !strings.HasPrefix(out, "../../internal/runbooks/testdata/several/several.yaml:4: field colour") || !strings.Contains(stderr, "7 problems in ../../internal/runbooks/testdata/several/") {
+	if code != 1 || !strings.HasPrefix(out, "../../internal/runbooks/testdata/several/several.yaml:4: field colour") || !strings.Contains(stderr, "9 problems in ../../internal/runbooks/testdata/several/") {
 		t.Errorf("several problems: exit %d\n%s\n%s", code, out, stderr)
 	}
 	// A declared incident is offered its runbook.

@@ -31,7 +31,7 @@ const usage = `usage: bot [serve] [flags]     run Sitrep (in the terminal when n
        bot backup <file>          write a consistent copy of the database (works while Sitrep runs)
        bot postmortem export INC-7 [-format md|json] [-o file]
                                   write an incident's postmortem (works while Sitrep runs)
-       bot runbooks lint [dir]    check runbook files strictly (exit status 1 on any problem)
+       bot runbooks lint [path]   check a runbook directory or file strictly (exit status 1 on any problem)
        bot check [file]           verify a database file: every page, every record (exit status 1 on damage)
        bot version, bot --version print the version
 Run "bot serve -h" for every setting: each is a flag and an environment variable, and may also

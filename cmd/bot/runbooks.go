@@ -33,7 +33,7 @@ func loadRunbooks(cfg config, log *slog.Logger) (*runbooks.Set, error) {
 // runbooksCLI is `bot runbooks lint [dir]`.
 func runbooksCLI(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 || args[0] != "lint" || len(args) > 2 {
-		fmt.Fprintln(stderr, "usage: bot runbooks lint [dir]   (dir defaults to SITREP_RUNBOOKS, else ./runbooks)")
+		fmt.Fprintln(stderr, "usage: bot runbooks lint [dir or file]   (defaults to SITREP_RUNBOOKS, else ./runbooks)")
 		return errUsage
 	}
 	cfg, _, err := loadConfig("runbooks lint", nil, stderr, getenv)
@@ -44,15 +44,31 @@ func runbooksCLI(args []string, stdout, stderr io.Writer, getenv func(string) st
 	if len(args) == 2 {
 		dir = args[1]
 	}
-	if _, err := os.Stat(dir); err != nil {
+	st, err := os.Stat(dir)
+	if err != nil {
 		return fmt.Errorf("runbooks lint: %w", err) // the path as given
 	}
 	clean := filepath.Clean(dir)
-	set, err := runbooks.Load(os.DirFS(filepath.Dir(clean)), filepath.Base(clean), runbooks.Options{Namespaces: cfg.Namespaces})
+	opt := runbooks.Options{Namespaces: cfg.Namespaces}
+	var count int
+	if st.Mode().IsRegular() { // one file
+		_, err = runbooks.LoadFile(os.DirFS(filepath.Dir(clean)), filepath.Base(clean), opt)
+		count = 1
+	} else {
+		var set *runbooks.Set
+		set, err = runbooks.Load(os.DirFS(filepath.Dir(clean)), filepath.Base(clean), opt)
+		if set != nil {
+			count = len(set.Runbooks())
+		}
+	}
 	var problems runbooks.Problems
 	if errors.As(err, &problems) {
 		for _, p := range problems {
-			p.File = filepath.Join(dir, strings.TrimPrefix(p.File, filepath.Base(clean)+"/"))
+			if st.Mode().IsRegular() {
+				p.File = dir
+			} else {
+				p.File = filepath.Join(dir, strings.TrimPrefix(p.File, filepath.Base(clean)+"/"))
+			}
 			fmt.Fprintln(stdout, p)
 		}
 		return fmt.Errorf("%s in %s", say.Count(len(problems), "problem", "problems"), dir)
@@ -60,6 +76,10 @@ func runbooksCLI(args []string, stdout, stderr io.Writer, getenv func(string) st
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s in %s: all good\n", say.Count(len(set.Runbooks()), "runbook", "runbooks"), dir)
+	if count == 0 {
+		fmt.Fprintf(stdout, "no runbook files (*.yaml, *.yml) in %s: nothing to check\n", dir)
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s in %s: all good\n", say.Count(count, "runbook", "runbooks"), dir)
 	return nil
 }

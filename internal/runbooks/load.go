@@ -141,6 +141,20 @@ func Load(fsys fs.FS, dir string, opt Options) (*Set, error) {
 	return set, nil
 }
 
+// LoadFile reads one runbook file of fsys (bot runbooks lint file.yaml, an
+// editor's or a pre-commit hook's check).
+func LoadFile(fsys fs.FS, file string, opt Options) (*Runbook, error) {
+	data, err := readRegular(fsys, file)
+	if err != nil {
+		return nil, Problems{{File: file, Msg: err.Error()}}
+	}
+	rb, ps := Parse(file, data, opt)
+	if len(ps) > 0 {
+		return nil, ps
+	}
+	return rb, nil
+}
+
 var lineRE = regexp.MustCompile(`line (\d+): (.*)`)
 
 var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -173,7 +187,18 @@ func Parse(file string, data []byte, opt Options) (*Runbook, Problems) {
 			rb.Steps[i].Line = steps[i].Line
 		}
 	}
-	ps = append(ps, validate(&rb, opt, queryPlace(data, steps))...)
+	// A field whose value had the wrong type was left empty by the decoder:
+	// its type error says what is wrong; "needs a name" at the same line
+	// would only repeat it.
+	typed := map[int]bool{}
+	for _, p := range ps {
+		typed[p.Line] = true
+	}
+	for _, p := range validate(&rb, opt, queryPlace(data, steps), topLines(&root)) {
+		if !typed[p.Line] {
+			ps = append(ps, p)
+		}
+	}
 	if len(ps) > 0 {
 		slices.SortStableFunc(ps, func(a, b Problem) int { return cmp.Or(a.Line-b.Line, a.Col-b.Col) })
 		return nil, ps
@@ -211,6 +236,28 @@ func queryPlace(data []byte, steps []*yaml.Node) func(i, line, col int) (int, in
 	}
 }
 
+// topLines finds the line of each top-level key (and of params.namespace):
+// a problem with the name, the match or the namespace points at it.
+func topLines(root *yaml.Node) func(path ...string) int {
+	return func(path ...string) int {
+		if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+			return 1
+		}
+		m, line := root.Content[0], 1
+		for _, key := range path {
+			for i := 0; m != nil && m.Kind == yaml.MappingNode && i+1 < len(m.Content); i += 2 {
+				if m.Content[i].Value == key {
+					line, m = m.Content[i].Line, m.Content[i+1]
+					goto next
+				}
+			}
+			return line
+		next:
+		}
+		return line
+	}
+}
+
 // mapValue is the value of key in a mapping node, or nil.
 func mapValue(m *yaml.Node, key string) *yaml.Node {
 	for i := 0; m != nil && m.Kind == yaml.MappingNode && i+1 < len(m.Content); i += 2 {
@@ -236,9 +283,43 @@ func yamlProblems(file string, err error) Problems {
 func lineProblem(file, msg string) Problem {
 	if m := lineRE.FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
-		return Problem{File: file, Line: n, Msg: strings.Replace(m[2], "in type runbooks.", "in a ", 1)}
+		return Problem{File: file, Line: n, Msg: plainType(strings.Replace(m[2], "in type runbooks.", "in a ", 1))}
 	}
-	return Problem{File: file, Line: 1, Msg: msg}
+	return Problem{File: file, Line: 1, Msg: plainType(msg)}
+}
+
+var unmarshalRE = regexp.MustCompile("^cannot unmarshal !!(\\w+) (`[^`]*` )?into (\\S+)$")
+
+// plainType words YAML's type errors without Go's type names: "`many` is
+// not a number" rather than "cannot unmarshal !!str `many` into int".
+func plainType(msg string) string {
+	m := unmarshalRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	what := strings.TrimSpace(m[2])
+	if what == "" {
+		what = map[string]string{"seq": "a list", "map": "a mapping", "str": "a text", "int": "a number", "bool": "true or false"}[m[1]]
+		if what == "" {
+			what = "this value"
+		}
+	}
+	want := m[3]
+	switch {
+	case strings.HasPrefix(want, "int"), strings.HasPrefix(want, "uint"), strings.HasPrefix(want, "float"):
+		want = "a number"
+	case want == "bool":
+		want = "true or false"
+	case want == "string":
+		want = "a text"
+	case strings.HasPrefix(want, "[]"):
+		want = "a list"
+	case strings.HasPrefix(want, "map["):
+		want = "a mapping (key: value)"
+	default:
+		want = "a " + strings.TrimPrefix(want, "runbooks.")
+	}
+	return fmt.Sprintf("%s where %s is expected", what, want)
 }
 
 // stepNodes finds each item under the top-level "steps" key.
@@ -257,29 +338,29 @@ func stepNodes(root *yaml.Node) []*yaml.Node {
 var knownParams = map[string]bool{"namespace": true, "deployment": true, "service": true, "pod": true,
 	"alertname": true, "instance": true, "job": true, "container": true}
 
-func validate(rb *Runbook, opt Options, place func(step, line, col int) (int, int)) Problems {
+func validate(rb *Runbook, opt Options, place func(step, line, col int) (int, int), top func(path ...string) int) Problems {
 	var ps Problems
 	add := func(line int, format string, args ...any) {
 		ps = append(ps, Problem{File: rb.File, Line: line, Msg: fmt.Sprintf(format, args...)})
 	}
 	if !validName.MatchString(rb.Name) {
-		add(1, "name %q: use lower-case letters, digits and dashes", rb.Name)
+		add(top("name"), "name %q: use lower-case letters, digits and dashes", rb.Name)
 	}
 	if strings.TrimSpace(rb.Title) == "" {
-		add(1, "a runbook needs a title")
+		add(top("title"), "a runbook needs a title")
 	}
 	if len(rb.Steps) == 0 {
-		add(1, "a runbook needs steps")
+		add(top("steps"), "a runbook needs steps")
 	}
 	if len(rb.Match.Alerts)+len(rb.Match.Labels)+len(rb.Match.Keywords) == 0 {
-		add(1, "match is empty: give alerts, labels or keywords, or nothing will ever offer this runbook")
+		add(top("match"), "match is empty: give alerts, labels or keywords, or nothing will ever offer this runbook")
 	}
 	allowed := map[string]bool{}
 	for _, ns := range opt.Namespaces {
 		allowed[ns] = true
 	}
 	if ns := rb.Params["namespace"]; ns != "" && len(allowed) > 0 && !allowed[ns] {
-		add(1, "params.namespace %q is outside the allowed namespaces (%s)", ns, strings.Join(opt.Namespaces, ", "))
+		add(top("params", "namespace"), "params.namespace %q is outside the allowed namespaces (%s)", ns, strings.Join(opt.Namespaces, ", "))
 	}
 	for i := range rb.Steps {
 		s := &rb.Steps[i]
