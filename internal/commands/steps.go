@@ -42,7 +42,9 @@ func (e *Env) names() []string {
 // stepButton runs step n of rb.
 func stepButton(inc *incidents.Incident, rb *runbooks.Runbook, n int) Button {
 	s := rb.Steps[n-1]
-	b := Button{Label: fmt.Sprintf("%d. %s", n, s.Name), Command: fmt.Sprintf("step %s %s %d", inc.Key(), rb.Name, n)}
+	// "Run step 4: …", not "4. …": in the terminal the button has a choice
+	// number of its own, and a step number beside it read as another choice.
+	b := Button{Label: fmt.Sprintf("Run step %d: %s", n, s.Name), Command: fmt.Sprintf("step %s %s %d", inc.Key(), rb.Name, n)}
 	if s.Kind.Destructive() {
 		b.Style = Danger
 	}
@@ -75,6 +77,7 @@ func runbookCmd(ctx context.Context, c *Call) (Reply, error) {
 	for i, s := range rb.Steps {
 		lines = append(lines, fmt.Sprintf("%d. %s (%s)", i+1, s.Name, s.Kind))
 	}
+	lines = append(lines, fmt.Sprintf("Run any step with: step %s %s <n>", inc.Key(), rb.Name))
 	return Reply{Text: fmt.Sprintf("📖 Runbook %s for %s", rb.Title, inc.Key()), Lines: lines, Buttons: []Button{stepButton(inc, rb, 1)},
 		Incident: inc, Thread: inc.Key() + "/" + rb.Name}, nil
 }
