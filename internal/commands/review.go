@@ -189,10 +189,10 @@ func stats(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	lines := []string{fmt.Sprintf("%-4s %5s  %-18s %-18s", "", "count", "MTTA median / p90", "MTTR median / p90")}
+	lines := []string{strings.TrimRight(fmt.Sprintf("%-4s %5s  %-18s %-18s", "", "count", "MTTA median / p90", "MTTR median / p90"), " ")}
 	for _, sev := range incidents.Severities {
 		st := s.BySeverity[sev]
-		lines = append(lines, fmt.Sprintf("%-4s %5d  %-18s %-18s", sev, st.Count, pair(st.Ack), pair(st.Resolve)))
+		lines = append(lines, strings.TrimRight(fmt.Sprintf("%-4s %5d  %-18s %-18s", sev, st.Count, pair(st.Ack), pair(st.Resolve)), " "))
 	}
 	if len(s.Runbooks) == 0 {
 		lines = append(lines, "Runbooks used: none yet")

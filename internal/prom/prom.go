@@ -37,7 +37,7 @@ func (c *Client) Query(ctx context.Context, query string, at time.Time) (float64
 	defer cancel()
 	v, _, _, err := c.api.Query(ctx, query, at)
 	if err != nil {
-		return 0, fmt.Errorf("prometheus query %q: %w", query, err)
+		return 0, fmt.Errorf("prometheus query `%s`: %w", query, err)
 	}
 	switch v := v.(type) {
 	case *model.Scalar:
@@ -45,11 +45,11 @@ func (c *Client) Query(ctx context.Context, query string, at time.Time) (float64
 	case model.Vector:
 		switch len(v) {
 		case 0:
-			return 0, fmt.Errorf("prometheus query %q: %w", query, slo.ErrNoData)
+			return 0, fmt.Errorf("prometheus query `%s`: %w", query, slo.ErrNoData)
 		case 1:
 			return float64(v[0].Value), nil
 		}
-		return 0, fmt.Errorf("prometheus query %q: %d series, want one (aggregate it with sum)", query, len(v))
+		return 0, fmt.Errorf("prometheus query `%s`: %d series, want one (aggregate it with sum)", query, len(v))
 	}
-	return 0, fmt.Errorf("prometheus query %q: a %s, want a number", query, v.Type())
+	return 0, fmt.Errorf("prometheus query `%s`: a %s, want a number", query, v.Type())
 }

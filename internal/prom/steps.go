@@ -28,7 +28,7 @@ func (c *Client) Instant(ctx context.Context, query string, at time.Time) ([]run
 	defer cancel()
 	v, _, _, err := c.api.Query(ctx, query, at)
 	if err != nil {
-		return nil, fmt.Errorf("prometheus query %q: %w", query, err)
+		return nil, fmt.Errorf("prometheus query `%s`: %w", query, err)
 	}
 	switch v := v.(type) {
 	case *model.Scalar:
@@ -40,7 +40,7 @@ func (c *Client) Instant(ctx context.Context, query string, at time.Time) ([]run
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("prometheus query %q: a %s, want a vector", query, v.Type())
+	return nil, fmt.Errorf("prometheus query `%s`: a %s, want a vector", query, v.Type())
 }
 
 func labelsOf(m model.Metric) map[string]string {
