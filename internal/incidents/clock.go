@@ -10,6 +10,10 @@ import (
 type Clock interface {
 	Now() time.Time
 	After(d time.Duration) <-chan time.Time
+	// At receives once the clock reaches t (at once when it already has):
+	// a deadline read and set in one step, so a clock that moves between
+	// computing it and waiting for it cannot push it later.
+	At(t time.Time) <-chan time.Time
 }
 
 // RealClock is the system clock.
@@ -20,6 +24,9 @@ func (RealClock) Now() time.Time { return time.Now() }
 
 // After is time.After.
 func (RealClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// At is time.After until t.
+func (RealClock) At(t time.Time) <-chan time.Time { return time.After(time.Until(t)) }
 
 // ManualClock is a Clock that moves only when told to, for deterministic
 // tests of timers without sleeping.
@@ -57,6 +64,20 @@ func (c *ManualClock) After(d time.Duration) <-chan time.Time {
 		return ch
 	}
 	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
+	c.signal()
+	return ch
+}
+
+// At returns a channel that receives once the clock reaches t.
+func (c *ManualClock) At(t time.Time) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if !t.After(c.now) {
+		ch <- c.now
+		return ch
+	}
+	c.waiters = append(c.waiters, waiter{t, ch})
 	c.signal()
 	return ch
 }

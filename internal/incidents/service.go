@@ -282,7 +282,7 @@ func (s *Service) RunReminders(ctx context.Context) error {
 			s.log.Error("reminder scan failed", "err", err)
 			timer = s.clock.After(retry)
 		case !next.IsZero():
-			timer = s.clock.After(next.Sub(s.clock.Now()))
+			timer = s.clock.At(next) // not After(next - Now()): the clock may have moved since RemindDue read it
 		}
 		select {
 		case <-ctx.Done():
