@@ -120,21 +120,28 @@ func indexDeclaration(tx *bolt.Tx, inc *incidents.Incident) error {
 // listSince is List for a window of declarations through the declared
 // index, newest first; false when the file has no index.
 func (s *Store) listSince(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, bool, error) {
+	return s.listThrough(ctx, f, indexDeclared, dueKey(f.Since, 0), func(k []byte) []byte { return k[8:] })
+}
+
+// listThrough is List through an index whose keys name incidents: walked
+// newest first, down to the key from (nil: all of it); id is where a key
+// holds the incident's id. false when the file has no such index (read-only
+// and older).
+func (s *Store) listThrough(ctx context.Context, f incidents.Filter, index, from []byte, id func(k []byte) []byte) ([]*incidents.Incident, bool, error) {
 	var out []*incidents.Incident
 	indexed := true
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketIndex).Bucket(indexDeclared)
+		b := tx.Bucket(bucketIndex).Bucket(index)
 		if b == nil {
 			indexed = false
 			return nil
 		}
-		from := dueKey(f.Since, 0)
 		c := b.Cursor()
 		for k, _ := c.Last(); k != nil && bytes.Compare(k, from) >= 0; k, _ = c.Prev() {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			inc, err := getIncident(tx, int64(binary.BigEndian.Uint64(k[8:])))
+			inc, err := getIncident(tx, int64(binary.BigEndian.Uint64(id(k))))
 			if err != nil {
 				s.unreadable.Add(1)
 				continue
@@ -180,32 +187,5 @@ func (s *Store) Due(ctx context.Context, now time.Time) (ids []int64, next time.
 // listOpen is List for open incidents through the open index, newest first;
 // false when the file has no index (read-only and older).
 func (s *Store) listOpen(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, bool, error) {
-	var out []*incidents.Incident
-	indexed := true
-	err := s.view(func(tx *bolt.Tx) error {
-		open := tx.Bucket(bucketIndex).Bucket(indexOpen)
-		if open == nil {
-			indexed = false
-			return nil
-		}
-		c := open.Cursor()
-		for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			inc, err := getIncident(tx, int64(binary.BigEndian.Uint64(k)))
-			if err != nil {
-				s.unreadable.Add(1)
-				continue
-			}
-			if f.Match(inc) {
-				out = append(out, inc)
-				if f.Limit > 0 && len(out) >= f.Limit {
-					break
-				}
-			}
-		}
-		return nil
-	})
-	return out, indexed, err
+	return s.listThrough(ctx, f, indexOpen, nil, func(k []byte) []byte { return k })
 }
