@@ -11,7 +11,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -148,10 +147,7 @@ func (c *Client) undoOnce(ctx context.Context, d *appsv1.Deployment, revision in
 		return runbooks.Change{}, err
 	}
 	if _, err := c.dyn.Resource(deploymentsGVR).Namespace(ns).Patch(ctx, deployment, types.JSONPatchType, patch, metav1.PatchOptions{DryRun: dry(dryRun)}); err != nil {
-		if apierrors.IsConflict(err) {
-			return runbooks.Change{}, err
-		}
-		return runbooks.Change{}, fmt.Errorf("roll back %s/%s to revision %d: %w", ns, deployment, target, err)
+		return runbooks.Change{}, fmt.Errorf("roll back %s/%s to revision %d: %w", ns, deployment, target, err) // still a conflict to onDeployment
 	}
 	return runbooks.Change{Summary: fmt.Sprintf("image %s → %s (revision %d → %d)",
 		strings.Join(images(d.Spec.Template), ", "), strings.Join(images(rs.Spec.Template), ", "), current, target), Revision: target}, nil
