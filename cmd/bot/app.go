@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -276,7 +277,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			defer f.Close()
 			logs = f
 			where, _ := filepath.Abs(f.Name())
-			fmt.Fprintf(stdout, "Logs go to %s.\n", cmpOr(where, f.Name()))
+			fmt.Fprintf(stdout, "Logs go to %s.\n", cmp.Or(where, f.Name()))
 		}
 	}
 	var handler slog.Handler = slog.NewTextHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -227,7 +228,7 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 		usage := s.doc + " (" + s.env + ")"
 		values[i] = fs.String(s.flag, "", usage)
 		if f := fs.Lookup(s.flag); !s.secret {
-			f.DefValue = cmpOr(s.def, strings.ReplaceAll(s.defDoc, "`", ""))
+			f.DefValue = cmp.Or(s.def, strings.ReplaceAll(s.defDoc, "`", ""))
 		}
 	}
 	file := fs.String(configFileFlag, getenv("SITREP_CONFIG"), "a file of KEY=value lines for the variables (SITREP_CONFIG); the environment and the flags win over it")
@@ -260,13 +261,13 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 		case fromFile[s.env] != "":
 			v, from = fromFile[s.env], fmt.Sprintf("%s:%d: %s", *file, fileLine[s.env], s.env)
 		case s.flag == "user":
-			v = cmpOr(strings.TrimSpace(getenv("USER")), "operator")
+			v = cmp.Or(strings.TrimSpace(getenv("USER")), "operator")
 		}
 		if v == "" && from == "" {
 			continue // no default: the zero value
 		}
 		if err := s.set(&cfg, v); err != nil {
-			problems = append(problems, fmt.Errorf("%s is %q: %w", cmpOr(from, s.env), v, err))
+			problems = append(problems, fmt.Errorf("%s is %q: %w", cmp.Or(from, s.env), v, err))
 		}
 	}
 	if len(problems) > 0 {
@@ -290,7 +291,7 @@ func printSettings(w io.Writer, name string, fs *flag.FlagSet) {
 	own := map[string]bool{configFileFlag: true}
 	for _, s := range settings {
 		own[s.flag] = true
-		def := cmpOr(s.def, strings.ReplaceAll(s.defDoc, "`", ""))
+		def := cmp.Or(s.def, strings.ReplaceAll(s.defDoc, "`", ""))
 		switch {
 		case s.secret:
 			def = "none; give it in the environment rather than as a flag, which ps shows"
@@ -377,11 +378,4 @@ func positiveDuration(v string) (time.Duration, error) {
 		return 0, errors.New("use a duration such as 100ms, 2s or 5m")
 	}
 	return d, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
