@@ -3,16 +3,12 @@ package commands_test
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sitrep-oncall/sitrep/internal/boltstore"
-	"github.com/sitrep-oncall/sitrep/internal/commands"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/telemetry"
 )
@@ -95,20 +91,12 @@ func TestStats(t *testing.T) {
 // acknowledgement; stats and /metrics both count MTTA 5m under P2 (the
 // severity when it was acknowledged) and a resolution under each of P2 and P1.
 func TestAcknowledgementSurvivesReopening(t *testing.T) {
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
 	reg := prometheus.NewRegistry()
 	metrics, err := telemetry.New(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := incidents.NewManualClock(t0)
-	quiet := slog.New(slog.DiscardHandler)
-	svc := incidents.NewService(incidents.Config{Store: store, Clock: clock, Logger: quiet, Notifiers: []incidents.Notifier{metrics}})
-	f := &fixture{router: commands.NewRouter(svc, quiet), store: store, clock: clock}
+	f := newFixture(t, metrics)
 	f.ok(t, "", "declare P2 checkout errors")
 	f.clock.Advance(5 * time.Minute)
 	f.ok(t, "", "ack 1")

@@ -26,7 +26,9 @@ type fixture struct {
 	clock  *incidents.ManualClock
 }
 
-func newFixture(tb testing.TB) *fixture {
+// newFixture is a router on a store in a temporary file and a manual clock
+// at t0; the notifiers hear every change (metrics, a console).
+func newFixture(tb testing.TB, notifiers ...incidents.Notifier) *fixture {
 	tb.Helper()
 	store, err := boltstore.Open(filepath.Join(tb.TempDir(), "sitrep.db"), boltstore.Options{})
 	if err != nil {
@@ -35,7 +37,7 @@ func newFixture(tb testing.TB) *fixture {
 	tb.Cleanup(func() { store.Close() })
 	clock := incidents.NewManualClock(t0)
 	quiet := slog.New(slog.DiscardHandler)
-	svc := incidents.NewService(incidents.Config{Store: store, Clock: clock, Logger: quiet})
+	svc := incidents.NewService(incidents.Config{Store: store, Clock: clock, Logger: quiet, Notifiers: notifiers})
 	return &fixture{router: commands.NewRouter(svc, quiet), store: store, clock: clock}
 }
 
