@@ -180,10 +180,7 @@ func (c *Console) run(ctx context.Context, text string) {
 	}
 	out := c.out
 	if reply.Error {
-		c.failed++
-		if c.errOut != nil {
-			out = c.errOut
-		}
+		out = c.failure()
 	}
 	fmt.Fprint(out, Visible(Render(reply)))
 	if name, _, _ := strings.Cut(strings.TrimPrefix(text, "/incident "), " "); strings.EqualFold(name, "help") && !reply.Error {
@@ -262,12 +259,17 @@ func (c *Console) print(s string) {
 func (c *Console) fail(s string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	fmt.Fprint(c.failure(), Visible(s))
+}
+
+// failure counts a failed command and returns where its error goes; c.mu
+// is held.
+func (c *Console) failure() io.Writer {
 	c.failed++
-	out := c.out
 	if c.errOut != nil {
-		out = c.errOut
+		return c.errOut
 	}
-	fmt.Fprint(out, Visible(s))
+	return c.out
 }
 
 // Visible shows the control characters in text from outside as caret
