@@ -47,7 +47,7 @@ func botEnv(db, listen string) []string {
 }
 
 // runBot runs the binary to completion with input on stdin.
-func runBot(t *testing.T, env []string, input string, args ...string) (stdout, stderr string, code int) {
+func runBot(t testing.TB, env []string, input string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(botBinary, args...)
 	cmd.Env = env
@@ -161,7 +161,7 @@ func startBot(t *testing.T, db string) (*runningBot, *exec.Cmd) {
 	return b, cmd
 }
 
-func get(t *testing.T, url string) (int, string) {
+func get(t testing.TB, url string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -415,7 +415,7 @@ func TestRunbooksLint(t *testing.T) {
 }
 
 // freeAddr is a loopback address nothing listens on (for SITREP_LISTEN).
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 )
 
 // headless starts the binary without a terminal and returns its address.
-func headless(t *testing.T, db string, extra ...string) (*exec.Cmd, string) {
+func headless(t testing.TB, db string, extra ...string) (*exec.Cmd, string) {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(botBinary)

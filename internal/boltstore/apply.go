@@ -32,7 +32,7 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 	// errNothingWritten, so the group neither rolls back nor runs again for
 	// them; a group may run this function again for another's failure: it
 	// starts afresh.
-	err := s.write(func(tx *bolt.Tx) error {
+	err := s.write(func(tx *wtx) error {
 		res, refused, wrote = incidents.Result{}, nil, false
 		dedup := tx.Bucket(bucketDedup)
 		now := time.Now()
@@ -94,7 +94,7 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 }
 
 // target finds the incident a write is about, or nil.
-func (s *Store) target(tx *bolt.Tx, w incidents.Write) (*incidents.Incident, error) {
+func (s *Store) target(tx *wtx, w incidents.Write) (*incidents.Incident, error) {
 	id := w.ID
 	if id == 0 {
 		v := tx.Bucket(bucketIndex).Bucket(indexLink).Get(linkKey(w.Link.System, w.Link.Ref))
@@ -106,7 +106,7 @@ func (s *Store) target(tx *bolt.Tx, w incidents.Write) (*incidents.Incident, err
 			return nil, err
 		}
 	}
-	inc, err := getIncident(tx, id)
+	inc, err := tx.incident(id)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func (s *Store) sweepDedup(now time.Time) (int, error) {
 		if err != nil || len(expired) == 0 {
 			return forgot, err
 		}
-		err = s.write(func(tx *bolt.Tx) error {
+		err = s.write(func(tx *wtx) error {
 			b := tx.Bucket(bucketDedup)
 			for _, k := range expired {
 				if err := b.Delete(k); err != nil { // collected first: a cursor that deletes as it walks skips keys

@@ -3,9 +3,11 @@ package boltstore_test
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,66 +92,95 @@ func TestDueAndOpenIndexes(t *testing.T) {
 	}
 }
 
-// BenchmarkHistory: the routine reads — a reminder tick, list, a webhook's
-// change — on a store of 10,000 incidents (20 open) next to one of 100 (20
-// open), interleaved; x-bare is the ratio, 1 when history costs nothing.
-// The -scan runs drop the indexes first: the cost before them. "window" is
-// the read of stats 30d, the history being a year old.
+// BenchmarkHistory: the routine operations — a reminder tick, list, show,
+// a webhook's change, a declaration, a note, the read of stats 30d — on
+// stores of 10,000 and 100,000 incidents next to one of 1,100, all three
+// with the same 1,000 open (the rest resolved a year ago), interleaved;
+// x-bare is the ratio, 1 when history costs nothing. The -scan runs drop
+// the indexes first: the cost before them.
 func BenchmarkHistory(b *testing.B) {
-	open := func(n int) (*boltstore.Store, *incidents.Service, int64) {
-		s := mustOpenStore(b, filepath.Join(b.TempDir(), fmt.Sprintf("h%d.db", n)))
+	const open = 1000
+	stores := map[string]*incidents.Service{}
+	service := func(n int, scan bool) *incidents.Service { // seeded once for all the runs that use it
+		key := fmt.Sprint(n, scan)
+		if svc, ok := stores[key]; ok {
+			return svc
+		}
+		s := mustOpenStore(b, filepath.Join(b.TempDir(), fmt.Sprintf("h%s.db", key)))
 		err := boltstore.SeedIncidents(s, n, func(i int) (*incidents.Incident, []incidents.Event) {
 			at := t0
-			if i >= 20 {
-				at = t0.Add(-400*24*time.Hour + time.Duration(i)*time.Minute) // last year
+			if i >= open {
+				at = t0.Add(-400*24*time.Hour + time.Duration(i)*time.Second) // last year
 			}
 			inc, events, _ := incidents.Declare(incidents.Declaration{Title: fmt.Sprintf("incident %d", i)}, alice, at)
-			if i >= 20 { // all but 20 are history
+			inc.Links = map[string]string{"pagerduty": fmt.Sprintf("P%d", i)}
+			if i >= open {
 				inc.AckedAt, inc.FirstAckedAt, inc.Status, inc.ResolvedAt = t0, t0, incidents.Resolved, t0.Add(time.Hour)
 				inc.FollowUps = []string{"document", "review"}
 			}
 			return inc, events
 		})
+		if scan {
+			err = errors.Join(err, boltstore.DropAttention(s))
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
 		clock := incidents.NewManualClock(t0.Add(2 * time.Minute))
-		return s, incidents.NewService(incidents.Config{Store: s, Clock: clock}), 1
+		svc := incidents.NewService(incidents.Config{Store: s, Clock: clock, Logger: slog.New(slog.DiscardHandler)})
+		stores[key] = svc
+		return svc
 	}
-	for _, name := range []string{"tick", "list", "window", "change", "tick-scan", "list-scan", "window-scan"} {
-		op, scan := strings.CutSuffix(name, "-scan")
-		b.Run(name, func(b *testing.B) {
-			s1, small, id := open(100)
-			s2, big, _ := open(10000)
-			if scan {
-				if err := errors.Join(boltstore.DropAttention(s1), boltstore.DropAttention(s2)); err != nil {
-					b.Fatal(err)
+	var seq atomic.Int64
+	run := func(op string, svc *incidents.Service) func() error {
+		return func() error {
+			switch op {
+			case "tick":
+				_, _, err := svc.RemindDue(ctx)
+				return err
+			case "list":
+				l, err := svc.List(ctx, incidents.Filter{})
+				if err == nil && len(l) != open {
+					return fmt.Errorf("%d open", len(l))
 				}
-			}
-			run := func(svc *incidents.Service) func() error {
-				return func() error {
-					switch op {
-					case "tick":
-						_, _, err := svc.RemindDue(ctx)
-						return err
-					case "list":
-						l, err := svc.List(ctx, incidents.Filter{})
-						if len(l) != 20 {
-							return fmt.Errorf("%d open", len(l))
-						}
-						return err
-					case "window": // what stats 30d reads
-						l, err := svc.List(ctx, incidents.Filter{All: true, Since: t0.Add(-30 * 24 * time.Hour)})
-						if len(l) != 20 {
-							return fmt.Errorf("%d in the window", len(l))
-						}
-						return err
-					}
-					_, err := svc.AddNote(ctx, id, "pods restarting", alice)
+				return err
+			case "window": // what stats 30d reads
+				l, err := svc.List(ctx, incidents.Filter{All: true, Since: t0.Add(-30 * 24 * time.Hour)})
+				if err == nil && len(l) < open {
+					return fmt.Errorf("%d in the window", len(l))
+				}
+				return err
+			case "show":
+				if _, err := svc.Get(ctx, 500); err != nil {
 					return err
 				}
+				return svc.Timeline(ctx, 500, func(incidents.Event) error { return nil })
+			case "apply": // a PagerDuty note found through its link, with its dedup key
+				n := seq.Add(1)
+				_, err := svc.Apply(ctx, func(now time.Time) incidents.Write {
+					return incidents.Write{Dedup: fmt.Sprint("pd:", n), Link: incidents.Link{System: "pagerduty", Ref: "P300"},
+						Change: func(inc *incidents.Incident, _ incidents.Memo) ([]incidents.Event, error) {
+							return inc.AddNote(fmt.Sprint("note ", n), alice, now)
+						}}
+				})
+				return err
+			case "declare":
+				_, err := svc.Declare(ctx, incidents.Declaration{Title: "checkout is down"}, alice)
+				return err
 			}
-			interleave(b, run(big), run(small))
-		})
+			_, err := svc.AddNote(ctx, 700, "pods restarting", alice)
+			return err
+		}
+	}
+	for _, name := range []string{"tick", "list", "show", "window", "apply", "declare", "note", "tick-scan", "list-scan", "window-scan"} {
+		op, scan := strings.CutSuffix(name, "-scan")
+		for _, n := range []int{10000, 100000} {
+			if scan && n > 10000 {
+				continue // a scan of 100,000 is the point of the indexes
+			}
+			b.Run(fmt.Sprintf("%s/%d", name, n), func(b *testing.B) {
+				interleave(b, run(op, service(n, scan)), run(op, service(open+100, scan)))
+			})
+		}
 	}
 }

@@ -34,7 +34,7 @@ func SeedIncidents(s *Store, n int, make func(i int) (*incidents.Incident, []inc
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for end := min(n, done+5000); done < end; done++ {
 				inc, events := make(done)
-				if err := s.insert(tx, inc, events); err != nil {
+				if err := s.insert(&wtx{Tx: tx}, inc, events); err != nil {
 					return err
 				}
 			}

@@ -3,9 +3,12 @@ package boltstore
 import (
 	"errors"
 	"runtime/debug"
+	"slices"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
 )
 
 // errNothingWritten is what a write function returns when it looked and
@@ -28,7 +31,7 @@ type committer struct {
 }
 
 type pending struct {
-	fn   func(*bolt.Tx) error
+	fn   func(*wtx) error
 	err  error
 	done chan struct{} // closed with err set, or with lead set
 	lead bool          // woken to lead the next group rather than done
@@ -37,7 +40,7 @@ type pending struct {
 // write runs fn in the next group commit and returns its own error.
 // fn may run again when another function of its group fails: it starts
 // afresh each time and reports outcomes through variables it captures.
-func (s *Store) write(fn func(tx *bolt.Tx) error) error {
+func (s *Store) write(fn func(tx *wtx) error) error {
 	w := &pending{fn: fn, done: make(chan struct{})}
 	c := &s.group
 	c.mu.Lock()
@@ -78,7 +81,8 @@ func (s *Store) commit(group []*pending) {
 	for len(group) > 0 {
 		failed := -1
 		wrote := false
-		err := s.update(func(tx *bolt.Tx) error {
+		err := s.update(func(btx *bolt.Tx) error {
+			tx := newWtx(btx)
 			for i, w := range group {
 				switch err := s.call(w.fn, tx); {
 				case errors.Is(err, errNothingWritten):
@@ -92,7 +96,7 @@ func (s *Store) commit(group []*pending) {
 			if !wrote {
 				return errNothingWritten // no fsync for a group that wrote nothing
 			}
-			return nil
+			return tx.flush()
 		})
 		if errors.Is(err, errNothingWritten) {
 			err = nil
@@ -105,7 +109,13 @@ func (s *Store) commit(group []*pending) {
 		group = append(group[:failed:failed], group[failed+1:]...)
 	}
 	for _, w := range alone {
-		err := s.update(func(tx *bolt.Tx) error { return s.call(w.fn, tx) })
+		err := s.update(func(btx *bolt.Tx) error {
+			tx := newWtx(btx)
+			if err := s.call(w.fn, tx); err != nil {
+				return err
+			}
+			return tx.flush()
+		})
 		if errors.Is(err, errNothingWritten) {
 			err = nil
 		}
@@ -115,7 +125,7 @@ func (s *Store) commit(group []*pending) {
 
 // call runs one function of a group; a panic of bbolt's on a damaged page
 // is its error, not the group's end.
-func (s *Store) call(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {
+func (s *Store) call(fn func(*wtx) error, tx *wtx) (err error) {
 	defer damaged(s.path, &err, debug.SetPanicOnFault(true))
 	return fn(tx)
 }
@@ -127,4 +137,59 @@ func finish(group []*pending, err error) {
 			close(w.done)
 		}
 	}
+}
+
+// wtx is a write transaction that keeps the incidents it touches decoded:
+// in a group commit of a storm on one incident, each write reads the
+// incident as the one before it left it, and the record is decoded once
+// and encoded once per group instead of once per write. Outside a group
+// (incidents == nil) it reads and writes the bucket directly.
+type wtx struct {
+	*bolt.Tx
+	incidents map[int64]*incidents.Incident // as this transaction has them; nil: no cache
+	dirty     []int64                       // stored since the transaction began, in order
+}
+
+func newWtx(tx *bolt.Tx) *wtx {
+	return &wtx{Tx: tx, incidents: map[int64]*incidents.Incident{}}
+}
+
+// incident returns incident id as this transaction has it, a copy the
+// caller may change: a write that changes it and then stores nothing leaves
+// no trace for the next one.
+func (t *wtx) incident(id int64) (*incidents.Incident, error) {
+	if inc, ok := t.incidents[id]; ok {
+		return inc.Clone(), nil
+	}
+	inc, err := getIncident(t.Tx, id)
+	if err != nil || t.incidents == nil {
+		return inc, err
+	}
+	t.incidents[id] = inc.Clone()
+	return inc, nil
+}
+
+// store records inc as the transaction's version, encoded at flush. The
+// caller keeps inc and must not change it afterwards within the
+// transaction (it is the one the next read copies).
+func (t *wtx) store(inc *incidents.Incident) error {
+	if t.incidents == nil {
+		return putIncident(t.Tx, inc)
+	}
+	if !slices.Contains(t.dirty, inc.ID) {
+		t.dirty = append(t.dirty, inc.ID)
+	}
+	t.incidents[inc.ID] = inc
+	return nil
+}
+
+// flush encodes the incidents stored in the transaction, once each.
+func (t *wtx) flush() error {
+	for _, id := range t.dirty {
+		if err := putIncident(t.Tx, t.incidents[id]); err != nil {
+			return err
+		}
+	}
+	t.dirty = nil
+	return nil
 }

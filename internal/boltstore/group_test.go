@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -196,4 +197,71 @@ func TestDamagedPagesUnderConcurrentWrites(t *testing.T) {
 		t.Fatal("no zeroed page was noticed: the test proves nothing")
 	}
 	t.Logf("%d opens or writes on zeroed pages failed cleanly", failed)
+}
+
+// TestAGroupKeepsOnlyWhatWasStored: writes at once on one incident, in
+// groups that keep it decoded between writes. Each write sees the incident
+// as the stored writes before it left it: a write that changes it and then
+// stores nothing (no events, or an error) leaves no trace, and every stored
+// change is kept exactly once.
+func TestAGroupKeepsOnlyWhatWasStored(t *testing.T) {
+	s := mustOpenStore(t, "")
+	inc := mustDeclare(t, s, "storm")
+	base := len(timeline(t, s, inc.ID))
+	errs := make([]error, 300)
+	together(300, func(i int) {
+		w := incidents.Write{ID: inc.ID}
+		refused := errors.New("refused")
+		switch i % 3 {
+		case 0: // stored
+			w.Change = func(inc *incidents.Incident, _ incidents.Memo) ([]incidents.Event, error) {
+				inc.Pins = append(inc.Pins, fmt.Sprint(i))
+				return inc.AddNote(fmt.Sprintf("note %d", i), alice, t0)
+			}
+		case 1: // changed in place, nothing stored
+			w.Change = func(inc *incidents.Incident, _ incidents.Memo) ([]incidents.Event, error) {
+				inc.Title, inc.Pins = "polluted", append(inc.Pins, "ghost")
+				return nil, nil
+			}
+		case 2: // changed in place, then failed
+			w.Change = func(inc *incidents.Incident, _ incidents.Memo) ([]incidents.Event, error) {
+				inc.Title, inc.Pins = "polluted", append(inc.Pins, "failed")
+				return nil, refused
+			}
+		}
+		res, err := s.Apply(ctx, w)
+		if i%3 == 2 {
+			if !errors.Is(err, refused) {
+				errs[i] = fmt.Errorf("write %d: %v, want its own error", i, err)
+			}
+			return
+		}
+		if err == nil && i%3 == 0 && !slices.Contains(res.Incident.Pins, fmt.Sprint(i)) {
+			err = fmt.Errorf("write %d: its result lacks its own change: %v", i, res.Incident.Pins)
+		}
+		errs[i] = err
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for i := 0; i < 300; i += 3 {
+		want[fmt.Sprint(i)] = true
+	}
+	for _, p := range got.Pins {
+		if !want[p] {
+			t.Errorf("stored pin %q: not a stored write's, or twice", p)
+		}
+		delete(want, p)
+	}
+	if len(want) > 0 || got.Title != "storm" {
+		t.Errorf("title %q; %d stored changes missing", got.Title, len(want))
+	}
+	if n := len(timeline(t, s, inc.ID)); n != base+100 {
+		t.Errorf("timeline has %d events, want %d", n, base+100)
+	}
 }

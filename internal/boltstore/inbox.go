@@ -35,7 +35,7 @@ func (s *Store) Receive(ctx context.Context, env incidents.Envelope) (bool, erro
 	}
 	var dup bool
 	dedupKey := []byte("inbox:" + env.Source + ":" + env.ID)
-	err = s.write(func(tx *bolt.Tx) error {
+	err = s.write(func(tx *wtx) error {
 		dup = false
 		now := time.Now()
 		dedup := tx.Bucket(bucketDedup)
@@ -82,7 +82,7 @@ func (s *Store) Unprocessed(ctx context.Context, source string) ([]incidents.Env
 
 // Processed removes an envelope whose work is done.
 func (s *Store) Processed(ctx context.Context, key uint64) error {
-	return s.write(func(tx *bolt.Tx) error {
+	return s.write(func(tx *wtx) error {
 		b := tx.Bucket(bucketInbox)
 		if b == nil {
 			return nil

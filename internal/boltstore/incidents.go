@@ -19,32 +19,32 @@ func (s *Store) Create(ctx context.Context, inc *incidents.Incident, events []in
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.track(s.update(func(tx *bolt.Tx) error { return s.insert(tx, inc, events) }))
+	return s.track(s.update(func(tx *bolt.Tx) error { return s.insert(&wtx{Tx: tx}, inc, events) }))
 }
 
 // insert gives inc the next id and stores it with its events and indexes.
-func (s *Store) insert(tx *bolt.Tx, inc *incidents.Incident, events []incidents.Event) error {
+func (s *Store) insert(tx *wtx, inc *incidents.Incident, events []incidents.Event) error {
 	seq, err := tx.Bucket(bucketIncidents).NextSequence()
 	if err != nil {
 		return err
 	}
 	inc.ID = int64(seq)
-	if err := putIncident(tx, inc); err != nil {
+	if err := tx.store(inc); err != nil {
 		return err
 	}
-	if err := reindex(tx, indexed{}, inc); err != nil {
+	if err := reindex(tx.Tx, indexed{}, inc); err != nil {
 		return err
 	}
-	if err := reattend(tx, inc.ID, attention{}, attentionOf(inc), inc.Severity); err != nil {
+	if err := reattend(tx.Tx, inc.ID, attention{}, attentionOf(inc), inc.Severity); err != nil {
 		return err
 	}
-	if err := indexDeclaration(tx, inc); err != nil {
+	if err := indexDeclaration(tx.Tx, inc); err != nil {
 		return err
 	}
-	if err := appendEvents(tx, inc.ID, events); err != nil {
+	if err := appendEvents(tx.Tx, inc.ID, events); err != nil {
 		return err
 	}
-	return s.queueEffects(tx, inc, events)
+	return s.queueEffects(tx.Tx, inc, events)
 }
 
 // errNoChange rolls back a transaction that wrote nothing.
@@ -60,9 +60,10 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 		inc    *incidents.Incident
 		events []incidents.Event
 	)
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.update(func(btx *bolt.Tx) error {
+		tx := &wtx{Tx: btx}
 		var err error
-		if inc, err = getIncident(tx, id); err != nil {
+		if inc, err = tx.incident(id); err != nil {
 			return err
 		}
 		if events, err = s.modify(tx, inc, func(inc *incidents.Incident, _ incidents.Memo) ([]incidents.Event, error) { return change(inc) }); err != nil {
@@ -86,30 +87,30 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 
 // modify runs change on inc (with its memo) and, when it returns events,
 // stores the result.
-func (s *Store) modify(tx *bolt.Tx, inc *incidents.Incident, change func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error)) ([]incidents.Event, error) {
+func (s *Store) modify(tx *wtx, inc *incidents.Incident, change func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error)) ([]incidents.Event, error) {
 	id := inc.ID
 	before := indexed{inc.Channel, maps.Clone(inc.Links)}
 	was := attentionOf(inc)
-	events, err := change(inc, &memo{tx: tx, id: id})
+	events, err := change(inc, &memo{tx: tx.Tx, id: id})
 	if err != nil || len(events) == 0 {
 		return nil, err
 	}
 	if inc.ID != id {
 		return nil, fmt.Errorf("update %s: the change altered the incident id", incidents.FormatID(id))
 	}
-	if err := putIncident(tx, inc); err != nil {
+	if err := tx.store(inc); err != nil {
 		return nil, err
 	}
-	if err := reindex(tx, before, inc); err != nil {
+	if err := reindex(tx.Tx, before, inc); err != nil {
 		return nil, err
 	}
-	if err := reattend(tx, id, was, attentionOf(inc), inc.Severity); err != nil {
+	if err := reattend(tx.Tx, id, was, attentionOf(inc), inc.Severity); err != nil {
 		return nil, err
 	}
-	if err := appendEvents(tx, id, events); err != nil {
+	if err := appendEvents(tx.Tx, id, events); err != nil {
 		return nil, err
 	}
-	return events, s.queueEffects(tx, inc, events)
+	return events, s.queueEffects(tx.Tx, inc, events)
 }
 
 func appendEvents(tx *bolt.Tx, id int64, events []incidents.Event) error {

@@ -138,7 +138,7 @@ func (s *Store) Pending(ctx context.Context, consumer string) ([]incidents.Effec
 // SaveEffect stores e's attempts, schedule and progress. A "changed" effect
 // keeps the Rev it has in the store (marks may have come since it was read).
 func (s *Store) SaveEffect(ctx context.Context, e incidents.Effect) error {
-	return s.write(func(tx *bolt.Tx) error {
+	return s.write(func(tx *wtx) error {
 		top, err := tx.CreateBucketIfNotExists(bucketOutbox)
 		if err != nil {
 			return err
@@ -161,7 +161,7 @@ func (s *Store) SaveEffect(ctx context.Context, e incidents.Effect) error {
 
 // FinishEffect removes e, unless it is a "changed" effect marked again since.
 func (s *Store) FinishEffect(ctx context.Context, e incidents.Effect) error {
-	return s.write(func(tx *bolt.Tx) error {
+	return s.write(func(tx *wtx) error {
 		top, err := tx.CreateBucketIfNotExists(bucketOutbox)
 		if err != nil {
 			return err
@@ -181,7 +181,7 @@ func (s *Store) FinishEffect(ctx context.Context, e incidents.Effect) error {
 
 // AddEffect queues e unless an effect with its key is pending.
 func (s *Store) AddEffect(ctx context.Context, e incidents.Effect) error {
-	err := s.write(func(tx *bolt.Tx) error {
+	err := s.write(func(tx *wtx) error {
 		top, err := tx.CreateBucketIfNotExists(bucketOutbox)
 		if err != nil {
 			return err

@@ -2,6 +2,8 @@ package incidents
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +61,21 @@ type Incident struct {
 	// Links are external references by system ("pagerduty" → incident id).
 	Links     map[string]string `json:"links,omitempty"`
 	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// Clone returns a copy that shares no slice or map with inc: a change to
+// one never shows in the other.
+func (inc *Incident) Clone() *Incident {
+	c := *inc
+	c.Phases = slices.Clone(inc.Phases)
+	c.Roles = slices.Clone(inc.Roles)
+	c.Pins = slices.Clone(inc.Pins)
+	c.NoteHashes = slices.Clone(inc.NoteHashes)
+	c.Actions = slices.Clone(inc.Actions)
+	c.FollowUps = slices.Clone(inc.FollowUps)
+	c.Labels = maps.Clone(inc.Labels)
+	c.Links = maps.Clone(inc.Links)
+	return &c
 }
 
 // Mark records when a phase was reached.
