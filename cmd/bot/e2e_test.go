@@ -399,6 +399,14 @@ func TestRunbooksLint(t *testing.T) {
 	if out, _, code = runBot(t, env, "", "runbooks", "lint", t.TempDir()); code != 0 || !strings.HasPrefix(out, "no runbook files") {
 		t.Errorf("an empty directory: exit %d %q", code, out)
 	}
+	// A roll back after a restart loads, with a warning at its line.
+	warned := filepath.Join(t.TempDir(), "restart-then-undo.yaml")
+	os.WriteFile(warned, []byte("name: restart-then-undo\ntitle: Restart, then roll back\nmatch: {keywords: [api]}\nparams: {namespace: prod, deployment: api}\nsteps:\n"+
+		"  - {name: Restart, kind: kube.restart, deployment: api}\n  - {name: Roll back, kind: kube.undo, deployment: api}\n"), 0o600)
+	out, _, code = runBot(t, append(env, "SITREP_NAMESPACES=prod"), "", "runbooks", "lint", warned)
+	if code != 0 || !strings.HasPrefix(out, warned+`:7: warning: step 2 "Roll back" (kube.undo) follows step 1 "Restart"`) || !strings.HasSuffix(out, "1 runbook in "+warned+": they load, with 1 warning\n") {
+		t.Errorf("a warning: exit %d %q", code, out)
+	}
 	// Paths as given, plurals right.
 	if _, stderr, code := runBot(t, env, "", "runbooks", "lint", "/nonexistent"); code != 1 || stderr != "bot: runbooks lint: stat /nonexistent: no such file or directory\n" {
 		t.Errorf("a missing directory: exit %d %q", code, stderr)

@@ -26,6 +26,11 @@ func loadRunbooks(cfg config, log *slog.Logger) (*runbooks.Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runbooks in %s:\n%w\n(check them with: bot runbooks lint %s)", dir, err, dir)
 	}
+	for _, rb := range set.Runbooks() {
+		for _, w := range rb.Warnings() {
+			log.Warn("runbook "+w.String(), "hint", "bot runbooks lint "+dir)
+		}
+	}
 	log.Info("runbooks loaded", "dir", dir, "count", len(set.Runbooks()))
 	return set, nil
 }
@@ -51,25 +56,40 @@ func runbooksCLI(args []string, stdout, stderr io.Writer, getenv func(string) st
 	clean := filepath.Clean(dir)
 	opt := runbooks.Options{Namespaces: cfg.Namespaces}
 	var count int
+	var loaded []*runbooks.Runbook
 	if st.Mode().IsRegular() { // one file
-		_, err = runbooks.LoadFile(os.DirFS(filepath.Dir(clean)), filepath.Base(clean), opt)
+		var rb *runbooks.Runbook
+		rb, err = runbooks.LoadFile(os.DirFS(filepath.Dir(clean)), filepath.Base(clean), opt)
 		count = 1
+		if rb != nil {
+			loaded = append(loaded, rb)
+		}
 	} else {
 		var set *runbooks.Set
 		set, err = runbooks.Load(os.DirFS(filepath.Dir(clean)), filepath.Base(clean), opt)
 		if set != nil {
-			count = len(set.Runbooks())
+			count, loaded = len(set.Runbooks()), set.Runbooks()
+		}
+	}
+	show := func(p runbooks.Problem) { // with the path as given
+		if st.Mode().IsRegular() {
+			p.File = dir
+		} else {
+			p.File = filepath.Join(dir, strings.TrimPrefix(p.File, filepath.Base(clean)+"/"))
+		}
+		fmt.Fprintln(stdout, p)
+	}
+	warnings := 0
+	for _, rb := range loaded {
+		for _, w := range rb.Warnings() {
+			show(w)
+			warnings++
 		}
 	}
 	var problems runbooks.Problems
 	if errors.As(err, &problems) {
 		for _, p := range problems {
-			if st.Mode().IsRegular() {
-				p.File = dir
-			} else {
-				p.File = filepath.Join(dir, strings.TrimPrefix(p.File, filepath.Base(clean)+"/"))
-			}
-			fmt.Fprintln(stdout, p)
+			show(p)
 		}
 		return fmt.Errorf("%s in %s", say.Count(len(problems), "problem", "problems"), dir)
 	}
@@ -78,6 +98,10 @@ func runbooksCLI(args []string, stdout, stderr io.Writer, getenv func(string) st
 	}
 	if count == 0 {
 		fmt.Fprintf(stdout, "no runbook files (*.yaml, *.yml) in %s: nothing to check\n", dir)
+		return nil
+	}
+	if warnings > 0 {
+		fmt.Fprintf(stdout, "%s in %s: they load, with %s\n", say.Count(count, "runbook", "runbooks"), dir, say.Count(warnings, "warning", "warnings"))
 		return nil
 	}
 	fmt.Fprintf(stdout, "%s in %s: all good\n", say.Count(count, "runbook", "runbooks"), dir)

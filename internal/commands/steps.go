@@ -48,6 +48,9 @@ func stepButton(inc *incidents.Incident, rb *runbooks.Runbook, n int) Button {
 	if s.Kind.Destructive() {
 		b.Style = Danger
 	}
+	if s.Kind == runbooks.Undo {
+		b.Input = "[revision=N]" // the preview offers the others to pick from
+	}
 	if s.Kind == runbooks.Scale && s.Replicas > 0 {
 		b.Input = "[replicas=N]"
 		for _, r := range []int{s.Replicas, s.Replicas + 5, s.Replicas * 2} {
@@ -109,10 +112,14 @@ func stepCmd(ctx context.Context, c *Call) (Reply, error) {
 			if req.Replicas, err = strconv.Atoi(v); err != nil || req.Replicas < 0 || req.Replicas > 1000 {
 				return Reply{}, invalid("replicas=%s: a count from 0 to 1000", v)
 			}
+		case ok && k == "revision":
+			if req.Revision, err = strconv.ParseInt(v, 10, 64); err != nil || req.Revision < 1 {
+				return Reply{}, invalid("revision=%s: a revision number from the rollout history (1 or more)", v)
+			}
 		case ok && k == "confirm":
 			req.Confirm = v
 		default:
-			return Reply{}, invalid("unknown option %q: use replicas=N", opt)
+			return Reply{}, invalid("unknown option %q: use replicas=N or revision=N", opt)
 		}
 	}
 	res := c.Env.Runner.Run(ctx, req)
@@ -148,14 +155,27 @@ func stepCmd(ctx context.Context, c *Call) (Reply, error) {
 		if req.Replicas > 0 {
 			cmd += " replicas=" + strconv.Itoa(req.Replicas)
 		}
+		if req.Revision > 0 {
+			cmd += " revision=" + strconv.FormatInt(req.Revision, 10)
+		}
 		out.Buttons = append(out.Buttons, Button{Label: "Confirm: " + step.Name, Command: cmd, Style: Danger,
 			Confirm: fmt.Sprintf("%s on %s: %s (checked by a server dry run). Only you can confirm, within %s. Go ahead?", step.Name, res.Target, res.Summary, say.Human(runbooks.ConfirmTTL))})
+	}
+	// An undo offers the other revisions, newest first: each button
+	// previews that one instead (nothing changes before its confirmation).
+	for _, rev := range res.Revisions[:min(len(res.Revisions), maxRevisionChoices)] {
+		out.Buttons = append(out.Buttons, Button{Label: "Preview " + c.Env.Runner.RevisionLabel(rev),
+			Command: fmt.Sprintf("step %s %s %d revision=%d", inc.Key(), rb.Name, n, rev.Number)})
 	}
 	if n < len(rb.Steps) {
 		out.Buttons = append(out.Buttons, stepButton(inc, rb, n+1))
 	}
 	return out, nil
 }
+
+// maxRevisionChoices is how many other revisions an undo's preview offers
+// (Deployments keep 10 by default).
+const maxRevisionChoices = 5
 
 func paramString(p map[string]string) string {
 	var parts []string

@@ -125,7 +125,7 @@ func TestActionsAsTheShippedServiceAccount(t *testing.T) {
 	ctx := context.Background()
 	t.Run("history", func(t *testing.T) {
 		h, err := c.RolloutHistory(ctx, ns, "architect-api")
-		if err != nil || len(h) != 2 || h[0].Images[0] != "architect-api:3.1.0" || !h[1].Current {
+		if err != nil || len(h) != 2 || h[1].Images[0] != "architect-api:3.1.0" || !h[0].Current { // newest first
 			t.Fatalf("history %+v %v", h, err)
 		}
 	})
@@ -158,30 +158,32 @@ func TestActionsAsTheShippedServiceAccount(t *testing.T) {
 		waitFor(t, "the restart's revision 3", func() bool { return current(t, cp) == "3" })
 	})
 	t.Run("undo to the previous revision", func(t *testing.T) {
+		// After the restart, revision 2 runs the same 3.2.0: "previous" is
+		// the release before, 3.1.0 in revision 1.
 		ch, err := c.Undo(ctx, ns, "architect-api", 0, dryRun)
-		if err != nil || !strings.Contains(ch.Summary, "(revision 3 → 2)") || image(t, cp) != "architect-api:3.2.0" {
+		if err != nil || !strings.Contains(ch.Summary, "architect-api:3.2.0 → architect-api:3.1.0 (revision 3 → 1") || ch.Revision != 1 || image(t, cp) != "architect-api:3.2.0" {
 			t.Fatalf("dry run %+v %v, image %s", ch, err, image(t, cp))
 		}
 		if _, err := c.Undo(ctx, ns, "architect-api", 0, now); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "revision 4", func() bool { return current(t, cp) == "4" })
+		waitFor(t, "revision 4", func() bool { return current(t, cp) == "4" && image(t, cp) == "architect-api:3.1.0" })
 	})
 	t.Run("undo to a given revision", func(t *testing.T) {
-		ch, err := c.Undo(ctx, ns, "architect-api", 1, now)
-		if err != nil || !strings.Contains(ch.Summary, "architect-api:3.2.0 → architect-api:3.1.0") {
-			t.Fatalf("undo to 1: %+v %v", ch, err)
+		ch, err := c.Undo(ctx, ns, "architect-api", 2, now)
+		if err != nil || !strings.Contains(ch.Summary, "architect-api:3.1.0 → architect-api:3.2.0") {
+			t.Fatalf("undo to 2: %+v %v", ch, err)
 		}
-		waitFor(t, "the rollback to 3.1.0", func() bool { return image(t, cp) == "architect-api:3.1.0" })
+		waitFor(t, "the rollback to 3.2.0", func() bool { return image(t, cp) == "architect-api:3.2.0" })
 	})
 	t.Run("same template is skipped", func(t *testing.T) {
 		waitFor(t, "the rollback's revision", func() bool {
 			d, _ := cp.client.AppsV1().Deployments(ns).Get(ctx, "architect-api", metav1.GetOptions{})
 			h, _ := c.RolloutHistory(ctx, ns, "architect-api")
-			return d.Status.ObservedGeneration == d.Generation && len(h) > 0 && h[len(h)-1].Current
+			return d.Status.ObservedGeneration == d.Generation && len(h) > 0 && h[0].Current
 		})
 		h, _ := c.RolloutHistory(ctx, ns, "architect-api")
-		cur := h[len(h)-1].Number
+		cur := h[0].Number
 		ch, err := c.Undo(ctx, ns, "architect-api", cur, now)
 		if err != nil || !ch.Skipped || !strings.Contains(ch.Summary, "skipped") {
 			t.Errorf("undo to the current revision %d: %+v %v", cur, ch, err)

@@ -70,7 +70,7 @@ func images(spec corev1.PodTemplateSpec) []string {
 	return out
 }
 
-// RolloutHistory lists the deployment's revisions, oldest first.
+// RolloutHistory lists the deployment's revisions, newest first.
 func (c *Client) RolloutHistory(ctx context.Context, ns, deployment string) ([]runbooks.Revision, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
@@ -84,7 +84,7 @@ func (c *Client) RolloutHistory(ctx context.Context, ns, deployment string) ([]r
 		out = append(out, runbooks.Revision{Number: n, Images: images(rs.Spec.Template), ChangeCause: rs.Annotations[changeCauseAnnotation],
 			Created: rs.CreationTimestamp.Time, Current: n == current})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
+	sort.Slice(out, func(i, j int) bool { return out[i].Number > out[j].Number })
 	return out, nil
 }
 
@@ -97,16 +97,73 @@ func equalIgnoreHash(a, b corev1.PodTemplateSpec) bool {
 	return apiequality.Semantic.DeepEqual(a, b)
 }
 
-// Undo rolls the deployment back to a revision with kubectl's semantics:
-// 0 means the previous revision; an unknown revision is an error; a paused
+// Undo rolls the deployment back to a revision as kubectl rollout undo
+// does (k8s.io/kubectl/pkg/polymorphichelpers, DeploymentRollbacker): the
+// revision's pod template and its ReplicaSet's annotations (change-cause and
+// the rest) go back on the Deployment, the Deployment keeping its own
+// revision bookkeeping; an unknown revision is an error; a paused
 // deployment is refused; a revision whose template is already current is
-// skipped.
+// skipped. Revision 0 is "previous" as people mean it: the newest earlier
+// revision that runs other images (a restart makes a revision with the same
+// ones), or kubectl's previous revision when every earlier one runs the
+// same.
 func (c *Client) Undo(ctx context.Context, ns, deployment string, revision int64, a runbooks.Apply) (runbooks.Change, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
 	return c.onDeployment(ctx, ns, deployment, a, func(d *appsv1.Deployment) (runbooks.Change, error) {
 		return c.undoOnce(ctx, d, revision, a.DryRun)
 	})
+}
+
+// previous is the revision an undo with no revision goes to, and whether
+// it runs other images than the current one; 0 when there is none.
+func previous(current int64, byRev map[int64]*appsv1.ReplicaSet) (int64, bool) {
+	now := ""
+	if rs, ok := byRev[current]; ok {
+		now = strings.Join(images(rs.Spec.Template), ",")
+	}
+	var newest, other int64
+	for n, rs := range byRev {
+		if n >= current {
+			continue
+		}
+		newest = max(newest, n)
+		if strings.Join(images(rs.Spec.Template), ",") != now {
+			other = max(other, n)
+		}
+	}
+	if other > 0 {
+		return other, true
+	}
+	return newest, false
+}
+
+// annotationsToSkip are the Deployment's own, kept through an undo rather
+// than taken from the ReplicaSet: kubectl's list.
+var annotationsToSkip = map[string]bool{
+	corev1.LastAppliedConfigAnnotation:          true,
+	revisionAnnotation:                          true,
+	"deployment.kubernetes.io/revision-history": true,
+	"deployment.kubernetes.io/desired-replicas": true,
+	"deployment.kubernetes.io/max-replicas":     true,
+	appsv1.DeprecatedRollbackTo:                 true,
+}
+
+// undoAnnotations is what the Deployment's annotations become: its own
+// bookkeeping, and the rest from the revision's ReplicaSet.
+func undoAnnotations(d *appsv1.Deployment, rs *appsv1.ReplicaSet) map[string]string {
+	out := map[string]string{}
+	for k := range annotationsToSkip {
+		if v, ok := d.Annotations[k]; ok {
+			out[k] = v
+		}
+	}
+	for k, v := range rs.Annotations {
+		if !annotationsToSkip[k] {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func (c *Client) undoOnce(ctx context.Context, d *appsv1.Deployment, revision int64, dryRun bool) (runbooks.Change, error) {
@@ -119,15 +176,14 @@ func (c *Client) undoOnce(ctx context.Context, d *appsv1.Deployment, revision in
 		return runbooks.Change{}, fmt.Errorf("deployment %s/%s is paused: resume it before rolling back", ns, deployment)
 	}
 	current, _ := strconv.ParseInt(d.Annotations[revisionAnnotation], 10, 64)
-	target := revision
+	target, note := revision, ""
 	if target == 0 {
-		for n := range byRev {
-			if n < current && n > target {
-				target = n
-			}
-		}
-		if target == 0 {
+		var other bool
+		if target, other = previous(current, byRev); target == 0 {
 			return runbooks.Change{}, fmt.Errorf("deployment %s/%s has no previous revision to roll back to", ns, deployment)
+		}
+		if !other {
+			note = "; every earlier revision runs the same images"
 		}
 	}
 	rs, ok := byRev[target]
@@ -142,6 +198,7 @@ func (c *Client) undoOnce(ctx context.Context, d *appsv1.Deployment, revision in
 	patch, err := json.Marshal([]map[string]any{
 		{"op": "replace", "path": "/metadata/resourceVersion", "value": d.ResourceVersion}, // the read the history was taken from
 		{"op": "replace", "path": "/spec/template", "value": tmpl},
+		{"op": "replace", "path": "/metadata/annotations", "value": undoAnnotations(d, rs)},
 	})
 	if err != nil {
 		return runbooks.Change{}, err
@@ -149,6 +206,10 @@ func (c *Client) undoOnce(ctx context.Context, d *appsv1.Deployment, revision in
 	if _, err := c.dyn.Resource(deploymentsGVR).Namespace(ns).Patch(ctx, deployment, types.JSONPatchType, patch, metav1.PatchOptions{DryRun: dry(dryRun)}); err != nil {
 		return runbooks.Change{}, fmt.Errorf("roll back %s/%s to revision %d: %w", ns, deployment, target, err) // still a conflict to onDeployment
 	}
-	return runbooks.Change{Summary: fmt.Sprintf("image %s → %s (revision %d → %d)",
-		strings.Join(images(d.Spec.Template), ", "), strings.Join(images(rs.Spec.Template), ", "), current, target), Revision: target}, nil
+	cause := ""
+	if c := rs.Annotations[changeCauseAnnotation]; c != "" {
+		cause = fmt.Sprintf(", %q", c)
+	}
+	return runbooks.Change{Summary: fmt.Sprintf("image %s → %s (revision %d → %d%s%s)",
+		strings.Join(images(d.Spec.Template), ", "), strings.Join(images(rs.Spec.Template), ", "), current, target, cause, note), Revision: target}, nil
 }

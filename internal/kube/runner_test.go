@@ -54,11 +54,11 @@ func TestRunbookStepsEndToEnd(t *testing.T) {
 	if rep := say(r, "@ops", "step 1 high-error-rate 5"); !strings.Contains(rep.Fields[0].Value, "ok — 2 revisions of architect-production/architect-api") {
 		t.Errorf("history step: %+v", rep.Fields)
 	}
-	if rep := say(r, "@intern", "step 1 high-error-rate 12"); !strings.Contains(rep.Fields[0].Value, "refused — @intern may not run") {
+	if rep := say(r, "@intern", "step 1 high-error-rate 13"); !strings.Contains(rep.Fields[0].Value, "refused — @intern may not run") {
 		t.Errorf("non-operator: %+v", rep.Fields)
 	}
-	dry := say(r, "@ops", "step 1 high-error-rate 12 replicas=12")
-	if !strings.Contains(dry.Fields[0].Value, "dry-run — replicas 10 → 12") || len(dry.Buttons) != 2 || !strings.HasPrefix(dry.Buttons[0].Label, "Confirm") {
+	dry := say(r, "@ops", "step 1 high-error-rate 13 replicas=12")
+	if !strings.Contains(dry.Fields[0].Value, "dry-run — replicas 10 → 12") || len(dry.Buttons) != 1 || !strings.HasPrefix(dry.Buttons[0].Label, "Confirm") {
 		t.Fatalf("dry run: %+v %+v", dry.Fields, dry.Buttons)
 	}
 	replicas := func() int32 {
@@ -75,6 +75,42 @@ func TestRunbookStepsEndToEnd(t *testing.T) {
 	if rep := say(r, "@ops", confirm); !strings.Contains(rep.Fields[0].Value, "already used") {
 		t.Errorf("double click: %+v", rep.Fields)
 	}
+	// Restart, then roll back: "previous" is the release before (3.1.0),
+	// and the preview offers the other revision, the 3.2.0 before the
+	// restart, which the confirmation then goes to.
+	restart := say(r, "@ops", "step 1 high-error-rate 12")
+	if rep := say(r, "@ops", restart.Buttons[0].Command); !strings.Contains(rep.Fields[0].Value, "confirmed — rolling restart") {
+		t.Fatalf("restart: %+v", rep.Fields)
+	}
+	waitFor(t, "the restart's revision 3", func() bool { return current(t, cp) == "3" })
+	back := say(r, "@ops", "step 1 high-error-rate 11")
+	if !strings.Contains(back.Fields[0].Value, "dry-run — image architect-api:3.2.0 → architect-api:3.1.0 (revision 3 → 1)") {
+		t.Fatalf("roll back: %+v", back.Fields)
+	}
+	var other string
+	for _, b := range back.Buttons {
+		if strings.HasPrefix(b.Label, "Preview revision 2 · architect-api:3.2.0 · ") {
+			other = b.Command
+		}
+	}
+	if other != "step INC-1 high-error-rate 11 revision=2" {
+		t.Fatalf("no choice of revision 2: %+v", back.Buttons)
+	}
+	pick := say(r, "@ops", other)
+	if !strings.Contains(pick.Fields[0].Value, "dry-run — image architect-api:3.2.0 → architect-api:3.2.0 (revision 3 → 2)") || !strings.HasSuffix(pick.Buttons[0].Command, " revision=2") {
+		t.Fatalf("revision 2: %+v %+v", pick.Fields, pick.Buttons)
+	}
+	if rep := say(r, "@ops", pick.Buttons[0].Command); !strings.Contains(rep.Fields[0].Value, "confirmed — image architect-api:3.2.0 → architect-api:3.2.0 (revision 3 → 2)") {
+		t.Fatalf("confirm revision 2: %+v", rep.Fields)
+	}
+	waitFor(t, "revision 2's template back", func() bool {
+		d, _ := cp.client.AppsV1().Deployments(ns).Get(context.Background(), "architect-api", metav1.GetOptions{})
+		return d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] == "" && current(t, cp) == "4"
+	})
+	if rep := say(r, "@ops", "step 1 high-error-rate 11 revision=x"); !rep.Error || !strings.Contains(rep.Text, "revision=x: a revision number") {
+		t.Errorf("a bad revision: %+v", rep)
+	}
+
 	tl := say(r, "@ops", "timeline 1")
 	steps := 0
 	for _, l := range tl.Lines {
@@ -82,8 +118,8 @@ func TestRunbookStepsEndToEnd(t *testing.T) {
 			steps++
 		}
 	}
-	if steps != 5 {
-		t.Errorf("%d runbook steps on the timeline, want 5:\n%s", steps, strings.Join(tl.Lines, "\n"))
+	if steps != 10 {
+		t.Errorf("%d runbook steps on the timeline, want 10:\n%s", steps, strings.Join(tl.Lines, "\n"))
 	}
 }
 
@@ -94,7 +130,7 @@ func BenchmarkStepEndToEnd(b *testing.B) {
 	_, c := setup(b)
 	r := router(b, c)
 	say(r, "@ops", "declare P2 Checkout error rate above 5%")
-	for _, bc := range []struct{ name, text string }{{"history", "step 1 high-error-rate 5"}, {"scale-dry-run", "step 1 high-error-rate 12 replicas=12"}} {
+	for _, bc := range []struct{ name, text string }{{"history", "step 1 high-error-rate 5"}, {"scale-dry-run", "step 1 high-error-rate 13 replicas=12"}} {
 		b.Run(bc.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				if rep := say(r, "@ops", bc.text); rep.Error || strings.Contains(rep.Fields[0].Value, "failed") {

@@ -11,6 +11,7 @@ import (
 // that asks the API server to validate and compute the change without
 // storing it.
 type Cluster interface {
+	// RolloutHistory is newest first.
 	RolloutHistory(ctx context.Context, namespace, deployment string) ([]Revision, error)
 	Events(ctx context.Context, namespace string, limit int) ([]ClusterEvent, error)
 	Pods(ctx context.Context, namespace, deployment, pod string) ([]PodInfo, error)

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
 )
 
 // read runs a step that changes nothing.
@@ -43,15 +45,15 @@ func (r *Runner) read(ctx context.Context, s Step) Result {
 		if err != nil {
 			return failed(err)
 		}
-		var lines []string
+		lines := make([]string, 0, len(h))
+		current := ""
 		for _, rev := range h {
-			mark := " "
+			lines = append(lines, r.revisionLine(rev))
 			if rev.Current {
-				mark = "*"
+				current = fmt.Sprintf("; current: revision %d, %s", rev.Number, strings.Join(rev.Images, ", "))
 			}
-			lines = append(lines, fmt.Sprintf("%s revision %d  %s  %s  %s", mark, rev.Number, rev.Created.UTC().Format("2006-01-02 15:04"), strings.Join(rev.Images, ", "), rev.ChangeCause))
 		}
-		return Result{Outcome: OK, Summary: fmt.Sprintf("%d revisions of %s/%s", len(h), s.Namespace, s.Deployment), Lines: lines}
+		return Result{Outcome: OK, Summary: fmt.Sprintf("%d revisions of %s/%s, newest first%s", len(h), s.Namespace, s.Deployment, current), Lines: lines}
 	case Events:
 		limit := s.Tail
 		if limit <= 0 {
@@ -94,6 +96,28 @@ func (r *Runner) read(ctx context.Context, s Step) Result {
 		return Result{Outcome: OK, Summary: fmt.Sprintf("%d log lines", len(lines)), Lines: lines}
 	}
 	return Result{Outcome: Refused, Summary: fmt.Sprintf("unknown step kind %q", s.Kind)}
+}
+
+// revisionLine is one revision as the history shows it: "→" marks the
+// current one; then its images, age and change-cause.
+func (r *Runner) revisionLine(rev Revision) string {
+	mark, cause := "  ", rev.ChangeCause
+	if rev.Current {
+		mark = "→ "
+	}
+	if cause == "" {
+		cause = "(no change-cause)"
+	}
+	line := fmt.Sprintf("%srevision %d  %s  %s ago  %s", mark, rev.Number, strings.Join(rev.Images, ", "), incidents.Human(r.now().Sub(rev.Created)), cause)
+	if rev.Current {
+		line += "  (current)"
+	}
+	return line
+}
+
+// RevisionLabel names a revision for a choice: "revision 3 · api:3.1.0 · 2h ago".
+func (r *Runner) RevisionLabel(rev Revision) string {
+	return fmt.Sprintf("revision %d · %s · %s ago", rev.Number, strings.Join(rev.Images, ", "), incidents.Human(r.now().Sub(rev.Created)))
 }
 
 func orDash(s string) string {

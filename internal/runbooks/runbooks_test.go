@@ -33,17 +33,48 @@ func TestShippedRunbooksPassLint(t *testing.T) {
 	for _, s := range her.Steps {
 		kinds = append(kinds, string(s.Kind))
 	}
-	if strings.Join(kinds, " ") != "manual promql promql_range promql kube.rollout_history kube.events kube.logs kube.logs promql promql kube.restart kube.scale kube.undo" {
+	if strings.Join(kinds, " ") != "manual promql promql_range promql kube.rollout_history kube.events kube.logs kube.logs promql promql kube.undo kube.restart kube.scale" {
 		t.Errorf("high-error-rate steps: %v", kinds)
 	}
-	if her.Steps[1].Query != `rate(http_requests_total{status=~"5.."}[5m])` || her.Steps[11].Replicas != 15 {
+	if her.Steps[1].Query != `rate(http_requests_total{status=~"5.."}[5m])` || her.Steps[12].Replicas != 15 {
 		t.Errorf("the seed's query or replica count changed: %+v", her.Steps[1])
+	}
+	// Followed top to bottom, every shipped runbook works: no roll back
+	// after a step that made a revision of its own.
+	for _, rb := range set.Runbooks() {
+		for _, w := range rb.Warnings() {
+			t.Errorf("%s", w)
+		}
 	}
 	// Every seed alert rule has its runbook.
 	for _, alert := range []string{"HighErrorRate", "APIUnresponsive", "HighLatency", "HighCPU", "DatabaseDown", "ReplicationLag", "DiskSpaceRunningOut"} {
 		if rb := set.Match(alert, nil, ""); rb == nil {
 			t.Errorf("no runbook for the seed alert %s", alert)
 		}
+	}
+}
+
+// TestAnUndoAfterARestartIsWarned: a runbook that restarts, then rolls
+// back, loads (it is allowed) with a warning at the undo's line.
+func TestAnUndoAfterARestartIsWarned(t *testing.T) {
+	rb, ps := runbooks.Parse("restart-then-undo.yaml", []byte(`name: restart-then-undo
+title: Restart, then roll back
+match: {keywords: [api]}
+params: {namespace: prod, deployment: api}
+steps:
+  - name: Restart
+    kind: kube.restart
+    deployment: '{{deployment}}'
+  - name: Roll back
+    kind: kube.undo
+    deployment: '{{deployment}}'
+`), runbooks.Options{})
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	w := rb.Warnings()
+	if len(w) != 1 || w[0].Line != 9 || !strings.Contains(w[0].String(), `restart-then-undo.yaml:9: warning: step 2 "Roll back" (kube.undo) follows step 1 "Restart" (kube.restart)`) {
+		t.Errorf("warnings %v", w)
 	}
 }
 

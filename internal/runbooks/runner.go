@@ -67,6 +67,7 @@ type Request struct {
 	Step     int // 1-based
 	Actor    incidents.Actor
 	Replicas int    // kube.scale: the count chosen at click time (0: the runbook's)
+	Revision int64  // kube.undo: the revision chosen at click time (0: the runbook's)
 	Confirm  string // the token of the dry run being confirmed
 }
 
@@ -85,14 +86,17 @@ const (
 
 // Result is what a step produced.
 type Result struct {
-	Outcome  Outcome
-	Summary  string   // one line, for the timeline
-	Lines    []string // a table, logs, history
-	Image    []byte   // a PNG graph
-	Token    string   // with DryRun: what to send back to confirm
-	Target   string   // a destructive step's object: "deployment architect-production/architect-api"
-	Params   map[string]string
-	Duration time.Duration
+	Outcome Outcome
+	Summary string   // one line, for the timeline
+	Lines   []string // a table, logs, history
+	Image   []byte   // a PNG graph
+	Token   string   // with DryRun: what to send back to confirm
+	Target  string   // a destructive step's object: "deployment architect-production/architect-api"
+	// Revisions, with an undo's dry run, are the others it could go to
+	// instead: newest first, without the current one or the previewed one.
+	Revisions []Revision
+	Params    map[string]string
+	Duration  time.Duration
 }
 
 // Params are a step's parameters for an incident: the runbook's defaults,
@@ -157,6 +161,9 @@ func (r *Runner) run(ctx context.Context, req Request) Result {
 	}
 	if step.Kind == Scale && req.Replicas > 0 {
 		t.Replicas = req.Replicas
+	}
+	if step.Kind == Undo && req.Revision > 0 {
+		t.Revision = int(req.Revision)
 	}
 	if step.Kind.Destructive() {
 		return r.act(ctx, req, t, params)
@@ -268,10 +275,22 @@ func (r *Runner) act(ctx context.Context, req Request, s Step, params map[string
 	if err != nil {
 		return fail(Failed, "the dry run of %s failed: %v", s.Name, err)
 	}
+	res := Result{Outcome: DryRun, Summary: ch.Summary, Params: params, Target: object}
 	if ch.Skipped {
-		return Result{Outcome: Skipped, Summary: ch.Summary, Params: params, Target: object}
+		res.Outcome = Skipped
+	} else {
+		res.Token = r.offer(key, ch)
 	}
-	return Result{Outcome: DryRun, Summary: ch.Summary, Token: r.offer(key, ch), Params: params, Target: object}
+	if s.Kind == Undo { // the other places it could go, to pick from
+		if h, err := r.cluster.RolloutHistory(ctx, s.Namespace, s.Deployment); err == nil {
+			for _, rev := range h {
+				if !rev.Current && rev.Number != ch.Revision {
+					res.Revisions = append(res.Revisions, rev)
+				}
+			}
+		}
+	}
+	return res
 }
 
 func actionKey(req Request, s Step) string {
@@ -280,7 +299,7 @@ func actionKey(req Request, s Step) string {
 		id = req.Incident.ID
 	}
 	// bound to who asked: another operator confirms by running the step himself
-	return fmt.Sprintf("%d/%s/%d/%s/%s/%s/%d/%s", id, req.Runbook.Name, req.Step, s.Namespace, s.Deployment, s.Service, s.Replicas, req.Actor.Name)
+	return fmt.Sprintf("%d/%s/%d/%s/%s/%s/%d/%d/%s", id, req.Runbook.Name, req.Step, s.Namespace, s.Deployment, s.Service, s.Replicas, s.Revision, req.Actor.Name)
 }
 
 func (r *Runner) offer(key string, preview Change) string {

@@ -82,7 +82,7 @@ func TestGuardrails(t *testing.T) {
 	inc := &incidents.Incident{ID: 1}
 	operator := incidents.Actor{Name: "<@UOPS>", Source: "slack"}
 	guard := runbooks.Guardrails{Operators: []string{"UOPS", "@alice"}, Namespaces: []string{"architect-production"}}
-	scale := 12 // "Potential fix — scale up"
+	scale := 13 // "Potential fix — scale up"
 
 	t.Run("not an operator: every destructive step refused with no API call", func(t *testing.T) {
 		c := &fakeCluster{}
