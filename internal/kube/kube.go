@@ -8,8 +8,10 @@ package kube
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -233,46 +235,110 @@ func (c *Client) Pods(ctx context.Context, ns, deployment, pod string) ([]runboo
 }
 
 // maxLogBytes bounds the log text one step returns.
-const maxLogBytes = 64 << 10
+const maxLogBytes = 256 << 10
 
-// Logs returns the tail of a pod's log (the deployment's first pods), the
-// previous container's when asked, keeping only lines that contain a string.
-func (c *Client) Logs(ctx context.Context, q runbooks.LogQuery) (string, error) {
+// Logs returns the tail of the logs of a deployment's pods — the newest
+// ReplicaSet's first, the newest pod first within it, as many as
+// runbooks.LogPods — or of the one named pod; the previous container's
+// when asked. A pod with nothing to read says why.
+func (c *Client) Logs(ctx context.Context, q runbooks.LogQuery) ([]runbooks.PodLog, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
 	pods, err := c.podsOf(ctx, q.Namespace, q.Deployment, q.Pod)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if len(pods) == 0 {
-		return "", fmt.Errorf("deployment %s/%s has no pods", q.Namespace, q.Deployment)
+	revision := map[string]int64{} // ReplicaSet name → revision
+	if q.Pod == "" {
+		d, err := c.deployment(ctx, q.Namespace, q.Deployment)
+		if err != nil {
+			return nil, err
+		}
+		byRev, err := c.replicaSets(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		for n, rs := range byRev {
+			revision[rs.Name] = n
+		}
 	}
-	tail := int64(q.Tail)
-	if tail <= 0 {
-		tail = 100
+	rev := func(p corev1.Pod) int64 {
+		if o := metav1.GetControllerOf(&p); o != nil {
+			return revision[o.Name]
+		}
+		return 0
 	}
-	var b strings.Builder
-	for _, p := range pods[:min(len(pods), 3)] {
+	sort.SliceStable(pods, func(i, j int) bool {
+		if ri, rj := rev(pods[i]), rev(pods[j]); ri != rj {
+			return ri > rj
+		}
+		return pods[j].CreationTimestamp.Before(&pods[i].CreationTimestamp)
+	})
+	tail := int64(cmp.Or(q.Tail, 100))
+	var out []runbooks.PodLog
+	for _, p := range pods[:min(len(pods), runbooks.LogPods)] {
+		pl := runbooks.PodLog{Pod: p.Name, Revision: rev(p), Phase: string(p.Status.Phase)}
 		if p.Spec.NodeName == "" {
-			fmt.Fprintf(&b, "%s: %s and not scheduled to a node yet: no logs\n", p.Name, p.Status.Phase)
+			pl.NoLogs = fmt.Sprintf("%s, not scheduled to a node yet", p.Status.Phase)
+			out = append(out, pl)
 			continue
 		}
 		stream, err := c.podLog(ctx, q, p.Name, tail)
 		if err != nil {
-			return "", fmt.Errorf("logs of %s/%s: %w", q.Namespace, p.Name, err)
+			if q.Pod != "" {
+				return nil, fmt.Errorf("logs of %s/%s: %w", q.Namespace, p.Name, err)
+			}
+			pl.NoLogs = err.Error() // "container "api" … is waiting to start: ContainerCreating"
+			out = append(out, pl)
+			continue
 		}
-		sc := bufio.NewScanner(stream)
-		for sc.Scan() && b.Len() < maxLogBytes {
-			if line := sc.Text(); q.Contains == "" || strings.Contains(line, q.Contains) {
-				fmt.Fprintf(&b, "%s: %s\n", p.Name, line)
+		pl.Lines, err = lastLines(stream, maxLogBytes/runbooks.LogPods)
+		stream.Close()
+		if err != nil {
+			pl.NoLogs = "reading the log: " + err.Error()
+		}
+		out = append(out, pl)
+	}
+	return out, nil
+}
+
+// maxLogLine is where one log line is cut (a stack trace on one line, a
+// binary blob).
+const maxLogLine = 2048
+
+// lastLines reads a log stream and keeps its newest lines within budget
+// bytes, each cut at maxLogLine: the end of a log is what matters, and a
+// huge log costs no more memory than the budget.
+func lastLines(r io.Reader, budget int) ([]string, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var lines []string
+	size := 0
+	for {
+		line, err := br.ReadSlice('\n')
+		long := errors.Is(err, bufio.ErrBufferFull)
+		text := strings.TrimRight(string(line[:min(len(line), maxLogLine)]), "\r\n")
+		for long { // the rest of an overlong line
+			_, err = br.ReadSlice('\n')
+			long = errors.Is(err, bufio.ErrBufferFull)
+		}
+		if len(line) > 0 {
+			if len(line) > maxLogLine {
+				text += " …"
+			}
+			lines = append(lines, text)
+			size += len(text)
+			for size > budget && len(lines) > 1 {
+				size -= len(lines[0])
+				lines = lines[1:]
 			}
 		}
-		stream.Close()
+		if errors.Is(err, io.EOF) {
+			return lines, nil
+		}
+		if err != nil {
+			return lines, err
+		}
 	}
-	if b.Len() == 0 {
-		return "(no log lines matched)", nil
-	}
-	return b.String(), nil
 }
 
 // podLog streams pods/log, which is plain text rather than an API object.

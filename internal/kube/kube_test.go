@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -294,9 +295,23 @@ func TestActionsAsTheShippedServiceAccount(t *testing.T) {
 		if _, err := c.Logs(ctx, runbooks.LogQuery{Namespace: ns, Pod: "ghost", Tail: 5}); err == nil || !strings.Contains(err.Error(), "ghost-node") {
 			t.Errorf("logs from a node without a kubelet: %v", err)
 		}
-		// No kubelet here: the pods never run, and the logs step says so.
-		if out, err := c.Logs(ctx, runbooksLogQuery()); err != nil || !strings.Contains(out, "Pending and not scheduled to a node yet: no logs") {
-			t.Errorf("logs of pods that never ran: %q %v", out, err)
+		// No kubelet here: the pods never run, and the logs step says so,
+		// the newest ReplicaSet's pods first.
+		logs, err := c.Logs(ctx, runbooksLogQuery())
+		if err != nil || len(logs) != runbooks.LogPods {
+			t.Fatalf("logs %+v %v", logs, err)
+		}
+		newest := int64(0) // the newest revision that has pods (a stuck rollout's may have none)
+		sets, _ := cp.client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+		for _, rs := range sets.Items {
+			if n, _ := strconv.ParseInt(rs.Annotations["deployment.kubernetes.io/revision"], 10, 64); n > newest && rs.Status.Replicas > 0 {
+				newest = n
+			}
+		}
+		for _, l := range logs {
+			if l.NoLogs != "Pending, not scheduled to a node yet" || len(l.Lines) != 0 || l.Revision != newest || newest == 0 {
+				t.Errorf("pod log %+v, want pods of revision %d first, Pending", l, newest)
+			}
 		}
 	})
 	t.Run("the Role allows nothing outside its namespace", func(t *testing.T) {

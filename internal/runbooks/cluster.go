@@ -15,7 +15,9 @@ type Cluster interface {
 	RolloutHistory(ctx context.Context, namespace, deployment string) ([]Revision, error)
 	Events(ctx context.Context, namespace string, limit int) ([]ClusterEvent, error)
 	Pods(ctx context.Context, namespace, deployment, pod string) ([]PodInfo, error)
-	Logs(ctx context.Context, q LogQuery) (string, error)
+	// Logs is the tail of up to LogPods pods' logs, the newest
+	// ReplicaSet's pods first (a named pod: that one).
+	Logs(ctx context.Context, q LogQuery) ([]PodLog, error)
 	Restart(ctx context.Context, namespace, deployment string, a Apply) (Change, error)
 	Scale(ctx context.Context, namespace, deployment string, replicas int, a Apply) (Change, error)
 	Undo(ctx context.Context, namespace, deployment string, revision int64, a Apply) (Change, error)
@@ -60,12 +62,27 @@ type PodInfo struct {
 	Limits            string // "api: cpu 500m, memory 256Mi"
 }
 
-// LogQuery selects log lines.
+// LogQuery selects log lines: the last Tail lines of each pod (the
+// runner asks for more when it filters with Contains).
 type LogQuery struct {
 	Namespace, Deployment, Pod, Container string
 	Previous                              bool
 	Tail                                  int
 	Contains                              string
+}
+
+// LogPods is how many pods a logs step reads.
+const LogPods = 3
+
+// PodLog is one pod's log tail.
+type PodLog struct {
+	Pod      string
+	Revision int64  // its ReplicaSet's revision; 0 when not known
+	Phase    string // Pending, Running, …
+	Lines    []string
+	// NoLogs says why there are no lines to read: "Pending, not scheduled
+	// to a node yet", or what the API server answered.
+	NoLogs string
 }
 
 // Change is what a Kubernetes action did, or would do in a dry run.

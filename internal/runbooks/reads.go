@@ -1,6 +1,7 @@
 package runbooks
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
 // read runs a step that changes nothing.
@@ -88,12 +90,16 @@ func (r *Runner) read(ctx context.Context, s Step) Result {
 		}
 		return Result{Outcome: OK, Summary: summary, Lines: lines}
 	case Logs:
-		text, err := r.cluster.Logs(ctx, LogQuery{Namespace: s.Namespace, Deployment: s.Deployment, Pod: s.Pod, Container: s.Container, Previous: s.Previous, Tail: s.Tail, Contains: s.Contains})
+		q := LogQuery{Namespace: s.Namespace, Deployment: s.Deployment, Pod: s.Pod, Container: s.Container, Previous: s.Previous, Tail: cmp.Or(s.Tail, 100), Contains: s.Contains}
+		want := q.Tail
+		if q.Contains != "" { // kubectl logs | grep ERROR | tail -50: look further back for them
+			q.Tail = min(max(want*20, 1000), maxLogScan)
+		}
+		logs, err := r.cluster.Logs(ctx, q)
 		if err != nil {
 			return failed(err)
 		}
-		lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
-		return Result{Outcome: OK, Summary: fmt.Sprintf("%d log lines", len(lines)), Lines: lines}
+		return logResult(logs, q, want)
 	}
 	return Result{Outcome: Refused, Summary: fmt.Sprintf("unknown step kind %q", s.Kind)}
 }
@@ -118,6 +124,80 @@ func (r *Runner) revisionLine(rev Revision) string {
 // RevisionLabel names a revision for a choice: "revision 3 · api:3.1.0 · 2h ago".
 func (r *Runner) RevisionLabel(rev Revision) string {
 	return fmt.Sprintf("revision %d · %s · %s ago", rev.Number, strings.Join(rev.Images, ", "), incidents.Human(r.now().Sub(rev.Created)))
+}
+
+// maxLogScan is how far back a logs step with contains looks, per pod.
+const maxLogScan = 5000
+
+// logResult keeps each pod's last want lines (containing q.Contains, when
+// set), under a line naming the pod, and says what it found in words: how
+// many lines of which pods, or why there are none.
+func logResult(logs []PodLog, q LogQuery, want int) Result {
+	var lines, pods, none []string
+	total := 0
+	revisions := map[int64]bool{}
+	for _, p := range logs {
+		revisions[p.Revision] = true
+		pods = append(pods, p.Pod)
+		if p.NoLogs != "" {
+			lines = append(lines, fmt.Sprintf("── %s: no logs yet (%s)", p.Pod, p.NoLogs))
+			none = append(none, p.Pod)
+			continue
+		}
+		var kept []string
+		for _, l := range p.Lines {
+			if q.Contains == "" || strings.Contains(l, q.Contains) {
+				kept = append(kept, l)
+			}
+		}
+		kept = kept[max(0, len(kept)-want):]
+		total += len(kept)
+		lines = append(lines, fmt.Sprintf("── %s%s: %s", p.Pod, revisionNote(p.Revision), lineCount(len(kept), q.Contains)))
+		lines = append(lines, kept...)
+	}
+	if len(logs) == 0 {
+		return Result{Outcome: OK, Summary: fmt.Sprintf("no pods to read logs from (deployment %s/%s has none)", q.Namespace, q.Deployment)}
+	}
+	of := fmt.Sprintf("%s (%s)", say.Count(len(logs), "pod", "pods"), strings.Join(pods, ", "))
+	if len(revisions) == 1 {
+		for rev := range revisions {
+			of = fmt.Sprintf("%s%s (%s)", say.Count(len(logs), "pod", "pods"), revisionNote(rev), strings.Join(pods, ", "))
+		}
+	}
+	var summary string
+	switch {
+	case len(none) == len(logs):
+		why := logs[0].NoLogs
+		for _, p := range logs {
+			if p.NoLogs != why {
+				why = "not running yet"
+			}
+		}
+		summary = fmt.Sprintf("no logs yet: %s — %s", of, why)
+	case total == 0 && q.Contains != "":
+		summary = fmt.Sprintf("no lines containing %q in the last %d of %s", q.Contains, q.Tail, of)
+	default:
+		summary = lineCount(total, q.Contains) + " from " + of + ", newest revision first"
+	}
+	if len(none) > 0 && len(none) < len(logs) {
+		summary += fmt.Sprintf("; %d not running yet", len(none))
+	}
+	return Result{Outcome: OK, Summary: summary, Lines: lines}
+}
+
+func revisionNote(rev int64) string {
+	if rev == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" of revision %d", rev)
+}
+
+func lineCount(n int, contains string) string {
+	s := say.Count(n, "line", "lines")
+	if contains != "" {
+		s += fmt.Sprintf(" containing %q", contains)
+	}
+	return s
 }
 
 func orDash(s string) string {
