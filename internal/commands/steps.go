@@ -158,8 +158,12 @@ func stepCmd(ctx context.Context, c *Call) (Reply, error) {
 		if req.Revision > 0 {
 			cmd += " revision=" + strconv.FormatInt(req.Revision, 10)
 		}
-		out.Buttons = append(out.Buttons, Button{Label: "Confirm: " + step.Name, Command: cmd, Style: Danger,
-			Confirm: fmt.Sprintf("%s on %s: %s (checked by a server dry run). Only you can confirm, within %s. Go ahead?", step.Name, res.Target, res.Summary, say.Human(runbooks.ConfirmTTL))})
+		label, ask := "Confirm: "+step.Name, fmt.Sprintf("%s on %s: %s (checked by a server dry run). Only you can confirm, within %s. Go ahead?", step.Name, res.Target, res.Summary, say.Human(runbooks.ConfirmTTL))
+		if res.Warning != "" { // said beside the result, and again in the question
+			out.Fields = append(out.Fields, Field{"⚠️ Warning", res.Warning})
+			label, ask = "Confirm anyway: "+step.Name, "⚠️ "+res.Warning+". "+strings.TrimSuffix(ask, " Go ahead?")+" Go ahead anyway?"
+		}
+		out.Buttons = append(out.Buttons, Button{Label: label, Command: cmd, Style: Danger, Confirm: ask})
 	}
 	// An undo offers the other revisions, newest first: each button
 	// previews that one instead (nothing changes before its confirmation).

@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -386,12 +387,38 @@ func (c *Client) Restart(ctx context.Context, ns, deployment string, a runbooks.
 		if _, err := c.dyn.Resource(deploymentsGVR).Namespace(ns).Patch(ctx, deployment, types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: dry(a.DryRun)}); err != nil {
 			return runbooks.Change{}, fmt.Errorf("restart deployment %s/%s: %w", ns, deployment, err)
 		}
-		n := int32(1)
-		if d.Spec.Replicas != nil {
-			n = *d.Spec.Replicas
-		}
-		return runbooks.Change{Summary: fmt.Sprintf("rolling restart of %s/%s (%d pods replaced one by one)", ns, deployment, n)}, nil
+		return runbooks.Change{Summary: fmt.Sprintf("restart of %s/%s: %s", ns, deployment, rollout(d))}, nil
 	})
+}
+
+func replicas(d *appsv1.Deployment) int {
+	if d.Spec.Replicas == nil {
+		return 1
+	}
+	return int(*d.Spec.Replicas)
+}
+
+// rollout says what the deployment controller does when the template
+// changes, from the Deployment's strategy: how many pods it starts at once
+// and how many may be unavailable, as the controller resolves maxSurge
+// (rounded up) and maxUnavailable (rounded down; both 0 means 1).
+func rollout(d *appsv1.Deployment) string {
+	n := replicas(d)
+	if d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+		return fmt.Sprintf("all %d pods stopped, then %d new ones started (strategy Recreate): nothing serves in between", n, n)
+	}
+	def := intstr.FromString("25%")
+	surgeOf, unavailOf := &def, &def
+	if ru := d.Spec.Strategy.RollingUpdate; ru != nil {
+		surgeOf, unavailOf = cmp.Or(ru.MaxSurge, surgeOf), cmp.Or(ru.MaxUnavailable, unavailOf)
+	}
+	surge, _ := intstr.GetScaledValueFromIntOrPercent(surgeOf, n, true)
+	unavail, _ := intstr.GetScaledValueFromIntOrPercent(unavailOf, n, false)
+	if surge == 0 && unavail == 0 {
+		unavail = 1
+	}
+	return fmt.Sprintf("%d pods replaced in a rolling update, up to %d new at once above %d (maxSurge %s) and up to %d unavailable (maxUnavailable %s)",
+		n, surge, n, surgeOf.String(), unavail, unavailOf.String())
 }
 
 // onDeployment reads a Deployment, refuses it when a confirmed change was
@@ -454,7 +481,26 @@ func (c *Client) scaleOnce(ctx context.Context, d *appsv1.Deployment, replicas i
 	if _, err := res.Update(ctx, s, metav1.UpdateOptions{DryRun: dry(dryRun)}, "scale"); err != nil {
 		return runbooks.Change{}, err
 	}
-	return runbooks.Change{Summary: fmt.Sprintf("replicas %d → %d", from, replicas)}, nil
+	return runbooks.Change{Summary: fmt.Sprintf("replicas %d → %d: %s", from, replicas, scaling(d, int(from), replicas))}, nil
+}
+
+// scaling says what a new replica count does: pods started or stopped at
+// once (scaling is not a rolling update), spread over the ReplicaSets of a
+// rollout still in progress.
+func scaling(d *appsv1.Deployment, from, to int) string {
+	var what string
+	switch {
+	case to == 0:
+		what = fmt.Sprintf("all %d pods stop: nothing serves", from)
+	case to > from:
+		what = fmt.Sprintf("%d more pods started at once", to-from)
+	default:
+		what = fmt.Sprintf("%d pods stopped at once", from-to)
+	}
+	if d.Status.ObservedGeneration == d.Generation && d.Status.UpdatedReplicas < d.Status.Replicas {
+		what += fmt.Sprintf(", spread over old and new pods (a rollout is in progress: %d of %d updated)", d.Status.UpdatedReplicas, d.Status.Replicas)
+	}
+	return what
 }
 
 // Switch patches a Service's selector (the blue-green switch).
@@ -493,5 +539,39 @@ func (c *Client) Switch(ctx context.Context, ns, service string, selector map[st
 		}
 		return runbooks.Change{}, fmt.Errorf("switch service %s/%s: %w", ns, service, err)
 	}
-	return runbooks.Change{Summary: fmt.Sprintf("selector %s → %s", before, after), Version: svc.ResourceVersion}, nil
+	ch := runbooks.Change{Summary: fmt.Sprintf("selector %s → %s", before, after), Version: svc.ResourceVersion}
+	ready, total, err := c.readyPods(ctx, ns, after)
+	switch {
+	case err != nil:
+		ch.Warning = fmt.Sprintf("could not count the pods %s selects: %v", after, err)
+	case ready == 0:
+		ch.Warning = fmt.Sprintf("%s selects no ready pods (%d pods, 0 ready): after the switch, service %s/%s answers nothing", after, total, ns, service)
+	default:
+		ch.Summary += fmt.Sprintf(" (%d of %d pods ready)", ready, total)
+	}
+	return ch, nil
+}
+
+// readyPods counts the pods a selector picks in ns, and the ready ones.
+func (c *Client) readyPods(ctx context.Context, ns string, sel labels.Set) (ready, total int, err error) {
+	ul, err := c.dyn.Resource(podsGVR).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return 0, 0, err
+	}
+	pods, err := listInto[corev1.Pod](ul)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		total++
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+				ready++
+			}
+		}
+	}
+	return ready, total, nil
 }

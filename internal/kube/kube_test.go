@@ -132,7 +132,7 @@ func TestActionsAsTheShippedServiceAccount(t *testing.T) {
 	})
 	t.Run("scale: dry run changes nothing, then 10 → 15", func(t *testing.T) {
 		ch, err := c.Scale(ctx, ns, "architect-api", 15, dryRun)
-		if err != nil || ch.Summary != "replicas 10 → 15" {
+		if err != nil || !strings.HasPrefix(ch.Summary, "replicas 10 → 15: 5 more pods started at once") {
 			t.Fatalf("dry run %+v %v", ch, err)
 		}
 		if d, _ := cp.client.AppsV1().Deployments(ns).Get(ctx, "architect-api", metav1.GetOptions{}); *d.Spec.Replicas != 10 {
@@ -149,8 +149,11 @@ func TestActionsAsTheShippedServiceAccount(t *testing.T) {
 		}
 	})
 	t.Run("restart", func(t *testing.T) {
-		if _, err := c.Restart(ctx, ns, "architect-api", now); err != nil {
-			t.Fatal(err)
+		// 15 replicas, the default strategy: 25% surge rounds up to 4, 25%
+		// unavailable rounds down to 3, as the controller resolves them.
+		ch, err := c.Restart(ctx, ns, "architect-api", now)
+		if err != nil || ch.Summary != "restart of architect-production/architect-api: 15 pods replaced in a rolling update, up to 4 new at once above 15 (maxSurge 25%) and up to 3 unavailable (maxUnavailable 25%)" {
+			t.Fatalf("%+v %v", ch, err)
 		}
 		d, _ := cp.client.AppsV1().Deployments(ns).Get(ctx, "architect-api", metav1.GetOptions{})
 		if d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] == "" {
@@ -205,8 +208,23 @@ func TestActionsAsTheShippedServiceAccount(t *testing.T) {
 	t.Run("blue-green switch", func(t *testing.T) {
 		blue := map[string]string{"deployment": "architect-api-blue"}
 		ch, err := c.Switch(ctx, ns, "architect-api", blue, dryRun)
-		if err != nil || ch.Summary != "selector deployment=architect-api-green → deployment=architect-api-blue" {
-			t.Fatalf("dry run %+v %v", ch, err)
+		if err != nil || ch.Summary != "selector deployment=architect-api-green → deployment=architect-api-blue" ||
+			ch.Warning != "deployment=architect-api-blue selects no ready pods (0 pods, 0 ready): after the switch, service architect-production/architect-api answers nothing" {
+			t.Fatalf("dry run to an empty colour %+v %v", ch, err)
+		}
+		// A blue pod that is ready (its status written as a kubelet would).
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "blue-1", Namespace: ns, Labels: blue},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "architect-api:3.1.0"}}}}
+		if pod, err = cp.client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		pod.Status.Phase, pod.Status.Conditions = corev1.PodRunning, []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		if _, err := cp.client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		ch, err = c.Switch(ctx, ns, "architect-api", blue, dryRun)
+		if err != nil || ch.Warning != "" || ch.Summary != "selector deployment=architect-api-green → deployment=architect-api-blue (1 of 1 pods ready)" {
+			t.Fatalf("dry run to a ready colour %+v %v", ch, err)
 		}
 		if s, _ := cp.client.CoreV1().Services(ns).Get(ctx, "architect-api", metav1.GetOptions{}); s.Spec.Selector["deployment"] != "architect-api-green" {
 			t.Fatal("a dry run switched the selector")

@@ -79,7 +79,7 @@ func TestRunbookStepsEndToEnd(t *testing.T) {
 	// and the preview offers the other revision, the 3.2.0 before the
 	// restart, which the confirmation then goes to.
 	restart := say(r, "@ops", "step 1 high-error-rate 12")
-	if rep := say(r, "@ops", restart.Buttons[0].Command); !strings.Contains(rep.Fields[0].Value, "confirmed — rolling restart") {
+	if rep := say(r, "@ops", restart.Buttons[0].Command); !strings.Contains(rep.Fields[0].Value, "confirmed — restart of architect-production/architect-api: 12 pods replaced in a rolling update") {
 		t.Fatalf("restart: %+v", rep.Fields)
 	}
 	waitFor(t, "the restart's revision 3", func() bool { return current(t, cp) == "3" })
@@ -109,6 +109,18 @@ func TestRunbookStepsEndToEnd(t *testing.T) {
 	})
 	if rep := say(r, "@ops", "step 1 high-error-rate 11 revision=x"); !rep.Error || !strings.Contains(rep.Text, "revision=x: a revision number") {
 		t.Errorf("a bad revision: %+v", rep)
+	}
+
+	// A switch to a colour with no ready pods: warned beside the result,
+	// and the confirmation asks again with the warning.
+	sw := say(r, "@ops", "step 1 blue-green-rollback 2")
+	var warned bool
+	for _, f := range sw.Fields {
+		warned = warned || f.Label == "⚠️ Warning" && strings.Contains(f.Value, "selects no ready pods")
+	}
+	if !warned || !strings.HasPrefix(sw.Buttons[0].Label, "Confirm anyway: ") || !strings.HasPrefix(sw.Buttons[0].Confirm, "⚠️ deployment=architect-api-blue selects no ready pods") ||
+		!strings.HasSuffix(sw.Buttons[0].Confirm, "Go ahead anyway?") {
+		t.Errorf("switch to an empty colour: %+v %+v", sw.Fields, sw.Buttons)
 	}
 
 	tl := say(r, "@ops", "timeline 1")

@@ -89,6 +89,9 @@ type PodLog struct {
 type Change struct {
 	Summary string // "replicas 10 → 15", "image api:3.2.0 → api:3.1.0 (revision 2 → 1)"
 	Skipped bool   // nothing to change: the object already is as asked
+	// Warning is what the person confirming must know first: a switch to
+	// a selector with no ready pods. The confirmation then asks again.
+	Warning string
 	// Version is the object's version the change was computed on: a
 	// Deployment's generation (it moves with the spec, not with the
 	// controllers' status writes), a Service's resourceVersion.

@@ -92,6 +92,7 @@ type Result struct {
 	Image   []byte   // a PNG graph
 	Token   string   // with DryRun: what to send back to confirm
 	Target  string   // a destructive step's object: "deployment architect-production/architect-api"
+	Warning string   // with DryRun: what to know before confirming (the confirmation asks again)
 	// Revisions, with an undo's dry run, are the others it could go to
 	// instead: newest first, without the current one or the previewed one.
 	Revisions []Revision
@@ -275,7 +276,7 @@ func (r *Runner) act(ctx context.Context, req Request, s Step, params map[string
 	if err != nil {
 		return fail(Failed, "the dry run of %s failed: %v", s.Name, err)
 	}
-	res := Result{Outcome: DryRun, Summary: ch.Summary, Params: params, Target: object}
+	res := Result{Outcome: DryRun, Summary: ch.Summary, Params: params, Target: object, Warning: ch.Warning}
 	if ch.Skipped {
 		res.Outcome = Skipped
 	} else {
