@@ -180,6 +180,8 @@ var settings = []setting{
 		set: func(c *config, v string) error { return query(&c.SLO.LatencyP95, v) }},
 	{flag: "slo-p99-query", env: "SITREP_SLO_P99_QUERY", defDoc: "`histogram_quantile(0.99, …)`", doc: "P99 latency",
 		set: func(c *config, v string) error { return query(&c.SLO.LatencyP99, v) }},
+	{flag: "slo-coverage-query", env: "SITREP_SLO_COVERAGE_QUERY", defDoc: "`count_over_time(sum(http_requests_total)[$window:1m])`", doc: "the minutes of `$window` that have data: a window only partly covered is said (\"over the 3h of data in the last 30d\")",
+		set: func(c *config, v string) error { return query(&c.SLO.CoverageQuery, v) }},
 	{flag: "slo-p95-target", env: "SITREP_SLO_P95_TARGET", def: "100ms", doc: "P95 latency objective (the seed's SLI table)",
 		set: func(c *config, v string) (err error) { c.SLO.P95Target, err = positiveDuration(v); return err }},
 	{flag: "slo-p99-target", env: "SITREP_SLO_P99_TARGET", def: "300ms", doc: "P99 latency objective",

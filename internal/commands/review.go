@@ -142,8 +142,12 @@ func sloCmd(ctx context.Context, c *Call) (Reply, error) {
 	case r.BurnRate > 1:
 		state = "⚠️"
 	}
+	over := "over " + say.Human(r.Window)
+	if r.Partial() { // six minutes of data are not thirty days
+		over = fmt.Sprintf("over the %s of data in the last %s", say.Human(r.Covered), say.Human(r.Window))
+	}
 	fields := []Field{
-		{"Availability", fmt.Sprintf("%.3f%% over %s (objective %.2f%%)", r.Availability*100, say.Human(r.Window), r.Target*100)},
+		{"Availability", fmt.Sprintf("%.3f%% %s (objective %.2f%%)", r.Availability*100, over, r.Target*100)},
 		{"Error budget", fmt.Sprintf("%.1f%% used, %.1f%% left (%.1f of %.1f minutes)", r.ConsumedPercent, r.RemainingPercent, r.RemainingMinutes, r.BudgetMinutes)},
 		{"Burn rate", fmt.Sprintf("%.2f× over the last %s (1× spends the budget exactly over the window)", r.BurnRate, say.Human(r.BurnWindow))},
 	}
@@ -151,18 +155,31 @@ func sloCmd(ctx context.Context, c *Call) (Reply, error) {
 		fields = append(fields, Field{"Latency", "not measured: " + r.LatencyErr})
 	} else {
 		fields = append(fields,
-			Field{"Latency P95", latency(r.P95, r.P95Target)},
-			Field{"Latency P99", latency(r.P99, r.P99Target)})
+			Field{"Latency P95", latency(r.P95, r.P95Target, cfg.P95Warning, cfg.P95Critical)},
+			Field{"Latency P99", latency(r.P99, r.P99Target, cfg.P99Warning, cfg.P99Critical)})
 	}
 	return Reply{Text: state + " SLO", Fields: fields, Private: true}, nil
 }
 
-func latency(got, target time.Duration) string {
-	mark := "✅"
-	if got > target {
-		mark = "🔴"
+// latency judges a percentile against its objective and, where they
+// differ, says what the SLI table (the runbooks' and alerts' lines) makes
+// of it: 225 ms misses a 100 ms objective and is only a warning there.
+func latency(got, objective, warning, critical time.Duration) string {
+	ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
+	if got <= objective {
+		return fmt.Sprintf("✅ %s (objective < %s)", ms(got), ms(objective))
 	}
-	return fmt.Sprintf("%s %s (target < %s)", mark, got.Round(time.Millisecond), target)
+	out := fmt.Sprintf("🔴 %s: misses the objective (< %s)", ms(got), ms(objective))
+	switch {
+	case warning <= 0 || critical <= 0:
+	case got > critical:
+		out += fmt.Sprintf(", and is 🔴 critical by the SLI table (> %s)", ms(critical))
+	case got > warning:
+		out += fmt.Sprintf("; the SLI table, which runbook steps and alerts judge by, calls it ⚠️ warning (> %s; critical > %s)", ms(warning), ms(critical))
+	default:
+		out += fmt.Sprintf("; the SLI table, which runbook steps and alerts judge by, calls it ✅ (warning from %s)", ms(warning))
+	}
+	return out
 }
 
 // parseWindow reads a period as people write one: 30d, 7d, 1d12h, 24h.

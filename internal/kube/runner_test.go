@@ -51,13 +51,13 @@ func TestRunbookStepsEndToEnd(t *testing.T) {
 	if rep := say(r, "@ops", "declare P2 Checkout error rate above 5%"); rep.Incident == nil || rep.Incident.Links["runbook"] != "high-error-rate" {
 		t.Fatalf("declare: %+v", rep)
 	}
-	if rep := say(r, "@ops", "step 1 high-error-rate 5"); !strings.Contains(rep.Fields[0].Value, "ok — 2 revisions of architect-production/architect-api") {
+	if rep := say(r, "@ops", "step 1 high-error-rate 6"); !strings.Contains(rep.Fields[0].Value, "ok — 2 revisions of architect-production/architect-api") {
 		t.Errorf("history step: %+v", rep.Fields)
 	}
-	if rep := say(r, "@intern", "step 1 high-error-rate 13"); !strings.Contains(rep.Fields[0].Value, "refused — @intern may not run") {
+	if rep := say(r, "@intern", "step 1 high-error-rate 14"); !strings.Contains(rep.Fields[0].Value, "refused — @intern may not run") {
 		t.Errorf("non-operator: %+v", rep.Fields)
 	}
-	dry := say(r, "@ops", "step 1 high-error-rate 13 replicas=12")
+	dry := say(r, "@ops", "step 1 high-error-rate 14 replicas=12")
 	if !strings.Contains(dry.Fields[0].Value, "dry-run — replicas 10 → 12") || len(dry.Buttons) != 1 || !strings.HasPrefix(dry.Buttons[0].Label, "Confirm") {
 		t.Fatalf("dry run: %+v %+v", dry.Fields, dry.Buttons)
 	}
@@ -78,12 +78,12 @@ func TestRunbookStepsEndToEnd(t *testing.T) {
 	// Restart, then roll back: "previous" is the release before (3.1.0),
 	// and the preview offers the other revision, the 3.2.0 before the
 	// restart, which the confirmation then goes to.
-	restart := say(r, "@ops", "step 1 high-error-rate 12")
+	restart := say(r, "@ops", "step 1 high-error-rate 13")
 	if rep := say(r, "@ops", restart.Buttons[0].Command); !strings.Contains(rep.Fields[0].Value, "confirmed — restart of architect-production/architect-api: 12 pods replaced in a rolling update") {
 		t.Fatalf("restart: %+v", rep.Fields)
 	}
 	waitFor(t, "the restart's revision 3", func() bool { return current(t, cp) == "3" })
-	back := say(r, "@ops", "step 1 high-error-rate 11")
+	back := say(r, "@ops", "step 1 high-error-rate 12")
 	if !strings.Contains(back.Fields[0].Value, "dry-run — image architect-api:3.2.0 → architect-api:3.1.0 (revision 3 → 1)") {
 		t.Fatalf("roll back: %+v", back.Fields)
 	}
@@ -93,7 +93,7 @@ func TestRunbookStepsEndToEnd(t *testing.T) {
 			other = b.Command
 		}
 	}
-	if other != "step INC-1 high-error-rate 11 revision=2" {
+	if other != "step INC-1 high-error-rate 12 revision=2" {
 		t.Fatalf("no choice of revision 2: %+v", back.Buttons)
 	}
 	pick := say(r, "@ops", other)
@@ -107,7 +107,7 @@ func TestRunbookStepsEndToEnd(t *testing.T) {
 		d, _ := cp.client.AppsV1().Deployments(ns).Get(context.Background(), "architect-api", metav1.GetOptions{})
 		return d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] == "" && current(t, cp) == "4"
 	})
-	if rep := say(r, "@ops", "step 1 high-error-rate 11 revision=x"); !rep.Error || !strings.Contains(rep.Text, "revision=x: a revision number") {
+	if rep := say(r, "@ops", "step 1 high-error-rate 12 revision=x"); !rep.Error || !strings.Contains(rep.Text, "revision=x: a revision number") {
 		t.Errorf("a bad revision: %+v", rep)
 	}
 
@@ -142,7 +142,7 @@ func BenchmarkStepEndToEnd(b *testing.B) {
 	_, c := setup(b)
 	r := router(b, c)
 	say(r, "@ops", "declare P2 Checkout error rate above 5%")
-	for _, bc := range []struct{ name, text string }{{"history", "step 1 high-error-rate 5"}, {"scale-dry-run", "step 1 high-error-rate 13 replicas=12"}} {
+	for _, bc := range []struct{ name, text string }{{"history", "step 1 high-error-rate 6"}, {"scale-dry-run", "step 1 high-error-rate 14 replicas=12"}} {
 		b.Run(bc.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				if rep := say(r, "@ops", bc.text); rep.Error || strings.Contains(rep.Fields[0].Value, "failed") {

@@ -234,8 +234,12 @@ func promTable(s Step, samples []Sample) Result {
 		lines = append(lines, strings.TrimSpace(fmt.Sprintf("%s %s  %s", mark, formatValue(smp.Value, s.Unit), labelString(smp.Labels))))
 	}
 	summary := fmt.Sprintf("%d series; highest %s", len(samples), formatValue(samples[0].Value, s.Unit))
-	if worst != "" {
-		summary = worst + " " + summary
+	if worst != "" { // the lines it was judged by, in the query's unit
+		t, cmp := s.Thresholds, ">"
+		if t.Below {
+			cmp = "<"
+		}
+		summary = fmt.Sprintf("%s %s (warning %s %s, critical %s %s)", worst, summary, cmp, formatValue(t.Warning, s.Unit), cmp, formatValue(t.Critical, s.Unit))
 	}
 	return Result{Outcome: OK, Summary: summary, Lines: lines}
 }

@@ -33,10 +33,10 @@ func TestShippedRunbooksPassLint(t *testing.T) {
 	for _, s := range her.Steps {
 		kinds = append(kinds, string(s.Kind))
 	}
-	if strings.Join(kinds, " ") != "manual promql promql_range promql kube.rollout_history kube.events kube.logs kube.logs promql promql kube.undo kube.restart kube.scale" {
+	if strings.Join(kinds, " ") != "manual promql promql promql_range promql kube.rollout_history kube.events kube.logs kube.logs promql promql kube.undo kube.restart kube.scale" {
 		t.Errorf("high-error-rate steps: %v", kinds)
 	}
-	if her.Steps[1].Query != `rate(http_requests_total{status=~"5.."}[5m])` || her.Steps[12].Replicas != 15 {
+	if her.Steps[2].Query != `rate(http_requests_total{status=~"5.."}[5m])` || her.Steps[13].Replicas != 15 {
 		t.Errorf("the seed's query or replica count changed: %+v", her.Steps[1])
 	}
 	// Followed top to bottom, every shipped runbook works: no roll back

@@ -82,7 +82,7 @@ func TestGuardrails(t *testing.T) {
 	inc := &incidents.Incident{ID: 1}
 	operator := incidents.Actor{Name: "<@UOPS>", Source: "slack"}
 	guard := runbooks.Guardrails{Operators: []string{"UOPS", "@alice"}, Namespaces: []string{"architect-production"}}
-	scale := 13 // "Potential fix — scale up"
+	scale := 14 // "Potential fix — scale up"
 
 	t.Run("not an operator: every destructive step refused with no API call", func(t *testing.T) {
 		c := &fakeCluster{}
@@ -220,7 +220,7 @@ func TestReadSteps(t *testing.T) {
 	}}
 	r := runbooks.NewRunner(&fakeCluster{}, metrics, runbooks.Guardrails{})
 	res := r.Run(context.Background(), runbooks.Request{Runbook: set.Get("high-error-rate"), Step: 2})
-	if res.Outcome != runbooks.OK || !strings.HasPrefix(res.Summary, "🔴 2 series") || res.Lines[0] != "🔴 0.002/s  {path=/checkout, status=500}" ||
+	if res.Outcome != runbooks.OK || !strings.HasPrefix(res.Summary, "🔴 2 series") || res.Lines[0] != "🔴 0.20%  {path=/checkout, status=500}" ||
 		!strings.HasPrefix(res.Lines[1], "✅") {
 		t.Errorf("promql %+v", res)
 	}
@@ -232,7 +232,7 @@ func TestReadSteps(t *testing.T) {
 	if res.Outcome != runbooks.OK || !strings.HasPrefix(res.Summary, "to do by hand: Acknowledge") {
 		t.Errorf("manual %+v", res)
 	}
-	res = r.Run(context.Background(), runbooks.Request{Runbook: set.Get("high-error-rate"), Step: 3})
+	res = r.Run(context.Background(), runbooks.Request{Runbook: set.Get("high-error-rate"), Step: 4})
 	if res.Outcome != runbooks.Failed || !strings.Contains(res.Summary, "no graphs here") {
 		t.Errorf("graph failure %+v", res)
 	}

@@ -73,8 +73,8 @@ func TestOperatorsByUserGroup(t *testing.T) {
 	e.router.UseRunner(runner)
 	e.send(t, e.slash(t, "U1", e.general, "declare P2 Checkout error rate above 5%"))
 	room := e.warRoom(t, 1)
-	e.send(t, e.slash(t, "U9", room.ID, "step high-error-rate 12")) // restart, by someone outside the group
-	e.send(t, e.slash(t, "U7", room.ID, "step high-error-rate 12")) // by a member
+	e.send(t, e.slash(t, "U9", room.ID, "step high-error-rate 13")) // restart, by someone outside the group
+	e.send(t, e.slash(t, "U7", room.ID, "step high-error-rate 13")) // by a member
 	e.wait(t, "both steps", func(*slacktest.View) bool { return len(e.kinds(t, 1, incidents.EventRunbookStep)) == 2 })
 	steps := e.kinds(t, 1, incidents.EventRunbookStep)
 	if !strings.Contains(steps[0].Message, "only operators") {

@@ -192,7 +192,7 @@ func TestRunbookStepsGoInOneThread(t *testing.T) {
 	})
 	e.send(t, e.click(t, "U2", room.ID, button("cmd1", "runbook INC-1")))
 	e.send(t, e.click(t, "U2", room.ID, button("cmd0", "step INC-1 high-error-rate 1")))
-	e.send(t, e.click(t, "U2", room.ID, button("cmd0", "step INC-1 high-error-rate 13")))
+	e.send(t, e.click(t, "U2", room.ID, button("cmd0", "step INC-1 high-error-rate 14")))
 	e.wait(t, "three runbook messages", func(v *slacktest.View) bool {
 		n := 0
 		for _, m := range v.Messages(room.ID) {

@@ -25,15 +25,22 @@ var ErrNoData = errors.New("no data")
 // Config holds the objectives and the queries that measure them. In the
 // queries, $window is replaced by a Prometheus duration.
 type Config struct {
-	Target      float64       // availability objective, e.g. 0.9995
-	Window      time.Duration // the SLO window
-	BurnWindow  time.Duration // the window of the current burn rate
-	P95Target   time.Duration
-	P99Target   time.Duration
-	TotalQuery  string // requests over $window
-	FailedQuery string // failed requests over $window (5xx)
-	LatencyP95  string
-	LatencyP99  string
+	Target     float64       // availability objective, e.g. 0.9995
+	Window     time.Duration // the SLO window
+	BurnWindow time.Duration // the window of the current burn rate
+	P95Target  time.Duration
+	P99Target  time.Duration
+	// The SLI table's warning and critical lines, which runbook steps and
+	// alerts judge by: looser than the objectives.
+	P95Warning, P95Critical time.Duration
+	P99Warning, P99Critical time.Duration
+	TotalQuery              string // requests over $window
+	FailedQuery             string // failed requests over $window (5xx)
+	LatencyP95              string
+	LatencyP99              string
+	// CoverageQuery counts the minutes of $window that have data: a
+	// reading over 30 days of which Prometheus holds six minutes says so.
+	CoverageQuery string
 }
 
 // Default is the production guide's SLO.
@@ -41,10 +48,13 @@ func Default() Config {
 	return Config{
 		Target: 0.9995, Window: 30 * 24 * time.Hour, BurnWindow: time.Hour,
 		P95Target: 100 * time.Millisecond, P99Target: 300 * time.Millisecond,
-		TotalQuery:  `sum(increase(http_requests_total[$window]))`,
-		FailedQuery: `sum(increase(http_requests_total{status=~"5.."}[$window]))`,
-		LatencyP95:  `histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket[5m])) by (le))`,
-		LatencyP99:  `histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket[5m])) by (le))`,
+		P95Warning: 150 * time.Millisecond, P95Critical: 300 * time.Millisecond,
+		P99Warning: 500 * time.Millisecond, P99Critical: time.Second,
+		CoverageQuery: `count_over_time(sum(http_requests_total)[$window:1m])`,
+		TotalQuery:    `sum(increase(http_requests_total[$window]))`,
+		FailedQuery:   `sum(increase(http_requests_total{status=~"5.."}[$window]))`,
+		LatencyP95:    `histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket[5m])) by (le))`,
+		LatencyP99:    `histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket[5m])) by (le))`,
 	}
 }
 
@@ -76,7 +86,14 @@ type Report struct {
 	P95Target        time.Duration
 	P99Target        time.Duration
 	LatencyErr       string // why latency is missing, if it is
+	// Covered is how much of the window has data (a minute's resolution);
+	// 0 when not known.
+	Covered time.Duration
 }
+
+// Partial reports whether the window's figures stand on less than all of
+// it: what they say is about Covered, not Window.
+func (r Report) Partial() bool { return r.Covered > 0 && r.Covered < r.Window*99/100 }
 
 // Measure queries Prometheus for the report at `at`.
 func Measure(ctx context.Context, q Querier, c Config, at time.Time) (Report, error) {
@@ -95,6 +112,11 @@ func Measure(ctx context.Context, q Querier, c Config, at time.Time) (Report, er
 		return r, fmt.Errorf("burn rate: %w", err)
 	}
 	r.BurnRate = burn / allowed
+	if c.CoverageQuery != "" {
+		if minutes, err := q.Query(ctx, c.q(c.CoverageQuery, c.Window), at); err == nil {
+			r.Covered = time.Duration(minutes) * time.Minute
+		}
+	}
 	p95, err95 := q.Query(ctx, c.LatencyP95, at)
 	p99, err99 := q.Query(ctx, c.LatencyP99, at)
 	if err := errors.Join(err95, err99); err != nil {

@@ -58,11 +58,15 @@ func TestRunbookQueriesAgainstPrometheus(t *testing.T) {
 	step := func(rb string, n int) runbooks.Result {
 		return r.Run(ctx, runbooks.Request{Runbook: set.Get(rb), Step: n})
 	}
-	// Error rate: 2 errors every 100 ms is 20/s, far over the 0.001 critical line.
-	if res := step("high-error-rate", 2); res.Outcome != runbooks.OK || !strings.HasPrefix(res.Summary, "🔴") || !strings.Contains(res.Lines[0], "status=500") {
-		t.Errorf("error rate step: %+v", res)
+	// Error rate: 20% of requests fail, far over the SLI table's 0.1% critical
+	// line; per second, the guide's query, 20/s with no line to judge it by.
+	if res := step("high-error-rate", 2); res.Outcome != runbooks.OK || !strings.HasPrefix(res.Summary, "🔴") || !strings.HasPrefix(res.Lines[0], "🔴 20.00%") {
+		t.Errorf("error ratio step: %+v", res)
 	}
-	if res := step("high-error-rate", 4); res.Outcome != runbooks.OK || len(res.Lines) != 1 {
+	if res := step("high-error-rate", 3); res.Outcome != runbooks.OK || !strings.Contains(res.Lines[0], "/s  {") || !strings.Contains(res.Lines[0], "status=500") {
+		t.Errorf("errors per second step: %+v", res)
+	}
+	if res := step("high-error-rate", 5); res.Outcome != runbooks.OK || len(res.Lines) != 1 {
 		t.Errorf("top endpoints step: %+v", res)
 	}
 	// Every observation is 0.12 s: P95 interpolates inside the 0.1–0.25 bucket, over 0.15 s: ⚠️ at least.
@@ -70,7 +74,7 @@ func TestRunbookQueriesAgainstPrometheus(t *testing.T) {
 		t.Errorf("latency step: %+v", res)
 	}
 	// The range step draws a real PNG.
-	res := step("high-error-rate", 3)
+	res := step("high-error-rate", 4)
 	if res.Outcome != runbooks.OK || len(res.Image) == 0 {
 		t.Fatalf("graph step: %+v", res)
 	}
@@ -79,7 +83,7 @@ func TestRunbookQueriesAgainstPrometheus(t *testing.T) {
 		t.Errorf("the graph is not a PNG of a useful size: %v", err)
 	}
 	// Metrics the exporter does not serve answer "no data", not an error.
-	if res := step("high-error-rate", 9); res.Outcome != runbooks.OK || !strings.Contains(res.Summary, "no data") {
+	if res := step("high-error-rate", 10); res.Outcome != runbooks.OK || !strings.Contains(res.Summary, "no data") {
 		t.Errorf("absent metric: %+v", res)
 	}
 	// The guide's queries as written all run. Its latency query,

@@ -3,14 +3,19 @@ package integration_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/commands"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/prom"
 	"github.com/sitrep-oncall/sitrep/internal/slo"
 )
@@ -101,6 +106,34 @@ func TestSLOAgainstKnownSeries(t *testing.T) {
 	b := slo.IncidentBudget(ctx, client, cfg, end.Add(-30*time.Minute), end)
 	if b.Error != "" || !near(b.FailedRequests, 180, 0.01) || !near(b.ConsumedPercent, 1000, 0.01) {
 		t.Errorf("incident budget %+v", b)
+	}
+	// The guide's 30-day window over three hours of data: the figures say
+	// what they stand on, and latency says what the SLI table makes of it.
+	month := slo.Default()
+	r, err = slo.Measure(ctx, client, month, end)
+	if err != nil || !r.Partial() || r.Covered < 180*time.Minute || r.Covered > 186*time.Minute {
+		t.Errorf("coverage of 3h in 30d: %v (partial %v) %v", r.Covered, r.Partial(), err)
+	}
+	store, err := boltstore.Open(filepath.Join(dir, "s.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	router := commands.NewRouter(incidents.NewService(incidents.Config{Store: store, Clock: incidents.NewManualClock(end)}), slog.New(slog.DiscardHandler))
+	router.UseSLO(client, month)
+	rep := router.Handle(ctx, commands.Request{Actor: incidents.Actor{Name: "@alice", Source: "console"}, Text: "slo"})
+	got := map[string]string{}
+	for _, f := range rep.Fields {
+		got[f.Label] = f.Value
+	}
+	if !regexp.MustCompile(`^99\.000% over the 3h0\dm of data in the last 30d \(objective 99\.95%\)$`).MatchString(got["Availability"]) {
+		t.Errorf("availability %q", got["Availability"])
+	}
+	if want := "🔴 150ms: misses the objective (< 100ms); the SLI table, which runbook steps and alerts judge by, calls it ✅ (warning from 150ms)"; got["Latency P95"] != want {
+		t.Errorf("P95 %q\nwant %q", got["Latency P95"], want)
+	}
+	if want := "✅ 190ms (objective < 300ms)"; got["Latency P99"] != want {
+		t.Errorf("P99 %q\nwant %q", got["Latency P99"], want)
 	}
 	// Prometheus unreachable: a clear error, no panic.
 	down, _ := prom.New("http://" + freePort(t))
