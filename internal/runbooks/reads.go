@@ -37,7 +37,7 @@ func (r *Runner) read(ctx context.Context, s Step) Result {
 	case PromQLRange:
 		d, _ := parseRange(s.Range)
 		end := r.now()
-		png, summary, err := r.metrics.Graph(ctx, s.Name, s.Query, s.Unit, end.Add(-d), end)
+		png, summary, err := r.metrics.Graph(ctx, GraphSpec{Title: s.Name, Query: s.Query, Unit: s.Unit, Start: end.Add(-d), End: end, Thresholds: s.Thresholds})
 		if err != nil {
 			return failed(err)
 		}

@@ -64,7 +64,7 @@ type fakeMetrics struct{ samples []runbooks.Sample }
 func (f fakeMetrics) Instant(context.Context, string, time.Time) ([]runbooks.Sample, error) {
 	return f.samples, nil
 }
-func (f fakeMetrics) Graph(context.Context, string, string, string, time.Time, time.Time) ([]byte, string, error) {
+func (f fakeMetrics) Graph(context.Context, runbooks.GraphSpec) ([]byte, string, error) {
 	return nil, "", errors.New("no graphs here")
 }
 

@@ -20,7 +20,7 @@ func (hangingMetrics) Instant(ctx context.Context, _ string, _ time.Time) ([]run
 	return nil, ctx.Err()
 }
 
-func (hangingMetrics) Graph(ctx context.Context, _, _, _ string, _, _ time.Time) ([]byte, string, error) {
+func (hangingMetrics) Graph(ctx context.Context, _ runbooks.GraphSpec) ([]byte, string, error) {
 	<-ctx.Done()
 	return nil, "", errors.New("hung")
 }

@@ -111,7 +111,7 @@ func BenchmarkRangeGraph(b *testing.B) {
 	b.ResetTimer()
 	end := time.Now()
 	for i := 0; i < b.N; i++ {
-		if _, _, err := client.Graph(ctx, "error rate", `sum(rate(http_requests_total{status=~"5.."}[5m]))`, "rate", end.Add(-time.Hour), end); err != nil {
+		if _, _, err := client.Graph(ctx, runbooks.GraphSpec{Title: "error rate", Query: `sum(rate(http_requests_total{status=~"5.."}[5m]))`, Unit: "rate", Start: end.Add(-time.Hour), End: end}); err != nil {
 			b.Fatal(err)
 		}
 	}
