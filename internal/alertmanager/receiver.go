@@ -76,6 +76,7 @@ func (r *Receiver) Apply(ctx context.Context, m Message) (incidents.Result, erro
 	return r.svc.Apply(ctx, func(now time.Time) incidents.Write {
 		w := incidents.Write{
 			Link: incidents.Link{System: LinkSystem, Ref: m.GroupKey}, OpenOnly: true,
+			Probe: true, // most notifications repeat what the group already said
 			Change: func(inc *incidents.Incident, memo incidents.Memo) ([]incidents.Event, error) {
 				return observe(inc, memo, m, now)
 			},

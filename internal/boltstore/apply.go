@@ -3,6 +3,7 @@ package boltstore
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"strconv"
 	"time"
 
@@ -22,6 +23,11 @@ var bucketDedup = []byte("dedup")
 func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return incidents.Result{}, err
+	}
+	if w.Probe {
+		if res, done, err := s.probe(w); done || err != nil {
+			return res, err
+		}
 	}
 	var res incidents.Result
 	var refused error // found before anything was written
@@ -91,6 +97,37 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 		return incidents.Result{}, err
 	}
 	return res, nil
+}
+
+// errProbeWrite is a memo write during a probe: the change changes
+// something, so it goes to the write path.
+var errProbeWrite = errors.New("the probe would write")
+
+// probe runs a write in a read transaction and answers it when it would
+// write nothing: a duplicate, or a change with no events. Reads run
+// concurrently, so the repeats of a storm do not queue behind the writes
+// that change something. done is false when the write path must run.
+func (s *Store) probe(w incidents.Write) (res incidents.Result, done bool, err error) {
+	err = s.view(func(btx *bolt.Tx) error {
+		tx := &wtx{Tx: btx}
+		if w.Dedup != "" && seen(tx.Bucket(bucketDedup), []byte(w.Dedup), time.Now()) {
+			res, done = incidents.Result{Duplicate: true}, true
+			return nil
+		}
+		inc, err := s.target(tx, w)
+		if err != nil || inc == nil || w.Change == nil {
+			return err
+		}
+		events, err := w.Change(inc, &memo{tx: btx, id: inc.ID, readOnly: true})
+		if err == nil && len(events) == 0 {
+			res, done = incidents.Result{Incident: inc}, true
+		}
+		return nil // a failing change fails in the write path, where it counts
+	})
+	if errors.Is(err, errUnreadableRecord) {
+		return incidents.Result{}, false, nil // the write path says so
+	}
+	return res, done, err
 }
 
 // target finds the incident a write is about, or nil.

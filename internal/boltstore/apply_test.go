@@ -156,3 +156,53 @@ func TestDedupKeysAreSwept(t *testing.T) {
 		t.Error("the live key was swept")
 	}
 }
+
+// TestAProbeAnswersARepeatWhileAWriteHoldsTheLock: a repeat that changes
+// nothing (Probe) is answered from a read transaction while another write
+// holds the write lock; a probed write that does change something is
+// stored once, in the write path.
+func TestAProbeAnswersARepeatWhileAWriteHoldsTheLock(t *testing.T) {
+	s := mustOpenStore(t, "")
+	inc := mustDeclare(t, s, "storm")
+	entered, release := make(chan struct{}), make(chan struct{})
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Change: func(inc *incidents.Incident, _ incidents.Memo) ([]incidents.Event, error) {
+			close(entered)
+			<-release // holding the write lock
+			return inc.AddNote("slow write", alice, t0)
+		}})
+		blocked <- err
+	}()
+	<-entered
+	repeat := incidents.Write{ID: inc.ID, Probe: true, Change: func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error) { return nil, nil }}
+	if res, err := s.Apply(ctx, repeat); err != nil || res.Incident == nil || res.Incident.ID != inc.ID || len(res.Events) != 0 {
+		t.Fatalf("the repeat: %+v %v", res, err)
+	}
+	close(release) // reached only because the repeat did not wait for the lock
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	// A probed write that changes something: its memo write ends the
+	// probe, and the write path stores it once.
+	calls := 0
+	res, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Probe: true, Change: func(inc *incidents.Incident, m incidents.Memo) ([]incidents.Event, error) {
+		calls++
+		if err := m.Set("alert/a1", "firing"); err != nil {
+			return nil, err
+		}
+		return inc.AddNote("alert a1 firing", alice, t0)
+	}})
+	if err != nil || len(res.Events) != 1 || calls != 2 {
+		t.Fatalf("a real change: %+v %v, change ran %d times (probe, then write)", res, err, calls)
+	}
+	notes := 0
+	for _, ev := range timeline(t, s, inc.ID) {
+		if ev.Kind == incidents.EventNote && ev.Message == "alert a1 firing" {
+			notes++
+		}
+	}
+	if notes != 1 {
+		t.Errorf("the change is on the timeline %d times", notes)
+	}
+}

@@ -304,8 +304,9 @@ var bucketMemos = []byte("memos")
 
 // memo is an incident's Memo: memos/<id> in the same transaction.
 type memo struct {
-	tx *bolt.Tx
-	id int64
+	tx       *bolt.Tx
+	id       int64
+	readOnly bool // a probe's: a Set means the change writes
 }
 
 func (m *memo) bucket(create bool) (*bolt.Bucket, error) {
@@ -334,6 +335,9 @@ func (m *memo) Get(key string) string {
 }
 
 func (m *memo) Set(key, value string) error {
+	if m.readOnly {
+		return errProbeWrite
+	}
 	b, err := m.bucket(true)
 	if err != nil {
 		return err

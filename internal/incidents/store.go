@@ -93,6 +93,12 @@ type Write struct {
 	// Change applies to the incident found — and, after Create, to the new
 	// one — with its Memo; nil changes nothing.
 	Change func(*Incident, Memo) ([]Event, error)
+	// Probe: most writes like this one change nothing (an Alertmanager
+	// group re-sent whole). The store may first run Change in a read
+	// transaction, concurrently with others, and answer a no-op from it
+	// without queueing for the write lock; Change then runs again to write.
+	// It must change nothing outside the incident and the memo it is given.
+	Probe bool
 }
 
 // Link is an external reference to an incident.
