@@ -143,12 +143,15 @@ func sloCmd(ctx context.Context, c *Call) (Reply, error) {
 		state = "⚠️"
 	}
 	over := "over " + say.Human(r.Window)
-	if r.Partial() { // six minutes of data are not thirty days
+	switch {
+	case r.Partial(): // six minutes of data are not thirty days
 		over = fmt.Sprintf("over the %s of data in the last %s", say.Human(r.Covered), say.Human(r.Window))
+	case r.CoverageErr != "":
+		over += " (how much of it has data is not known: " + r.CoverageErr + ")"
 	}
 	fields := []Field{
 		{"Availability", fmt.Sprintf("%.3f%% %s (objective %.2f%%)", r.Availability*100, over, r.Target*100)},
-		{"Error budget", fmt.Sprintf("%.1f%% used, %.1f%% left (%.1f of %.1f minutes)", r.ConsumedPercent, r.RemainingPercent, r.RemainingMinutes, r.BudgetMinutes)},
+		{"Error budget", budgetLine(r)},
 		{"Burn rate", fmt.Sprintf("%.2f× over the last %s (1× spends the budget exactly over the window)", r.BurnRate, say.Human(r.BurnWindow))},
 	}
 	if r.LatencyErr != "" {
@@ -159,6 +162,21 @@ func sloCmd(ctx context.Context, c *Call) (Reply, error) {
 			Field{"Latency P99", latency(r.P99, r.P99Target, cfg.P99Warning, cfg.P99Critical)})
 	}
 	return Reply{Text: state + " SLO", Fields: fields, Private: true}, nil
+}
+
+// budgetLine is the error budget used and left; overspent says so, and a
+// window only partly covered says the figure is the failures so far.
+func budgetLine(r slo.Report) string {
+	var out string
+	if r.RemainingPercent < 0 {
+		out = fmt.Sprintf("%.1f%% used: overspent by %.1f minutes of a %.1f-minute budget", r.ConsumedPercent, -r.RemainingMinutes, r.BudgetMinutes)
+	} else {
+		out = fmt.Sprintf("%.1f%% used, %.1f%% left (%.1f of %.1f minutes)", r.ConsumedPercent, r.RemainingPercent, r.RemainingMinutes, r.BudgetMinutes)
+	}
+	if r.Partial() {
+		out += fmt.Sprintf(" — the error ratio of the %s of data, held against the whole %s's budget", say.Human(r.Covered), say.Human(r.Window))
+	}
+	return out
 }
 
 // latency judges a percentile against its objective and, where they

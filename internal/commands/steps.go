@@ -107,6 +107,14 @@ func stepCmd(ctx context.Context, c *Call) (Reply, error) {
 	req := runbooks.Request{Incident: inc, Runbook: rb, Step: n, Actor: c.Actor}
 	for _, opt := range c.Args[2:] {
 		k, v, ok := strings.Cut(opt, "=")
+		if _, err := strconv.Atoi(opt); err == nil { // a bare number answers the step's one choice: [replicas=N], [revision=N]
+			switch rb.Steps[n-1].Kind {
+			case runbooks.Scale:
+				k, v, ok = "replicas", opt, true
+			case runbooks.Undo:
+				k, v, ok = "revision", opt, true
+			}
+		}
 		switch {
 		case ok && k == "replicas":
 			if req.Replicas, err = strconv.Atoi(v); err != nil || req.Replicas < 0 || req.Replicas > 1000 {
@@ -158,10 +166,16 @@ func stepCmd(ctx context.Context, c *Call) (Reply, error) {
 		if req.Revision > 0 {
 			cmd += " revision=" + strconv.FormatInt(req.Revision, 10)
 		}
-		label, ask := "Confirm: "+step.Name, fmt.Sprintf("%s on %s: %s (checked by a server dry run). Only you can confirm, within %s. Go ahead?", step.Name, res.Target, res.Summary, say.Human(runbooks.ConfirmTTL))
+		label, ask := "Confirm: "+step.Name, confirmQuestion(step.Name, res, "Go ahead?")
 		if res.Warning != "" { // said beside the result, and again in the question
 			out.Fields = append(out.Fields, Field{"⚠️ Warning", res.Warning})
-			label, ask = "Confirm anyway: "+step.Name, "⚠️ "+res.Warning+". "+strings.TrimSuffix(ask, " Go ahead?")+" Go ahead anyway?"
+			label, ask = "Confirm anyway: "+step.Name, "⚠️ "+res.Warning+". "+confirmQuestion(step.Name, res, "Go ahead anyway?")
+			if len([]rune(ask)) > maxQuestion {
+				ask = "⚠️ " + res.Warning + ". " + confirmQuestion(step.Name, runbooks.Result{Target: res.Target}, "Go ahead anyway?")
+			}
+			if len([]rune(ask)) > maxQuestion { // the warning first, whole; then the question
+				ask = fmt.Sprintf("⚠️ %s. %s anyway? Only you can confirm, within %s.", res.Warning, step.Name, say.Human(runbooks.ConfirmTTL))
+			}
 		}
 		out.Buttons = append(out.Buttons, Button{Label: label, Command: cmd, Style: Danger, Confirm: ask})
 	}
@@ -175,6 +189,21 @@ func stepCmd(ctx context.Context, c *Call) (Reply, error) {
 		out.Buttons = append(out.Buttons, stepButton(inc, rb, n+1))
 	}
 	return out, nil
+}
+
+// maxQuestion is the longest confirmation question: Slack's confirm
+// dialog shows 300 characters.
+const maxQuestion = 300
+
+// confirmQuestion asks to confirm a previewed step: what it does on what
+// when that fits, else the step and its object (the result above says the rest).
+func confirmQuestion(name string, res runbooks.Result, end string) string {
+	tail := fmt.Sprintf("Only you can confirm, within %s. %s", say.Human(runbooks.ConfirmTTL), end)
+	q := fmt.Sprintf("%s on %s: %s (checked by a server dry run). %s", name, res.Target, res.Summary, tail)
+	if res.Summary == "" || len([]rune(q)) > maxQuestion-60 {
+		q = fmt.Sprintf("%s on %s, as the dry run above shows. %s", name, res.Target, tail)
+	}
+	return q
 }
 
 // maxRevisionChoices is how many other revisions an undo's preview offers

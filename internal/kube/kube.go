@@ -36,6 +36,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
 // The resources the adapter reads and changes.
@@ -289,11 +290,13 @@ func (c *Client) Logs(ctx context.Context, q runbooks.LogQuery) ([]runbooks.PodL
 			if q.Pod != "" {
 				return nil, fmt.Errorf("logs of %s/%s: %w", q.Namespace, p.Name, err)
 			}
-			pl.NoLogs = err.Error() // "container "api" … is waiting to start: ContainerCreating"
+			// "container "api" in pod "x" is waiting to start: ContainerCreating",
+			// without the pod's name, so pods with the same reason say it once
+			pl.NoLogs = strings.ReplaceAll(err.Error(), fmt.Sprintf(" in pod %q", p.Name), "")
 			out = append(out, pl)
 			continue
 		}
-		pl.Lines, err = lastLines(stream, maxLogBytes/runbooks.LogPods)
+		pl.Lines, err = lastLines(stream, maxLogBytes/runbooks.LogPods, q.Contains)
 		stream.Close()
 		if err != nil {
 			pl.NoLogs = "reading the log: " + err.Error()
@@ -308,9 +311,10 @@ func (c *Client) Logs(ctx context.Context, q runbooks.LogQuery) ([]runbooks.PodL
 const maxLogLine = 2048
 
 // lastLines reads a log stream and keeps its newest lines within budget
-// bytes, each cut at maxLogLine: the end of a log is what matters, and a
-// huge log costs no more memory than the budget.
-func lastLines(r io.Reader, budget int) ([]string, error) {
+// bytes — those containing contains, when set, so a filter looks as far
+// back as the tail asked for — each cut at maxLogLine: the end of a log is
+// what matters, and a huge log costs no more memory than the budget.
+func lastLines(r io.Reader, budget int, contains string) ([]string, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var lines []string
 	size := 0
@@ -322,7 +326,7 @@ func lastLines(r io.Reader, budget int) ([]string, error) {
 			_, err = br.ReadSlice('\n')
 			long = errors.Is(err, bufio.ErrBufferFull)
 		}
-		if len(line) > 0 {
+		if len(line) > 0 && (contains == "" || strings.Contains(string(line), contains)) {
 			if len(line) > maxLogLine {
 				text += " …"
 			}
@@ -383,7 +387,7 @@ func (c *Client) Restart(ctx context.Context, ns, deployment string, a runbooks.
 		patch, _ := json.Marshal(map[string]any{
 			"metadata": map[string]any{"resourceVersion": d.ResourceVersion},
 			"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
-				"annotations": map[string]string{"kubectl.kubernetes.io/restartedAt": time.Now().UTC().Format(time.RFC3339)}}}}})
+				"annotations": map[string]string{restartedAt: time.Now().UTC().Format(time.RFC3339)}}}}})
 		if _, err := c.dyn.Resource(deploymentsGVR).Namespace(ns).Patch(ctx, deployment, types.StrategicMergePatchType, patch, metav1.PatchOptions{DryRun: dry(a.DryRun)}); err != nil {
 			return runbooks.Change{}, fmt.Errorf("restart deployment %s/%s: %w", ns, deployment, err)
 		}
@@ -417,8 +421,13 @@ func rollout(d *appsv1.Deployment) string {
 	if surge == 0 && unavail == 0 {
 		unavail = 1
 	}
-	return fmt.Sprintf("%d pods replaced in a rolling update, up to %d new at once above %d (maxSurge %s) and up to %d unavailable (maxUnavailable %s)",
-		n, surge, n, surgeOf.String(), unavail, unavailOf.String())
+	unavail = min(unavail, n) // the controller never counts more pods unavailable than it has
+	out := fmt.Sprintf("%s replaced in a rolling update, up to %d new at once above %d (maxSurge %s) and up to %d unavailable (maxUnavailable %s)",
+		say.Count(n, "pod", "pods"), surge, n, surgeOf.String(), unavail, unavailOf.String())
+	if unavail == n && n > 0 {
+		out += ": every pod may be down at once, nothing serving meanwhile"
+	}
+	return out
 }
 
 // onDeployment reads a Deployment, refuses it when a confirmed change was

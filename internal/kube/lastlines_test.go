@@ -15,7 +15,7 @@ func TestLastLinesKeepsTheEndWithinBudget(t *testing.T) {
 	}
 	b.WriteString(strings.Repeat("x", 200<<10) + "\n") // 200 KB on one line
 	b.WriteString("last, without a newline")
-	lines, err := lastLines(strings.NewReader(b.String()), 20000)
+	lines, err := lastLines(strings.NewReader(b.String()), 20000, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,5 +26,10 @@ func TestLastLinesKeepsTheEndWithinBudget(t *testing.T) {
 	n := len(lines)
 	if size > 20000 || lines[n-1] != "last, without a newline" || len(lines[n-2]) != maxLogLine+len(" …") || lines[n-3] != "line 09999" {
 		t.Errorf("%d lines, %d bytes, ending %q", n, size, lines[max(0, n-3):])
+	}
+	// A filter looks through the whole tail: an early match is kept.
+	lines, err = lastLines(strings.NewReader("ERROR early\n"+b.String()), 20000, "ERROR")
+	if err != nil || len(lines) != 1 || lines[0] != "ERROR early" {
+		t.Errorf("filtered: %q %v", lines, err)
 	}
 }

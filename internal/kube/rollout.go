@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -116,19 +117,20 @@ func (c *Client) Undo(ctx context.Context, ns, deployment string, revision int64
 }
 
 // previous is the revision an undo with no revision goes to, and whether
-// it runs other images than the current one; 0 when there is none.
+// it is another release; 0 when there is none. A release is a template
+// apart from restarts: the newest earlier revision whose template differs
+// from the current one by more than the restartedAt annotation (a config
+// change with the same image is a release too). When every earlier
+// revision is a restart of this one, kubectl's previous revision.
 func previous(current int64, byRev map[int64]*appsv1.ReplicaSet) (int64, bool) {
-	now := ""
-	if rs, ok := byRev[current]; ok {
-		now = strings.Join(images(rs.Spec.Template), ",")
-	}
+	cur, ok := byRev[current]
 	var newest, other int64
 	for n, rs := range byRev {
 		if n >= current {
 			continue
 		}
 		newest = max(newest, n)
-		if strings.Join(images(rs.Spec.Template), ",") != now {
+		if !ok || !sameRelease(rs.Spec.Template, cur.Spec.Template) {
 			other = max(other, n)
 		}
 	}
@@ -136,6 +138,18 @@ func previous(current int64, byRev map[int64]*appsv1.ReplicaSet) (int64, bool) {
 		return other, true
 	}
 	return newest, false
+}
+
+// restartedAt is the pod-template annotation kubectl rollout restart sets.
+const restartedAt = "kubectl.kubernetes.io/restartedAt"
+
+// sameRelease compares pod templates as kubectl does, and without the
+// restartedAt annotation: a restart is not a release.
+func sameRelease(a, b corev1.PodTemplateSpec) bool {
+	a, b = *a.DeepCopy(), *b.DeepCopy()
+	delete(a.Annotations, restartedAt)
+	delete(b.Annotations, restartedAt)
+	return equalIgnoreHash(a, b)
 }
 
 // annotationsToSkip are the Deployment's own, kept through an undo rather
@@ -183,7 +197,7 @@ func (c *Client) undoOnce(ctx context.Context, d *appsv1.Deployment, revision in
 			return runbooks.Change{}, fmt.Errorf("deployment %s/%s has no previous revision to roll back to", ns, deployment)
 		}
 		if !other {
-			note = "; every earlier revision runs the same images"
+			note = "; every earlier revision is a restart of this one"
 		}
 	}
 	rs, ok := byRev[target]
@@ -209,6 +223,9 @@ func (c *Client) undoOnce(ctx context.Context, d *appsv1.Deployment, revision in
 	cause := ""
 	if c := rs.Annotations[changeCauseAnnotation]; c != "" {
 		cause = fmt.Sprintf(", %q", c)
+	}
+	if slices.Equal(images(d.Spec.Template), images(rs.Spec.Template)) && !sameRelease(d.Spec.Template, rs.Spec.Template) {
+		note += "; the same images, another pod template (environment, resources or the like)"
 	}
 	return runbooks.Change{Summary: fmt.Sprintf("image %s → %s (revision %d → %d%s%s)",
 		strings.Join(images(d.Spec.Template), ", "), strings.Join(images(rs.Spec.Template), ", "), current, target, cause, note), Revision: target}, nil

@@ -110,6 +110,10 @@ func TestRunbookStepsEndToEnd(t *testing.T) {
 	if rep := say(r, "@ops", "step 1 high-error-rate 12 revision=x"); !rep.Error || !strings.Contains(rep.Text, "revision=x: a revision number") {
 		t.Errorf("a bad revision: %+v", rep)
 	}
+	// In the terminal, a bare number answers the [revision=N] prompt.
+	if rep := say(r, "@ops", "step 1 high-error-rate 12 1"); !strings.Contains(rep.Fields[0].Value, "dry-run — image architect-api:3.2.0 → architect-api:3.1.0 (revision 4 → 1") {
+		t.Errorf("a bare revision number: %+v", rep.Fields)
+	}
 
 	// A switch to a colour with no ready pods: warned beside the result,
 	// and the confirmation asks again with the warning.
@@ -119,7 +123,7 @@ func TestRunbookStepsEndToEnd(t *testing.T) {
 		warned = warned || f.Label == "⚠️ Warning" && strings.Contains(f.Value, "selects no ready pods")
 	}
 	if !warned || !strings.HasPrefix(sw.Buttons[0].Label, "Confirm anyway: ") || !strings.HasPrefix(sw.Buttons[0].Confirm, "⚠️ deployment=architect-api-blue selects no ready pods") ||
-		!strings.HasSuffix(sw.Buttons[0].Confirm, "Go ahead anyway?") {
+		!strings.Contains(sw.Buttons[0].Confirm, "anyway?") || len([]rune(sw.Buttons[0].Confirm)) > 300 { // Slack's confirm dialog shows 300
 		t.Errorf("switch to an empty colour: %+v %+v", sw.Fields, sw.Buttons)
 	}
 
@@ -130,8 +134,8 @@ func TestRunbookStepsEndToEnd(t *testing.T) {
 			steps++
 		}
 	}
-	if steps != 10 {
-		t.Errorf("%d runbook steps on the timeline, want 10:\n%s", steps, strings.Join(tl.Lines, "\n"))
+	if steps != 11 {
+		t.Errorf("%d runbook steps on the timeline, want 11:\n%s", steps, strings.Join(tl.Lines, "\n"))
 	}
 }
 

@@ -112,4 +112,15 @@ func TestUndoIsKubectlRolloutUndo(t *testing.T) {
 	if err != nil || ch.Revision != 3 || !strings.Contains(ch.Summary, "architect-api:3.2.0 → architect-api:3.2.1 (revision 5 → 3") {
 		t.Errorf("undo after a restart: %+v %v", ch, err)
 	}
+	// A release that changes only the environment is a release: "previous"
+	// goes back to the one before it, and says the images are the same.
+	env := `{"spec":{"template":{"spec":{"containers":[{"name":"api","env":[{"name":"FEATURE_X","value":"on"}]}]}}}}`
+	if _, err := cp.client.AppsV1().Deployments("with-sitrep").Patch(ctx, "architect-api", types.StrategicMergePatchType, []byte(env), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the config release's revision 6", settled("with-sitrep", "6"))
+	ch, err = c.Undo(ctx, "with-sitrep", "architect-api", 0, dryRun)
+	if err != nil || ch.Revision != 5 || !strings.Contains(ch.Summary, "the same images, another pod template") {
+		t.Errorf("undo of a config-only release: %+v %v", ch, err)
+	}
 }

@@ -2,6 +2,7 @@ package runbooks_test
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 
@@ -66,12 +67,32 @@ func TestLogsSayWhatTheyShow(t *testing.T) {
 	pending := []runbooks.PodLog{{Pod: "api-1", Revision: 2, Phase: "Pending", NoLogs: "Pending, not scheduled to a node yet"},
 		{Pod: "api-2", Revision: 2, Phase: "Pending", NoLogs: "Pending, not scheduled to a node yet"}}
 	res = run(&logCluster{logs: pending}, step("", 100))
-	if res.Summary != "no logs yet: 2 pods of revision 2 (api-1, api-2) — Pending, not scheduled to a node yet" || strings.Contains(res.Summary, "line") {
+	if res.Summary != "no logs yet (Pending, not scheduled to a node yet): 2 pods of revision 2 (api-1, api-2)" || strings.Contains(res.Summary, "line") {
 		t.Errorf("pending: %q", res.Summary)
 	}
 	// One running, one not.
 	res = run(&logCluster{logs: append(running[:1:1], pending[0])}, step("", 100))
-	if res.Summary != "4 lines from 2 pods (api-new-1, api-1), newest revision first; 1 not running yet" {
+	if res.Summary != "4 lines from 2 pods (api-new-1, api-1), newest revision first; no logs yet (Pending, not scheduled to a node yet): api-1" {
 		t.Errorf("mixed: %q", res.Summary)
+	}
+	// Running pods whose logs cannot be read say what the API server said,
+	// once for all of them.
+	forbidden := []runbooks.PodLog{{Pod: "api-1", Phase: "Running", NoLogs: `pods "api-1" is forbidden: cannot get resource "pods/log"`},
+		{Pod: "api-2", Phase: "Running", NoLogs: `previous terminated container "api" not found`},
+		{Pod: "api-3", Phase: "Running", NoLogs: `previous terminated container "api" not found`}}
+	res = run(&logCluster{logs: forbidden}, step("", 100))
+	if res.Summary != `no log lines from 3 pods (api-1, api-2, api-3); could not read logs (pods "api-1" is forbidden: cannot get resource "pods/log"): api-1; could not read logs (previous terminated container "api" not found): api-2, api-3` {
+		t.Errorf("unreadable: %q", res.Summary)
+	}
+}
+
+// TestANaNReadingSaysSo: an error ratio over no requests is 0/0; the step
+// says so rather than "NaN%".
+func TestANaNReadingSaysSo(t *testing.T) {
+	rb := &runbooks.Runbook{Name: "ratio", Steps: []runbooks.Step{{Name: "Error ratio", Kind: runbooks.PromQL, Query: "x", Unit: "ratio",
+		Thresholds: &runbooks.Thresholds{Warning: 0.0005, Critical: 0.001}}}}
+	res := runbooks.NewRunner(nil, fakeMetrics{samples: []runbooks.Sample{{Value: math.NaN()}}}, runbooks.Guardrails{}).Run(context.Background(), runbooks.Request{Runbook: rb, Step: 1})
+	if res.Summary != "no value: the query gives NaN (a ratio over no requests?)" {
+		t.Errorf("%+v", res)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -131,19 +132,30 @@ const maxLogScan = 5000
 
 // logResult keeps each pod's last want lines (containing q.Contains, when
 // set), under a line naming the pod, and says what it found in words: how
-// many lines of which pods, or why there are none.
+// many lines of which pods, or why there are none — "no logs yet" for a
+// pod that has not started, what the API server said otherwise.
 func logResult(logs []PodLog, q LogQuery, want int) Result {
-	var lines, pods, none []string
-	total := 0
+	if len(logs) == 0 {
+		return Result{Outcome: OK, Summary: fmt.Sprintf("no pods to read logs from (deployment %s/%s has none)", q.Namespace, q.Deployment)}
+	}
+	var lines, pods []string
+	var reasons []string // distinct, in order
+	without := map[string][]string{}
+	total, read := 0, 0
 	revisions := map[int64]bool{}
 	for _, p := range logs {
 		revisions[p.Revision] = true
 		pods = append(pods, p.Pod)
 		if p.NoLogs != "" {
-			lines = append(lines, fmt.Sprintf("── %s: no logs yet (%s)", p.Pod, p.NoLogs))
-			none = append(none, p.Pod)
+			why := noLogs(p)
+			lines = append(lines, fmt.Sprintf("── %s%s: %s", p.Pod, revisionNote(p.Revision), why))
+			if without[why] == nil {
+				reasons = append(reasons, why)
+			}
+			without[why] = append(without[why], p.Pod)
 			continue
 		}
+		read++
 		var kept []string
 		for _, l := range p.Lines {
 			if q.Contains == "" || strings.Contains(l, q.Contains) {
@@ -155,9 +167,6 @@ func logResult(logs []PodLog, q LogQuery, want int) Result {
 		lines = append(lines, fmt.Sprintf("── %s%s: %s", p.Pod, revisionNote(p.Revision), lineCount(len(kept), q.Contains)))
 		lines = append(lines, kept...)
 	}
-	if len(logs) == 0 {
-		return Result{Outcome: OK, Summary: fmt.Sprintf("no pods to read logs from (deployment %s/%s has none)", q.Namespace, q.Deployment)}
-	}
 	of := fmt.Sprintf("%s (%s)", say.Count(len(logs), "pod", "pods"), strings.Join(pods, ", "))
 	if len(revisions) == 1 {
 		for rev := range revisions {
@@ -166,23 +175,30 @@ func logResult(logs []PodLog, q LogQuery, want int) Result {
 	}
 	var summary string
 	switch {
-	case len(none) == len(logs):
-		why := logs[0].NoLogs
-		for _, p := range logs {
-			if p.NoLogs != why {
-				why = "not running yet"
-			}
-		}
-		summary = fmt.Sprintf("no logs yet: %s — %s", of, why)
+	case read == 0 && len(reasons) == 1:
+		summary = fmt.Sprintf("%s: %s", reasons[0], of)
+	case read == 0:
+		summary = "no log lines from " + of
 	case total == 0 && q.Contains != "":
 		summary = fmt.Sprintf("no lines containing %q in the last %d of %s", q.Contains, q.Tail, of)
 	default:
 		summary = lineCount(total, q.Contains) + " from " + of + ", newest revision first"
 	}
-	if len(none) > 0 && len(none) < len(logs) {
-		summary += fmt.Sprintf("; %d not running yet", len(none))
+	if read > 0 || len(reasons) > 1 {
+		for _, why := range reasons {
+			summary += fmt.Sprintf("; %s: %s", why, strings.Join(without[why], ", "))
+		}
 	}
 	return Result{Outcome: OK, Summary: summary, Lines: lines}
+}
+
+// noLogs words why a pod has no lines: not started yet, or what the API
+// server answered.
+func noLogs(p PodLog) string {
+	if p.Phase == "Pending" {
+		return "no logs yet (" + p.NoLogs + ")"
+	}
+	return "could not read logs (" + p.NoLogs + ")"
 }
 
 func revisionNote(rev int64) string {
@@ -222,6 +238,10 @@ func parseRange(s string) (time.Duration, error) {
 func promTable(s Step, samples []Sample) Result {
 	if len(samples) == 0 {
 		return Result{Outcome: OK, Summary: "no data: the query matched no series"}
+	}
+	samples = slices.DeleteFunc(slices.Clone(samples), func(smp Sample) bool { return math.IsNaN(smp.Value) })
+	if len(samples) == 0 { // 0/0: a ratio with no requests to divide by
+		return Result{Outcome: OK, Summary: "no value: the query gives NaN (a ratio over no requests?)"}
 	}
 	sort.SliceStable(samples, func(i, j int) bool { return samples[i].Value > samples[j].Value })
 	worst := ""

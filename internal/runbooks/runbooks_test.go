@@ -72,6 +72,11 @@ steps:
 	if len(ps) > 0 {
 		t.Fatal(ps)
 	}
+	rb.Steps[1].Revision = 3 // a named revision: nothing to warn about
+	if w := rb.Warnings(); len(w) != 0 {
+		t.Errorf("a named revision warned: %v", w)
+	}
+	rb.Steps[1].Revision = 0
 	w := rb.Warnings()
 	if len(w) != 1 || w[0].Line != 9 || !strings.Contains(w[0].String(), `restart-then-undo.yaml:9: warning: step 2 "Roll back" (kube.undo) follows step 1 "Restart" (kube.restart)`) {
 		t.Errorf("warnings %v", w)

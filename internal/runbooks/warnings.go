@@ -9,11 +9,11 @@ func (rb *Runbook) Warnings() []Problem {
 	var out []Problem
 	changed := 0 // the last step that changes the pod template, 1-based
 	for i, s := range rb.Steps {
-		if s.Kind == Undo && changed > 0 {
+		if s.Kind == Undo && s.Revision == 0 && changed > 0 { // a named revision is where it goes, whatever came before
 			before := rb.Steps[changed-1]
 			out = append(out, Problem{File: rb.File, Line: s.Line, Msg: fmt.Sprintf(
 				"warning: step %d %q (kube.undo) follows step %d %q (%s), which changes the pod template and makes a revision of its own: "+
-					"followed top to bottom, the roll back starts from that revision. Put the roll back first, or name its revision",
+					"followed top to bottom, \"previous\" is counted from that revision. Put the roll back first, or name its revision",
 				i+1, s.Name, changed, before.Name, before.Kind)})
 		}
 		if s.Kind == Restart || s.Kind == Undo {

@@ -87,8 +87,9 @@ type Report struct {
 	P99Target        time.Duration
 	LatencyErr       string // why latency is missing, if it is
 	// Covered is how much of the window has data (a minute's resolution);
-	// 0 when not known.
-	Covered time.Duration
+	// 0 when not known, and then CoverageErr says why.
+	Covered     time.Duration
+	CoverageErr string
 }
 
 // Partial reports whether the window's figures stand on less than all of
@@ -113,8 +114,11 @@ func Measure(ctx context.Context, q Querier, c Config, at time.Time) (Report, er
 	}
 	r.BurnRate = burn / allowed
 	if c.CoverageQuery != "" {
-		if minutes, err := q.Query(ctx, c.q(c.CoverageQuery, c.Window), at); err == nil {
+		switch minutes, err := q.Query(ctx, c.q(c.CoverageQuery, c.Window), at); {
+		case err == nil && minutes >= 0 && !math.IsNaN(minutes):
 			r.Covered = time.Duration(minutes) * time.Minute
+		case err != nil:
+			r.CoverageErr = err.Error()
 		}
 	}
 	p95, err95 := q.Query(ctx, c.LatencyP95, at)

@@ -135,6 +135,16 @@ func TestSLOAgainstKnownSeries(t *testing.T) {
 	if want := "✅ 190ms (objective < 300ms)"; got["Latency P99"] != want {
 		t.Errorf("P99 %q\nwant %q", got["Latency P99"], want)
 	}
+	if !regexp.MustCompile(`^2000\.0% used: overspent by [0-9.]+ minutes of a 21\.6-minute budget — the error ratio of the 3h0\dm of data, held against the whole 30d's budget$`).MatchString(got["Error budget"]) {
+		t.Errorf("budget %q", got["Error budget"])
+	}
+	// A coverage query that answers nothing: the window is not claimed whole.
+	month.CoverageQuery = `count_over_time(sum(no_such_metric)[$window:1m])`
+	router.UseSLO(client, month)
+	rep = router.Handle(ctx, commands.Request{Actor: incidents.Actor{Name: "@alice", Source: "console"}, Text: "slo"})
+	if v := rep.Fields[0].Value; !strings.Contains(v, "over 30d (how much of it has data is not known: ") {
+		t.Errorf("unknown coverage: %q", v)
+	}
 	// Prometheus unreachable: a clear error, no panic.
 	down, _ := prom.New("http://" + freePort(t))
 	if _, err := slo.Measure(ctx, down, cfg, end); err == nil || !strings.Contains(err.Error(), "connection refused") {
