@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/say"
 	"github.com/sitrep-oncall/sitrep/internal/slo"
 )
@@ -40,14 +41,16 @@ type config struct {
 	AMOpen      bool // SITREP_ALERTMANAGER_UNAUTHENTICATED: something in front authenticates
 	PromURL     string
 	SLO         slo.Config
-	PMFormat    string // postmortem export
-	PMOut       string
-	Runbooks    string
-	Namespaces  []string
-	Operators   []string
-	Kubeconfig  string
-	KubeInPod   bool // KUBERNETES_SERVICE_HOST is set: the in-cluster config applies
-	GraphDir    string
+	// UpdateCadence overrides the severities' update cadences.
+	UpdateCadence map[incidents.Severity]time.Duration
+	PMFormat      string // postmortem export
+	PMOut         string
+	Runbooks      string
+	Namespaces    []string
+	Operators     []string
+	Kubeconfig    string
+	KubeInPod     bool // KUBERNETES_SERVICE_HOST is set: the in-cluster config applies
+	GraphDir      string
 }
 
 // slack reports whether both Slack tokens are set.
@@ -151,6 +154,11 @@ var settings = []setting{
 		set: func(c *config, v string) error { c.AMOpen = v == "1" || strings.EqualFold(v, "true"); return nil }},
 	{flag: "prometheus-url", env: "PROMETHEUS_URL", doc: "Prometheus for runbook queries, `slo` and the error budget in postmortems",
 		set: func(c *config, v string) error { c.PromURL = v; return nil }},
+	{flag: "update-cadence", env: "SITREP_UPDATE_CADENCE", def: "P1=30m,P2=1h,P3=4h,P4=off", doc: "how long an acknowledged incident may go without a status update before its lead is nudged (with a Post update button); a level left out keeps its default",
+		set: func(c *config, v string) (err error) {
+			c.UpdateCadence, err = incidents.ParseUpdateCadence(v)
+			return err
+		}},
 	{flag: "slo-target", env: "SITREP_SLO_TARGET", def: "0.9995", doc: "availability objective (also `99.95%`)",
 		set: func(c *config, v string) error {
 			f, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
@@ -275,6 +283,7 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 	if len(problems) > 0 {
 		return cfg, fs, errors.Join(problems...)
 	}
+	incidents.SetUpdateCadence(cfg.UpdateCadence) // policy, before any store is opened (its due index follows it)
 	cfg.KubeInPod = getenv("KUBERNETES_SERVICE_HOST") != ""
 	if level := given["log-level"] || getenv("SITREP_LOG_LEVEL") != "" || fromFile["SITREP_LOG_LEVEL"] != ""; !level {
 		cfg.LogLevel = slog.LevelInfo

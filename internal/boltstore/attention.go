@@ -82,9 +82,9 @@ func reattend(tx *bolt.Tx, id int64, before, after attention, sev incidents.Seve
 
 // buildAttention fills the open, due and declared indexes from every
 // incident, once.
-func buildAttention(tx *bolt.Tx) error {
+func buildAttention(tx *bolt.Tx, again bool) error {
 	idx := tx.Bucket(bucketIndex)
-	if idx.Bucket(indexOpen) != nil && idx.Bucket(indexDue) != nil && idx.Bucket(indexDeclared) != nil {
+	if !again && idx.Bucket(indexOpen) != nil && idx.Bucket(indexDue) != nil && idx.Bucket(indexDeclared) != nil {
 		return nil
 	}
 	for _, name := range [][]byte{indexOpen, indexDue, indexDeclared} {

@@ -3,7 +3,7 @@
 //
 // Layout (schema version 1):
 //
-//	meta                  "schema" → "1"
+//	meta                  "schema" → "1"; "reminder_policy" → the response times and update cadences index/due was built for
 //	incidents             id (8-byte big-endian) → Incident JSON; the bucket sequence numbers incidents
 //	timelines/<id>        seq (8-byte big-endian, NextSequence) → Event JSON, append only
 //	index/channel         chat channel → id
@@ -20,6 +20,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -52,6 +53,7 @@ var (
 	indexChannel    = []byte("channel")
 	indexLink       = []byte("link")
 	keySchema       = []byte("schema")
+	keyPolicy       = []byte("reminder_policy") // what the due index was built for
 )
 
 // ErrDamaged is matched by the error of any operation on a file whose
@@ -163,7 +165,14 @@ func (s *Store) init() error {
 			if _, err := tx.CreateBucketIfNotExists(bucketDedup); err != nil { // added within schema 1
 				return err
 			}
-			return buildAttention(tx) // added within schema 1: built once from the incidents
+			// The due index follows the reminder policy (response times,
+			// update cadences): built once from the incidents, and again when
+			// the policy in force is not the one it was built for.
+			policy := []byte(incidents.ReminderPolicy())
+			if err := buildAttention(tx, !bytes.Equal(meta.Get(keyPolicy), policy)); err != nil {
+				return err
+			}
+			return meta.Put(keyPolicy, policy)
 		}
 		for _, name := range [][]byte{bucketIncidents, bucketTimelines, bucketDedup} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -178,6 +187,9 @@ func (s *Store) init() error {
 			if _, err := idx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
+		}
+		if err := meta.Put(keyPolicy, []byte(incidents.ReminderPolicy())); err != nil {
+			return err
 		}
 		return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
 	})

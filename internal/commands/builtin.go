@@ -18,6 +18,7 @@ func Builtins() *Registry {
 		{Name: "ack", Incident: true, Summary: "acknowledge: stops the re-announcements", Run: ack},
 		{Name: "severity", Incident: true, Args: "<P1-P4> [reason]", Summary: "change the severity, saying why", Run: severity},
 		{Name: "status", Incident: true, Args: "<investigating|identified|monitoring|resolved> [message]", Summary: "post a status update", Run: status},
+		{Name: "update", Incident: true, Args: "[investigating|identified|monitoring] <message>", Summary: "post a status update for the people waiting (the status stays unless given)", Run: update},
 		{Name: "lead", Incident: true, Args: "@user", Summary: "make someone the incident commander", Run: lead},
 		{Name: "role", Incident: true, Args: "<commander|comms|scribe> @user", Summary: "give someone a role", Run: role},
 		{Name: "note", Incident: true, Args: "<text>", Summary: "add a note to the timeline", Run: note},
@@ -131,6 +132,37 @@ func status(ctx context.Context, c *Call) (Reply, error) {
 	out := changed(c, inc, what)
 	out.Private = true // chat adapters echo status updates to the war room themselves
 	return out, nil
+}
+
+// update posts a status update: the message, with the status kept unless
+// its first word names another. It silences the update nudges for a cadence.
+func update(ctx context.Context, c *Call) (Reply, error) {
+	inc, err := c.Svc.Get(ctx, c.ID)
+	if err != nil {
+		return Reply{}, err
+	}
+	st, msg := inc.Status, strings.TrimSpace(c.Rest)
+	if first, rest := splitWord(c.Rest); first != "" {
+		if s, err := incidents.ParseStatus(first); err == nil && s != incidents.Resolved {
+			st, msg = s, strings.TrimSpace(rest)
+		}
+	}
+	if msg == "" {
+		return Reply{}, invalid("give the update: what is known, what is being done, when the next one comes")
+	}
+	inc, err = c.Svc.ChangeStatus(ctx, c.ID, st, msg, c.Actor)
+	if err != nil {
+		return Reply{}, err
+	}
+	out := changed(c, inc, "update posted ("+inc.Status.Label()+"): "+msg)
+	out.Private = true // chat adapters post the update to the war room themselves
+	return out, nil
+}
+
+// UpdateButton asks for a status update: in the terminal it prompts for
+// the message; in Slack it opens the update form.
+func UpdateButton(inc *incidents.Incident) Button {
+	return Button{Label: "Post update", Command: "update " + inc.Key(), Input: "[identified|monitoring] <message>", Form: true}
 }
 
 // userName is kept simple: a bounded repetition of a Unicode class ({1,80})

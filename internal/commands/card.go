@@ -80,6 +80,7 @@ func Buttons(inc *incidents.Incident) []Button {
 	}
 	return append(b,
 		Button{Label: "Severity", Command: "severity " + k, Input: "<P1-P4> [reason]", Options: severityOptions(inc)},
+		UpdateButton(inc),
 		Button{Label: "Status", Command: "status " + k, Input: "<investigating|identified|monitoring|resolved> [message]", Options: statusOptions(inc)},
 		Button{Label: "Assign lead", Command: "lead " + k, Input: "@user", User: true},
 		Button{Label: "Timeline", Command: "timeline " + k},

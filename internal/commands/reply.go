@@ -62,6 +62,9 @@ type Button struct {
 	Options []Option
 	// User says the Input is one user (an adapter may show a user picker).
 	User bool
+	// Form says the Input is a status update: an adapter asks for it in a
+	// form (Slack: a modal with the status and the message).
+	Form bool
 }
 
 // Option is one choice of a Button's input.

@@ -323,6 +323,10 @@ func (c *Console) Notify(ctx context.Context, inc *incidents.Incident, events []
 			fmt.Fprintf(&b, "📝 %s\n", oneLine.Replace(ev.Message))
 			continue
 		}
+		if ev.Kind == incidents.EventNudge {
+			fmt.Fprintf(&b, "✍️ %s. Post one: update %s <message>\n", oneLine.Replace(ev.Message), inc.Key())
+			continue
+		}
 		if ev.Kind == incidents.EventReminder { // the message names the incident; the title says which one it is
 			fmt.Fprintf(&b, "⏰ %s — %s. Acknowledge: ack %s\n", oneLine.Replace(ev.Message), oneLine.Replace(inc.Title), inc.Key())
 			continue

@@ -50,14 +50,17 @@ func TestButtonsAreNumberedChoices(t *testing.T) {
 		"1",                       // Acknowledge
 		"1",                       // now Severity…: asks for input
 		"P1 every region failing", // the input
-		"5",                       // Resolve: asks to confirm
+		"2",                       // Post update…: asks for the update
+		"rolling back 3.2.0",      // the update
+		"6",                       // Resolve: asks to confirm
 		"n",                       // not now
-		"5", "yes",                // resolve
+		"6", "yes",                // resolve
 		"9", // no such choice
 	}, "\n")) // no final newline: the last line still counts
 	for _, want := range []string{
 		"🚨 Declared INC-1 · Checkout error rate above 5%",
-		"[1] Acknowledge  [2] Severity…  [3] Status…  [4] Assign lead…  [5] Timeline  [6] Resolve   (type a number to press)",
+		"[1] Acknowledge  [2] Severity…  [3] Post update…  [4] Status…  [5] Assign lead…  [6] Timeline  [7] Resolve   (type a number to press)",
+		"update INC-1 [identified|monitoring] <message>: ✓ INC-1 update posted (INVESTIGATING): rolling back 3.2.0",
 		"✓ INC-1 acknowledged by @alice; lead is @alice",
 		"severity INC-1 <P1-P4> [reason]: ✓ INC-1 is now P1 Critical",
 		"Resolve INC-1? [y/N] cancelled",
@@ -108,12 +111,13 @@ func TestNotifyShowsWhatOthersDid(t *testing.T) {
 		{Kind: incidents.EventReminder, Actor: "sitrep", Source: "sitrep", Message: "INC-3 (P1) is still unacknowledged after 5m0s"},
 		{Kind: incidents.EventAcknowledged, Actor: "Jane", Source: "pagerduty", At: time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)},
 		{Kind: incidents.EventReminder, Actor: "sitrep", Source: "sitrep", Message: "INC-3 has no postmortem yet", Fields: map[string]string{"about": "document"}},
+		{Kind: incidents.EventNudge, Actor: "sitrep", Source: "sitrep", Message: "INC-3 has had no status update for 31m since it was declared (P1 incidents get one every 30m): @bob, post one for the people waiting"},
 	})
 	got := out.String()
 	if strings.Contains(got, "mine") {
 		t.Error("the console echoed its own change")
 	}
-	for _, want := range []string{"⏰ INC-3 (P1) is still unacknowledged after 5m0s — API down. Acknowledge: ack INC-3", "INC-3 · 2026-11-26 03:00:00  Jane (pagerduty)", "📝 INC-3 has no postmortem yet\n", "sitrep> "} {
+	for _, want := range []string{"⏰ INC-3 (P1) is still unacknowledged after 5m0s — API down. Acknowledge: ack INC-3", "INC-3 · 2026-11-26 03:00:00  Jane (pagerduty)", "📝 INC-3 has no postmortem yet\n", "✍️ INC-3 has had no status update for 31m since it was declared (P1 incidents get one every 30m): @bob, post one for the people waiting. Post one: update INC-3 <message>\n", "sitrep> "} {
 		if !strings.Contains(got, want) {
 			t.Errorf("lacks %q:\n%s", want, got)
 		}

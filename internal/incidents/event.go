@@ -18,6 +18,7 @@ const (
 	EventResolved        EventKind = "resolved"
 	EventReopened        EventKind = "reopened"
 	EventReminder        EventKind = "reminder"
+	EventNudge           EventKind = "update_nudge" // no status update for the severity's cadence: the lead is asked for one
 	EventWarRoomOpened   EventKind = "war_room_opened"
 	EventMessagePinned   EventKind = "message_pinned"
 	EventUnacknowledged  EventKind = "unacknowledged"  // PagerDuty's ack timeout ran out

@@ -54,6 +54,10 @@ type Incident struct {
 	NoteHashes []string `json:"note_hashes,omitempty"`
 	// Actions are the follow-up action items.
 	Actions []ActionItem `json:"actions,omitempty"`
+	// LastUpdateAt is the last status update; Nudges the reminders to post
+	// one sent since (or since the declaration).
+	LastUpdateAt time.Time `json:"last_update_at,omitzero"`
+	Nudges       int       `json:"nudges,omitempty"`
 	// FollowUps are the after-resolution reminders already sent ("document", "review").
 	FollowUps []string `json:"follow_ups,omitempty"`
 	// Labels are the alert's labels when an alert declared it (runbook parameters).
@@ -166,10 +170,32 @@ func (inc *Incident) NextReminder() (time.Time, bool) {
 	if _, due, ok := inc.followUp(); ok {
 		return due, true
 	}
-	if !inc.Open() || inc.Acked() {
+	if !inc.Open() {
 		return time.Time{}, false
 	}
+	if inc.Acked() {
+		return inc.nextNudge()
+	}
 	return inc.AckClock.Add(time.Duration(inc.Reminders+1) * inc.Severity.ResponseTime()), true
+}
+
+// nextNudge is when an acknowledged incident's lead is next asked for a
+// status update: one cadence after the last update (or the declaration),
+// then one per cadence while none comes.
+func (inc *Incident) nextNudge() (time.Time, bool) {
+	every := inc.Severity.UpdateCadence()
+	if every <= 0 {
+		return time.Time{}, false
+	}
+	return inc.updateBase().Add(time.Duration(inc.Nudges+1) * every), true
+}
+
+// updateBase is what the update cadence counts from.
+func (inc *Incident) updateBase() time.Time {
+	if inc.LastUpdateAt.After(inc.DeclaredAt) {
+		return inc.LastUpdateAt
+	}
+	return inc.DeclaredAt
 }
 
 // Reached returns when phase p was reached, and whether it was.

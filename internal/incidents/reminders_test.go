@@ -3,6 +3,7 @@ package incidents_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,8 +42,8 @@ func TestRemindSchedule(t *testing.T) {
 	if _, err := inc.Ack(incidents.Actor{Name: "@b", Source: "console"}, start.Add(48*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := inc.Remind(start.Add(10 * time.Hour)); ok {
-		t.Error("an acknowledged incident was re-announced")
+	if evs, ok := inc.Remind(start.Add(10 * time.Hour)); ok && evs[0].Kind != incidents.EventNudge {
+		t.Errorf("an acknowledged incident was re-announced: %+v", evs)
 	}
 }
 
@@ -95,9 +96,9 @@ func TestRunRemindersReannouncesUntilAcked(t *testing.T) {
 	if _, err := svc.Ack(ctx, inc.ID, alice); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(time.Hour)
-	if n, next, err := svc.RemindDue(ctx); err != nil || n != 0 || !next.IsZero() {
-		t.Fatalf("after ack: %d reminders, next %v, %v", n, next, err)
+	clock.Advance(time.Hour) // 1h10m after the declaration, no update: one nudge, the next at 1h30m
+	if n, next, err := svc.RemindDue(ctx); err != nil || n != 1 || !next.Equal(start.Add(90*time.Minute)) {
+		t.Fatalf("after ack: %d nudges, next %v, %v", n, next, err)
 	}
 	count := 0
 	svc.Timeline(ctx, inc.ID, func(ev incidents.Event) error {
@@ -140,5 +141,102 @@ func TestRemindersSurviveRestart(t *testing.T) {
 	}
 	if n, _, _ := svc2.RemindDue(ctx); n != 0 {
 		t.Errorf("a second scan at the same time sent %d more", n)
+	}
+}
+
+// TestUpdateNudges: an acknowledged P2 with no status update is nudged an
+// hour after its declaration and every hour after; an update silences it
+// for an hour; a restart in between (the store opened again) sends what is
+// due once, not a burst; a P4 is never nudged.
+func TestUpdateNudges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	clock := incidents.NewManualClock(start)
+	nudges := func(svc *incidents.Service, id int64) []incidents.Event {
+		var out []incidents.Event
+		svc.Timeline(context.Background(), id, func(ev incidents.Event) error {
+			if ev.Kind == incidents.EventNudge {
+				out = append(out, ev)
+			}
+			return nil
+		})
+		return out
+	}
+	ctx := context.Background()
+	svc, store := openService(t, path, clock, make(recorder, 100))
+	alice := incidents.Actor{Name: "@alice", Source: "console"}
+	inc, err := svc.Declare(ctx, incidents.Declaration{Title: "Checkout degraded", Lead: "@bob", Signals: incidents.Signals{Explicit: incidents.P2}}, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low, _ := svc.Declare(ctx, incidents.Declaration{Title: "Typo on the about page", Signals: incidents.Signals{Explicit: incidents.P4}}, alice)
+	for _, id := range []int64{inc.ID, low.ID} {
+		if _, err := svc.Ack(ctx, id, alice); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tick := func(after time.Duration) int {
+		t.Helper()
+		clock.Advance(start.Add(after).Sub(clock.Now()))
+		n, _, err := svc.RemindDue(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := tick(59 * time.Minute); n != 0 {
+		t.Errorf("nudged before the hour: %d", n)
+	}
+	if n := tick(61 * time.Minute); n != 1 {
+		t.Fatalf("at 1h01m: %d nudges, want 1", n)
+	}
+	ev := nudges(svc, inc.ID)[0]
+	if want := "INC-1 has had no status update for 1h01m since it was declared (P2 incidents get one every 1h): @bob, post one for the people waiting"; ev.Message != want || ev.Actor != "sitrep" {
+		t.Errorf("nudge %q\nwant  %q", ev.Message, want)
+	}
+	if n := tick(90 * time.Minute); n != 0 {
+		t.Errorf("a second nudge within the hour: %d", n)
+	}
+	// An update silences it; the next nudge is an hour after the update.
+	clock.Advance(start.Add(100 * time.Minute).Sub(clock.Now()))
+	if _, _, err := svc.Change(ctx, inc.ID, func(i *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+		return i.ChangeStatus(incidents.Investigating, "rolling back 3.2.0", alice, now)
+	}); err != nil {
+		t.Fatalf("an update with the same status: %v", err)
+	}
+	if n := tick(159 * time.Minute); n != 0 {
+		t.Errorf("nudged within an hour of the update: %d", n)
+	}
+	// Sitrep is down from 2h30m to 6h: opened again, one nudge, not three.
+	store.Close()
+	svc, store = openService(t, path, clock, make(recorder, 100))
+	if n := tick(6 * time.Hour); n != 1 {
+		t.Errorf("after a restart at 6h: %d nudges, want 1", n)
+	}
+	if got := nudges(svc, inc.ID); len(got) != 2 || got[1].Fields["nudge"] != "4" || !strings.Contains(got[1].Message, "since the last one") {
+		t.Errorf("nudges %+v", got)
+	}
+	if n := len(nudges(svc, low.ID)); n != 0 {
+		t.Errorf("a P4 was nudged %d times", n)
+	}
+	// Restarted with a cadence set otherwise, P4 every 2h: the due index is
+	// filed again for it, and the P4 is nudged.
+	incidents.SetUpdateCadence(map[incidents.Severity]time.Duration{incidents.P4: 2 * time.Hour})
+	defer incidents.SetUpdateCadence(nil)
+	store.Close()
+	svc, _ = openService(t, path, clock, make(recorder, 100))
+	if tick(6*time.Hour + time.Minute); len(nudges(svc, low.ID)) != 1 {
+		t.Errorf("P4 every 2h: %d nudges", len(nudges(svc, low.ID)))
+	}
+}
+
+func TestParseUpdateCadence(t *testing.T) {
+	m, err := incidents.ParseUpdateCadence("P1=15m, P2=2h,P4=off")
+	if err != nil || m[incidents.P1] != 15*time.Minute || m[incidents.P2] != 2*time.Hour || m[incidents.P4] != 0 || len(m) != 3 {
+		t.Errorf("%v %v", m, err)
+	}
+	for _, bad := range []string{"P1", "P9=1h", "P1=soon", "P1=10s"} {
+		if _, err := incidents.ParseUpdateCadence(bad); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
 	}
 }

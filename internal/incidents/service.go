@@ -215,7 +215,11 @@ func (s *Service) RemindDue(ctx context.Context) (int, time.Time, error) {
 		}
 		if len(events) > 0 {
 			sent++
-			s.log.Warn("incident unacknowledged past its response time", "incident", inc.Key(), "severity", inc.Severity.String())
+			if events[0].Kind == EventNudge {
+				s.log.Info("lead asked for a status update", "incident", inc.Key(), "severity", inc.Severity.String())
+			} else if events[0].Fields["about"] == "" {
+				s.log.Warn("incident unacknowledged past its response time", "incident", inc.Key(), "severity", inc.Severity.String())
+			}
 		}
 		if at, ok := updated.NextReminder(); ok && (next.IsZero() || at.Before(next)) {
 			next = at

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,13 +26,70 @@ var Severities = []Severity{P1, P2, P3, P4}
 type level struct {
 	name, impact, example string
 	response              time.Duration
+	update                time.Duration // how often people expect a status update; 0: never nudged
 }
 
 var levels = map[Severity]level{
-	P1: {"Critical", "Service down", "API completely unavailable", 5 * time.Minute},
-	P2: {"High", "Degraded service", "50% error rate, high latency", 15 * time.Minute},
-	P3: {"Medium", "Limited impact", "Specific endpoint slow", time.Hour},
-	P4: {"Low", "Minor issue", "Non-critical feature affected", 4 * time.Hour},
+	P1: {"Critical", "Service down", "API completely unavailable", 5 * time.Minute, 30 * time.Minute},
+	P2: {"High", "Degraded service", "50% error rate, high latency", 15 * time.Minute, time.Hour},
+	P3: {"Medium", "Limited impact", "Specific endpoint slow", time.Hour, 4 * time.Hour},
+	P4: {"Low", "Minor issue", "Non-critical feature affected", 4 * time.Hour, 0},
+}
+
+// cadences, when set, replace the levels' update cadences (SetUpdateCadence).
+var cadences atomic.Pointer[map[Severity]time.Duration]
+
+// UpdateCadence is how long an open, acknowledged incident of this level
+// may go without a status update before Sitrep nudges its lead: P1 30 min,
+// P2 1 h, P3 4 h, P4 never, unless configured otherwise; 0 is never.
+func (s Severity) UpdateCadence() time.Duration {
+	if m := cadences.Load(); m != nil {
+		if d, ok := (*m)[s]; ok {
+			return d
+		}
+	}
+	return levels[s].update
+}
+
+// SetUpdateCadence sets the update cadences of the levels given (0 turns
+// a level's nudges off), once at start-up, before any incident is read.
+func SetUpdateCadence(m map[Severity]time.Duration) { cadences.Store(&m) }
+
+// ReminderPolicy names the response times and update cadences in force:
+// a store that files incidents by when their next reminder is due files
+// them again when it changes (a cadence configured otherwise at a restart).
+func ReminderPolicy() string {
+	var b strings.Builder
+	for _, sev := range Severities {
+		fmt.Fprintf(&b, "%s:%s/%s;", sev, sev.ResponseTime(), sev.UpdateCadence())
+	}
+	return b.String()
+}
+
+// ParseUpdateCadence reads "P1=30m,P2=1h,P3=4h,P4=off".
+func ParseUpdateCadence(text string) (map[Severity]time.Duration, error) {
+	out := map[Severity]time.Duration{}
+	for _, part := range strings.Split(text, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		sev, err := ParseSeverity(k)
+		if !ok || err != nil {
+			return nil, Errorf(EInvalid, "%q: give each level as P1=30m, P2=1h, … (off for none)", part)
+		}
+		if v = strings.TrimSpace(v); v == "off" || v == "0" {
+			out[sev] = 0
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			return nil, Errorf(EInvalid, "%q: a cadence is a duration of a minute or more (30m, 1h) or off", part)
+		}
+		out[sev] = d
+	}
+	return out, nil
 }
 
 // Valid reports whether s is one of P1..P4.

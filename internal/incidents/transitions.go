@@ -154,12 +154,13 @@ func (inc *Incident) ChangeStatus(s Status, message string, by Actor, at time.Ti
 	if err := inc.mustBeOpen("change its status"); err != nil {
 		return nil, err
 	}
-	if s == inc.Status {
-		return nil, Errorf(EConflict, "%s is already %s", inc.Key(), s)
+	if s == inc.Status && strings.TrimSpace(message) == "" {
+		return nil, Errorf(EConflict, "%s is already %s: give a message to post an update", inc.Key(), s)
 	}
-	ev := inc.event(EventStatusChanged, by, at)
+	ev := inc.event(EventStatusChanged, by, at) // the same status with a message: an update
 	ev.From, ev.To, ev.Message = string(inc.Status), string(s), strings.TrimSpace(message)
 	inc.Status = s
+	inc.LastUpdateAt, inc.Nudges = at, 0
 	inc.touch(at)
 	events := []Event{ev}
 	if p, ok := statusPhase[s]; ok {
@@ -282,6 +283,9 @@ func (inc *Incident) Remind(at time.Time) ([]Event, bool) {
 	if what, _, ok := inc.followUp(); ok {
 		return inc.remindFollowUp(what, at), true
 	}
+	if inc.Acked() {
+		return inc.nudge(at), true
+	}
 	overdue := at.Sub(inc.AckClock)
 	inc.Reminders = int(overdue / inc.Severity.ResponseTime())
 	ev := inc.event(EventReminder, System, at)
@@ -290,4 +294,21 @@ func (inc *Incident) Remind(at time.Time) ([]Event, bool) {
 		inc.Key(), inc.Severity, Human(overdue), Human(inc.Severity.ResponseTime()))
 	inc.touch(at)
 	return []Event{ev}, true
+}
+
+// nudge asks the lead for a status update, once per cadence without one:
+// after a long outage of Sitrep one nudge, not one per missed interval.
+func (inc *Incident) nudge(at time.Time) []Event {
+	every, since := inc.Severity.UpdateCadence(), at.Sub(inc.updateBase())
+	inc.Nudges = int(since / every)
+	ev := inc.event(EventNudge, System, at)
+	ev.Fields = map[string]string{"nudge": strconv.Itoa(inc.Nudges), "since": since.Round(time.Second).String(), "every": every.String()}
+	last := "since it was declared"
+	if !inc.LastUpdateAt.IsZero() && inc.LastUpdateAt.After(inc.DeclaredAt) {
+		last = "since the last one"
+	}
+	ev.Message = fmt.Sprintf("%s has had no status update for %s %s (%s incidents get one every %s): %s, post one for the people waiting",
+		inc.Key(), Human(since), last, inc.Severity, Human(every), orName(inc.Lead(), "the team"))
+	inc.touch(at)
+	return []Event{ev}
 }

@@ -38,6 +38,9 @@ func Describe(ev incidents.Event) string {
 	case incidents.EventSeverityChanged:
 		return withMsg(fmt.Sprintf("severity %s → %s", ev.From, ev.To))
 	case incidents.EventStatusChanged:
+		if ev.From == ev.To {
+			return withMsg("update (" + ev.To + ")")
+		}
 		return withMsg(fmt.Sprintf("status %s → %s", ev.From, ev.To))
 	case incidents.EventResolved:
 		return withMsg("resolved after " + humanField(ev.Fields["duration"]))
@@ -47,6 +50,8 @@ func Describe(ev incidents.Event) string {
 		return "note: " + ev.Message
 	case incidents.EventReminder:
 		return "re-announced: " + ev.Message
+	case incidents.EventNudge:
+		return "asked for an update: " + ev.Message
 	case incidents.EventActionAdded:
 		s := fmt.Sprintf("action item #%s: %s", ev.Fields["action"], ev.Message)
 		if o := ev.Fields["owner"]; o != "" {

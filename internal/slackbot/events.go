@@ -66,7 +66,13 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
 		cb, ok := evt.Data.(slack.InteractionCallback)
 		switch {
 		case ok && cb.Type == slack.InteractionTypeViewSubmission:
-			if _, errs := declarationFromModal(cb); errs != nil {
+			var errs map[string]string
+			if cb.View.CallbackID == modalUpdate {
+				_, _, errs = updateFromModal(cb)
+			} else {
+				_, errs = declarationFromModal(cb)
+			}
+			if errs != nil { // shown next to the fields; nothing stored
 				b.sm.Ack(req, map[string]any{"response_action": "errors", "errors": errs})
 				return
 			}
@@ -172,6 +178,13 @@ func (b *Bot) process(ctx context.Context, env incidents.Envelope) {
 		}
 		switch cb.Type {
 		case slack.InteractionTypeViewSubmission:
+			if cb.View.CallbackID == modalUpdate {
+				if text, channel, errs := updateFromModal(cb); errs == nil {
+					reply := b.handler.Handle(ctx, commands.Request{ID: env.ID, Actor: actor(cb.User.ID), Channel: channel, Text: text})
+					b.respond(ctx, channel, cb.User.ID, "", reply)
+				}
+				return
+			}
 			if d, errs := declarationFromModal(cb); errs == nil {
 				b.declareFromModal(ctx, cb.User.ID, d, env.ID)
 			}
@@ -232,11 +245,34 @@ func (b *Bot) actions(ctx context.Context, cb slack.InteractionCallback, id stri
 			text = a.SelectedOption.Value
 		case strings.HasPrefix(a.ActionID, actionCommand):
 			text = a.Value
+		case strings.HasPrefix(a.ActionID, actionForm):
+			b.openUpdateForm(ctx, cb, a.Value)
+			continue
 		default:
 			continue
 		}
 		reply := b.handler.Handle(ctx, commands.Request{ID: fmt.Sprintf("%s/%d", id, i), Actor: actor(cb.User.ID), Channel: cb.Channel.ID, Text: text})
 		b.respond(ctx, cb.Channel.ID, cb.User.ID, cb.ResponseURL, reply)
+	}
+}
+
+// openUpdateForm opens the update form for command ("update INC-7") on
+// the trigger of the click that asked for it (a trigger lasts 3 s: now,
+// not queued behind other posts).
+func (b *Bot) openUpdateForm(ctx context.Context, cb slack.InteractionCallback, command string) {
+	current := incidents.Investigating
+	if id, err := incidents.ParseID(strings.TrimPrefix(command, "update ")); err == nil {
+		if inc, err := b.svc.Get(ctx, id); err == nil {
+			current = inc.Status
+		}
+	}
+	err := b.send.Do(ctx, "views.open", "", func(ctx context.Context) error {
+		_, err := b.api.OpenViewContext(ctx, cb.TriggerID, UpdateModal(command, cb.Channel.ID, current))
+		return err
+	})
+	if err != nil {
+		b.log.Error("open the update form", "err", err)
+		b.respond(ctx, cb.Channel.ID, cb.User.ID, cb.ResponseURL, commands.Reply{Error: true, Text: "could not open the form; type " + command + " <message> instead"})
 	}
 }
 

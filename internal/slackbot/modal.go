@@ -2,6 +2,7 @@ package slackbot
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -68,13 +69,7 @@ func declarationFromModal(cb slack.InteractionCallback) (incidents.Declaration, 
 	if cb.View.CallbackID != modalDeclare {
 		return incidents.Declaration{}, map[string]string{blockTitle: "this form is not Sitrep's declare form"}
 	}
-	values := cb.View.State.Values
-	get := func(block string) slack.BlockAction {
-		if values == nil {
-			return slack.BlockAction{}
-		}
-		return values[block][block]
-	}
+	get := func(block string) slack.BlockAction { return field(cb, block) }
 	d := incidents.Declaration{
 		Title:       strings.TrimSpace(get(blockTitle).Value),
 		Description: strings.TrimSpace(get(blockDesc).Value),
@@ -104,4 +99,81 @@ func (b *Bot) declareFromModal(ctx context.Context, userID string, d incidents.D
 	if _, err := b.handler.Declare(ctx, d, actor(userID)); err != nil {
 		b.log.Error("declare from the modal failed", "user", userID, "err", err)
 	}
+}
+
+// The update form's callback and block ids.
+const (
+	modalUpdate   = "update"
+	blockStatus   = "status"
+	blockMessage  = "message"
+	maxUpdateText = 3000
+)
+
+// updateForm is what an update form carries through Slack: the command it
+// completes ("update INC-7") and the channel its answer goes to.
+type updateForm struct {
+	Command string `json:"cmd"`
+	Channel string `json:"channel"`
+}
+
+// UpdateModal is the status update form a Post update button opens: the
+// status (the current one first) and the message for the people waiting.
+func UpdateModal(command, channel string, current incidents.Status) slack.ModalViewRequest {
+	var opts []*slack.OptionBlockObject
+	var initial *slack.OptionBlockObject
+	for _, s := range incidents.Statuses {
+		if s == incidents.Resolved {
+			continue // resolving has its own button and its own summary
+		}
+		o := slack.NewOptionBlockObject(string(s), plain(s.Label(), 75), nil)
+		if s == current {
+			initial = o
+		}
+		opts = append(opts, o)
+	}
+	sel := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Status", 150), blockStatus, opts...)
+	sel.InitialOption = initial
+	msg := slack.NewPlainTextInputBlockElement(plain("What is known, what is being done, when the next update comes", 150), blockMessage)
+	msg.Multiline, msg.MaxLength = true, maxUpdateText
+	meta, _ := json.Marshal(updateForm{Command: command, Channel: channel})
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		CallbackID:      modalUpdate,
+		PrivateMetadata: string(meta),
+		Title:           plain("Post an update", 24),
+		Submit:          plain("Post", 24),
+		Close:           plain("Cancel", 24),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			slack.NewInputBlock(blockStatus, plain("Status", 2000), nil, sel),
+			slack.NewInputBlock(blockMessage, plain("Update", 2000), nil, msg),
+		}},
+	}
+}
+
+// updateFromModal reads a submitted update form: the command line to run
+// and its channel, or the errors to show next to its fields.
+func updateFromModal(cb slack.InteractionCallback) (string, string, map[string]string) {
+	var form updateForm
+	if err := json.Unmarshal([]byte(cb.View.PrivateMetadata), &form); err != nil || !strings.HasPrefix(form.Command, "update ") || strings.ContainsAny(form.Command, "\n\r") {
+		return "", "", map[string]string{blockMessage: "this form is not Sitrep's update form"}
+	}
+	get := func(block string) slack.BlockAction { return field(cb, block) }
+	msg := strings.TrimSpace(get(blockMessage).Value)
+	if msg == "" {
+		return "", "", map[string]string{blockMessage: "write the update: what is known, what is being done, when the next one comes"}
+	}
+	status := get(blockStatus).SelectedOption.Value
+	if st, err := incidents.ParseStatus(status); err != nil || st == incidents.Resolved {
+		status = "" // keep the incident's
+	}
+	return strings.TrimSpace(form.Command + " " + status + " " + msg), form.Channel, nil
+}
+
+// field is what a submitted form holds in the input of block (each input
+// is its block's only element, with the block's id as its action id).
+func field(cb slack.InteractionCallback, block string) slack.BlockAction {
+	if cb.View.State == nil || cb.View.State.Values == nil {
+		return slack.BlockAction{}
+	}
+	return cb.View.State.Values[block][block]
 }

@@ -95,6 +95,9 @@ func (r *rooms) statusUpdate(ctx context.Context, inc *incidents.Incident, ev in
 		p = peopleOf(inc, ev.Actor) // the author, named by Slack itself
 	}
 	text := fmt.Sprintf("📣 *%s status: %s*", inc.Key(), strings.ToUpper(ev.To))
+	if ev.From == ev.To && ev.Kind == incidents.EventStatusChanged {
+		text = fmt.Sprintf("📣 *%s update* (still %s)", inc.Key(), strings.ToUpper(ev.To))
+	}
 	if ev.Message != "" {
 		text += " — " + p.escape(ev.Message)
 	}
@@ -135,6 +138,18 @@ func (r *rooms) reminder(ctx context.Context, inc *incidents.Incident, ev incide
 	return r.postOnce(ctx, e, save, "post", ch, text, blocks)
 }
 
+// nudge asks the war room's lead for a status update, with the button that
+// opens the update form. A nudge that arrives after the update it asked
+// for, or after the incident closed, is not posted.
+func (r *rooms) nudge(ctx context.Context, inc *incidents.Incident, ev incidents.Event, e *incidents.Effect, save func() error) error {
+	if inc.Channel == "" || !inc.Open() || inc.LastUpdateAt.After(ev.At) {
+		return nil
+	}
+	text := truncate("✍️ "+peopleOf(inc).escape(ev.Message), maxSectionText) // it names the lead
+	blocks := append([]slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}, ActionBlocks([]commands.Button{commands.UpdateButton(inc)})...)
+	return r.postOnce(ctx, e, save, "post", inc.Channel, text, blocks)
+}
+
 // refused puts an effect Slack refused for good on the incident's timeline,
 // where people see it in the terminal, `show` and the postmortem.
 func (b *Bot) refused(ctx context.Context, e incidents.Effect, err error) {
@@ -143,7 +158,7 @@ func (b *Bot) refused(ctx context.Context, e incidents.Effect, err error) {
 		what = map[incidents.EventKind]string{
 			incidents.EventDeclared: "the war room", incidents.EventStatusChanged: "the status update",
 			incidents.EventResolved: "the status update", incidents.EventReopened: "the status update",
-			incidents.EventReminder: "the reminder", incidents.EventAlertsResolved: "the all-clear message",
+			incidents.EventReminder: "the reminder", incidents.EventAlertsResolved: "the all-clear message", incidents.EventNudge: "the update nudge",
 			incidents.EventRoleAssigned: "the invitation",
 		}[e.Event.Kind]
 	}

@@ -25,6 +25,7 @@ const (
 const (
 	actionCommand = "cmd"  // button, or static menu whose option value is the full command line
 	actionUser    = "user" // users menu: "user" + index; the block id carries the command
+	actionForm    = "form" // button opening the update form; its value is the command the form completes
 )
 
 // mention matches any Slack reference (to strip the bot's own mention
@@ -209,6 +210,12 @@ func element(i int, btn commands.Button) slack.BlockElement {
 		return menu
 	case btn.User:
 		return slack.NewOptionsSelectBlockElement(slack.OptTypeUser, plain(btn.Label, 150), actionUser+":"+btn.Command, nil...)
+	case btn.Form:
+		b := slack.NewButtonBlockElement(actionForm+strconv.Itoa(i), btn.Command, plain(btn.Label, 75))
+		if btn.Style == commands.Primary {
+			b.Style = slack.StylePrimary
+		}
+		return b
 	}
 	b := slack.NewButtonBlockElement(actionCommand+strconv.Itoa(i), btn.Command, plain(btn.Label, 75))
 	switch btn.Style {

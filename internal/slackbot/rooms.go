@@ -42,7 +42,7 @@ func Subscriptions() []incidents.Subscription {
 func roomEvent(inc *incidents.Incident, ev incidents.Event) bool {
 	switch ev.Kind {
 	case incidents.EventDeclared, incidents.EventStatusChanged, incidents.EventResolved, incidents.EventReopened,
-		incidents.EventReminder, incidents.EventAlertsResolved:
+		incidents.EventReminder, incidents.EventAlertsResolved, incidents.EventNudge:
 		return true
 	case incidents.EventRoleAssigned:
 		return inc.Channel != "" // before the room exists, opening it invites the lead
@@ -128,6 +128,8 @@ func (r *rooms) handle(ctx context.Context, e *incidents.Effect, save func() err
 		return r.statusUpdate(ctx, inc, ev, e, save)
 	case incidents.EventReminder:
 		return r.reminder(ctx, inc, ev, e, save)
+	case incidents.EventNudge:
+		return r.nudge(ctx, inc, ev, e, save)
 	case incidents.EventAlertsResolved:
 		if inc.Channel == "" || !inc.Open() {
 			return nil
