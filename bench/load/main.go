@@ -2,7 +2,7 @@
 // open-loop rates — signed PagerDuty webhooks, and Alertmanager groups most
 // of which repeat what was already sent, as in a real storm — until p99
 // passes 1 s, errors appear or the rate is not kept up with: the saturation
-// point, found by doubling and then halving the gap twice. Each runs next to
+// point, found by doubling and then halving the gap four times. Each runs next to
 // a fair baseline in the same run: a bare net/http handler doing the same
 // request work (signature, parse) and storing the event with its dedup key
 // through DB.Batch (Sitrep batches too), and the physical limit, bbolt Batch
@@ -137,7 +137,7 @@ func run(botPath string, from, maxRate int, step time.Duration) error {
 			}
 		}
 		// Doubling, the two sides in turn at each rate (the machine's noise
-		// falls on both), then two halvings of the gap each side saturated in.
+		// falls on both), then four halvings of the gap each side saturated in.
 		for rate := from; rate <= maxRate && (bad["sitrep"] == 0 || bad["baseline"] == 0); rate *= 2 {
 			for _, side := range sides {
 				if bad[side.name] == 0 {
@@ -145,7 +145,7 @@ func run(botPath string, from, maxRate int, step time.Duration) error {
 				}
 			}
 		}
-		for range 2 {
+		for range 4 { // within a sixteenth of the rate
 			for _, side := range sides {
 				if bad[side.name] > 0 && bad[side.name]-good[side.name] > from {
 					try(side.name, side.url, (good[side.name]+bad[side.name])/2)

@@ -18,7 +18,8 @@ const (
 	EventResolved        EventKind = "resolved"
 	EventReopened        EventKind = "reopened"
 	EventReminder        EventKind = "reminder"
-	EventNudge           EventKind = "update_nudge" // no status update for the severity's cadence: the lead is asked for one
+	EventNudge           EventKind = "update_nudge"  // no status update for the severity's cadence: the lead is asked for one
+	EventOrigin          EventKind = "declared_from" // the chat message the incident was declared from: its author and text
 	EventWarRoomOpened   EventKind = "war_room_opened"
 	EventMessagePinned   EventKind = "message_pinned"
 	EventUnacknowledged  EventKind = "unacknowledged"  // PagerDuty's ack timeout ran out

@@ -185,6 +185,11 @@ func (s *Service) Timeline(ctx context.Context, id int64, fn func(Event) error) 
 	return s.store.Timeline(ctx, id, fn)
 }
 
+// ByLink finds the incident linked to an outside reference.
+func (s *Service) ByLink(ctx context.Context, system, ref string) (int64, error) {
+	return s.store.ByLink(ctx, system, ref)
+}
+
 // ByChannel finds the incident whose war room is channel.
 func (s *Service) ByChannel(ctx context.Context, channel string) (int64, error) {
 	return s.store.ByChannel(ctx, channel)

@@ -25,7 +25,21 @@ type Declaration struct {
 	// the same request replayed after a crash finds this incident instead
 	// of declaring a second one.
 	Request string
+	// Origin is the chat message it was declared from, when it was (a
+	// Slack message shortcut): the timeline starts with it.
+	Origin *Origin
 }
+
+// Origin is a chat message an incident was declared from.
+type Origin struct {
+	Ref    string // the adapter's reference ("C024BE91L/1764126000.000100"), kept in Links[LinkOrigin]
+	Author string // who wrote it ("<@U123>")
+	Text   string
+}
+
+// LinkOrigin links an incident to the message it was declared from: the
+// same message declared again finds this incident.
+const LinkOrigin = "origin"
 
 // LinkRequest links an incident to the request that declared it.
 const LinkRequest = "request"
@@ -51,8 +65,8 @@ func Declare(d Declaration, by Actor, at time.Time) (*Incident, []Event, error) 
 		Status: Investigating, Phase: Detect, Phases: []Mark{{Phase: Detect, At: at}},
 		DeclaredAt: at, DeclaredBy: by.Name, Source: by.Source, AckClock: at, UpdatedAt: at,
 	}
-	if len(d.Links) > 0 || d.Runbook != "" || d.Request != "" {
-		inc.Links = make(map[string]string, len(d.Links)+2)
+	if len(d.Links) > 0 || d.Runbook != "" || d.Request != "" || d.Origin != nil {
+		inc.Links = make(map[string]string, len(d.Links)+3)
 		for k, v := range d.Links {
 			inc.Links[k] = v
 		}
@@ -61,6 +75,9 @@ func Declare(d Declaration, by Actor, at time.Time) (*Incident, []Event, error) 
 		}
 		if d.Request != "" {
 			inc.Links[LinkRequest] = d.Request
+		}
+		if d.Origin != nil && d.Origin.Ref != "" {
+			inc.Links[LinkOrigin] = d.Origin.Ref
 		}
 	}
 	if len(d.Signals.Labels) > 0 {
@@ -77,6 +94,12 @@ func Declare(d Declaration, by Actor, at time.Time) (*Incident, []Event, error) 
 		declared.Fields["runbook"] = d.Runbook
 	}
 	events := []Event{declared}
+	if o := d.Origin; o != nil {
+		ev := inc.event(EventOrigin, by, at)
+		ev.Message = Cut(strings.TrimSpace(o.Text), MaxStored)
+		ev.Fields = map[string]string{"origin": o.Ref, "author": o.Author}
+		events = append(events, ev)
+	}
 	lead := d.Lead
 	if lead == "" && by.Source != SourceSystem && !isIntegration(by.Source) {
 		lead = by.Name

@@ -52,6 +52,8 @@ func Describe(ev incidents.Event) string {
 		return "re-announced: " + ev.Message
 	case incidents.EventNudge:
 		return "asked for an update: " + ev.Message
+	case incidents.EventOrigin:
+		return fmt.Sprintf("declared from a message by %s: %s", ev.Fields["author"], ev.Message)
 	case incidents.EventActionAdded:
 		s := fmt.Sprintf("action item #%s: %s", ev.Fields["action"], ev.Message)
 		if o := ev.Fields["owner"]; o != "" {

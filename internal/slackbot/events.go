@@ -79,6 +79,8 @@ func (b *Bot) dispatch(ctx context.Context, evt socketmode.Event) {
 			b.receive(ctx, req, evt.Type, "")
 		case ok && cb.Type == slack.InteractionTypeBlockActions:
 			b.receive(ctx, req, evt.Type, cb.Channel.ID)
+		case ok && cb.Type == slack.InteractionTypeMessageAction && cb.CallbackID == shortcutDeclare:
+			b.receive(ctx, req, evt.Type, cb.Channel.ID)
 		default:
 			b.sm.Ack(req)
 		}
@@ -190,6 +192,8 @@ func (b *Bot) process(ctx context.Context, env incidents.Envelope) {
 			}
 		case slack.InteractionTypeBlockActions:
 			b.actions(ctx, cb, env.ID)
+		case slack.InteractionTypeMessageAction:
+			b.declareFromMessage(ctx, cb)
 		}
 	case socketmode.EventTypeEventsAPI:
 		ev, err := slackevents.ParseEvent(env.Payload, slackevents.OptionNoVerifyToken())
@@ -253,6 +257,35 @@ func (b *Bot) actions(ctx context.Context, cb slack.InteractionCallback, id stri
 		}
 		reply := b.handler.Handle(ctx, commands.Request{ID: fmt.Sprintf("%s/%d", id, i), Actor: actor(cb.User.ID), Channel: cb.Channel.ID, Text: text})
 		b.respond(ctx, cb.Channel.ID, cb.User.ID, cb.ResponseURL, reply)
+	}
+}
+
+// declareFromMessage answers the "Declare incident" message shortcut: the
+// declare form, filled from the message — or, when the message already
+// declared an incident, where that one is.
+func (b *Bot) declareFromMessage(ctx context.Context, cb slack.InteractionCallback) {
+	o := origin{Channel: cb.Channel.ID, TS: cb.Message.Timestamp, Author: "<@" + cb.Message.User + ">", Text: cb.Message.Text}
+	if cb.Message.User == "" {
+		o.Author = orDefault(cb.Message.Username, "a bot")
+	}
+	if id, err := b.svc.ByLink(ctx, incidents.LinkOrigin, o.ref()); err == nil {
+		inc, err := b.svc.Get(ctx, id)
+		if err == nil {
+			where := "its war room is being opened"
+			if inc.Channel != "" {
+				where = "war room <#" + inc.Channel + ">"
+			}
+			b.respond(ctx, cb.Channel.ID, cb.User.ID, cb.ResponseURL, commands.Reply{Text: fmt.Sprintf("This message already declared %s (%s).", inc.Key(), where), Private: true})
+			return
+		}
+	}
+	err := b.send.Do(ctx, "views.open", "", func(ctx context.Context) error { // a trigger lasts 3 s: now, not queued
+		_, err := b.api.OpenViewContext(ctx, cb.TriggerID, declareModalFrom(o))
+		return err
+	})
+	if err != nil {
+		b.log.Error("open the declare form from a message", "err", err)
+		b.respond(ctx, cb.Channel.ID, cb.User.ID, cb.ResponseURL, commands.Reply{Error: true, Text: "could not open the form; type /incident declare <title> instead"})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -23,10 +24,47 @@ const (
 	severityAuto  = "auto"
 )
 
+// shortcutDeclare is the message shortcut's callback id (slack/manifest.yaml).
+const shortcutDeclare = "declare_from_message"
+
+// origin is the message a declare form was opened from, carried through
+// Slack in the form's private metadata (3,000 characters at most: the text
+// is cut to fit; the description field holds it whole for editing).
+type origin struct {
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
+	Author  string `json:"author"`
+	Text    string `json:"text"`
+}
+
+func (o origin) ref() string { return o.Channel + "/" + o.TS }
+
+// What a channel id and a message timestamp look like: nothing else is
+// taken from a form's metadata into a link.
+var (
+	channelID = regexp.MustCompile(`^[CGD][A-Z0-9]{2,20}$`)
+	messageTS = regexp.MustCompile(`^[0-9]{1,12}\.[0-9]{1,8}$`)
+)
+
+// parseRef splits an origin reference back into channel and timestamp.
+func parseRef(ref string) (channel, ts string, ok bool) {
+	channel, ts, _ = strings.Cut(ref, "/")
+	return channel, ts, channelID.MatchString(channel) && messageTS.MatchString(ts)
+}
+
 // DeclareModal is the form `/incident declare` opens: title, severity (each
 // level with its impact and response time), description, affected service,
 // optional lead.
-func DeclareModal() slack.ModalViewRequest {
+func DeclareModal() slack.ModalViewRequest { return declareModal(nil) }
+
+// declareModalFrom is the declare form opened from a message (the
+// "Declare incident" shortcut): its first line as the title, its text as the
+// description, and the message itself carried to the declaration.
+func declareModalFrom(o origin) slack.ModalViewRequest {
+	return declareModal(&o)
+}
+
+func declareModal(from *origin) slack.ModalViewRequest {
 	opts := []*slack.OptionBlockObject{
 		slack.NewOptionBlockObject(severityAuto, plain("Classify from the description", 75), plain("Sitrep picks the level from the impact words and says why", 75)),
 	}
@@ -47,12 +85,25 @@ func DeclareModal() slack.ModalViewRequest {
 	lead := slack.NewOptionsSelectBlockElement(slack.OptTypeUser, plain("You, unless you pick someone", 150), blockLead, nil...)
 
 	optional := func(b *slack.InputBlock) *slack.InputBlock { b.Optional = true; return b }
+	meta := ""
+	if from != nil {
+		first, _, _ := strings.Cut(strings.TrimSpace(from.Text), "\n")
+		title.InitialValue = incidents.Cut(strings.TrimSpace(first), incidents.MaxTitle)
+		desc.InitialValue = incidents.Cut(strings.TrimSpace(from.Text), incidents.MaxNote)
+		o := *from
+		for b, _ := json.Marshal(o); len(b) > 2900 && o.Text != ""; b, _ = json.Marshal(o) {
+			o.Text = incidents.Cut(o.Text, len([]rune(o.Text))*3/4)
+		}
+		b, _ := json.Marshal(o)
+		meta = string(b)
+	}
 	return slack.ModalViewRequest{
-		Type:       slack.VTModal,
-		CallbackID: modalDeclare,
-		Title:      plain("Declare an incident", 24),
-		Submit:     plain("Declare", 24),
-		Close:      plain("Cancel", 24),
+		Type:            slack.VTModal,
+		PrivateMetadata: meta,
+		CallbackID:      modalDeclare,
+		Title:           plain("Declare an incident", 24),
+		Submit:          plain("Declare", 24),
+		Close:           plain("Cancel", 24),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{
 			slack.NewInputBlock(blockTitle, plain("Title", 2000), nil, title),
 			slack.NewInputBlock(blockSeverity, plain("Severity", 2000), nil, sev),
@@ -77,6 +128,10 @@ func declarationFromModal(cb slack.InteractionCallback) (incidents.Declaration, 
 	}
 	if u := get(blockLead).SelectedUser; u != "" {
 		d.Lead = "<@" + u + ">"
+	}
+	var from origin
+	if cb.View.PrivateMetadata != "" && json.Unmarshal([]byte(cb.View.PrivateMetadata), &from) == nil && channelID.MatchString(from.Channel) && messageTS.MatchString(from.TS) {
+		d.Origin = &incidents.Origin{Ref: from.ref(), Author: from.Author, Text: from.Text}
 	}
 	if v := get(blockSeverity).SelectedOption.Value; v != "" && v != severityAuto {
 		sev, err := incidents.ParseSeverity(v)

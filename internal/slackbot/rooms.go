@@ -275,10 +275,51 @@ func (r *rooms) open(ctx context.Context, inc *incidents.Incident, e *incidents.
 		}
 		inc = bound // the binding marked the header and topic: what changed meanwhile shows next
 	}
+	if ref := inc.Links[incidents.LinkOrigin]; ref != "" {
+		if err := r.origin(ctx, inc, ref, e, save); err != nil {
+			return err
+		}
+	}
 	if inc.Severity <= incidents.P2 && b.cfg.AnnounceChannel != "" {
 		return r.announce(ctx, inc, e, save)
 	}
 	return nil
+}
+
+// origin links the war room and the message an incident was declared from,
+// both ways: the message's permalink in the war room, and the war room in
+// the message's thread (when Sitrep may post in that channel).
+func (r *rooms) origin(ctx context.Context, inc *incidents.Incident, ref string, e *incidents.Effect, save func() error) error {
+	channel, ts, ok := parseRef(ref)
+	if !ok {
+		return nil
+	}
+	p := e.Progress
+	if p["permalink"] == "" {
+		err := r.b.send.Do(ctx, "chat.getPermalink", "", func(ctx context.Context) error {
+			var err error
+			p["permalink"], err = r.b.api.GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: channel, Ts: ts})
+			return err
+		})
+		if err != nil {
+			return slackErr(err)
+		}
+	}
+	text := fmt.Sprintf("📎 Declared from <%s|this message> in <#%s>", p["permalink"], channel)
+	if err := r.postOnce(ctx, e, save, "origin", inc.Channel, text, []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}); err != nil {
+		return err
+	}
+	if p["origin_thread"] != "" {
+		return nil
+	}
+	reply := fmt.Sprintf("🚨 %s declared from this message — war room <#%s>", inc.Key(), inc.Channel)
+	_, err := r.b.postMessage(ctx, r.b.send.DoOnce, channel, reply, nil, slack.MsgOptionTS(ts))
+	var se slack.SlackErrorResponse
+	if err != nil && !(errors.As(err, &se) && (se.Err == "not_in_channel" || se.Err == "channel_not_found")) {
+		return slackErr(err)
+	}
+	p["origin_thread"] = "1" // or Sitrep may not post there: the war room's link is enough
+	return save()
 }
 
 // create makes the channel, adding a suffix while the name is someone
