@@ -14,7 +14,7 @@ import (
 func Builtins() *Registry {
 	r := NewRegistry()
 	for _, c := range []Command{
-		{Name: "declare", Args: "[P1-P4] <title>", Summary: "declare an incident (severity from the title's impact words when not given)", Run: declare},
+		{Name: "declare", Args: "[--drill] [P1-P4] <title>", Summary: "declare an incident (severity from the title's impact words when not given)", Run: declare},
 		{Name: "ack", Incident: true, Summary: "acknowledge: stops the re-announcements", Run: ack},
 		{Name: "severity", Incident: true, Args: "<P1-P4> [reason]", Summary: "change the severity, saying why", Run: severity},
 		{Name: "status", Incident: true, Args: "<investigating|identified|monitoring|resolved> [message]", Summary: "post a status update", Run: status},
@@ -53,14 +53,19 @@ func invalid(format string, args ...any) error {
 
 func declare(ctx context.Context, c *Call) (Reply, error) {
 	d := incidents.Declaration{Title: c.Rest}
-	if len(c.Args) > 0 { // "P2", "P2:", "sev2", "SEV-2" first; not a bare digit, which may begin a title
-		sev, ok, err := incidents.SeverityToken(c.Args[0])
+	args := c.Args
+	for len(args) > 0 && args[0] == "--drill" { // a game day's incident
+		d.Drill, args = true, args[1:]
+		_, d.Title = splitWord(d.Title)
+	}
+	if len(args) > 0 { // "P2", "P2:", "sev2", "SEV-2" first; not a bare digit, which may begin a title
+		sev, ok, err := incidents.SeverityToken(args[0])
 		if err != nil {
 			return Reply{}, err
 		}
 		if ok {
 			d.Signals.Explicit = sev
-			_, d.Title = splitWord(c.Rest)
+			_, d.Title = splitWord(d.Title)
 		}
 	}
 	d.Request = c.Request.ID

@@ -37,7 +37,7 @@ func Card(inc *incidents.Incident, now time.Time) Reply {
 		fields = append(fields, Field{"Resolved", resolved})
 	}
 	return Reply{
-		Text:     inc.Key() + " · " + inc.Title,
+		Text:     inc.Key() + " · " + inc.Name(),
 		Fields:   fields,
 		Buttons:  Buttons(inc),
 		Incident: inc,
@@ -118,7 +118,7 @@ func ListLine(inc *incidents.Incident, now time.Time) string {
 		ack = "-"
 	}
 	return fmt.Sprintf("%-7s %s  %-13s %-7s %s — lead %s, declared %s ago",
-		inc.Key(), inc.Severity, inc.Status.Label(), ack, inc.Title, orNone(inc.Lead(), "unassigned"), say.Human(now.Sub(inc.DeclaredAt)))
+		inc.Key(), inc.Severity, inc.Status.Label(), ack, inc.Name(), orNone(inc.Lead(), "unassigned"), say.Human(now.Sub(inc.DeclaredAt)))
 }
 
 func orNone(s, none string) string {

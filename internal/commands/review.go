@@ -287,6 +287,9 @@ func Stats(ctx context.Context, svc *incidents.Service, since time.Time) (Summar
 	}
 	runbooks := map[string]int{}
 	for _, inc := range all {
+		if inc.Drill {
+			continue // a game day is not in the figures
+		}
 		if inc.DeclaredAt.Before(since) {
 			continue
 		}

@@ -167,6 +167,12 @@ func stepCmd(ctx context.Context, c *Call) (Reply, error) {
 			cmd += " revision=" + strconv.FormatInt(req.Revision, 10)
 		}
 		label, ask := "Confirm: "+step.Name, confirmQuestion(step.Name, res, "Go ahead?")
+		if inc.Drill { // a game day's action still changes the real cluster
+			ask = incidents.DrillMark + " — the change is real. " + ask
+			if len([]rune(ask)) > maxQuestion {
+				ask = incidents.DrillMark + " — the change is real. " + confirmQuestion(step.Name, runbooks.Result{Target: res.Target}, "Go ahead?")
+			}
+		}
 		if res.Warning != "" { // said beside the result, and again in the question
 			out.Fields = append(out.Fields, Field{"⚠️ Warning", res.Warning})
 			label, ask = "Confirm anyway: "+step.Name, "⚠️ "+res.Warning+". "+confirmQuestion(step.Name, res, "Go ahead anyway?")

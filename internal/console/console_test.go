@@ -94,7 +94,7 @@ func TestConsoleEdgeCases(t *testing.T) {
 		"error: that line is longer than 65536 bytes and was ignored",
 		"severity INC-1 <P1-P4> [reason]: cancelled",
 		"error: which incident? give its id (INC-7 or 7) or run this in its war room (open: INC-1) (usage: ack [INC-n])",
-		"declare [P1-P4] <title>",
+		"declare [--drill] [P1-P4] <title>",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -55,9 +55,10 @@ type Incident struct {
 	// Actions are the follow-up action items.
 	Actions []ActionItem `json:"actions,omitempty"`
 	// LastUpdateAt is the last status update; Nudges the reminders to post
-	// one sent since (or since the declaration).
+	// one sent since, the last at NudgedAt.
 	LastUpdateAt time.Time `json:"last_update_at,omitzero"`
 	Nudges       int       `json:"nudges,omitempty"`
+	NudgedAt     time.Time `json:"nudged_at,omitzero"`
 	// FollowUps are the after-resolution reminders already sent ("document", "review").
 	FollowUps []string `json:"follow_ups,omitempty"`
 	// Labels are the alert's labels when an alert declared it (runbook parameters).
@@ -65,6 +66,19 @@ type Incident struct {
 	// Links are external references by system ("pagerduty" → incident id).
 	Links     map[string]string `json:"links,omitempty"`
 	UpdatedAt time.Time         `json:"updated_at"`
+	// Drill marks a game-day incident (declare --drill).
+	Drill bool `json:"drill,omitempty"`
+}
+
+// DrillMark is what marks a drill wherever an incident is named.
+const DrillMark = "🧪 DRILL"
+
+// Name is the incident's title as it is shown: a drill's marked.
+func (inc *Incident) Name() string {
+	if inc.Drill {
+		return DrillMark + " · " + inc.Title
+	}
+	return inc.Title
 }
 
 // Clone returns a copy that shares no slice or map with inc: a change to
@@ -180,22 +194,35 @@ func (inc *Incident) NextReminder() (time.Time, bool) {
 }
 
 // nextNudge is when an acknowledged incident's lead is next asked for a
-// status update: one cadence after the last update (or the declaration),
-// then one per cadence while none comes.
+// status update: one cadence (of the severity it has now) after the last
+// sign of life — an update, the acknowledgement, the declaration or
+// reopening — or after the last nudge.
 func (inc *Incident) nextNudge() (time.Time, bool) {
 	every := inc.Severity.UpdateCadence()
 	if every <= 0 {
 		return time.Time{}, false
 	}
-	return inc.updateBase().Add(time.Duration(inc.Nudges+1) * every), true
+	base, _ := inc.updateBase()
+	if inc.NudgedAt.After(base) {
+		base = inc.NudgedAt
+	}
+	return base.Add(every), true
 }
 
-// updateBase is what the update cadence counts from.
-func (inc *Incident) updateBase() time.Time {
-	if inc.LastUpdateAt.After(inc.DeclaredAt) {
-		return inc.LastUpdateAt
+// updateBase is the last sign of life the update cadence counts from, and
+// what it was.
+func (inc *Incident) updateBase() (time.Time, string) {
+	at, what := inc.AckClock, "since it was declared"
+	if inc.AckClock.After(inc.DeclaredAt) {
+		what = "since it was reopened"
 	}
-	return inc.DeclaredAt
+	if inc.AckedAt.After(at) {
+		at, what = inc.AckedAt, "since it was acknowledged"
+	}
+	if !inc.LastUpdateAt.Before(at) && !inc.LastUpdateAt.IsZero() {
+		at, what = inc.LastUpdateAt, "since the last one"
+	}
+	return at, what
 }
 
 // Reached returns when phase p was reached, and whether it was.

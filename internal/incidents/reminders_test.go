@@ -96,9 +96,21 @@ func TestRunRemindersReannouncesUntilAcked(t *testing.T) {
 	if _, err := svc.Ack(ctx, inc.ID, alice); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(time.Hour) // 1h10m after the declaration, no update: one nudge, the next at 1h30m
-	if n, next, err := svc.RemindDue(ctx); err != nil || n != 1 || !next.Equal(start.Add(90*time.Minute)) {
-		t.Fatalf("after ack: %d nudges, next %v, %v", n, next, err)
+	clock.Advance(time.Hour) // acknowledged at 10m, no update by 1h10m: one nudge (the loop's or this tick's), the next 30m later
+	if _, _, err := svc.RemindDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	nudged := 0
+	svc.Timeline(ctx, inc.ID, func(ev incidents.Event) error {
+		if ev.Kind == incidents.EventNudge {
+			nudged++
+		}
+		return nil
+	})
+	if after, _ := svc.Get(ctx, inc.ID); nudged != 1 {
+		t.Fatalf("after ack: %d nudges, want 1", nudged)
+	} else if next, _ := after.NextReminder(); !next.Equal(start.Add(100 * time.Minute)) {
+		t.Fatalf("after ack: next %v, want +100m", next)
 	}
 	count := 0
 	svc.Timeline(ctx, inc.ID, func(ev incidents.Event) error {
@@ -212,7 +224,7 @@ func TestUpdateNudges(t *testing.T) {
 	if n := tick(6 * time.Hour); n != 1 {
 		t.Errorf("after a restart at 6h: %d nudges, want 1", n)
 	}
-	if got := nudges(svc, inc.ID); len(got) != 2 || got[1].Fields["nudge"] != "4" || !strings.Contains(got[1].Message, "since the last one") {
+	if got := nudges(svc, inc.ID); len(got) != 2 || got[1].Fields["nudge"] != "1" || !strings.Contains(got[1].Message, "no status update for 4h20m since the last one") {
 		t.Errorf("nudges %+v", got)
 	}
 	if n := len(nudges(svc, low.ID)); n != 0 {
@@ -238,5 +250,62 @@ func TestParseUpdateCadence(t *testing.T) {
 		if _, err := incidents.ParseUpdateCadence(bad); err == nil {
 			t.Errorf("%q was accepted", bad)
 		}
+	}
+}
+
+// TestNudgesCountFromTheLastSignOfLife: an acknowledgement long after the
+// declaration, a severity change after nudges and a reopening each start
+// the cadence where they happened, not from the declaration.
+func TestNudgesCountFromTheLastSignOfLife(t *testing.T) {
+	who := incidents.Actor{Name: "@a", Source: "console"}
+	next := func(inc *incidents.Incident) time.Duration {
+		t.Helper()
+		at, ok := inc.NextReminder()
+		if !ok {
+			t.Fatal("no reminder due")
+		}
+		return at.Sub(start)
+	}
+	inc, _, _ := incidents.Declare(incidents.Declaration{Title: "Checkout degraded", Signals: incidents.Signals{Explicit: incidents.P2}}, who, start)
+	inc.Ack(who, start.Add(3*time.Hour)) // acknowledged late: nudged an hour later, not at once
+	if got := next(inc); got != 4*time.Hour {
+		t.Errorf("after a late ack: next at +%s, want +4h", got)
+	}
+	inc.Remind(start.Add(4 * time.Hour))
+	inc.ChangeSeverity(incidents.P3, "one endpoint", who, start.Add(4*time.Hour+time.Minute))
+	if got := next(inc); got != 8*time.Hour { // the last nudge + P3's 4h
+		t.Errorf("after a downgrade: next at +%s, want +8h", got)
+	}
+	inc.Resolve("fixed", who, start.Add(5*time.Hour))
+	inc.Reopen("back", who, start.Add(10*time.Hour))
+	inc.Ack(who, start.Add(10*time.Hour))
+	if got := next(inc); got != 14*time.Hour {
+		t.Errorf("after reopening: next at +%s, want +14h", got)
+	}
+	evs, _ := inc.Remind(start.Add(14 * time.Hour))
+	if len(evs) != 1 || !strings.Contains(evs[0].Message, "for 4h since it was reopened") {
+		t.Errorf("nudge after reopening: %+v", evs)
+	}
+}
+
+// TestAMessageDeclaresOneIncident: two declarations from the same message
+// (two people's forms, submitted at once) make one incident.
+func TestAMessageDeclaresOneIncident(t *testing.T) {
+	svc, _ := openService(t, filepath.Join(t.TempDir(), "s.db"), incidents.NewManualClock(start), make(recorder, 10))
+	from := &incidents.Origin{Ref: "C1/1764126000.000100", Author: "<@U9>", Text: "checkout 502s"}
+	ids := make(chan int64, 2)
+	for _, who := range []string{"<@U1>", "<@U2>"} {
+		go func() {
+			inc, err := svc.Declare(context.Background(), incidents.Declaration{Title: "Checkout 502s", Origin: from, Request: "env-" + who}, incidents.Actor{Name: who, Source: "slack"})
+			if err != nil {
+				t.Error(err)
+				ids <- 0
+				return
+			}
+			ids <- inc.ID
+		}()
+	}
+	if a, b := <-ids, <-ids; a != b || a == 0 {
+		t.Errorf("incidents %d and %d from one message", a, b)
 	}
 }

@@ -44,8 +44,14 @@ func (s *Service) Now() time.Time { return s.clock.Now() }
 // Declare opens a new incident.
 func (s *Service) Declare(ctx context.Context, d Declaration, by Actor) (*Incident, error) {
 	now := s.clock.Now().UTC()
-	if d.Request != "" {
-		res, err := s.store.Apply(ctx, Write{Link: Link{System: LinkRequest, Ref: d.Request}, Create: func() (*Incident, []Event, error) {
+	if d.Request != "" || d.Origin != nil {
+		// Found, not declared again: the same request replayed after a crash,
+		// or a message someone else declared meanwhile.
+		key := Link{System: LinkRequest, Ref: d.Request}
+		if d.Origin != nil {
+			key = Link{System: LinkOrigin, Ref: d.Origin.Ref}
+		}
+		res, err := s.store.Apply(ctx, Write{Link: key, Create: func() (*Incident, []Event, error) {
 			return Declare(d, by, now)
 		}})
 		if err != nil {

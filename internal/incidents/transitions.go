@@ -28,6 +28,9 @@ type Declaration struct {
 	// Origin is the chat message it was declared from, when it was (a
 	// Slack message shortcut): the timeline starts with it.
 	Origin *Origin
+	// Drill declares a game-day incident: marked everywhere, left out of
+	// stats and metrics and never sent to PagerDuty.
+	Drill bool
 }
 
 // Origin is a chat message an incident was declared from.
@@ -64,6 +67,7 @@ func Declare(d Declaration, by Actor, at time.Time) (*Incident, []Event, error) 
 		Severity: c.Severity, SeverityReason: c.Reason,
 		Status: Investigating, Phase: Detect, Phases: []Mark{{Phase: Detect, At: at}},
 		DeclaredAt: at, DeclaredBy: by.Name, Source: by.Source, AckClock: at, UpdatedAt: at,
+		Drill: d.Drill,
 	}
 	if len(d.Links) > 0 || d.Runbook != "" || d.Request != "" || d.Origin != nil {
 		inc.Links = make(map[string]string, len(d.Links)+3)
@@ -90,6 +94,9 @@ func Declare(d Declaration, by Actor, at time.Time) (*Incident, []Event, error) 
 	declared.To = c.Severity.String()
 	declared.Message = Cut(full, MaxStored)
 	declared.Fields = map[string]string{"severity_reason": c.Reason}
+	if d.Drill {
+		declared.Fields["drill"] = "true"
+	}
 	if d.Runbook != "" {
 		declared.Fields["runbook"] = d.Runbook
 	}
@@ -291,6 +298,7 @@ func (inc *Incident) Reopen(reason string, by Actor, at time.Time) ([]Event, err
 	ev.From, ev.To, ev.Message = string(Resolved), string(Investigating), strings.TrimSpace(reason)
 	inc.Status, inc.ResolvedAt, inc.Summary = Investigating, time.Time{}, ""
 	inc.AckedAt, inc.AckedBy, inc.AckClock, inc.Reminders = time.Time{}, "", at, 0
+	inc.Nudges, inc.NudgedAt = 0, time.Time{}
 	inc.touch(at)
 	return []Event{ev}, nil
 }
@@ -322,14 +330,12 @@ func (inc *Incident) Remind(at time.Time) ([]Event, bool) {
 // nudge asks the lead for a status update, once per cadence without one:
 // after a long outage of Sitrep one nudge, not one per missed interval.
 func (inc *Incident) nudge(at time.Time) []Event {
-	every, since := inc.Severity.UpdateCadence(), at.Sub(inc.updateBase())
-	inc.Nudges = int(since / every)
+	base, last := inc.updateBase()
+	every, since := inc.Severity.UpdateCadence(), at.Sub(base)
+	inc.Nudges++
+	inc.NudgedAt = at
 	ev := inc.event(EventNudge, System, at)
 	ev.Fields = map[string]string{"nudge": strconv.Itoa(inc.Nudges), "since": since.Round(time.Second).String(), "every": every.String()}
-	last := "since it was declared"
-	if !inc.LastUpdateAt.IsZero() && inc.LastUpdateAt.After(inc.DeclaredAt) {
-		last = "since the last one"
-	}
 	ev.Message = fmt.Sprintf("%s has had no status update for %s %s (%s incidents get one every %s): %s, post one for the people waiting",
 		inc.Key(), Human(since), last, inc.Severity, Human(every), orName(inc.Lead(), "the team"))
 	inc.touch(at)

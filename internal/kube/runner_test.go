@@ -127,6 +127,12 @@ func TestRunbookStepsEndToEnd(t *testing.T) {
 		t.Errorf("switch to an empty colour: %+v %+v", sw.Fields, sw.Buttons)
 	}
 
+	// In a drill, the confirmation says the change is real.
+	say(r, "@ops", "declare --drill P2 Game day: checkout error rate above 5%")
+	if drill := say(r, "@ops", "step 2 high-error-rate 14 replicas=16"); len(drill.Buttons) == 0 || !strings.HasPrefix(drill.Buttons[0].Confirm, "🧪 DRILL — the change is real. ") {
+		t.Errorf("a drill's confirmation: %+v", drill.Buttons)
+	}
+
 	tl := say(r, "@ops", "timeline 1")
 	steps := 0
 	for _, l := range tl.Lines {

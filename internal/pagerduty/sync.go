@@ -21,7 +21,7 @@ const Consumer = "pagerduty"
 // Changes that came from PagerDuty are never sent back (no echo loop).
 func Subscription() incidents.Subscription {
 	return incidents.Subscription{Consumer: Consumer, Events: func(inc *incidents.Incident, ev incidents.Event) bool {
-		if inc.Links[LinkSystem] == "" || ev.Source == incidents.SourcePagerDuty {
+		if inc.Links[LinkSystem] == "" || ev.Source == incidents.SourcePagerDuty || inc.Drill { // a drill never pages
 			return false
 		}
 		switch ev.Kind {

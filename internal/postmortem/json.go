@@ -27,6 +27,7 @@ type head struct {
 		Roles       []incidents.Holder `json:"roles,omitempty"`
 		Links       map[string]string  `json:"links,omitempty"`
 		WarRoom     string             `json:"war_room,omitempty"`
+		Drill       bool               `json:"drill,omitempty"` // a game day's: not an incident
 	} `json:"incident"`
 	Detection struct {
 		Source string   `json:"source"`
@@ -96,6 +97,7 @@ func jsonRow(w *bufio.Writer, first bool, ev incidents.Event) error {
 func jsonHead(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options) error {
 	var h head
 	h.Incident.ID, h.Incident.Title, h.Incident.Description, h.Incident.Service = inc.Key(), inc.Title, inc.Description, inc.Service
+	h.Incident.Drill = inc.Drill
 	h.Incident.Severity, h.Incident.Reason, h.Incident.Status = inc.Severity.String(), inc.SeverityReason, string(inc.Status)
 	h.Incident.DeclaredAt, h.Incident.DeclaredBy, h.Incident.Source = inc.DeclaredAt.UTC().Format(rfc3339), inc.DeclaredBy, inc.Source
 	h.Incident.Roles, h.Incident.Links, h.Incident.WarRoom = inc.Roles, inc.Links, inc.ChannelName

@@ -49,7 +49,10 @@ func mdHead(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options) 
 	t := Measure(inc)
 	sev := inc.Severity
 
-	p("# Postmortem: %s · %s\n\n", inc.Key(), cell(inc.Title))
+	p("# Postmortem: %s · %s\n\n", inc.Key(), cell(inc.Name()))
+	if inc.Drill {
+		p("> %s: a game-day exercise, not an incident. It is left out of stats and metrics and was never sent to PagerDuty.\n\n", incidents.DrillMark)
+	}
 	p("_Blameless: this describes what happened and how the system and our process let it happen, not who to blame._\n\n")
 	p("| | |\n|---|---|\n")
 	p("| Severity | %s — %s (respond within %s). Why: %s |\n", sev.Label(), sev.Impact(), say.Human(sev.ResponseTime()), cell(inc.SeverityReason))

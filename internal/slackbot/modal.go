@@ -1,6 +1,7 @@
 package slackbot
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -38,6 +39,34 @@ type origin struct {
 }
 
 func (o origin) ref() string { return o.Channel + "/" + o.TS }
+
+// maxInput is Slack's longest plain-text input (max_length at most 3,000).
+const maxInput = 3000
+
+// readable turns Slack's markup into the text people saw: mentions as
+// @U123, channels as #name, links as their label and address, special
+// mentions as words, &lt; &gt; &amp; as themselves. A form filled from a
+// message shows that, and nothing in it is markup any more.
+func readable(s string) string {
+	s = slackToken.ReplaceAllStringFunc(s, func(tok string) string {
+		in := tok[1 : len(tok)-1]
+		target, label, _ := strings.Cut(in, "|")
+		switch {
+		case strings.HasPrefix(target, "@"):
+			return "@" + cmp.Or(label, target[1:])
+		case strings.HasPrefix(target, "#"):
+			return "#" + cmp.Or(label, target[1:])
+		case strings.HasPrefix(target, "!"):
+			return "@" + strings.TrimPrefix(cmp.Or(label, strings.SplitN(target[1:], "^", 2)[0]), "@")
+		case label != "":
+			return label + " (" + target + ")"
+		}
+		return target
+	})
+	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
+}
+
+var slackToken = regexp.MustCompile(`<[^<>\n]+>`)
 
 // What a channel id and a message timestamp look like: nothing else is
 // taken from a form's metadata into a link.
@@ -80,20 +109,19 @@ func declareModal(from *origin) slack.ModalViewRequest {
 	title.MaxLength = incidents.MaxTitle
 	desc := slack.NewPlainTextInputBlockElement(plain("What is happening, who is affected", 150), blockDesc)
 	desc.Multiline = true
-	desc.MaxLength = incidents.MaxNote
+	desc.MaxLength = maxInput
 	service := slack.NewPlainTextInputBlockElement(plain("e.g. architect-api", 150), blockService)
 	lead := slack.NewOptionsSelectBlockElement(slack.OptTypeUser, plain("You, unless you pick someone", 150), blockLead, nil...)
 
 	optional := func(b *slack.InputBlock) *slack.InputBlock { b.Optional = true; return b }
 	meta := ""
 	if from != nil {
-		first, _, _ := strings.Cut(strings.TrimSpace(from.Text), "\n")
+		text := readable(from.Text)
+		first, _, _ := strings.Cut(strings.TrimSpace(text), "\n")
 		title.InitialValue = incidents.Cut(strings.TrimSpace(first), incidents.MaxTitle)
-		desc.InitialValue = incidents.Cut(strings.TrimSpace(from.Text), incidents.MaxNote)
+		desc.InitialValue = incidents.Cut(strings.TrimSpace(text), maxInput)
 		o := *from
-		for b, _ := json.Marshal(o); len(b) > 2900 && o.Text != ""; b, _ = json.Marshal(o) {
-			o.Text = incidents.Cut(o.Text, len([]rune(o.Text))*3/4)
-		}
+		o.Text = "" // the timeline keeps what the declarer leaves in the description, not the whole message
 		b, _ := json.Marshal(o)
 		meta = string(b)
 	}
@@ -131,7 +159,7 @@ func declarationFromModal(cb slack.InteractionCallback) (incidents.Declaration, 
 	}
 	var from origin
 	if cb.View.PrivateMetadata != "" && json.Unmarshal([]byte(cb.View.PrivateMetadata), &from) == nil && channelID.MatchString(from.Channel) && messageTS.MatchString(from.TS) {
-		d.Origin = &incidents.Origin{Ref: from.ref(), Author: from.Author, Text: from.Text}
+		d.Origin = &incidents.Origin{Ref: from.ref(), Author: from.Author, Text: d.Description}
 	}
 	if v := get(blockSeverity).SelectedOption.Value; v != "" && v != severityAuto {
 		sev, err := incidents.ParseSeverity(v)

@@ -236,5 +236,5 @@ func Topic(inc *incidents.Incident) string {
 	if lead == "" {
 		lead = "no lead"
 	}
-	return truncate(peopleOf(inc).escape(fmt.Sprintf("%s %s · %s · lead %s · %s", inc.Severity, inc.Severity.Name(), inc.Status.Label(), lead, inc.Title)), 250)
+	return truncate(peopleOf(inc).escape(fmt.Sprintf("%s %s · %s · lead %s · %s", inc.Severity, inc.Severity.Name(), inc.Status.Label(), lead, inc.Name())), 250)
 }

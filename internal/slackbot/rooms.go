@@ -275,13 +275,13 @@ func (r *rooms) open(ctx context.Context, inc *incidents.Incident, e *incidents.
 		}
 		inc = bound // the binding marked the header and topic: what changed meanwhile shows next
 	}
-	if ref := inc.Links[incidents.LinkOrigin]; ref != "" {
-		if err := r.origin(ctx, inc, ref, e, save); err != nil {
+	if inc.Severity <= incidents.P2 && b.cfg.AnnounceChannel != "" {
+		if err := r.announce(ctx, inc, e, save); err != nil {
 			return err
 		}
 	}
-	if inc.Severity <= incidents.P2 && b.cfg.AnnounceChannel != "" {
-		return r.announce(ctx, inc, e, save)
+	if ref := inc.Links[incidents.LinkOrigin]; ref != "" { // after the announcement: a link never holds it up
+		return r.origin(ctx, inc, ref, e, save)
 	}
 	return nil
 }
@@ -295,17 +295,24 @@ func (r *rooms) origin(ctx context.Context, inc *incidents.Incident, ref string,
 		return nil
 	}
 	p := e.Progress
+	var se slack.SlackErrorResponse
 	if p["permalink"] == "" {
 		err := r.b.send.Do(ctx, "chat.getPermalink", "", func(ctx context.Context) error {
 			var err error
 			p["permalink"], err = r.b.api.GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: channel, Ts: ts})
 			return err
 		})
-		if err != nil {
-			return slackErr(err)
+		switch {
+		case errors.As(err, &se): // Slack said no (a DM, a channel Sitrep cannot see): the room says so without a link
+			p["permalink"] = "-"
+		case err != nil:
+			return slackErr(err) // try again
 		}
 	}
 	text := fmt.Sprintf("📎 Declared from <%s|this message> in <#%s>", p["permalink"], channel)
+	if p["permalink"] == "-" {
+		text = "📎 Declared from a message Sitrep cannot link to (a direct message, or a channel it is not in)"
+	}
 	if err := r.postOnce(ctx, e, save, "origin", inc.Channel, text, []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}); err != nil {
 		return err
 	}
@@ -313,10 +320,10 @@ func (r *rooms) origin(ctx context.Context, inc *incidents.Incident, ref string,
 		return nil
 	}
 	reply := fmt.Sprintf("🚨 %s declared from this message — war room <#%s>", inc.Key(), inc.Channel)
-	_, err := r.b.postMessage(ctx, r.b.send.DoOnce, channel, reply, nil, slack.MsgOptionTS(ts))
-	var se slack.SlackErrorResponse
-	if err != nil && !(errors.As(err, &se) && (se.Err == "not_in_channel" || se.Err == "channel_not_found")) {
-		return slackErr(err)
+	if p["permalink"] != "-" {
+		if _, err := r.b.postMessage(ctx, r.b.send.DoOnce, channel, reply, nil, slack.MsgOptionTS(ts)); err != nil && !errors.As(err, &se) {
+			return slackErr(err) // not Slack's no (not_in_channel and the like): try again
+		}
 	}
 	p["origin_thread"] = "1" // or Sitrep may not post there: the war room's link is enough
 	return save()
@@ -461,7 +468,11 @@ var nonSlug = regexp.MustCompile(`[^a-z0-9_]+`)
 // ChannelName is the war room's name: inc-<n>-<slug>, lowercase, at most 80.
 func ChannelName(inc *incidents.Incident) string {
 	slug := strings.Trim(nonSlug.ReplaceAllString(strings.ToLower(inc.Title), "-"), "-_")
-	name := fmt.Sprintf("inc-%d", inc.ID)
+	prefix := "inc"
+	if inc.Drill {
+		prefix = "drill" // a game day's room reads as one in the channel list
+	}
+	name := fmt.Sprintf("%s-%d", prefix, inc.ID)
 	if slug != "" {
 		name += "-" + slug
 	}

@@ -30,7 +30,8 @@ func (e *env) shortcut(t testing.TB, user, channel, author, ts, text string) sla
 // room; the same message again says where its incident is.
 func TestDeclareFromAMessage(t *testing.T) {
 	e := start(t)
-	text := "checkout is throwing 502s for EU customers\nstarted right after the 14:00 deploy <!channel>"
+	text := "checkout is throwing 502s for EU customers\nstarted right after the 14:00 deploy &gt; p99 2s <!channel> <@U7|bob> <https://grafana.example/d/1|dashboard>"
+	shown := "checkout is throwing 502s for EU customers\nstarted right after the 14:00 deploy > p99 2s @channel @bob dashboard (https://grafana.example/d/1)"
 	e.send(t, e.shortcut(t, "U2", e.general, "U9", "1764126000.000100", text))
 	var form struct {
 		CallbackID      string `json:"callback_id"`
@@ -42,7 +43,7 @@ func TestDeclareFromAMessage(t *testing.T) {
 		} `json:"blocks"`
 	}
 	e.wait(t, "the declare form", func(v *slacktest.View) bool { return len(v.Views()) == 1 && json.Unmarshal(v.Views()[0], &form) == nil })
-	if form.CallbackID != "declare" || form.Blocks[0].Element.InitialValue != "checkout is throwing 502s for EU customers" || form.Blocks[2].Element.InitialValue != text {
+	if form.CallbackID != "declare" || form.Blocks[0].Element.InitialValue != "checkout is throwing 502s for EU customers" || form.Blocks[2].Element.InitialValue != shown || strings.Contains(form.PrivateMetadata, "502s") {
 		t.Fatalf("form %+v", form)
 	}
 	m := sample(t, "DERIVED_view_submission_envelope.json")
@@ -54,7 +55,7 @@ func TestDeclareFromAMessage(t *testing.T) {
 	view["state"] = map[string]any{"values": map[string]any{
 		"title":       map[string]any{"title": input("EU checkout 502s after the 14:00 deploy")},
 		"severity":    map[string]any{"severity": map[string]any{"type": "static_select", "selected_option": map[string]any{"value": "P2"}}},
-		"description": map[string]any{"description": input(text)},
+		"description": map[string]any{"description": input(shown)},
 	}}
 	e.send(t, slacktest.Envelope{Type: "interactive", Payload: p, AcceptsResponsePayload: true})
 	room := e.warRoom(t, 1)
@@ -71,7 +72,7 @@ func TestDeclareFromAMessage(t *testing.T) {
 		}
 		return nil
 	})
-	if len(kinds) < 2 || kinds[0] != incidents.EventDeclared || kinds[1] != incidents.EventOrigin || from.Message != text || from.Fields["author"] != "<@U9>" {
+	if len(kinds) < 2 || kinds[0] != incidents.EventDeclared || kinds[1] != incidents.EventOrigin || from.Message != shown || from.Fields["author"] != "<@U9>" {
 		t.Errorf("timeline %v, origin %+v", kinds, from)
 	}
 	e.wait(t, "the links both ways", func(v *slacktest.View) bool {
@@ -99,4 +100,47 @@ func TestDeclareFromAMessage(t *testing.T) {
 			t.Errorf("%d forms opened, want 1", len(v.Views()))
 		}
 	})
+}
+
+// TestDeclareFromADirectMessage: a P1 declared from a message Sitrep
+// cannot see (a direct message) is announced all the same, and its war room
+// says the message cannot be linked.
+func TestDeclareFromADirectMessage(t *testing.T) {
+	e := start(t)
+	e.send(t, e.shortcut(t, "U2", "D0DM12345", "U9", "1764126000.000200", "the API is completely unavailable"))
+	var meta string
+	e.wait(t, "the declare form", func(v *slacktest.View) bool {
+		var form struct {
+			PrivateMetadata string `json:"private_metadata"`
+		}
+		if len(v.Views()) == 1 && json.Unmarshal(v.Views()[0], &form) == nil {
+			meta = form.PrivateMetadata
+			return true
+		}
+		return false
+	})
+	m := sample(t, "DERIVED_view_submission_envelope.json")
+	p := m["payload"].(map[string]any)
+	p["user"].(map[string]any)["id"] = "U2"
+	view := p["view"].(map[string]any)
+	view["callback_id"], view["private_metadata"] = "declare", meta
+	view["state"] = map[string]any{"values": map[string]any{
+		"title":    map[string]any{"title": map[string]any{"type": "plain_text_input", "value": "API completely unavailable"}},
+		"severity": map[string]any{"severity": map[string]any{"type": "static_select", "selected_option": map[string]any{"value": "P1"}}},
+	}}
+	e.send(t, slacktest.Envelope{Type: "interactive", Payload: p, AcceptsResponsePayload: true})
+	room := e.warRoom(t, 1)
+	e.wait(t, "the announcement and the room's note", func(v *slacktest.View) bool {
+		var announced, noted bool
+		for _, m := range v.Messages(e.announce) {
+			announced = announced || strings.Contains(m.Text, "INC-1")
+		}
+		for _, m := range v.Messages(room.ID) {
+			noted = noted || strings.HasPrefix(m.Text, "📎 Declared from a message Sitrep cannot link to")
+		}
+		return announced && noted
+	})
+	if inc := e.incident(t, 1); inc.Links[incidents.LinkOrigin] != "D0DM12345/1764126000.000200" {
+		t.Errorf("links %v", inc.Links)
+	}
 }

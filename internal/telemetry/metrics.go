@@ -65,7 +65,7 @@ func (m *Metrics) Seed(open []*incidents.Incident) {
 		m.open.WithLabelValues(s.String()).Set(0)
 	}
 	for _, inc := range open {
-		if inc.Open() {
+		if inc.Open() && !inc.Drill {
 			m.open.WithLabelValues(inc.Severity.String()).Inc()
 		}
 	}
@@ -73,6 +73,9 @@ func (m *Metrics) Seed(open []*incidents.Incident) {
 
 // Notify updates the metrics from a change's events.
 func (m *Metrics) Notify(_ context.Context, inc *incidents.Incident, events []incidents.Event) {
+	if inc.Drill {
+		return // a game day is not an incident rate, MTTA or MTTR
+	}
 	for _, ev := range events {
 		switch ev.Kind {
 		case incidents.EventDeclared:

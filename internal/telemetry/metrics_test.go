@@ -42,6 +42,12 @@ func TestMetricsFollowTheLifecycle(t *testing.T) {
 	apply(inc.ChangeSeverity(incidents.P1, "it was worse", who, t0.Add(2*time.Hour))) // resolved: open unchanged
 	apply(inc.Reopen("", who, t0.Add(3*time.Hour)))
 	apply(inc.Record(incidents.EventRunbookStep, "High Error Rate · 2", map[string]string{"runbook": "high-error-rate", "outcome": "ok"}, who, t0.Add(4*time.Hour)))
+	// A drill changes no figure: declared, acknowledged and open on a game day.
+	drill, drillEvents, _ := incidents.Declare(incidents.Declaration{Title: "game day", Drill: true, Signals: incidents.Signals{Explicit: incidents.P1}}, who, t0)
+	m.Notify(context.Background(), drill, drillEvents)
+	ackEvents, _ := drill.Ack(who, t0.Add(time.Minute))
+	m.Notify(context.Background(), drill, ackEvents)
+	m.Seed([]*incidents.Incident{old, inc, drill}) // a restart's seed leaves it out too
 
 	checks := []struct {
 		name, metric, sev string
