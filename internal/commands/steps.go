@@ -166,23 +166,15 @@ func stepCmd(ctx context.Context, c *Call) (Reply, error) {
 		if req.Revision > 0 {
 			cmd += " revision=" + strconv.FormatInt(req.Revision, 10)
 		}
-		label, ask := "Confirm: "+step.Name, confirmQuestion(step.Name, res, "Go ahead?")
+		label, prefix, end := "Confirm: "+step.Name, "", "Go ahead?"
 		if inc.Drill { // a game day's action still changes the real cluster
-			ask = incidents.DrillMark + " — the change is real. " + ask
-			if len([]rune(ask)) > maxQuestion {
-				ask = incidents.DrillMark + " — the change is real. " + confirmQuestion(step.Name, runbooks.Result{Target: res.Target}, "Go ahead?")
-			}
+			prefix = incidents.DrillMark + " — the change is real. "
 		}
 		if res.Warning != "" { // said beside the result, and again in the question
 			out.Fields = append(out.Fields, Field{"⚠️ Warning", res.Warning})
-			label, ask = "Confirm anyway: "+step.Name, "⚠️ "+res.Warning+". "+confirmQuestion(step.Name, res, "Go ahead anyway?")
-			if len([]rune(ask)) > maxQuestion {
-				ask = "⚠️ " + res.Warning + ". " + confirmQuestion(step.Name, runbooks.Result{Target: res.Target}, "Go ahead anyway?")
-			}
-			if len([]rune(ask)) > maxQuestion { // the warning first, whole; then the question
-				ask = fmt.Sprintf("⚠️ %s. %s anyway? Only you can confirm, within %s.", res.Warning, step.Name, say.Human(runbooks.ConfirmTTL))
-			}
+			label, prefix, end = "Confirm anyway: "+step.Name, prefix+"⚠️ "+res.Warning+". ", "Go ahead anyway?"
 		}
+		ask := confirmQuestion(prefix, step.Name, res, end)
 		out.Buttons = append(out.Buttons, Button{Label: label, Command: cmd, Style: Danger, Confirm: ask})
 	}
 	// An undo offers the other revisions, newest first: each button
@@ -201,15 +193,22 @@ func stepCmd(ctx context.Context, c *Call) (Reply, error) {
 // dialog shows 300 characters.
 const maxQuestion = 300
 
-// confirmQuestion asks to confirm a previewed step: what it does on what
-// when that fits, else the step and its object (the result above says the rest).
-func confirmQuestion(name string, res runbooks.Result, end string) string {
+// confirmQuestion asks to confirm a previewed step, after prefix (a drill's
+// mark, a warning), in the longest form that fits: what it does on what;
+// the step and its object (the result above says the rest); the step alone.
+func confirmQuestion(prefix, name string, res runbooks.Result, end string) string {
 	tail := fmt.Sprintf("Only you can confirm, within %s. %s", say.Human(runbooks.ConfirmTTL), end)
+	short := fmt.Sprintf("%s on %s, as the dry run above shows. %s", name, res.Target, tail)
 	q := fmt.Sprintf("%s on %s: %s (checked by a server dry run). %s", name, res.Target, res.Summary, tail)
 	if res.Summary == "" || len([]rune(q)) > maxQuestion-60 {
-		q = fmt.Sprintf("%s on %s, as the dry run above shows. %s", name, res.Target, tail)
+		q = short
 	}
-	return q
+	for _, q := range []string{prefix + q, prefix + short} {
+		if len([]rune(q)) <= maxQuestion {
+			return q
+		}
+	}
+	return fmt.Sprintf("%s%s%s Only you can confirm, within %s.", prefix, name, strings.TrimPrefix(end, "Go ahead"), say.Human(runbooks.ConfirmTTL))
 }
 
 // maxRevisionChoices is how many other revisions an undo's preview offers
