@@ -180,6 +180,12 @@ func (c *Client) podsOf(ctx context.Context, ns, deployment, pod string) ([]core
 	if err != nil {
 		return nil, err
 	}
+	return c.podsOfDeployment(ctx, d)
+}
+
+// podsOfDeployment lists the pods a deployment selects, by name.
+func (c *Client) podsOfDeployment(ctx context.Context, d *appsv1.Deployment) ([]corev1.Pod, error) {
+	ns, deployment := d.Namespace, d.Name
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
 		return nil, fmt.Errorf("deployment %s/%s selector: %w", ns, deployment, err)
@@ -246,23 +252,18 @@ const maxLogBytes = 256 << 10
 func (c *Client) Logs(ctx context.Context, q runbooks.LogQuery) ([]runbooks.PodLog, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	pods, err := c.podsOf(ctx, q.Namespace, q.Deployment, q.Pod)
+	var (
+		pods     []corev1.Pod
+		revision map[string]int64 // ReplicaSet name → revision; none for a named pod
+		err      error
+	)
+	if q.Pod != "" {
+		pods, err = c.podsOf(ctx, q.Namespace, "", q.Pod)
+	} else {
+		pods, revision, err = c.podsByRevision(ctx, q.Namespace, q.Deployment)
+	}
 	if err != nil {
 		return nil, err
-	}
-	revision := map[string]int64{} // ReplicaSet name → revision
-	if q.Pod == "" {
-		d, err := c.deployment(ctx, q.Namespace, q.Deployment)
-		if err != nil {
-			return nil, err
-		}
-		byRev, err := c.replicaSets(ctx, d)
-		if err != nil {
-			return nil, err
-		}
-		for n, rs := range byRev {
-			revision[rs.Name] = n
-		}
 	}
 	rev := func(p corev1.Pod) int64 {
 		if o := metav1.GetControllerOf(&p); o != nil {
@@ -304,6 +305,28 @@ func (c *Client) Logs(ctx context.Context, q runbooks.LogQuery) ([]runbooks.PodL
 		out = append(out, pl)
 	}
 	return out, nil
+}
+
+// podsByRevision lists a deployment's pods and its ReplicaSets' revisions
+// by name, from one read of the deployment.
+func (c *Client) podsByRevision(ctx context.Context, ns, deployment string) ([]corev1.Pod, map[string]int64, error) {
+	d, err := c.deployment(ctx, ns, deployment)
+	if err != nil {
+		return nil, nil, err
+	}
+	pods, err := c.podsOfDeployment(ctx, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	byRev, err := c.replicaSets(ctx, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	revision := make(map[string]int64, len(byRev))
+	for n, rs := range byRev {
+		revision[rs.Name] = n
+	}
+	return pods, revision, nil
 }
 
 // maxLogLine is where one log line is cut (a stack trace on one line, a
