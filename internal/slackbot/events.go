@@ -224,14 +224,7 @@ func actor(userID string) incidents.Actor {
 
 func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand, id string) {
 	if strings.EqualFold(strings.TrimSpace(cmd.Text), "declare") {
-		err := b.send.Do(ctx, "views.open", "", func(ctx context.Context) error { // a trigger lasts 3 s: now, not queued
-			_, err := b.api.OpenViewContext(ctx, cmd.TriggerID, DeclareModal())
-			return err
-		})
-		if err != nil {
-			b.log.Error("open declare modal", "err", err)
-			b.respond(ctx, cmd.ChannelID, cmd.UserID, cmd.ResponseURL, commands.Reply{Error: true, Text: "could not open the form; type /incident declare <title> instead"})
-		}
+		b.openForm(ctx, cmd.TriggerID, DeclareModal(), cmd.ChannelID, cmd.UserID, cmd.ResponseURL, "/incident declare <title>")
 		return
 	}
 	reply := b.handler.Handle(ctx, commands.Request{ID: id, Actor: actor(cmd.UserID), Channel: cmd.ChannelID, Text: cmd.Text})
@@ -279,19 +272,11 @@ func (b *Bot) declareFromMessage(ctx context.Context, cb slack.InteractionCallba
 			return
 		}
 	}
-	err := b.send.Do(ctx, "views.open", "", func(ctx context.Context) error { // a trigger lasts 3 s: now, not queued
-		_, err := b.api.OpenViewContext(ctx, cb.TriggerID, declareModalFrom(o))
-		return err
-	})
-	if err != nil {
-		b.log.Error("open the declare form from a message", "err", err)
-		b.respond(ctx, cb.Channel.ID, cb.User.ID, cb.ResponseURL, commands.Reply{Error: true, Text: "could not open the form; type /incident declare <title> instead"})
-	}
+	b.openForm(ctx, cb.TriggerID, declareModalFrom(o), cb.Channel.ID, cb.User.ID, cb.ResponseURL, "/incident declare <title>")
 }
 
 // openUpdateForm opens the update form for command ("update INC-7") on
-// the trigger of the click that asked for it (a trigger lasts 3 s: now,
-// not queued behind other posts).
+// the trigger of the click that asked for it.
 func (b *Bot) openUpdateForm(ctx context.Context, cb slack.InteractionCallback, command string) {
 	current := incidents.Investigating
 	if id, err := incidents.ParseID(strings.TrimPrefix(command, "update ")); err == nil {
@@ -299,13 +284,20 @@ func (b *Bot) openUpdateForm(ctx context.Context, cb slack.InteractionCallback, 
 			current = inc.Status
 		}
 	}
+	b.openForm(ctx, cb.TriggerID, UpdateModal(command, cb.Channel.ID, current), cb.Channel.ID, cb.User.ID, cb.ResponseURL, command+" <message>")
+}
+
+// openForm opens a modal on a request's trigger — now, not queued: a
+// trigger lasts 3 s — or, when Slack will not, tells the person what to
+// type instead.
+func (b *Bot) openForm(ctx context.Context, trigger string, view slack.ModalViewRequest, channel, user, responseURL, instead string) {
 	err := b.send.Do(ctx, "views.open", "", func(ctx context.Context) error {
-		_, err := b.api.OpenViewContext(ctx, cb.TriggerID, UpdateModal(command, cb.Channel.ID, current))
+		_, err := b.api.OpenViewContext(ctx, trigger, view)
 		return err
 	})
 	if err != nil {
-		b.log.Error("open the update form", "err", err)
-		b.respond(ctx, cb.Channel.ID, cb.User.ID, cb.ResponseURL, commands.Reply{Error: true, Text: "could not open the form; type " + command + " <message> instead"})
+		b.log.Error("open a form", "form", view.CallbackID, "err", err)
+		b.respond(ctx, channel, user, responseURL, commands.Reply{Error: true, Text: "could not open the form; type " + instead + " instead"})
 	}
 }
 

@@ -148,20 +148,19 @@ func declarationFromModal(cb slack.InteractionCallback) (incidents.Declaration, 
 	if cb.View.CallbackID != modalDeclare {
 		return incidents.Declaration{}, map[string]string{blockTitle: "this form is not Sitrep's declare form"}
 	}
-	get := func(block string) slack.BlockAction { return field(cb, block) }
 	d := incidents.Declaration{
-		Title:       strings.TrimSpace(get(blockTitle).Value),
-		Description: strings.TrimSpace(get(blockDesc).Value),
-		Service:     strings.TrimSpace(get(blockService).Value),
+		Title:       strings.TrimSpace(field(cb, blockTitle).Value),
+		Description: strings.TrimSpace(field(cb, blockDesc).Value),
+		Service:     strings.TrimSpace(field(cb, blockService).Value),
 	}
-	if u := get(blockLead).SelectedUser; u != "" {
+	if u := field(cb, blockLead).SelectedUser; u != "" {
 		d.Lead = "<@" + u + ">"
 	}
 	var from origin
 	if cb.View.PrivateMetadata != "" && json.Unmarshal([]byte(cb.View.PrivateMetadata), &from) == nil && channelID.MatchString(from.Channel) && messageTS.MatchString(from.TS) {
 		d.Origin = &incidents.Origin{Ref: from.ref(), Author: from.Author, Text: d.Description}
 	}
-	if v := get(blockSeverity).SelectedOption.Value; v != "" && v != severityAuto {
+	if v := field(cb, blockSeverity).SelectedOption.Value; v != "" && v != severityAuto {
 		sev, err := incidents.ParseSeverity(v)
 		if err != nil {
 			return d, map[string]string{blockSeverity: incidents.ErrorMessage(err)}
@@ -186,10 +185,9 @@ func (b *Bot) declareFromModal(ctx context.Context, userID string, d incidents.D
 
 // The update form's callback and block ids.
 const (
-	modalUpdate   = "update"
-	blockStatus   = "status"
-	blockMessage  = "message"
-	maxUpdateText = 3000
+	modalUpdate  = "update"
+	blockStatus  = "status"
+	blockMessage = "message"
 )
 
 // updateForm is what an update form carries through Slack: the command it
@@ -217,7 +215,7 @@ func UpdateModal(command, channel string, current incidents.Status) slack.ModalV
 	sel := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Status", 150), blockStatus, opts...)
 	sel.InitialOption = initial
 	msg := slack.NewPlainTextInputBlockElement(plain("What is known, what is being done, when the next update comes", 150), blockMessage)
-	msg.Multiline, msg.MaxLength = true, maxUpdateText
+	msg.Multiline, msg.MaxLength = true, maxInput
 	meta, _ := json.Marshal(updateForm{Command: command, Channel: channel})
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,
@@ -240,12 +238,11 @@ func updateFromModal(cb slack.InteractionCallback) (string, string, map[string]s
 	if err := json.Unmarshal([]byte(cb.View.PrivateMetadata), &form); err != nil || !strings.HasPrefix(form.Command, "update ") || strings.ContainsAny(form.Command, "\n\r") {
 		return "", "", map[string]string{blockMessage: "this form is not Sitrep's update form"}
 	}
-	get := func(block string) slack.BlockAction { return field(cb, block) }
-	msg := strings.TrimSpace(get(blockMessage).Value)
+	msg := strings.TrimSpace(field(cb, blockMessage).Value)
 	if msg == "" {
 		return "", "", map[string]string{blockMessage: "write the update: what is known, what is being done, when the next one comes"}
 	}
-	status := get(blockStatus).SelectedOption.Value
+	status := field(cb, blockStatus).SelectedOption.Value
 	if st, err := incidents.ParseStatus(status); err != nil || st == incidents.Resolved {
 		status = "" // keep the incident's
 	}
