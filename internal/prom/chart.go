@@ -150,7 +150,8 @@ func drawGraph(spec runbooks.GraphSpec, lines []series) ([]byte, error) {
 	if len(lines) == 1 && (lines[0].name == "" || lines[0].name == "{}") && spec.Thresholds == nil {
 		p.Draw(dc)
 	} else {
-		strip := legend.Rectangle(dc).Max.X - legend.Rectangle(dc).Min.X + vg.Points(28)
+		r := legend.Rectangle(dc)
+		strip := r.Max.X - r.Min.X + vg.Points(28)
 		strip = min(strip, graphW*2/5)
 		p.Draw(draw.Crop(dc, 0, -strip, 0, 0))
 		legendArea := draw.Crop(dc, graphW-strip+vg.Points(8), 0, 0, -vg.Points(36))

@@ -167,12 +167,11 @@ func logResult(logs []PodLog, q LogQuery, want int) Result {
 		lines = append(lines, fmt.Sprintf("── %s%s: %s", p.Pod, revisionNote(p.Revision), lineCount(len(kept), q.Contains)))
 		lines = append(lines, kept...)
 	}
-	of := fmt.Sprintf("%s (%s)", say.Count(len(logs), "pod", "pods"), strings.Join(pods, ", "))
+	note := "" // the revision, when the pods share one
 	if len(revisions) == 1 {
-		for rev := range revisions {
-			of = fmt.Sprintf("%s%s (%s)", say.Count(len(logs), "pod", "pods"), revisionNote(rev), strings.Join(pods, ", "))
-		}
+		note = revisionNote(logs[0].Revision)
 	}
+	of := fmt.Sprintf("%s%s (%s)", say.Count(len(logs), "pod", "pods"), note, strings.Join(pods, ", "))
 	var summary string
 	switch {
 	case read == 0 && len(reasons) == 1:
