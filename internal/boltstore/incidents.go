@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 
 	bolt "go.etcd.io/bbolt"
@@ -85,32 +86,106 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 	return inc, events, nil
 }
 
+// UpdateAll applies change to the incidents ids and stores each one that
+// got events, with them, in one transaction.
+func (s *Store) UpdateAll(ctx context.Context, ids []int64, change func([]*incidents.Incident) ([][]incidents.Event, error)) ([]*incidents.Incident, [][]incidents.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	for i, id := range ids {
+		if slices.Contains(ids[:i], id) {
+			return nil, nil, incidents.Errorf(incidents.EInvalid, "%s is named twice", incidents.FormatID(id))
+		}
+	}
+	var (
+		incs   []*incidents.Incident
+		events [][]incidents.Event
+	)
+	err := s.update(func(btx *bolt.Tx) error {
+		tx := &wtx{Tx: btx}
+		incs, events = make([]*incidents.Incident, len(ids)), nil
+		befores := make([]before, len(ids))
+		for i, id := range ids {
+			inc, err := tx.incident(id)
+			if err != nil {
+				return err
+			}
+			incs[i], befores[i] = inc, beforeOf(inc)
+		}
+		var err error
+		if events, err = change(incs); err != nil {
+			return err
+		}
+		if len(events) != len(ids) {
+			return fmt.Errorf("update %d incidents: the change returned %d event lists", len(ids), len(events))
+		}
+		wrote := false
+		for i, inc := range incs {
+			if len(events[i]) == 0 {
+				continue
+			}
+			if err := s.save(tx, inc, befores[i], ids[i], events[i]); err != nil {
+				return err
+			}
+			wrote = true
+		}
+		if !wrote {
+			return errNoChange
+		}
+		return nil
+	})
+	s.track(err)
+	if errors.Is(err, errNoChange) {
+		events = make([][]incidents.Event, len(ids))
+		err = nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return incs, events, nil
+}
+
+// before is what an incident's indexes held before a change.
+type before struct {
+	indexed
+	attention
+}
+
+func beforeOf(inc *incidents.Incident) before {
+	return before{indexed{inc.Channel, maps.Clone(inc.Links), slices.Clone(inc.Aliases)}, attentionOf(inc)}
+}
+
 // modify runs change on inc (with its memo) and, when it returns events,
 // stores the result.
 func (s *Store) modify(tx *wtx, inc *incidents.Incident, change func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error)) ([]incidents.Event, error) {
 	id := inc.ID
-	before := indexed{inc.Channel, maps.Clone(inc.Links)}
-	was := attentionOf(inc)
+	was := beforeOf(inc)
 	events, err := change(inc, &memo{tx: tx.Tx, id: id})
 	if err != nil || len(events) == 0 {
 		return nil, err
 	}
+	return events, s.save(tx, inc, was, id, events)
+}
+
+// save stores inc, changed from was, with its events: the record, its
+// indexes, the timeline and the effects the events imply.
+func (s *Store) save(tx *wtx, inc *incidents.Incident, was before, id int64, events []incidents.Event) error {
 	if inc.ID != id {
-		return nil, fmt.Errorf("update %s: the change altered the incident id", incidents.FormatID(id))
+		return fmt.Errorf("update %s: the change altered the incident id", incidents.FormatID(id))
 	}
 	if err := tx.store(inc); err != nil {
-		return nil, err
+		return err
 	}
-	if err := reindex(tx.Tx, before, inc); err != nil {
-		return nil, err
+	if err := reindex(tx.Tx, was.indexed, inc); err != nil {
+		return err
 	}
-	if err := reattend(tx.Tx, id, was, attentionOf(inc), inc.Severity); err != nil {
-		return nil, err
+	if err := reattend(tx.Tx, id, was.attention, attentionOf(inc), inc.Severity); err != nil {
+		return err
 	}
 	if err := appendEvents(tx.Tx, id, events); err != nil {
-		return nil, err
+		return err
 	}
-	return events, s.queueEffects(tx.Tx, inc, events)
+	return s.queueEffects(tx.Tx, inc, events)
 }
 
 func appendEvents(tx *bolt.Tx, id int64, events []incidents.Event) error {
@@ -139,6 +214,20 @@ func appendEvents(tx *bolt.Tx, id int64, events []incidents.Event) error {
 type indexed struct {
 	Channel string
 	Links   map[string]string
+	Aliases []incidents.Link
+}
+
+// linkKeys are the link index's keys of an incident: its links and the
+// aliases it took over from merged duplicates.
+func (x indexed) linkKeys() map[string]bool {
+	keys := make(map[string]bool, len(x.Links)+len(x.Aliases))
+	for system, ref := range x.Links {
+		keys[string(linkKey(system, ref))] = true
+	}
+	for _, l := range x.Aliases {
+		keys[string(linkKey(l.System, l.Ref))] = true
+	}
+	return keys
 }
 
 // reindex keeps the channel and link indexes in step with the incident.
@@ -160,17 +249,19 @@ func reindex(tx *bolt.Tx, before indexed, after *incidents.Incident) error {
 		}
 	}
 	links := idx.Bucket(indexLink)
-	for system, ref := range after.Links {
-		if before.Links[system] == ref {
+	was, now := before.linkKeys(), indexed{Links: after.Links, Aliases: after.Aliases}.linkKeys()
+	for k := range now {
+		if was[k] {
 			continue // unchanged: writing it again would only dirty index pages
 		}
-		if err := links.Put(linkKey(system, ref), id); err != nil {
+		if err := links.Put([]byte(k), id); err != nil {
 			return err
 		}
 	}
-	for system, ref := range before.Links {
-		if after.Links[system] != ref {
-			if err := links.Delete(linkKey(system, ref)); err != nil {
+	for k := range was {
+		// Only its own: a merged duplicate's links belong to the survivor.
+		if !now[k] && bytes.Equal(links.Get([]byte(k)), id) {
+			if err := links.Delete([]byte(k)); err != nil {
 				return err
 			}
 		}

@@ -14,13 +14,16 @@ import (
 func Builtins() *Registry {
 	r := NewRegistry()
 	for _, c := range []Command{
-		{Name: "declare", Args: "[--drill] [P1-P4] <title>", Summary: "declare an incident (severity from the title's impact words when not given)", Run: declare},
+		{Name: "declare", Args: "[--private] [--drill] [P1-P4] <title>", Summary: "declare an incident (severity from the title's impact words when not given)", Run: declare},
 		{Name: "ack", Incident: true, Summary: "acknowledge: stops the re-announcements", Run: ack},
 		{Name: "severity", Incident: true, Args: "<P1-P4> [reason]", Summary: "change the severity, saying why", Run: severity},
 		{Name: "status", Incident: true, Args: "<investigating|identified|monitoring|resolved> [message]", Summary: "post a status update", Run: status},
 		{Name: "update", Incident: true, Args: "[investigating|identified|monitoring] <message>", Summary: "post a status update for the people waiting (the status stays unless given)", Run: update},
 		{Name: "lead", Incident: true, Args: "@user", Summary: "make someone the incident commander", Run: lead},
 		{Name: "role", Incident: true, Args: "<commander|comms|scribe> @user", Summary: "give someone a role", Run: role},
+		{Name: "invite", Incident: true, Args: "@user [@user…]", Summary: "bring people into the incident and its war room (a private incident's only way in)", Run: invite},
+		{Name: "merge", Incident: true, Args: "into <INC-n>", Summary: "resolve a duplicate into the incident it duplicates: its alerts, pages and people move there", Run: merge},
+		{Name: "link", Incident: true, Args: "<INC-n>", Summary: "record that two incidents are related, without merging them", Run: link},
 		{Name: "note", Incident: true, Args: "<text>", Summary: "add a note to the timeline", Run: note},
 		{Name: "phase", Incident: true, Args: "<next|phase>", Summary: "record reaching a phase: detect, acknowledge, assess, communicate, remediate, verify, document, review", Run: phase},
 		{Name: "resolve", Incident: true, Args: "[summary]", Summary: "resolve the incident", Run: resolve},
@@ -32,7 +35,7 @@ func Builtins() *Registry {
 		{Name: "step", Incident: true, Args: "<runbook> <n> [replicas=N]", Summary: "run step n of a runbook (actions ask to confirm a dry run first)", Run: stepCmd},
 		{Name: "action", Incident: true, Args: "<text> [@owner]", Summary: "add a follow-up action item", Run: action},
 		{Name: "actions", Incident: true, Args: "[done <n>]", Summary: "list the action items, or mark one done", Run: actions},
-		{Name: "postmortem", Incident: true, Args: "[md|json]", Summary: "export the blameless postmortem (tag notes #impact #cause #factor #lesson)", Run: postmortemCmd},
+		{Name: "postmortem", Incident: true, Args: "[md|json] | link <url>", Summary: "export the blameless postmortem (tag notes #impact #cause #factor #lesson), or record where the written one lives", Run: postmortemCmd},
 		{Name: "slo", Summary: "availability, error budget and latency against the SLO (needs PROMETHEUS_URL)", Run: sloCmd},
 		{Name: "stats", Args: "[30d]", Summary: "incidents by severity, MTTA and MTTR over a period", Run: stats},
 	} {
@@ -54,8 +57,14 @@ func invalid(format string, args ...any) error {
 func declare(ctx context.Context, c *Call) (Reply, error) {
 	d := incidents.Declaration{Title: c.Rest}
 	args := c.Args
-	for len(args) > 0 && args[0] == "--drill" { // a game day's incident
-		d.Drill, args = true, args[1:]
+	for len(args) > 0 && (args[0] == "--drill" || args[0] == "--private") {
+		switch args[0] {
+		case "--drill": // a game day's incident
+			d.Drill = true
+		case "--private": // only the people in it see it
+			d.Private = true
+		}
+		args = args[1:]
 		_, d.Title = splitWord(d.Title)
 	}
 	if len(args) > 0 { // "P2", "P2:", "sev2", "SEV-2" first; not a bare digit, which may begin a title

@@ -29,6 +29,21 @@ func Card(inc *incidents.Incident, now time.Time) Reply {
 		fields = append(fields, Field{"Runbook", rb})
 	}
 	fields = append(fields, Field{"Declared", fmt.Sprintf("%s by %s (%s)", say.Stamp(inc.DeclaredAt), inc.DeclaredBy, inc.Source)})
+	if len(inc.Members) > 0 {
+		fields = append(fields, Field{"Invited", strings.Join(inc.Members[:min(len(inc.Members), 10)], ", ") + more(len(inc.Members), 10)})
+	}
+	if inc.MergedInto != 0 {
+		fields = append(fields, Field{"Merged into", incidents.FormatID(inc.MergedInto) + " — work there"})
+	}
+	if len(inc.Duplicates) > 0 {
+		fields = append(fields, Field{"Duplicates", keys(inc.Duplicates)})
+	}
+	if len(inc.Related) > 0 {
+		fields = append(fields, Field{"Related", keys(inc.Related)})
+	}
+	if inc.PostmortemURL != "" {
+		fields = append(fields, Field{"Postmortem", inc.PostmortemURL})
+	}
 	if !inc.Open() {
 		resolved := fmt.Sprintf("%s, after %s", say.Stamp(inc.ResolvedAt), say.Human(inc.ResolvedAt.Sub(inc.DeclaredAt)))
 		if inc.Summary != "" {
@@ -42,6 +57,22 @@ func Card(inc *incidents.Incident, now time.Time) Reply {
 		Buttons:  Buttons(inc),
 		Incident: inc,
 	}
+}
+
+// keys names incidents by id, the first ten of them.
+func keys(ids []int64) string {
+	out := make([]string, 0, min(len(ids), 10))
+	for _, id := range ids[:min(len(ids), 10)] {
+		out = append(out, incidents.FormatID(id))
+	}
+	return strings.Join(out, ", ") + more(len(ids), 10)
+}
+
+func more(n, shown int) string {
+	if n > shown {
+		return fmt.Sprintf(" and %d more", n-shown)
+	}
+	return ""
 }
 
 // AckState describes the acknowledgement deadline as of now.
@@ -65,6 +96,9 @@ func AckState(inc *incidents.Incident, now time.Time) string {
 // Buttons are the choices that fit the incident's state.
 func Buttons(inc *incidents.Incident) []Button {
 	k := inc.Key()
+	if inc.MergedInto != 0 {
+		return []Button{{Label: "Timeline", Command: "timeline " + k}}
+	}
 	if !inc.Open() {
 		return []Button{
 			{Label: "Reopen", Command: "reopen " + k, Confirm: "Reopen " + k + "?"},

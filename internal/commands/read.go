@@ -35,9 +35,15 @@ func list(ctx context.Context, c *Call) (Reply, error) {
 			return Reply{}, invalid("unknown option %q", arg)
 		}
 	}
-	all, err := c.Svc.List(ctx, f)
+	listed, err := c.Svc.List(ctx, f)
 	if err != nil {
 		return Reply{}, err
+	}
+	all := listed[:0]
+	for _, inc := range listed { // a private incident only for the people in it
+		if inc.CanSee(c.Actor) {
+			all = append(all, inc)
+		}
 	}
 	what := "open incident"
 	if f.All {

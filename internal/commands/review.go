@@ -98,6 +98,16 @@ func postmortemCmd(ctx context.Context, c *Call) (Reply, error) {
 	if len(c.Args) > 0 {
 		format = strings.ToLower(c.Args[0])
 	}
+	if format == "link" {
+		if len(c.Args) != 2 {
+			return Reply{}, invalid("give the written postmortem's address: postmortem link https://…")
+		}
+		inc, err := c.Svc.LinkPostmortem(ctx, c.ID, c.Args[1], c.Actor)
+		if err != nil {
+			return Reply{}, err
+		}
+		return changed(c, inc, "postmortem is at "+inc.PostmortemURL), nil
+	}
 	if format != "md" && format != "json" {
 		return Reply{}, invalid("unknown format %q: use md or json", format)
 	}

@@ -80,6 +80,9 @@ func (r *Router) Handle(ctx context.Context, req Request) (reply Reply) {
 	call := &Call{Request: req, Cmd: cmd, Svc: r.svc, Env: r.env}
 	if cmd.Incident {
 		id, remaining, err := r.incidentFor(ctx, req, rest)
+		if err == nil {
+			_, err = visible(ctx, r.svc, id, req.Actor)
+		}
 		if err != nil {
 			return r.fail(err, cmd, req)
 		}
@@ -118,12 +121,16 @@ func (r *Router) incidentFor(ctx context.Context, req Request, rest string) (int
 		}
 	}
 	hint := ""
-	if open, err := r.svc.List(ctx, incidents.Filter{Limit: 5}); err == nil && len(open) > 0 {
-		keys := make([]string, len(open))
-		for i, inc := range open {
-			keys[i] = inc.Key()
+	if open, err := r.svc.List(ctx, incidents.Filter{Limit: 20}); err == nil {
+		var keys []string
+		for _, inc := range open {
+			if inc.CanSee(req.Actor) && len(keys) < 5 {
+				keys = append(keys, inc.Key())
+			}
 		}
-		hint = " (open: " + strings.Join(keys, ", ") + ")"
+		if len(keys) > 0 {
+			hint = " (open: " + strings.Join(keys, ", ") + ")"
+		}
 	}
 	return 0, "", incidents.Errorf(incidents.EInvalid, "which incident? give its id (INC-7 or 7) or run this in its war room%s", hint)
 }

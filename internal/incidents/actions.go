@@ -87,6 +87,12 @@ func (inc *Incident) followUp() (string, time.Time, bool) {
 	if inc.Open() || inc.ResolvedAt.IsZero() {
 		return "", time.Time{}, false
 	}
+	if inc.MergedInto != 0 { // a duplicate has no postmortem of its own: its room closes
+		if inc.Channel == "" || slices.Contains(inc.FollowUps, "archive") {
+			return "", time.Time{}, false
+		}
+		return "archive", inc.MergedAt.Add(MergeGrace), true
+	}
 	docAt, documented := inc.Reached(Document)
 	if !documented {
 		if slices.Contains(inc.FollowUps, "document") {
@@ -102,6 +108,13 @@ func (inc *Incident) followUp() (string, time.Time, bool) {
 
 func (inc *Incident) remindFollowUp(what string, at time.Time) []Event {
 	inc.FollowUps = append(inc.FollowUps, what)
+	if what == "archive" {
+		ev := inc.event(EventRoomArchived, System, at)
+		ev.Message = fmt.Sprintf("War room archived: %s was merged into %s %s ago", inc.Key(), FormatID(inc.MergedInto), Human(at.Sub(inc.MergedAt)))
+		ev.Fields = map[string]string{"about": what, "into": FormatID(inc.MergedInto)}
+		inc.touch(at)
+		return []Event{ev}
+	}
 	ev := inc.event(EventReminder, System, at)
 	lead := orName(inc.Lead(), "the team")
 	switch what {

@@ -31,8 +31,15 @@ const (
 	EventActionAdded     EventKind = "action_added"
 	EventActionDone      EventKind = "action_done"
 	EventPostmortem      EventKind = "postmortem_exported"
-	EventRunbookStep     EventKind = "runbook_step"  // a runbook step run: who, which, parameters, outcome, duration
-	EventEffectFailed    EventKind = "effect_failed" // a chat platform refused for good what a change implied (the war room, a post)
+	EventRunbookStep     EventKind = "runbook_step"      // a runbook step run: who, which, parameters, outcome, duration
+	EventEffectFailed    EventKind = "effect_failed"     // a chat platform refused for good what a change implied (the war room, a post)
+	EventMembersAdded    EventKind = "members_added"     // people invited to the incident (and its war room)
+	EventMerged          EventKind = "merged"            // on a duplicate: merged into another incident (Fields "into")
+	EventMergedIn        EventKind = "merged_in"         // on the survivor: a duplicate merged into it (Fields "from")
+	EventLinked          EventKind = "linked"            // a related incident, on both (Fields "incident")
+	EventRoomArchived    EventKind = "war_room_archived" // a merged duplicate's war room, after the grace period
+	EventDuplicateUpdate EventKind = "duplicate_update"  // an outside change that came for a merged duplicate's link
+	EventPostmortemLink  EventKind = "postmortem_linked" // where the written postmortem lives
 )
 
 // Sources of changes that come from outside systems.

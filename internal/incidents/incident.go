@@ -68,17 +68,43 @@ type Incident struct {
 	UpdatedAt time.Time         `json:"updated_at"`
 	// Drill marks a game-day incident (declare --drill).
 	Drill bool `json:"drill,omitempty"`
+	// Private: only its members (People and Members) see it or act on it
+	// (declare --private); its war room is a private channel, never announced.
+	Private bool `json:"private,omitempty"`
+	// Members are the people invited to it besides those it names.
+	Members []string `json:"members,omitempty"`
+	// MergedInto is the incident this one was merged into as a duplicate.
+	MergedInto int64     `json:"merged_into,omitempty"`
+	MergedAt   time.Time `json:"merged_at,omitzero"`
+	// Duplicates are the incidents merged into this one, in order;
+	// Related those linked to it without merging.
+	Duplicates []int64 `json:"duplicates,omitempty"`
+	Related    []int64 `json:"related,omitempty"`
+	// Aliases are outside references taken over from merged duplicates (an
+	// alert group, a PagerDuty incident): indexed like Links, so what comes
+	// for them lands here. The duplicate keeps them in its Links as a record.
+	Aliases []Link `json:"aliases,omitempty"`
+	// PostmortemURL is where the written postmortem lives (postmortem link).
+	PostmortemURL string `json:"postmortem_url,omitempty"`
 }
 
 // DrillMark is what marks a drill wherever an incident is named.
 const DrillMark = "🧪 DRILL"
 
-// Name is the incident's title as it is shown: a drill's marked.
+// PrivateMark marks a private incident wherever it is named.
+const PrivateMark = "🔒"
+
+// Name is the incident's title as it is shown: a drill's and a private
+// incident's marked.
 func (inc *Incident) Name() string {
-	if inc.Drill {
-		return DrillMark + " · " + inc.Title
+	name := inc.Title
+	if inc.Private {
+		name = PrivateMark + " " + name
 	}
-	return inc.Title
+	if inc.Drill {
+		name = DrillMark + " · " + name
+	}
+	return name
 }
 
 // Clone returns a copy that shares no slice or map with inc: a change to
@@ -93,6 +119,10 @@ func (inc *Incident) Clone() *Incident {
 	c.FollowUps = slices.Clone(inc.FollowUps)
 	c.Labels = maps.Clone(inc.Labels)
 	c.Links = maps.Clone(inc.Links)
+	c.Members = slices.Clone(inc.Members)
+	c.Duplicates = slices.Clone(inc.Duplicates)
+	c.Related = slices.Clone(inc.Related)
+	c.Aliases = slices.Clone(inc.Aliases)
 	return &c
 }
 
@@ -170,7 +200,38 @@ func (inc *Incident) People() []string {
 	for _, h := range inc.Roles {
 		out = append(out, h.User)
 	}
-	return out
+	return append(out, inc.Members...)
+}
+
+// CanSee reports whether the person named may see the incident: anyone,
+// unless it is private; then only the people it names (People). Sitrep
+// itself and the integrations see everything.
+func (inc *Incident) CanSee(who Actor) bool {
+	if !inc.Private || who.Source == SourceSystem || isIntegration(who.Source) {
+		return true
+	}
+	for _, p := range inc.People() {
+		if SamePerson(p, who.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// SamePerson reports whether two names are one person: "@alice" and
+// "alice", or a Slack mention with and without its label ("<@U1|alice>",
+// "<@U1>").
+func SamePerson(a, b string) bool {
+	norm := func(s string) string {
+		s = strings.TrimSpace(s)
+		if strings.HasPrefix(s, "<@") && strings.HasSuffix(s, ">") {
+			id, _, _ := strings.Cut(s[2:len(s)-1], "|")
+			return "<@" + strings.ToUpper(id) + ">"
+		}
+		return strings.ToLower(strings.TrimPrefix(s, "@"))
+	}
+	na := norm(a)
+	return na != "" && na == norm(b)
 }
 
 // AckDeadline is when the response time runs out.

@@ -89,6 +89,66 @@ func (s *Service) Change(ctx context.Context, id int64, transition func(inc *Inc
 	return inc, events, nil
 }
 
+// ChangeAll applies a transition to several incidents at once, stored in
+// one transaction (a merge, a link): the incidents come in the order of ids,
+// and so must the event lists the transition returns.
+func (s *Service) ChangeAll(ctx context.Context, ids []int64, transition func(incs []*Incident, now time.Time) ([][]Event, error)) ([]*Incident, error) {
+	now := s.clock.Now().UTC()
+	incs, events, err := s.store.UpdateAll(ctx, ids, func(incs []*Incident) ([][]Event, error) {
+		return transition(incs, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, inc := range incs {
+		s.changed(ctx, inc, events[i])
+	}
+	return incs, nil
+}
+
+// Merge merges incident dup into incident into as a duplicate; it returns both.
+func (s *Service) Merge(ctx context.Context, dup, into int64, by Actor) (*Incident, *Incident, error) {
+	if dup == into {
+		return nil, nil, Errorf(EInvalid, "%s cannot be merged into itself", FormatID(dup))
+	}
+	incs, err := s.ChangeAll(ctx, []int64{dup, into}, func(incs []*Incident, now time.Time) ([][]Event, error) {
+		d, i, err := Merge(incs[0], incs[1], by, now)
+		return [][]Event{d, i}, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	s.log.Info("incident merged", "incident", incs[0].Key(), "into", incs[1].Key(), "by", by.Name)
+	return incs[0], incs[1], nil
+}
+
+// Relate links incidents a and b; it returns both.
+func (s *Service) Relate(ctx context.Context, a, b int64, by Actor) (*Incident, *Incident, error) {
+	if a == b {
+		return nil, nil, Errorf(EInvalid, "%s cannot be linked to itself", FormatID(a))
+	}
+	incs, err := s.ChangeAll(ctx, []int64{a, b}, func(incs []*Incident, now time.Time) ([][]Event, error) {
+		x, y, err := Relate(incs[0], incs[1], by, now)
+		return [][]Event{x, y}, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return incs[0], incs[1], nil
+}
+
+// Invite adds people to incident id.
+func (s *Service) Invite(ctx context.Context, id int64, users []string, by Actor) (*Incident, error) {
+	inc, _, err := s.Change(ctx, id, func(inc *Incident, now time.Time) ([]Event, error) { return inc.Invite(users, by, now) })
+	return inc, err
+}
+
+// LinkPostmortem records where incident id's written postmortem lives.
+func (s *Service) LinkPostmortem(ctx context.Context, id int64, url string, by Actor) (*Incident, error) {
+	inc, _, err := s.Change(ctx, id, func(inc *Incident, now time.Time) ([]Event, error) { return inc.LinkPostmortem(url, by, now) })
+	return inc, err
+}
+
 // Apply performs a Write built for the current time (webhooks: find or
 // create the linked incident, change it, once per dedup key) and notifies.
 func (s *Service) Apply(ctx context.Context, build func(now time.Time) Write) (Result, error) {

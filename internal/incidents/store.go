@@ -18,6 +18,12 @@ type Store interface {
 	// nothing is written and that error is returned. If it returns no events,
 	// nothing is written either.
 	Update(ctx context.Context, id int64, change func(*Incident) ([]Event, error)) (*Incident, []Event, error)
+	// UpdateAll is Update over several distinct incidents at once (a merge,
+	// a link): it loads each of ids, calls change on them in that order and
+	// stores every one that got events, all in one transaction. change
+	// returns one event list per incident, in the order of ids; an error
+	// writes nothing.
+	UpdateAll(ctx context.Context, ids []int64, change func([]*Incident) ([][]Event, error)) ([]*Incident, [][]Event, error)
 	// Get returns incident id or an error matching ErrNotFound.
 	Get(ctx context.Context, id int64) (*Incident, error)
 	// List returns the incidents that pass the filter, newest first.

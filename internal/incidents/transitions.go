@@ -31,6 +31,9 @@ type Declaration struct {
 	// Drill declares a game-day incident: marked everywhere, left out of
 	// stats and metrics and never sent to PagerDuty.
 	Drill bool
+	// Private declares an incident only its members see: a private war
+	// room, never announced, left out of lists for everyone else.
+	Private bool
 }
 
 // Origin is a chat message an incident was declared from.
@@ -67,7 +70,7 @@ func Declare(d Declaration, by Actor, at time.Time) (*Incident, []Event, error) 
 		Severity: c.Severity, SeverityReason: c.Reason,
 		Status: Investigating, Phase: Detect, Phases: []Mark{{Phase: Detect, At: at}},
 		DeclaredAt: at, DeclaredBy: by.Name, Source: by.Source, AckClock: at, UpdatedAt: at,
-		Drill: d.Drill,
+		Drill: d.Drill, Private: d.Private,
 	}
 	if len(d.Links) > 0 || d.Runbook != "" || d.Request != "" || d.Origin != nil {
 		inc.Links = make(map[string]string, len(d.Links)+3)
@@ -96,6 +99,9 @@ func Declare(d Declaration, by Actor, at time.Time) (*Incident, []Event, error) 
 	declared.Fields = map[string]string{"severity_reason": c.Reason}
 	if d.Drill {
 		declared.Fields["drill"] = "true"
+	}
+	if d.Private {
+		declared.Fields["private"] = "true"
 	}
 	if d.Runbook != "" {
 		declared.Fields["runbook"] = d.Runbook
@@ -293,6 +299,9 @@ func (inc *Incident) Resolve(summary string, by Actor, at time.Time) ([]Event, e
 func (inc *Incident) Reopen(reason string, by Actor, at time.Time) ([]Event, error) {
 	if inc.Open() {
 		return nil, Errorf(EConflict, "%s is not resolved (it is %s)", inc.Key(), inc.Status)
+	}
+	if inc.MergedInto != 0 {
+		return nil, Errorf(EConflict, "%s was merged into %s as a duplicate: work there", inc.Key(), FormatID(inc.MergedInto))
 	}
 	ev := inc.event(EventReopened, by, at)
 	ev.From, ev.To, ev.Message = string(Resolved), string(Investigating), strings.TrimSpace(reason)

@@ -1,0 +1,95 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// The commands between incidents and people: invite, merge, link.
+
+// visible returns incident id when who may see it: a private incident is
+// refused to everyone it does not name, without a word of what it is.
+func visible(ctx context.Context, svc *incidents.Service, id int64, who incidents.Actor) (*incidents.Incident, error) {
+	inc, err := svc.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !inc.CanSee(who) {
+		return nil, incidents.Errorf(incidents.ENotFound, "%s is private: only the people in it can see it; ask one of them to invite you", inc.Key())
+	}
+	return inc, nil
+}
+
+func invite(ctx context.Context, c *Call) (Reply, error) {
+	if len(c.Args) == 0 {
+		return Reply{}, invalid("say who to invite: invite @alice @bob")
+	}
+	var users []string
+	for _, w := range c.Args {
+		u, err := parseUser(w)
+		if err != nil {
+			return Reply{}, err
+		}
+		users = append(users, u)
+	}
+	inc, err := c.Svc.Invite(ctx, c.ID, users, c.Actor)
+	if err != nil {
+		return Reply{}, err
+	}
+	what := "invited " + strings.Join(users, ", ")
+	if inc.Private {
+		what += " (they can see this private incident now)"
+	}
+	return changed(c, inc, what), nil
+}
+
+// otherIncident reads the second incident a command names ("into INC-7"),
+// refusing one the caller may not see.
+func otherIncident(ctx context.Context, c *Call, usage string) (*incidents.Incident, error) {
+	args := c.Args
+	if len(args) > 0 && strings.EqualFold(args[0], "into") {
+		args = args[1:]
+	}
+	if len(args) != 1 {
+		return nil, invalid("%s", usage)
+	}
+	id, err := incidents.ParseID(args[0])
+	if err != nil {
+		return nil, err
+	}
+	return visible(ctx, c.Svc, id, c.Actor)
+}
+
+func merge(ctx context.Context, c *Call) (Reply, error) {
+	into, err := otherIncident(ctx, c, "say which incident it duplicates: merge INC-8 into INC-7")
+	if err != nil {
+		return Reply{}, err
+	}
+	dup, into, err := c.Svc.Merge(ctx, c.ID, into.ID, c.Actor)
+	if err != nil {
+		return Reply{}, err
+	}
+	text := fmt.Sprintf("✓ %s merged into %s (%s): it is resolved as a duplicate", dup.Key(), into.Key(), into.Name())
+	if len(into.Aliases) > 0 {
+		text += "; its alerts and pages land on " + into.Key() + " from now on"
+	}
+	if dup.Channel != "" {
+		text += fmt.Sprintf("; its war room points there and is archived in %s", incidents.Human(incidents.MergeGrace))
+	}
+	return Reply{Text: text, Buttons: Buttons(into), Incident: into}, nil
+}
+
+func link(ctx context.Context, c *Call) (Reply, error) {
+	other, err := otherIncident(ctx, c, "say which incident it relates to: link INC-3 INC-9")
+	if err != nil {
+		return Reply{}, err
+	}
+	a, b, err := c.Svc.Relate(ctx, c.ID, other.ID, c.Actor)
+	if err != nil {
+		return Reply{}, err
+	}
+	return changed(c, a, "is linked to "+b.Key()+" ("+b.Name()+")"), nil
+}
