@@ -43,7 +43,8 @@ type config struct {
 	SLO         slo.Config
 	// UpdateCadence overrides the severities' update cadences.
 	UpdateCadence map[incidents.Severity]time.Duration
-	PMFormat      string // postmortem export
+	MergeGrace    time.Duration // a merged duplicate's war room is archived this long after the merge
+	PMFormat      string        // postmortem export
 	PMOut         string
 	Runbooks      string
 	Namespaces    []string
@@ -157,6 +158,14 @@ var settings = []setting{
 	{flag: "update-cadence", env: "SITREP_UPDATE_CADENCE", def: "P1=30m,P2=1h,P3=4h,P4=off", doc: "how long an acknowledged incident may go without a status update before its lead is nudged (with a Post update button); a level left out keeps its default",
 		set: func(c *config, v string) (err error) {
 			c.UpdateCadence, err = incidents.ParseUpdateCadence(v)
+			return err
+		}},
+	{flag: "merge-grace", env: "SITREP_MERGE_GRACE", def: "1h", doc: "how long a merged duplicate's war room stays open, pointing to the incident it was merged into, before Sitrep archives it",
+		set: func(c *config, v string) (err error) {
+			c.MergeGrace, err = time.ParseDuration(v)
+			if err == nil && c.MergeGrace <= 0 {
+				err = errors.New("give a positive duration, like 1h or 30m")
+			}
 			return err
 		}},
 	{flag: "slo-target", env: "SITREP_SLO_TARGET", def: "0.9995", doc: "availability objective (also `99.95%`)",
@@ -284,6 +293,7 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 		return cfg, fs, errors.Join(problems...)
 	}
 	incidents.SetUpdateCadence(cfg.UpdateCadence) // policy, before any store is opened (its due index follows it)
+	incidents.SetMergeGrace(cfg.MergeGrace)
 	cfg.KubeInPod = getenv("KUBERNETES_SERVICE_HOST") != ""
 	if level := given["log-level"] || getenv("SITREP_LOG_LEVEL") != "" || fromFile["SITREP_LOG_LEVEL"] != ""; !level {
 		cfg.LogLevel = slog.LevelInfo

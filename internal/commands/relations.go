@@ -77,7 +77,7 @@ func merge(ctx context.Context, c *Call) (Reply, error) {
 		text += "; its alerts and pages land on " + into.Key() + " from now on"
 	}
 	if dup.Channel != "" {
-		text += fmt.Sprintf("; its war room points there and is archived in %s", incidents.Human(incidents.MergeGrace))
+		text += fmt.Sprintf("; its war room points there and is archived in %s", incidents.Human(incidents.ArchiveGrace()))
 	}
 	return Reply{Text: text, Buttons: Buttons(into), Incident: into}, nil
 }

@@ -184,7 +184,7 @@ func TestMergedDuplicateRoomIsArchivedAfterTheGrace(t *testing.T) {
 	}
 	f.ok(t, "", "ack 1")
 	f.ok(t, "", "merge 2 into 1")
-	f.clock.Advance(incidents.MergeGrace - time.Second)
+	f.clock.Advance(incidents.ArchiveGrace() - time.Second)
 	if n, _, err := svc.RemindDue(ctx); err != nil || n != 0 {
 		t.Fatalf("before the grace: %d %v", n, err)
 	}

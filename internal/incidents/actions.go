@@ -91,7 +91,7 @@ func (inc *Incident) followUp() (string, time.Time, bool) {
 		if inc.Channel == "" || slices.Contains(inc.FollowUps, "archive") {
 			return "", time.Time{}, false
 		}
-		return "archive", inc.MergedAt.Add(MergeGrace), true
+		return "archive", inc.MergedAt.Add(ArchiveGrace()), true
 	}
 	docAt, documented := inc.Reached(Document)
 	if !documented {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,8 +42,24 @@ func (inc *Incident) Invite(users []string, by Actor, at time.Time) ([]Event, er
 }
 
 // MergeGrace is how long a merged duplicate's war room stays open (saying
-// where to go) before it is archived.
+// where to go) before it is archived, unless SetMergeGrace says otherwise.
 const MergeGrace = time.Hour
+
+var mergeGrace atomic.Int64 // SetMergeGrace's; 0 = MergeGrace
+
+// ArchiveGrace is the grace in force: a merged duplicate's war room is
+// archived this long after the merge.
+func ArchiveGrace() time.Duration {
+	if d := mergeGrace.Load(); d > 0 {
+		return time.Duration(d)
+	}
+	return MergeGrace
+}
+
+// SetMergeGrace sets the grace (0 or less: MergeGrace), once at start-up,
+// before any incident is read (like SetUpdateCadence, it is part of the
+// ReminderPolicy the due index follows).
+func SetMergeGrace(d time.Duration) { mergeGrace.Store(int64(max(d, 0))) }
 
 // mergedLinks are the systems whose links a survivor takes over from its
 // duplicate: where alerts and pages come from (the Alertmanager group key,

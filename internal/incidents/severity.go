@@ -63,6 +63,9 @@ func ReminderPolicy() string {
 	for _, sev := range Severities {
 		fmt.Fprintf(&b, "%s:%s/%s;", sev, sev.ResponseTime(), sev.UpdateCadence())
 	}
+	if g := ArchiveGrace(); g != MergeGrace { // the default leaves files of before it as they were
+		fmt.Fprintf(&b, "merge:%s;", g)
+	}
 	return b.String()
 }
 

@@ -98,6 +98,13 @@ func (r *Receiver) Apply(ctx context.Context, ev Event) (incidents.Result, bool,
 		w := incidents.Write{Dedup: "pagerduty:" + ev.ID, Link: incidents.Link{System: LinkSystem, Ref: ev.Incident.ID}}
 		if change != nil {
 			w.Change = func(inc *incidents.Incident, _ incidents.Memo) ([]incidents.Event, error) {
+				if own := inc.Links[LinkSystem]; own != ev.Incident.ID && ev.Type != "incident.annotated" {
+					// It came through a merged duplicate's link: the survivor
+					// hears of it, but a duplicate's resolution (Sitrep's own,
+					// echoed back) must not resolve the survivor.
+					return inc.Record(incidents.EventDuplicateUpdate, fmt.Sprintf("PagerDuty %s (a merged duplicate's): %s", ev.Incident.ID, strings.TrimPrefix(ev.Type, "incident.")),
+						map[string]string{"pagerduty_incident": ev.Incident.ID, "pagerduty_event": ev.Type}, incidents.Actor{Name: orDefault(ev.Agent, "PagerDuty"), Source: incidents.SourcePagerDuty}, now)
+				}
 				return tolerate(change(inc, now))
 			}
 		}

@@ -322,3 +322,49 @@ func TestEventsBeforeTheirTrigger(t *testing.T) {
 		t.Errorf("%d incidents after the unseen resolve", len(all))
 	}
 }
+
+// reid gives a sample event a new PagerDuty event id (a different delivery).
+func reid(t testing.TB, body []byte, id string) []byte {
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["event"].(map[string]any)["id"] = id
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// TestAMergedDuplicatesPagesLandOnTheSurvivor: after a merge, PagerDuty
+// events for the duplicate's PagerDuty incident land on the survivor; its
+// notes are added, but its resolution (Sitrep's own, echoed back, or
+// someone's in PagerDuty) is recorded without resolving the survivor.
+func TestAMergedDuplicatesPagesLandOnTheSurvivor(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.signed(t, reid(t, sample(t, "zulip_triggered_v3.json", "PAAAAAA"), "E1"))
+	f.signed(t, reid(t, sample(t, "zulip_triggered_v3.json", "PBBBBBB"), "E2"))
+	if _, _, err := f.svc.Merge(ctx, 2, 1, incidents.Actor{Name: "@alice", Source: incidents.SourceConsole}); err != nil {
+		t.Fatal(err)
+	}
+	for i, file := range []string{"zulip_resolved_v3.json", "zulip_annotated_v3.json", "zulip_acknowledged_v3.json"} {
+		if code, out := f.signed(t, reid(t, sample(t, file, "PBBBBBB"), fmt.Sprint("E", 10+i))); code != http.StatusAccepted || out["incident"] != "INC-1" {
+			t.Fatalf("%s: %d %v", file, code, out)
+		}
+	}
+	inc, _ := f.svc.Get(ctx, 1)
+	if !inc.Open() || inc.Acked() {
+		t.Errorf("the survivor took the duplicate's resolution or acknowledgement: %+v", inc)
+	}
+	var kinds []string
+	for _, ev := range f.timeline(t, 1)[1:] {
+		kinds = append(kinds, string(ev.Kind))
+	}
+	if got := strings.Join(kinds, " "); got != "merged_in duplicate_update note duplicate_update" {
+		t.Errorf("survivor timeline: %s", got)
+	}
+	// its own PagerDuty incident still moves it
+	f.signed(t, reid(t, sample(t, "zulip_resolved_v3.json", "PAAAAAA"), "E20"))
+	if inc, _ := f.svc.Get(ctx, 1); inc.Open() {
+		t.Error("the survivor's own resolution did not resolve it")
+	}
+}

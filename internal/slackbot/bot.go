@@ -35,13 +35,16 @@ type Handler interface {
 // Config wires the Slack adapter.
 type Config struct {
 	BotToken, AppToken string
-	APIURL             string        // Web API base; default https://slack.com/api/
-	Responders         []string      // user ids invited to every war room
-	AnnounceChannel    string        // channel id where new P1/P2 incidents are announced
-	Workers            int           // envelopes handled at once; default 8
-	JobTimeout         time.Duration // one envelope's work, from when it starts; default 30s
-	Sender             SenderConfig
-	Logger             *slog.Logger
+	APIURL             string   // Web API base; default https://slack.com/api/
+	Responders         []string // user ids invited to every war room
+	AnnounceChannel    string   // channel id where new P1/P2 incidents are announced
+	// Bookmarks are the links a war room gets in its bookmarks bar (the
+	// runbook's page, the service's dashboards); nil for none.
+	Bookmarks  func(*incidents.Incident) []Bookmark
+	Workers    int           // envelopes handled at once; default 8
+	JobTimeout time.Duration // one envelope's work, from when it starts; default 30s
+	Sender     SenderConfig
+	Logger     *slog.Logger
 	// Inbox keeps each envelope from before its ack until its work is done;
 	// Outbox holds the effects (Subscriptions) this adapter works off.
 	// Both are required: the store opened with Subscriptions().

@@ -22,6 +22,7 @@ const (
 	blockDesc     = "description"
 	blockService  = "service"
 	blockLead     = "lead"
+	blockPrivate  = "private"
 	severityAuto  = "auto"
 )
 
@@ -112,6 +113,8 @@ func declareModal(from *origin) slack.ModalViewRequest {
 	desc.MaxLength = maxInput
 	service := slack.NewPlainTextInputBlockElement(plain("e.g. architect-api", 150), blockService)
 	lead := slack.NewOptionsSelectBlockElement(slack.OptTypeUser, plain("You, unless you pick someone", 150), blockLead, nil...)
+	private := slack.NewCheckboxGroupsBlockElement(blockPrivate, slack.NewOptionBlockObject(blockPrivate, plain("Private incident", 75),
+		plain("A private war room for you, the lead and those invited; never announced or listed for anyone else", 75)))
 
 	optional := func(b *slack.InputBlock) *slack.InputBlock { b.Optional = true; return b }
 	meta := ""
@@ -138,6 +141,7 @@ func declareModal(from *origin) slack.ModalViewRequest {
 			optional(slack.NewInputBlock(blockDesc, plain("Description", 2000), nil, desc)),
 			optional(slack.NewInputBlock(blockService, plain("Affected service", 2000), nil, service)),
 			optional(slack.NewInputBlock(blockLead, plain("Incident lead", 2000), nil, lead)),
+			optional(slack.NewInputBlock(blockPrivate, plain("Visibility", 2000), nil, private)),
 		}},
 	}
 }
@@ -155,6 +159,9 @@ func declarationFromModal(cb slack.InteractionCallback) (incidents.Declaration, 
 	}
 	if u := field(cb, blockLead).SelectedUser; u != "" {
 		d.Lead = "<@" + u + ">"
+	}
+	for _, o := range field(cb, blockPrivate).SelectedOptions {
+		d.Private = d.Private || o.Value == blockPrivate
 	}
 	var from origin
 	if cb.View.PrivateMetadata != "" && json.Unmarshal([]byte(cb.View.PrivateMetadata), &from) == nil && channelID.MatchString(from.Channel) && messageTS.MatchString(from.TS) {

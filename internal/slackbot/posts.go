@@ -83,7 +83,7 @@ func (r *rooms) announce(ctx context.Context, inc *incidents.Incident, e *incide
 	p := peopleOf(inc)
 	text := fmt.Sprintf("*%s - %s*\nSeverity: %s\nStatus: %s\nLead: %s\nWar room: <#%s>",
 		inc.Key(), p.escape(inc.Title), inc.Severity, inc.Status.Label(), p.escape(lead), inc.Channel)
-	return r.postOnce(ctx, e, save, "announced", r.b.cfg.AnnounceChannel, fmt.Sprintf("%s %s %s", inc.Severity, inc.Key(), p.escape(inc.Title)),
+	return r.postOnce(ctx, e, save, "announced", r.announceChannel(inc), fmt.Sprintf("%s %s %s", inc.Severity, inc.Key(), p.escape(inc.Title)),
 		[]slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)})
 }
 
@@ -108,15 +108,15 @@ func (r *rooms) statusUpdate(ctx context.Context, inc *incidents.Incident, ev in
 			return err
 		}
 	}
-	if inc.Severity <= incidents.P2 && r.b.cfg.AnnounceChannel != "" {
-		return r.postOnce(ctx, e, save, "announce", r.b.cfg.AnnounceChannel, text, blocks)
+	if ch := r.announceChannel(inc); ch != "" {
+		return r.postOnce(ctx, e, save, "announce", ch, text, blocks)
 	}
 	return nil
 }
 
 func (r *rooms) reminder(ctx context.Context, inc *incidents.Incident, ev incidents.Event, e *incidents.Effect, save func() error) error {
 	ch := inc.Channel
-	if ch == "" {
+	if ch == "" && !inc.Private {
 		ch = r.b.cfg.AnnounceChannel
 	}
 	if ch == "" {
@@ -159,7 +159,9 @@ func (b *Bot) refused(ctx context.Context, e incidents.Effect, err error) {
 			incidents.EventDeclared: "the war room", incidents.EventStatusChanged: "the status update",
 			incidents.EventResolved: "the status update", incidents.EventReopened: "the status update",
 			incidents.EventReminder: "the reminder", incidents.EventAlertsResolved: "the all-clear message", incidents.EventNudge: "the update nudge",
-			incidents.EventRoleAssigned: "the invitation",
+			incidents.EventRoleAssigned: "the invitation", incidents.EventMembersAdded: "the invitation",
+			incidents.EventMerged: "the merge message", incidents.EventMergedIn: "the merge message",
+			incidents.EventRoomArchived: "archiving the war room", incidents.EventPostmortemLink: "the postmortem bookmark",
 		}[e.Event.Kind]
 	}
 	switch {

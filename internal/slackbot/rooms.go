@@ -42,10 +42,10 @@ func Subscriptions() []incidents.Subscription {
 func roomEvent(inc *incidents.Incident, ev incidents.Event) bool {
 	switch ev.Kind {
 	case incidents.EventDeclared, incidents.EventStatusChanged, incidents.EventResolved, incidents.EventReopened,
-		incidents.EventReminder, incidents.EventAlertsResolved, incidents.EventNudge:
+		incidents.EventReminder, incidents.EventAlertsResolved, incidents.EventNudge, incidents.EventMerged, incidents.EventRoomArchived:
 		return true
-	case incidents.EventRoleAssigned:
-		return inc.Channel != "" // before the room exists, opening it invites the lead
+	case incidents.EventRoleAssigned, incidents.EventMembersAdded, incidents.EventMergedIn, incidents.EventPostmortemLink:
+		return inc.Channel != "" // before the room exists, opening it invites the people and bookmarks the links
 	}
 	return false
 }
@@ -146,6 +146,18 @@ func (r *rooms) handle(ctx context.Context, e *incidents.Effect, save func() err
 	case incidents.EventRoleAssigned:
 		if u := slackUser(ev.To); u != "" && inc.Channel != "" {
 			return r.inviteUsers(ctx, inc.Channel, []string{u})
+		}
+	case incidents.EventMembersAdded:
+		return r.invited(ctx, inc, ev)
+	case incidents.EventMerged:
+		return r.merged(ctx, inc, e, save)
+	case incidents.EventMergedIn:
+		return r.mergedIn(ctx, inc, ev, e, save)
+	case incidents.EventRoomArchived:
+		return r.archive(ctx, inc)
+	case incidents.EventPostmortemLink:
+		if inc.Channel != "" {
+			return r.bookmark(ctx, inc.Channel, []Bookmark{{Title: "Postmortem", URL: ev.To}}, e, save)
 		}
 	}
 	return nil
@@ -257,6 +269,9 @@ func (r *rooms) open(ctx context.Context, inc *incidents.Incident, e *incidents.
 			}
 			p["pinned"] = "1"
 		}
+		if err := r.bookmark(ctx, channel, r.bookmarks(inc), e, save); err != nil {
+			return err
+		}
 		bound, _, err := b.svc.Change(ctx, inc.ID, func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 			if inc.Channel == channel {
 				return nil, nil // bound by an earlier attempt
@@ -275,7 +290,7 @@ func (r *rooms) open(ctx context.Context, inc *incidents.Incident, e *incidents.
 		}
 		inc = bound // the binding marked the header and topic: what changed meanwhile shows next
 	}
-	if inc.Severity <= incidents.P2 && b.cfg.AnnounceChannel != "" {
+	if r.announceChannel(inc) != "" {
 		if err := r.announce(ctx, inc, e, save); err != nil {
 			return err
 		}
@@ -316,7 +331,7 @@ func (r *rooms) origin(ctx context.Context, inc *incidents.Incident, ref string,
 	if err := r.postOnce(ctx, e, save, "origin", inc.Channel, text, []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}); err != nil {
 		return err
 	}
-	if p["origin_thread"] != "" {
+	if p["origin_thread"] != "" || inc.Private { // a private incident is never named where others read
 		return nil
 	}
 	reply := fmt.Sprintf("🚨 %s declared from this message — war room <#%s>", inc.Key(), inc.Channel)
@@ -348,7 +363,7 @@ func (r *rooms) create(ctx context.Context, inc *incidents.Incident, e *incident
 		var ch *slack.Channel
 		err := r.b.send.DoOnce(ctx, "conversations.create", "", func(ctx context.Context) error {
 			var err error
-			ch, err = r.b.api.CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name})
+			ch, err = r.b.api.CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name, IsPrivate: inc.Private})
 			return err
 		})
 		var se slack.SlackErrorResponse
@@ -378,7 +393,7 @@ func (r *rooms) ours(ctx context.Context, name string, inc *incidents.Incident) 
 	if err != nil {
 		return "", err // not knowing who Sitrep is must not pass for "someone else's"
 	}
-	params := &slack.GetConversationsParameters{ExcludeArchived: true, Limit: 1000, Types: []string{"public_channel"}}
+	params := &slack.GetConversationsParameters{ExcludeArchived: true, Limit: 1000, Types: []string{"public_channel", "private_channel"}}
 	for {
 		var chans []slack.Channel
 		var next string
@@ -409,17 +424,26 @@ func (r *rooms) ours(ctx context.Context, name string, inc *incidents.Incident) 
 	}
 }
 
-// invite brings in the declarer, the lead and the responders.
+// invite brings in the people the incident names (the declarer, the lead,
+// those invited) and the responders — not into a private incident's room:
+// only its own people.
 func (r *rooms) invite(ctx context.Context, channel string, inc *incidents.Incident) error {
 	seen := map[string]bool{}
 	var users []string
-	for _, u := range append([]string{slackUser(inc.DeclaredBy), slackUser(inc.Lead())}, r.b.cfg.Responders...) {
+	for _, u := range inc.People() {
+		users = append(users, slackUser(u))
+	}
+	if !inc.Private {
+		users = append(users, r.b.cfg.Responders...)
+	}
+	var invite []string
+	for _, u := range users {
 		if u != "" && !seen[u] && (r.b.botUser.Load() == nil || u != *r.b.botUser.Load()) {
 			seen[u] = true
-			users = append(users, u)
+			invite = append(invite, u)
 		}
 	}
-	return r.inviteUsers(ctx, channel, users)
+	return r.inviteUsers(ctx, channel, invite)
 }
 
 // reconcile queues a war room for every open incident that has none and

@@ -45,6 +45,7 @@ var perMinute = map[string]float64{
 	"pins.add":               20,
 	"conversations.setTopic": 20,
 	"bookmarks.add":          20,
+	"bookmarks.list":         50,
 	"conversations.invite":   50,
 	"chat.update":            50,
 	"conversations.history":  50,

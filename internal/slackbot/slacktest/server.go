@@ -73,6 +73,13 @@ type Channel struct {
 	Members         []string
 	Pins            []string // message timestamps
 	Archived        bool
+	Private         bool // only its members see it
+	Bookmarks       []Bookmark
+}
+
+// Bookmark is a link in a channel's bookmarks bar.
+type Bookmark struct {
+	ID, Title, Link string
 }
 
 // Message is a posted message; Updates counts chat.update calls on it.
@@ -164,11 +171,23 @@ func (s *Server) UserGroup(id string, members ...string) {
 	s.groups[id] = members
 }
 
-// CreateChannel adds a channel as if a person had made it.
+// CreateChannel adds a public channel as if a person had made it and
+// invited Sitrep's bot (as the announce channel must be: without
+// chat:write.public the bot posts only where it is a member).
 func (s *Server) CreateChannel(name string, members ...string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.create(name, members).ID
+	return s.create(name, append([]string{BotUser}, members...)).ID
+}
+
+// CreateChannelWithoutBot adds a channel Sitrep's bot is not in: it may
+// not post there, and a private one it does not see at all.
+func (s *Server) CreateChannelWithoutBot(name string, private bool, members ...string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.create(name, members)
+	ch.Private = private
+	return ch.ID
 }
 
 func (s *Server) create(name string, members []string) *Channel {
@@ -297,124 +316,4 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 func reply(w http.ResponseWriter, v map[string]any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
-}
-
-func fail(code string) map[string]any { return map[string]any{"ok": false, "error": code} }
-
-func channelJSON(ch *Channel) map[string]any {
-	return map[string]any{"id": ch.ID, "name": ch.Name, "is_channel": true, "is_member": true, "creator": ch.Creator, "created": ch.Created, "is_archived": ch.Archived,
-		"topic": map[string]any{"value": ch.Topic}}
-}
-
-// method answers one Web API method (s.mu held).
-func (s *Server) method(method string, p url.Values) map[string]any {
-	ch := s.channels[p.Get("channel")]
-	switch method {
-	case "auth.test":
-		return map[string]any{"ok": true, "user_id": BotUser, "team": "Sitrep Test", "team_id": "T0TEST", "url": s.srv.URL + "/"}
-	case "apps.connections.open":
-		return map[string]any{"ok": true, "url": "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/link"}
-	case "views.open":
-		if p.Get("trigger_id") == "" {
-			return fail("invalid_trigger_id")
-		}
-		s.views = append(s.views, json.RawMessage(p.Get("view")))
-		return map[string]any{"ok": true, "view": map[string]any{"id": fmt.Sprintf("V%05d", len(s.views))}}
-	case "usergroups.users.list":
-		members, ok := s.groups[p.Get("usergroup")]
-		if !ok {
-			return fail("no_such_subteam")
-		}
-		return map[string]any{"ok": true, "users": members}
-	case "files.getUploadURLExternal":
-		s.seq++
-		f := &File{ID: fmt.Sprintf("F%05d", s.seq), Name: p.Get("filename")}
-		s.files[f.ID] = f
-		return map[string]any{"ok": true, "file_id": f.ID, "upload_url": s.srv.URL + "/upload/" + f.ID}
-	case "files.completeUploadExternal":
-		var refs []struct{ ID, Title string }
-		json.Unmarshal([]byte(p.Get("files")), &refs)
-		var out []any
-		for _, r := range refs {
-			f := s.files[r.ID]
-			if f == nil || s.channels[p.Get("channel_id")] == nil {
-				return fail("invalid_arguments")
-			}
-			f.Title, f.Channel = r.Title, p.Get("channel_id")
-			out = append(out, map[string]any{"id": f.ID, "title": f.Title})
-		}
-		return map[string]any{"ok": true, "files": out}
-	case "conversations.list":
-		var out []any
-		for _, ch := range s.channels {
-			if !ch.Archived || p.Get("exclude_archived") != "true" {
-				out = append(out, channelJSON(ch))
-			}
-		}
-		return map[string]any{"ok": true, "channels": out, "response_metadata": map[string]any{"next_cursor": ""}}
-	case "conversations.create":
-		name := p.Get("name")
-		if !channelName.MatchString(name) {
-			return fail("invalid_name_specials")
-		}
-		if _, taken := s.byName[name]; taken {
-			return fail("name_taken")
-		}
-		ch := s.create(name, []string{BotUser})
-		ch.Creator = BotUser
-		return map[string]any{"ok": true, "channel": channelJSON(ch)}
-	}
-	if ch == nil {
-		return fail("channel_not_found")
-	}
-	switch method {
-	case "conversations.invite":
-		for _, u := range strings.Split(p.Get("users"), ",") {
-			ch.Members = append(ch.Members, u)
-		}
-		return map[string]any{"ok": true, "channel": channelJSON(ch)}
-	case "conversations.setTopic":
-		ch.Topic = p.Get("topic")
-		return map[string]any{"ok": true, "channel": channelJSON(ch)}
-	case "conversations.archive":
-		ch.Archived = true
-		return map[string]any{"ok": true}
-	case "conversations.history":
-		msgs := s.messages[ch.ID]
-		out := []any{}
-		limit, _ := strconv.Atoi(p.Get("limit"))
-		if limit <= 0 {
-			limit = 100
-		}
-		for i := len(msgs) - 1; i >= 0 && len(out) < limit; i-- { // newest first, as Slack answers
-			m := msgs[i]
-			if latest := p.Get("latest"); latest != "" && m.TS != latest {
-				continue
-			}
-			out = append(out, map[string]any{"type": "message", "user": m.User, "text": m.Text, "ts": m.TS})
-		}
-		return map[string]any{"ok": true, "messages": out}
-	case "chat.postMessage":
-		m := &Message{Channel: ch.ID, TS: s.ts(), Text: p.Get("text"), User: BotUser, ThreadTS: p.Get("thread_ts"), Blocks: json.RawMessage(p.Get("blocks"))}
-		s.messages[ch.ID] = append(s.messages[ch.ID], m)
-		return map[string]any{"ok": true, "channel": ch.ID, "ts": m.TS}
-	case "chat.postEphemeral":
-		s.ephemeral = append(s.ephemeral, Message{Channel: ch.ID, TS: s.ts(), Text: p.Get("text"), User: p.Get("user"), Blocks: json.RawMessage(p.Get("blocks"))})
-		return map[string]any{"ok": true, "message_ts": s.ephemeral[len(s.ephemeral)-1].TS}
-	case "chat.update":
-		for _, m := range s.messages[ch.ID] {
-			if m.TS == p.Get("ts") {
-				m.Text, m.Blocks = p.Get("text"), json.RawMessage(p.Get("blocks"))
-				m.Updates++
-				return map[string]any{"ok": true, "channel": ch.ID, "ts": m.TS, "text": m.Text}
-			}
-		}
-		return fail("message_not_found")
-	case "chat.getPermalink":
-		return map[string]any{"ok": true, "channel": ch.ID, "permalink": fmt.Sprintf("%s/archives/%s/p%s", s.srv.URL, ch.ID, strings.ReplaceAll(p.Get("message_ts"), ".", ""))}
-	case "pins.add":
-		ch.Pins = append(ch.Pins, p.Get("timestamp"))
-		return map[string]any{"ok": true}
-	}
-	return fail("unknown_method")
 }

@@ -17,7 +17,7 @@ import (
 var Tiers = map[string]float64{
 	"conversations.create": 20, "conversations.setTopic": 20, "conversations.archive": 20, "conversations.list": 20,
 	"pins.add": 20, "bookmarks.add": 20, "usergroups.users.list": 20,
-	"conversations.invite": 50, "chat.update": 50, "conversations.history": 50, "conversations.info": 50,
+	"conversations.invite": 50, "chat.update": 50, "conversations.history": 50, "conversations.info": 50, "bookmarks.list": 50,
 	"chat.getPermalink": 100, "chat.postEphemeral": 100, "views.open": 100, "auth.test": 100,
 	"files.getUploadURLExternal": 100, "files.completeUploadExternal": 100,
 }
