@@ -1,6 +1,7 @@
 package commands_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -224,5 +225,58 @@ func TestPostmortemLink(t *testing.T) {
 	out := f.ok(t, "", "postmortem 1 link https://docs.example.com/pm/1")
 	if out.Incident.PostmortemURL != "https://docs.example.com/pm/1" || out.Incident.Phase != incidents.Document {
 		t.Errorf("%+v", out.Incident)
+	}
+}
+
+// TestSurvivorsPostmortemHasTheDuplicatesEvents: the survivor's postmortem
+// timeline holds its duplicate's events too, marked with its id, all in time
+// order, across timeline pages (streamed, never read whole).
+func TestSurvivorsPostmortemHasTheDuplicatesEvents(t *testing.T) {
+	f := newFixture(t)
+	f.ok(t, "", "declare P2 Checkout errors")
+	f.clock.Advance(time.Minute)
+	f.ok(t, "", "declare P2 Payments errors")
+	const notes = 700 // more than a timeline page
+	if _, _, err := f.store.Update(ctx, 2, func(inc *incidents.Incident) ([]incidents.Event, error) {
+		var evs []incidents.Event
+		for i := range notes {
+			ev, _ := inc.Record(incidents.EventNote, fmt.Sprintf("payments note %d", i), nil, alice, t0.Add(time.Minute+time.Duration(i)*time.Second))
+			evs = append(evs, ev...)
+		}
+		return evs, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(5 * time.Minute) // within the duplicate's notes
+	f.ok(t, "", "note 1 checkout note while payments went on")
+	f.clock.Advance(time.Hour)
+	f.ok(t, "", "merge 2 into 1")
+	total, ofDup := f.events(t, 1)+f.events(t, 2), f.events(t, 2) // before the export records itself
+	pm := string(f.ok(t, "", "postmortem 1").File.Content)
+	if !strings.Contains(pm, "| Duplicates | INC-2") {
+		t.Errorf("head lacks the duplicate:\n%.2000s", pm)
+	}
+	_, tl, _ := strings.Cut(pm, "## Timeline")
+	var last string
+	rows, dup := 0, 0
+	for _, line := range strings.Split(tl, "\n") {
+		if !strings.HasPrefix(line, "| 2026-") {
+			continue
+		}
+		rows++
+		at := line[2:21]
+		if at < last {
+			t.Fatalf("out of order: %s after %s", at, last)
+		}
+		last = at
+		if strings.Contains(line, "(INC-2)") {
+			dup++
+		}
+	}
+	if rows != total || dup != ofDup {
+		t.Errorf("%d rows (%d of INC-2), want %d (%d)", rows, dup, total, ofDup)
+	}
+	if !strings.Contains(tl, "checkout note while payments went on") {
+		t.Error("the survivor's own note is missing")
 	}
 }

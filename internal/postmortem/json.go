@@ -28,6 +28,11 @@ type head struct {
 		Links       map[string]string  `json:"links,omitempty"`
 		WarRoom     string             `json:"war_room,omitempty"`
 		Drill       bool               `json:"drill,omitempty"` // a game day's: not an incident
+		Private     bool               `json:"private,omitempty"`
+		MergedInto  string             `json:"merged_into,omitempty"`
+		Duplicates  []string           `json:"duplicates,omitempty"` // their events are in the timeline (each event's "incident")
+		Related     []string           `json:"related,omitempty"`
+		Postmortem  string             `json:"postmortem_url,omitempty"`
 	} `json:"incident"`
 	Detection struct {
 		Source string   `json:"source"`
@@ -97,7 +102,16 @@ func jsonRow(w *bufio.Writer, first bool, ev incidents.Event) error {
 func jsonHead(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options) error {
 	var h head
 	h.Incident.ID, h.Incident.Title, h.Incident.Description, h.Incident.Service = inc.Key(), inc.Title, inc.Description, inc.Service
-	h.Incident.Drill = inc.Drill
+	h.Incident.Drill, h.Incident.Private, h.Incident.Postmortem = inc.Drill, inc.Private, inc.PostmortemURL
+	if inc.MergedInto != 0 {
+		h.Incident.MergedInto = incidents.FormatID(inc.MergedInto)
+	}
+	for _, id := range inc.Duplicates {
+		h.Incident.Duplicates = append(h.Incident.Duplicates, incidents.FormatID(id))
+	}
+	for _, id := range inc.Related {
+		h.Incident.Related = append(h.Incident.Related, incidents.FormatID(id))
+	}
 	h.Incident.Severity, h.Incident.Reason, h.Incident.Status = inc.Severity.String(), inc.SeverityReason, string(inc.Status)
 	h.Incident.DeclaredAt, h.Incident.DeclaredBy, h.Incident.Source = inc.DeclaredAt.UTC().Format(rfc3339), inc.DeclaredBy, inc.Source
 	h.Incident.Roles, h.Incident.Links, h.Incident.WarRoom = inc.Roles, inc.Links, inc.ChannelName

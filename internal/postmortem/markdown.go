@@ -70,6 +70,21 @@ func mdHead(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options) 
 	if inc.ChannelName != "" {
 		p("| War room | #%s |\n", inc.ChannelName)
 	}
+	if inc.Private {
+		p("| Visibility | %s private: only the people in it could see it |\n", incidents.PrivateMark)
+	}
+	if inc.MergedInto != 0 {
+		p("| Merged into | %s (this one was a duplicate) |\n", incidents.FormatID(inc.MergedInto))
+	}
+	if len(inc.Duplicates) > 0 {
+		p("| Duplicates | %s (their events are in the timeline, marked with their id) |\n", ids(inc.Duplicates))
+	}
+	if len(inc.Related) > 0 {
+		p("| Related | %s |\n", ids(inc.Related))
+	}
+	if inc.PostmortemURL != "" {
+		p("| Written postmortem | %s |\n", cell(inc.PostmortemURL))
+	}
 
 	p("\n## Detection\n\n- Detected by %s.\n", cell(detectionSource(inc)))
 	for _, d := range g.detection {
@@ -152,6 +167,14 @@ func mdTail(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options) 
 	p("\n## Lessons learned\n\n")
 	list(p, g.sections["lessons"], "_None recorded: add notes tagged #lesson._\n")
 	return nil
+}
+
+func ids(list []int64) string {
+	out := make([]string, len(list))
+	for i, id := range list {
+		out[i] = incidents.FormatID(id)
+	}
+	return strings.Join(out, ", ")
 }
 
 func list(p func(string, ...any), items []string, empty string) {

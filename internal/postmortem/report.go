@@ -69,9 +69,9 @@ type gathered struct {
 // gather walks the timeline once: it collects what the sections above and
 // below the timeline need, and hands each event to row, which writes the
 // timeline (to a temporary file: memory stays flat however long it is).
-func gather(ctx context.Context, src Source, id int64, row func(incidents.Event) error) (*gathered, error) {
+func gather(ctx context.Context, src Source, inc *incidents.Incident, row func(incidents.Event) error) (*gathered, error) {
 	g := &gathered{sections: map[string][]string{}}
-	err := src.Timeline(ctx, id, func(ev incidents.Event) error {
+	err := mergedTimeline(ctx, src, inc, func(ev incidents.Event) error {
 		g.events++
 		switch ev.Kind {
 		case incidents.EventNote:
@@ -127,7 +127,7 @@ func Write(ctx context.Context, w io.Writer, src Source, inc *incidents.Incident
 	defer tmp.Close()
 	rows := bufio.NewWriterSize(tmp, 64<<10)
 	first := true
-	g, err := gather(ctx, src, inc.ID, func(ev incidents.Event) error {
+	g, err := gather(ctx, src, inc, func(ev incidents.Event) error {
 		err := f.row(rows, first, ev)
 		first = false
 		return err
