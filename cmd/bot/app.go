@@ -124,7 +124,7 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 	if cfg.slack() {
 		a.bot, err = slackbot.New(slackbot.Config{
 			BotToken: cfg.SlackBot, AppToken: cfg.SlackApp, APIURL: cfg.SlackAPI,
-			Responders: cfg.Responders, AnnounceChannel: cfg.Announce,
+			Responders: cfg.Responders, AnnounceChannel: cfg.Announce, Bookmarks: bookmarksFor(books, cfg.Dashboards),
 			Sender: slackbot.SenderConfig{RateScale: cfg.SlackScale}, Logger: log,
 			Inbox: store, Outbox: store, Effects: effectsCfg,
 		}, a.svc, a.router)
@@ -362,4 +362,22 @@ func isTerminal(r any) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// bookmarksFor gives a war room its bookmarks: the incident's runbook's
+// page (its url:) and its service's dashboards (SITREP_DASHBOARDS).
+func bookmarksFor(books *runbooks.Set, dashboards []dashboard) func(*incidents.Incident) []slackbot.Bookmark {
+	return func(inc *incidents.Incident) []slackbot.Bookmark {
+		var out []slackbot.Bookmark
+		if rb := books.Get(inc.Links["runbook"]); rb != nil && rb.URL != "" {
+			out = append(out, slackbot.Bookmark{Title: "Runbook: " + rb.Title, URL: rb.URL})
+		}
+		service := cmp.Or(inc.Service, inc.Labels["service"])
+		for _, d := range dashboards {
+			if service != "" && strings.EqualFold(d.Service, service) {
+				out = append(out, slackbot.Bookmark{Title: "Dashboard: " + d.Service, URL: d.URL})
+			}
+		}
+		return out
+	}
 }

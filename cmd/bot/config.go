@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 	"github.com/sitrep-oncall/sitrep/internal/say"
 	"github.com/sitrep-oncall/sitrep/internal/slo"
 )
@@ -44,6 +45,7 @@ type config struct {
 	// UpdateCadence overrides the severities' update cadences.
 	UpdateCadence map[incidents.Severity]time.Duration
 	MergeGrace    time.Duration // a merged duplicate's war room is archived this long after the merge
+	Dashboards    []dashboard   // SITREP_DASHBOARDS: bookmarked in the war rooms of their service
 	PMFormat      string        // postmortem export
 	PMOut         string
 	Runbooks      string
@@ -158,6 +160,11 @@ var settings = []setting{
 	{flag: "update-cadence", env: "SITREP_UPDATE_CADENCE", def: "P1=30m,P2=1h,P3=4h,P4=off", doc: "how long an acknowledged incident may go without a status update before its lead is nudged (with a Post update button); a level left out keeps its default",
 		set: func(c *config, v string) (err error) {
 			c.UpdateCadence, err = incidents.ParseUpdateCadence(v)
+			return err
+		}},
+	{flag: "dashboards", env: "SITREP_DASHBOARDS", doc: "comma-separated `service=https://…` dashboards, bookmarked in the war room of each incident of that service (a service may have several); a runbook's own page is its `url:`",
+		set: func(c *config, v string) (err error) {
+			c.Dashboards, err = parseDashboards(v)
 			return err
 		}},
 	{flag: "merge-grace", env: "SITREP_MERGE_GRACE", def: "1h", doc: "how long a merged duplicate's war room stays open, pointing to the incident it was merged into, before Sitrep archives it",
@@ -399,4 +406,28 @@ func positiveDuration(v string) (time.Duration, error) {
 		return 0, errors.New("use a duration such as 100ms, 2s or 5m")
 	}
 	return d, nil
+}
+
+// dashboard is one of SITREP_DASHBOARDS.
+type dashboard struct{ Service, URL string }
+
+// parseDashboards reads "checkout=https://grafana/d/1,api=https://grafana/d/2".
+func parseDashboards(text string) ([]dashboard, error) {
+	var out []dashboard
+	for _, part := range strings.Split(text, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		service, link, ok := strings.Cut(part, "=")
+		service, link = strings.TrimSpace(service), strings.TrimSpace(link)
+		switch {
+		case !ok || service == "":
+			return nil, fmt.Errorf("%q: give service=https://…", part)
+		case !runbooks.WebLink(link):
+			return nil, fmt.Errorf("%q: the dashboard of %s is not an http(s) address", part, service)
+		}
+		out = append(out, dashboard{Service: service, URL: link})
+	}
+	return out, nil
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
@@ -67,5 +69,32 @@ func TestEverySettingFromEachPlace(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("config file problems: %v; want %q among them", err, want)
 		}
+	}
+}
+
+// TestDashboardsAndTheirBookmarks: SITREP_DASHBOARDS is read and refused
+// as people write it wrong, and a war room's bookmarks are its runbook's
+// page and its service's dashboards.
+func TestDashboardsAndTheirBookmarks(t *testing.T) {
+	env := map[string]string{"SITREP_DASHBOARDS": "checkout=https://grafana.example.com/d/co, checkout=https://grafana.example.com/d/co-db,api=https://grafana.example.com/d/api"}
+	cfg, _, err := loadConfig("serve", nil, os.Stderr, func(k string) string { return env[k] })
+	if err != nil || len(cfg.Dashboards) != 3 {
+		t.Fatalf("%+v %v", cfg.Dashboards, err)
+	}
+	for _, bad := range []string{"checkout", "=https://x.example", "checkout=javascript:alert(1)", "checkout=https://", "api=grafana/d/1"} {
+		if _, _, err := loadConfig("serve", []string{"-dashboards", bad}, os.Stderr, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "SITREP_DASHBOARDS") && !strings.Contains(err.Error(), "dashboards") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	books, err := runbooks.Load(os.DirFS("../.."), "runbooks", runbooks.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks := bookmarksFor(books, cfg.Dashboards)(&incidents.Incident{Service: "Checkout", Links: map[string]string{"runbook": "no-such-runbook"}})
+	if len(marks) != 2 || marks[0].URL != "https://grafana.example.com/d/co" || marks[1].Title != "Dashboard: checkout" {
+		t.Errorf("bookmarks %+v", marks)
+	}
+	if marks := bookmarksFor(nil, nil)(&incidents.Incident{}); len(marks) != 0 {
+		t.Errorf("no runbooks, no dashboards: %+v", marks)
 	}
 }

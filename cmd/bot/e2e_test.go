@@ -157,7 +157,7 @@ func startBot(t *testing.T, db string) (*runningBot, *exec.Cmd) {
 			t.Error("bot did not exit after EOF")
 		}
 	})
-	b.say(t, "help", "declare [--drill] [P1-P4] <title>") // it is up and answering
+	b.say(t, "help", "declare [--private] [--drill] [P1-P4] <title>") // it is up and answering
 	return b, cmd
 }
 

@@ -308,6 +308,9 @@ func Visible(s string) string {
 // Notify shows changes this console did not ask for: reminders, and changes
 // made from elsewhere (webhooks, other adapters).
 func (c *Console) Notify(ctx context.Context, inc *incidents.Incident, events []incidents.Event) {
+	if !inc.CanSee(c.actor) {
+		return // a private incident shows only to the people in it
+	}
 	var b strings.Builder
 	c.mu.Lock()
 	tty := c.tty

@@ -94,7 +94,7 @@ func TestConsoleEdgeCases(t *testing.T) {
 		"error: that line is longer than 65536 bytes and was ignored",
 		"severity INC-1 <P1-P4> [reason]: cancelled",
 		"error: which incident? give its id (INC-7 or 7) or run this in its war room (open: INC-1) (usage: ack [INC-n])",
-		"declare [--drill] [P1-P4] <title>",
+		"declare [--private] [--drill] [P1-P4] <title>",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -197,5 +197,19 @@ func TestPipedSessionsSayWhatFailed(t *testing.T) {
 	}
 	if all, _ := svc.List(context.Background(), incidents.Filter{All: true}); len(all) != 1 {
 		t.Errorf("%d incidents: the line after quit ran", len(all))
+	}
+}
+
+// TestNotifyKeepsPrivateIncidentsToTheirPeople: a change to a private
+// incident is shown in the terminal only to someone it names.
+func TestNotifyKeepsPrivateIncidentsToTheirPeople(t *testing.T) {
+	ev := []incidents.Event{{Kind: incidents.EventNote, Actor: "Jane", Source: "pagerduty", Message: "rows leaked"}}
+	for _, members := range [][]string{nil, {me.Name}} {
+		var out bytes.Buffer
+		c := console.New(nil, &out, me, "sitrep> ")
+		c.Notify(context.Background(), &incidents.Incident{ID: 4, Title: "Customer data exposed", Private: true, DeclaredBy: "<@U9>", Members: members}, ev)
+		if shown := strings.Contains(out.String(), "rows leaked"); shown != (members != nil) {
+			t.Errorf("members %q: shown %v:\n%s", members, shown, out.String())
+		}
 	}
 }

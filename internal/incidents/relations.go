@@ -2,6 +2,7 @@ package incidents
 
 import (
 	"fmt"
+	neturl "net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -170,7 +171,7 @@ func Relate(a, b *Incident, by Actor, at time.Time) ([]Event, []Event, error) {
 // Document phase is reached.
 func (inc *Incident) LinkPostmortem(url string, by Actor, at time.Time) ([]Event, error) {
 	url = strings.TrimSpace(url)
-	if !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://") || strings.ContainsAny(url, " <>|\t\n") || len(url) > 2000 {
+	if u, err := neturl.Parse(url); err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || strings.ContainsAny(url, " <>|\t\n") || len(url) > 2000 {
 		return nil, Errorf(EInvalid, "%q is not a link: give the postmortem's http(s) address", Cut(url, 80))
 	}
 	if inc.PostmortemURL == url {

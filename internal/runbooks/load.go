@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"path"
 	"regexp"
 	"slices"
@@ -63,7 +64,12 @@ type Set struct {
 func (s *Set) Runbooks() []*Runbook { return s.list }
 
 // Get returns the runbook called name, or nil.
-func (s *Set) Get(name string) *Runbook { return s.byName[name] }
+func (s *Set) Get(name string) *Runbook {
+	if s == nil {
+		return nil
+	}
+	return s.byName[name]
+}
 
 // MaxFile bounds one runbook file.
 const MaxFile = 1 << 20
@@ -338,6 +344,13 @@ func stepNodes(root *yaml.Node) []*yaml.Node {
 var knownParams = map[string]bool{"namespace": true, "deployment": true, "service": true, "pod": true,
 	"alertname": true, "instance": true, "job": true, "container": true}
 
+// WebLink reports whether s is an http(s) address with a host: what a chat
+// bookmark or a link may point to.
+func WebLink(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && !strings.ContainsAny(s, " <>|\t\n")
+}
+
 func validate(rb *Runbook, opt Options, place func(step, line, col int) (int, int), top func(path ...string) int) Problems {
 	var ps Problems
 	add := func(line int, format string, args ...any) {
@@ -351,6 +364,9 @@ func validate(rb *Runbook, opt Options, place func(step, line, col int) (int, in
 	}
 	if len(rb.Steps) == 0 {
 		add(top("steps"), "a runbook needs steps")
+	}
+	if rb.URL != "" && !WebLink(rb.URL) {
+		add(top("url"), "url %q: give an http(s) address, like https://wiki.example.com/runbooks/%s", rb.URL, rb.Name)
 	}
 	if len(rb.Match.Alerts)+len(rb.Match.Labels)+len(rb.Match.Keywords) == 0 {
 		add(top("match"), "match is empty: give alerts, labels or keywords, or nothing will ever offer this runbook")

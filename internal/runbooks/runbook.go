@@ -16,6 +16,7 @@ type Runbook struct {
 	Name        string            `yaml:"name"`
 	Title       string            `yaml:"title"`
 	Description string            `yaml:"description"`
+	URL         string            `yaml:"url"` // the runbook's own page (a wiki, the repository): the war room bookmarks it
 	Trigger     string            `yaml:"trigger"`
 	Match       Match             `yaml:"match"`
 	Params      map[string]string `yaml:"params"` // defaults; the incident's service fills "service" when unset

@@ -135,6 +135,8 @@ func TestParseRejects(t *testing.T) {
 		{"name: a\ntitle: t\nmatch: {alerts: [x]}\nsteps: [{name: a, kind: promql_range, query: up, range: forever}]", `range "forever"`},
 		{"name: a\ntitle: [t\n", "did not find expected"},
 		{"- just a list", "a list where a Runbook is expected"},
+		{"name: a\ntitle: t\nurl: javascript:alert(1)\nmatch: {alerts: [x]}\nsteps: [{name: a, kind: manual, text: b}]", `url "javascript:alert(1)": give an http(s) address`},
+		{"name: a\ntitle: t\nurl: wiki/runbooks/a\nmatch: {alerts: [x]}\nsteps: [{name: a, kind: manual, text: b}]", "give an http(s) address"},
 	}
 	for _, tt := range tests {
 		_, ps := runbooks.Parse("x.yaml", []byte(tt.yaml), runbooks.Options{})
