@@ -2,6 +2,7 @@ package telemetry_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,4 +109,30 @@ func value(t *testing.T, reg *prometheus.Registry, name, sev string) float64 {
 	}
 	t.Fatalf("no %s{severity=%q}", name, sev)
 	return 0
+}
+
+// TestPrivateIncidentsAreCountedWithoutTheirTitle: /metrics counts a
+// private incident like any other, and nothing of it but its severity
+// reaches the exposition.
+func TestPrivateIncidentsAreCountedWithoutTheirTitle(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := telemetry.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	who := incidents.Actor{Name: "@a", Source: "console"}
+	t0 := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	inc, events, _ := incidents.Declare(incidents.Declaration{Title: "Customer data exposed", Private: true, Service: "payroll", Signals: incidents.Signals{Explicit: incidents.P1}}, who, t0)
+	m.Notify(context.Background(), inc, events)
+	if got := value(t, reg, "sitrep_incidents_declared_total", "P1"); got != 1 {
+		t.Errorf("declared P1 = %v", got)
+	}
+	var out strings.Builder
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		out.WriteString(mf.String())
+	}
+	if s := out.String(); strings.Contains(s, "Customer") || strings.Contains(s, "payroll") {
+		t.Errorf("the exposition names the private incident:\n%s", s)
+	}
 }
