@@ -111,15 +111,11 @@ func (s *Service) Merge(ctx context.Context, dup, into int64, by Actor) (*Incide
 	if dup == into {
 		return nil, nil, Errorf(EInvalid, "%s cannot be merged into itself", FormatID(dup))
 	}
-	incs, err := s.ChangeAll(ctx, []int64{dup, into}, func(incs []*Incident, now time.Time) ([][]Event, error) {
-		d, i, err := Merge(incs[0], incs[1], by, now)
-		return [][]Event{d, i}, err
-	})
-	if err != nil {
-		return nil, nil, err
+	d, i, err := s.changePair(ctx, dup, into, by, Merge)
+	if err == nil {
+		s.log.Info("incident merged", "incident", d.Key(), "into", i.Key(), "by", by.Name)
 	}
-	s.log.Info("incident merged", "incident", incs[0].Key(), "into", incs[1].Key(), "by", by.Name)
-	return incs[0], incs[1], nil
+	return d, i, err
 }
 
 // Relate links incidents a and b; it returns both.
@@ -127,8 +123,13 @@ func (s *Service) Relate(ctx context.Context, a, b int64, by Actor) (*Incident, 
 	if a == b {
 		return nil, nil, Errorf(EInvalid, "%s cannot be linked to itself", FormatID(a))
 	}
+	return s.changePair(ctx, a, b, by, Relate)
+}
+
+// changePair runs a transition of two incidents (Merge, Relate) in one transaction.
+func (s *Service) changePair(ctx context.Context, a, b int64, by Actor, t func(x, y *Incident, by Actor, at time.Time) ([]Event, []Event, error)) (*Incident, *Incident, error) {
 	incs, err := s.ChangeAll(ctx, []int64{a, b}, func(incs []*Incident, now time.Time) ([][]Event, error) {
-		x, y, err := Relate(incs[0], incs[1], by, now)
+		x, y, err := t(incs[0], incs[1], by, now)
 		return [][]Event{x, y}, err
 	})
 	if err != nil {
