@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,6 +32,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/server"
 	"github.com/sitrep-oncall/sitrep/internal/slackbot"
 	"github.com/sitrep-oncall/sitrep/internal/slo"
+	"github.com/sitrep-oncall/sitrep/internal/statuspage"
 	"github.com/sitrep-oncall/sitrep/internal/telemetry"
 )
 
@@ -46,6 +48,8 @@ type app struct {
 	ln     net.Listener
 	pdSync *pagerduty.Sync
 	bot    *slackbot.Bot
+	status http.Handler         // the public status page (SITREP_STATUS_LISTEN), or nil
+	notify *statuspage.Notifier // its subscriber webhooks, or nil
 	runner *runbooks.Runner
 }
 
@@ -61,6 +65,9 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 	pdSync := cfg.PDToken != "" && cfg.PDFrom != ""
 	if pdSync {
 		subs = append(subs, pagerduty.Subscription())
+	}
+	if len(cfg.StatusWebhooks) > 0 {
+		subs = append(subs, statuspage.Subscription())
 	}
 	store, err := boltstore.Open(cfg.DB, boltstore.Options{LockTimeout: cfg.LockTimeout, Subscriptions: subs})
 	if err != nil {
@@ -143,6 +150,15 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 			Service: a.svc, Outbox: store, Logger: log, Effects: effectsCfg})
 		effectMetrics.Watch(a.pdSync.Runner())
 		checks = append(checks, backlogCheck(a.pdSync.Runner()))
+	}
+	if len(cfg.StatusWebhooks) > 0 {
+		a.notify = statuspage.NewNotifier(statuspage.NotifierConfig{URLs: cfg.StatusWebhooks, Secret: cfg.StatusSecret,
+			Service: a.svc, Outbox: store, Logger: log, Effects: effectsCfg})
+		effectMetrics.Watch(a.notify.Runner())
+		checks = append(checks, backlogCheck(a.notify.Runner()))
+	}
+	if cfg.StatusListen != "" {
+		a.status = statuspage.Handler(statuspage.Config{Source: a.svc, Title: cfg.StatusTitle, Components: statusComponents(cfg, books), Logger: log})
 	}
 	a.http = server.New(server.Config{
 		Gatherer:   reg,
@@ -250,6 +266,25 @@ func (a *app) start(ctx context.Context) (wait func(), err error) {
 	run(func(ctx context.Context) error { return a.store.SweepDedupEvery(ctx, time.Hour) })
 	if a.pdSync != nil {
 		run(a.pdSync.Start)
+	}
+	if a.notify != nil {
+		run(a.notify.Start)
+	}
+	if a.status != nil {
+		sl, err := net.Listen("tcp", a.cfg.StatusListen)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s (SITREP_STATUS_LISTEN): %w", a.cfg.StatusListen, err)
+		}
+		a.log.Info("status page listening", "addr", sl.Addr().String(), "page", "http://"+sl.Addr().String()+"/status")
+		srv := &http.Server{Handler: a.status, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		wg.Add(2)
+		go func() { defer wg.Done(); <-ctx.Done(); srv.Close() }()
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(sl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("status page stopped", "err", err)
+			}
+		}()
 	}
 	if a.bot != nil {
 		run(a.bot.Start)
@@ -380,4 +415,24 @@ func bookmarksFor(books *runbooks.Set, dashboards []dashboard) func(*incidents.I
 		}
 		return out
 	}
+}
+
+// statusComponents are the services the status page reports on: the
+// configured ones, else those the runbooks name (their service parameter
+// and match label), in order.
+func statusComponents(cfg config, books *runbooks.Set) []string {
+	if len(cfg.StatusComponents) > 0 {
+		return cfg.StatusComponents
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, rb := range books.Runbooks() {
+		for _, s := range []string{rb.Params["service"], rb.Match.Labels["service"]} {
+			if s != "" && !strings.Contains(s, "{{") && !seen[strings.ToLower(s)] {
+				seen[strings.ToLower(s)] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }

@@ -46,14 +46,19 @@ type config struct {
 	UpdateCadence map[incidents.Severity]time.Duration
 	MergeGrace    time.Duration // a merged duplicate's war room is archived this long after the merge
 	Dashboards    []dashboard   // SITREP_DASHBOARDS: bookmarked in the war rooms of their service
-	PMFormat      string        // postmortem export
-	PMOut         string
-	Runbooks      string
-	Namespaces    []string
-	Operators     []string
-	Kubeconfig    string
-	KubeInPod     bool // KUBERNETES_SERVICE_HOST is set: the in-cluster config applies
-	GraphDir      string
+	// The public status page and its subscribers.
+	StatusListen, StatusTitle string
+	StatusComponents          []string
+	StatusWebhooks            []string
+	StatusSecret              string
+	PMFormat                  string // postmortem export
+	PMOut                     string
+	Runbooks                  string
+	Namespaces                []string
+	Operators                 []string
+	Kubeconfig                string
+	KubeInPod                 bool // KUBERNETES_SERVICE_HOST is set: the in-cluster config applies
+	GraphDir                  string
 }
 
 // slack reports whether both Slack tokens are set.
@@ -167,6 +172,24 @@ var settings = []setting{
 			c.Dashboards, err = parseDashboards(v)
 			return err
 		}},
+	{flag: "status-listen", env: "SITREP_STATUS_LISTEN", doc: "address for the public status page (`/status`, `/status.json`, `/status/feed.atom`, `/status/incidents/INC-n`), apart from `SITREP_LISTEN` so webhooks, metrics and admin are never exposed with it; unset, no status page",
+		set: func(c *config, v string) error { c.StatusListen = v; return nil }},
+	{flag: "status-title", env: "SITREP_STATUS_TITLE", def: "Status", doc: "the status page's heading (your product's name: \"Acme status\")",
+		set: func(c *config, v string) error { c.StatusTitle = v; return nil }},
+	{flag: "status-components", env: "SITREP_STATUS_COMPONENTS", defDoc: "the runbooks' services", doc: "comma-separated services the status page shows, each operational or degraded / partial / major outage from the published incidents of that service, with 90 days of history",
+		set: func(c *config, v string) error { c.StatusComponents = list(v); return nil }},
+	{flag: "status-webhooks", env: "SITREP_STATUS_WEBHOOKS", doc: "comma-separated URLs that receive each public update as a signed JSON POST (through the outbox: retried until they answer 2xx, across restarts)",
+		set: func(c *config, v string) (err error) {
+			c.StatusWebhooks = list(v)
+			for _, u := range c.StatusWebhooks {
+				if !runbooks.WebLink(u) {
+					return fmt.Errorf("%q is not an http(s) address", u)
+				}
+			}
+			return nil
+		}},
+	{flag: "status-webhook-secret", env: "SITREP_STATUS_WEBHOOK_SECRET", secret: true, doc: "the key of the subscriber webhooks' `X-Sitrep-Signature` (HMAC-SHA256 of `<X-Sitrep-Timestamp>.<body>`); required with `SITREP_STATUS_WEBHOOKS`",
+		set: func(c *config, v string) error { c.StatusSecret = v; return nil }},
 	{flag: "merge-grace", env: "SITREP_MERGE_GRACE", def: "1h", doc: "how long a merged duplicate's war room stays open, pointing to the incident it was merged into, before Sitrep archives it",
 		set: func(c *config, v string) (err error) {
 			c.MergeGrace, err = time.ParseDuration(v)
@@ -301,6 +324,9 @@ func loadConfig(name string, args []string, stderr io.Writer, getenv func(string
 	}
 	incidents.SetUpdateCadence(cfg.UpdateCadence) // policy, before any store is opened (its due index follows it)
 	incidents.SetMergeGrace(cfg.MergeGrace)
+	if len(cfg.StatusWebhooks) > 0 && len(cfg.StatusSecret) < 16 {
+		return cfg, fs, errors.New("SITREP_STATUS_WEBHOOKS needs SITREP_STATUS_WEBHOOK_SECRET, at least 16 characters: subscribers check each update's signature with it")
+	}
 	cfg.KubeInPod = getenv("KUBERNETES_SERVICE_HOST") != ""
 	if level := given["log-level"] || getenv("SITREP_LOG_LEVEL") != "" || fromFile["SITREP_LOG_LEVEL"] != ""; !level {
 		cfg.LogLevel = slog.LevelInfo
@@ -431,3 +457,4 @@ func parseDashboards(text string) ([]dashboard, error) {
 	}
 	return out, nil
 }
+

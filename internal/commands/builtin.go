@@ -24,6 +24,7 @@ func Builtins() *Registry {
 		{Name: "invite", Incident: true, Args: "@user [@user…]", Summary: "bring people into the incident and its war room (a private incident's only way in)", Run: invite},
 		{Name: "merge", Incident: true, Args: "into <INC-n>", Summary: "resolve a duplicate into the incident it duplicates: its alerts, pages and people move there", Run: merge},
 		{Name: "link", Incident: true, Args: "<INC-n>", Summary: "record that two incidents are related, without merging them", Run: link},
+		{Name: "publish", Incident: true, Args: "[status] <public message> | title <public title>", Summary: "put an update on the public status page, after a preview (the comms role or the lead)", Run: publish},
 		{Name: "note", Incident: true, Args: "<text>", Summary: "add a note to the timeline", Run: note},
 		{Name: "phase", Incident: true, Args: "<next|phase>", Summary: "record reaching a phase: detect, acknowledge, assess, communicate, remediate, verify, document, review", Run: phase},
 		{Name: "resolve", Incident: true, Args: "[summary]", Summary: "resolve the incident", Run: resolve},
@@ -256,7 +257,11 @@ func resolve(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	return changed(c, inc, fmt.Sprintf("resolved by %s after %s", c.Actor.Name, say.Human(inc.ResolvedAt.Sub(inc.DeclaredAt)))), nil
+	out := changed(c, inc, fmt.Sprintf("resolved by %s after %s", c.Actor.Name, say.Human(inc.ResolvedAt.Sub(inc.DeclaredAt))))
+	if st, _, _ := inc.PublicStatus(); st != "" && st != incidents.Resolved {
+		out.Text += fmt.Sprintf(" — the status page still shows it %s: publish %s resolved <message>", st.Label(), inc.Key())
+	}
+	return out, nil
 }
 
 func reopen(ctx context.Context, c *Call) (Reply, error) {

@@ -112,9 +112,13 @@ func Buttons(inc *incidents.Incident) []Button {
 	if inc.Links["runbook"] != "" {
 		b = append(b, Button{Label: "Runbook", Command: "runbook " + k})
 	}
-	return append(b,
+	b = append(b,
 		Button{Label: "Severity", Command: "severity " + k, Input: "<P1-P4> [reason]", Options: severityOptions(inc)},
-		UpdateButton(inc),
+		UpdateButton(inc))
+	if (inc.Holder(incidents.Comms) != "" || inc.Published()) && !inc.Private && !inc.Drill {
+		b = append(b, PublishButton(inc)) // the comms role's
+	}
+	return append(b,
 		Button{Label: "Status", Command: "status " + k, Input: "<investigating|identified|monitoring|resolved> [message]", Options: statusOptions(inc)},
 		Button{Label: "Assign lead", Command: "lead " + k, Input: "@user", User: true},
 		Button{Label: "Timeline", Command: "timeline " + k},

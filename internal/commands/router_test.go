@@ -66,7 +66,7 @@ func TestHelpIsBuiltFromTheRegistry(t *testing.T) {
 	help := f.ok(t, "", "help")
 	text := strings.Join(help.Lines, "\n")
 	cmds := f.router.Registry().Commands()
-	if len(cmds) != 25 || len(help.Lines) < len(cmds) {
+	if len(cmds) != 26 || len(help.Lines) < len(cmds) {
 		t.Errorf("%d commands registered", len(cmds))
 	}
 	for _, c := range cmds {

@@ -40,6 +40,8 @@ const (
 	EventRoomArchived    EventKind = "war_room_archived" // a merged duplicate's war room, after the grace period
 	EventDuplicateUpdate EventKind = "duplicate_update"  // an outside change that came for a merged duplicate's link
 	EventPostmortemLink  EventKind = "postmortem_linked" // where the written postmortem lives
+	EventPublished       EventKind = "status_published"  // an update published to the status page (To: its status)
+	EventPublicTitle     EventKind = "public_title"      // the status page's wording of the title
 )
 
 // Sources of changes that come from outside systems.

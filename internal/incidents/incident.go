@@ -86,6 +86,10 @@ type Incident struct {
 	Aliases []Link `json:"aliases,omitempty"`
 	// PostmortemURL is where the written postmortem lives (postmortem link).
 	PostmortemURL string `json:"postmortem_url,omitempty"`
+	// PublicTitle is the status page's wording of the title ("" for the
+	// title); Public the updates published there, oldest first.
+	PublicTitle string         `json:"public_title,omitempty"`
+	Public      []PublicUpdate `json:"public,omitempty"`
 }
 
 // DrillMark is what marks a drill wherever an incident is named.
@@ -123,6 +127,7 @@ func (inc *Incident) Clone() *Incident {
 	c.Duplicates = slices.Clone(inc.Duplicates)
 	c.Related = slices.Clone(inc.Related)
 	c.Aliases = slices.Clone(inc.Aliases)
+	c.Public = slices.Clone(inc.Public)
 	return &c
 }
 

@@ -29,6 +29,16 @@ func ParseStatus(text string) (Status, error) {
 	return "", Errorf(EInvalid, "unknown status %q: use investigating, identified, monitoring or resolved", text)
 }
 
+// Valid reports whether s is one of Statuses.
+func (s Status) Valid() bool {
+	for _, v := range Statuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
 // Label is the upper-case form of the seed's header ("INVESTIGATING").
 func (s Status) Label() string { return strings.ToUpper(string(s)) }
 

@@ -144,6 +144,18 @@ func (s *Service) Invite(ctx context.Context, id int64, users []string, by Actor
 	return inc, err
 }
 
+// Publish puts an update on incident id's public status page.
+func (s *Service) Publish(ctx context.Context, id int64, st Status, message string, by Actor) (*Incident, error) {
+	inc, _, err := s.Change(ctx, id, func(inc *Incident, now time.Time) ([]Event, error) { return inc.Publish(st, message, by, now) })
+	return inc, err
+}
+
+// SetPublicTitle sets incident id's title on the status page.
+func (s *Service) SetPublicTitle(ctx context.Context, id int64, title string, by Actor) (*Incident, error) {
+	inc, _, err := s.Change(ctx, id, func(inc *Incident, now time.Time) ([]Event, error) { return inc.SetPublicTitle(title, by, now) })
+	return inc, err
+}
+
 // LinkPostmortem records where incident id's written postmortem lives.
 func (s *Service) LinkPostmortem(ctx context.Context, id int64, url string, by Actor) (*Incident, error) {
 	inc, _, err := s.Change(ctx, id, func(inc *Incident, now time.Time) ([]Event, error) { return inc.LinkPostmortem(url, by, now) })

@@ -279,7 +279,8 @@ func (b *Bot) declareFromMessage(ctx context.Context, cb slack.InteractionCallba
 // the trigger of the click that asked for it.
 func (b *Bot) openUpdateForm(ctx context.Context, cb slack.InteractionCallback, command string) {
 	current := incidents.Investigating
-	if id, err := incidents.ParseID(strings.TrimPrefix(command, "update ")); err == nil {
+	_, key, _ := strings.Cut(command, " ") // "update INC-7", "publish INC-7"
+	if id, err := incidents.ParseID(key); err == nil {
 		if inc, err := b.svc.Get(ctx, id); err == nil {
 			current = inc.Status
 		}

@@ -206,11 +206,16 @@ type updateForm struct {
 
 // UpdateModal is the status update form a Post update button opens: the
 // status (the current one first) and the message for the people waiting.
+//
+// A Publish update button ("publish INC-7") opens the same form for the
+// status page: resolved is one of its statuses, and submitting it shows
+// the preview to confirm, not the update itself.
 func UpdateModal(command, channel string, current incidents.Status) slack.ModalViewRequest {
+	public := strings.HasPrefix(command, "publish ")
 	var opts []*slack.OptionBlockObject
 	var initial *slack.OptionBlockObject
 	for _, s := range incidents.Statuses {
-		if s == incidents.Resolved {
+		if s == incidents.Resolved && !public {
 			continue // resolving has its own button and its own summary
 		}
 		o := slack.NewOptionBlockObject(string(s), plain(s.Label(), 75), nil)
@@ -223,17 +228,23 @@ func UpdateModal(command, channel string, current incidents.Status) slack.ModalV
 	sel.InitialOption = initial
 	msg := slack.NewPlainTextInputBlockElement(plain("What is known, what is being done, when the next update comes", 150), blockMessage)
 	msg.Multiline, msg.MaxLength = true, maxInput
+	title, submit, label := "Post an update", "Post", "Update"
+	if public {
+		msg.Placeholder = plain("What customers notice, what is being done, when the next update comes", 150)
+		msg.MaxLength = incidents.MaxPublicMessage
+		title, submit, label = "Publish update", "Preview", "Public update (shown to everyone)"
+	}
 	meta, _ := json.Marshal(updateForm{Command: command, Channel: channel})
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,
 		CallbackID:      modalUpdate,
 		PrivateMetadata: string(meta),
-		Title:           plain("Post an update", 24),
-		Submit:          plain("Post", 24),
+		Title:           plain(title, 24),
+		Submit:          plain(submit, 24),
 		Close:           plain("Cancel", 24),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{
 			slack.NewInputBlock(blockStatus, plain("Status", 2000), nil, sel),
-			slack.NewInputBlock(blockMessage, plain("Update", 2000), nil, msg),
+			slack.NewInputBlock(blockMessage, plain(label, 2000), nil, msg),
 		}},
 	}
 }
@@ -242,7 +253,8 @@ func UpdateModal(command, channel string, current incidents.Status) slack.ModalV
 // and its channel, or the errors to show next to its fields.
 func updateFromModal(cb slack.InteractionCallback) (string, string, map[string]string) {
 	var form updateForm
-	if err := json.Unmarshal([]byte(cb.View.PrivateMetadata), &form); err != nil || !strings.HasPrefix(form.Command, "update ") || strings.ContainsAny(form.Command, "\n\r") {
+	if err := json.Unmarshal([]byte(cb.View.PrivateMetadata), &form); err != nil || !strings.HasPrefix(form.Command, "update ") && !strings.HasPrefix(form.Command, "publish ") ||
+		strings.ContainsAny(form.Command, "\n\r") || strings.Contains(form.Command, "--confirm") {
 		return "", "", map[string]string{blockMessage: "this form is not Sitrep's update form"}
 	}
 	msg := strings.TrimSpace(field(cb, blockMessage).Value)
@@ -250,7 +262,10 @@ func updateFromModal(cb slack.InteractionCallback) (string, string, map[string]s
 		return "", "", map[string]string{blockMessage: "write the update: what is known, what is being done, when the next one comes"}
 	}
 	status := field(cb, blockStatus).SelectedOption.Value
-	if st, err := incidents.ParseStatus(status); err != nil || st == incidents.Resolved {
+	if _, err := incidents.ParseStatus(status); err != nil && strings.HasPrefix(form.Command, "publish ") {
+		return "", "", map[string]string{blockStatus: "choose the status the public sees"} // the message never comes right after the command
+	}
+	if st, err := incidents.ParseStatus(status); err != nil || st == incidents.Resolved && !strings.HasPrefix(form.Command, "publish ") {
 		status = "" // keep the incident's
 	}
 	return strings.TrimSpace(form.Command + " " + status + " " + msg), form.Channel, nil

@@ -162,6 +162,7 @@ func (b *Bot) refused(ctx context.Context, e incidents.Effect, err error) {
 			incidents.EventRoleAssigned: "the invitation", incidents.EventMembersAdded: "the invitation",
 			incidents.EventMerged: "the merge message", incidents.EventMergedIn: "the merge message",
 			incidents.EventRoomArchived: "archiving the war room", incidents.EventPostmortemLink: "the postmortem bookmark",
+			incidents.EventPublished: "the public update's echo",
 		}[e.Event.Kind]
 	}
 	switch {

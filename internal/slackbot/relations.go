@@ -158,3 +158,20 @@ func (r *rooms) bookmarks(inc *incidents.Incident) []Bookmark {
 	}
 	return out
 }
+
+// published echoes a public update to the war room and the announce
+// channel: everyone inside sees what the public was told.
+func (r *rooms) published(ctx context.Context, inc *incidents.Incident, ev incidents.Event, e *incidents.Effect, save func() error) error {
+	text := truncate(fmt.Sprintf("📢 *%s on the status page: %s* — %s — %s (%s)", inc.Key(), strings.ToUpper(ev.To),
+		escape(inc.PublicName()), escape(ev.Message), peopleOf(inc, ev.Actor).escape(ev.Actor)), maxSectionText)
+	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}
+	if inc.Channel != "" {
+		if err := r.postOnce(ctx, e, save, "room", inc.Channel, text, blocks); err != nil {
+			return err
+		}
+	}
+	if ch := r.b.cfg.AnnounceChannel; ch != "" && !inc.Private && !inc.Drill {
+		return r.postOnce(ctx, e, save, "announce", ch, text, blocks)
+	}
+	return nil
+}

@@ -42,7 +42,7 @@ func Subscriptions() []incidents.Subscription {
 func roomEvent(inc *incidents.Incident, ev incidents.Event) bool {
 	switch ev.Kind {
 	case incidents.EventDeclared, incidents.EventStatusChanged, incidents.EventResolved, incidents.EventReopened,
-		incidents.EventReminder, incidents.EventAlertsResolved, incidents.EventNudge, incidents.EventMerged, incidents.EventRoomArchived:
+		incidents.EventReminder, incidents.EventAlertsResolved, incidents.EventNudge, incidents.EventMerged, incidents.EventRoomArchived, incidents.EventPublished:
 		return true
 	case incidents.EventRoleAssigned, incidents.EventMembersAdded, incidents.EventMergedIn, incidents.EventPostmortemLink:
 		return inc.Channel != "" // before the room exists, opening it invites the people and bookmarks the links
@@ -155,6 +155,8 @@ func (r *rooms) handle(ctx context.Context, e *incidents.Effect, save func() err
 		return r.mergedIn(ctx, inc, ev, e, save)
 	case incidents.EventRoomArchived:
 		return r.archive(ctx, inc)
+	case incidents.EventPublished:
+		return r.published(ctx, inc, ev, e, save)
 	case incidents.EventPostmortemLink:
 		if inc.Channel != "" {
 			return r.bookmark(ctx, inc.Channel, []Bookmark{{Title: "Postmortem", URL: ev.To}}, e, save)

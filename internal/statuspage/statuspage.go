@@ -1,0 +1,197 @@
+// Package statuspage serves the public status page: what customers and
+// colleagues see, built from the store on every request (so every replica
+// shows the same) and from nothing but what someone published — a public
+// title, public updates, and the severity they imply for a component.
+// Notes, the timeline, people and runbook results never appear, and
+// private and drill incidents are never shown.
+package statuspage
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// Source is where the page reads incidents; *incidents.Service is one.
+type Source interface {
+	List(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, error)
+	Get(ctx context.Context, id int64) (*incidents.Incident, error)
+	Now() time.Time
+}
+
+// History is how far back the page looks: the bars under each component.
+const History = 90 * 24 * time.Hour
+
+const historyDays = 90
+
+// State is how a component is doing, worst last.
+type State int
+
+// The states a component may be in.
+const (
+	Operational State = iota
+	Degraded
+	Partial
+	Major
+)
+
+// Label is the state as a visitor reads it.
+func (s State) Label() string {
+	return [...]string{"Operational", "Degraded performance", "Partial outage", "Major outage"}[s]
+}
+
+// Class is the state's name in the page's styles and the JSON.
+func (s State) Class() string {
+	return [...]string{"operational", "degraded", "partial_outage", "major_outage"}[s]
+}
+
+// impact is what a published incident of this severity does to its component.
+func impact(sev incidents.Severity) State {
+	switch sev {
+	case incidents.P1:
+		return Major
+	case incidents.P2:
+		return Partial
+	}
+	return Degraded
+}
+
+// Page is everything the status page shows.
+type Page struct {
+	Title      string
+	Updated    time.Time // the latest public update, or now
+	Overall    State
+	Components []Component
+	Active     []Incident // published and not yet resolved on the page
+	Past       []Incident // resolved on the page within History
+}
+
+// Component is a service the page reports on.
+type Component struct {
+	Name  string
+	State State
+	Days  []Day // the last 90, oldest first
+}
+
+// Day is one bar of a component's history.
+type Day struct {
+	Date  time.Time
+	State State
+}
+
+// Incident is what the page says of one published incident.
+type Incident struct {
+	Key, Title, Component string
+	Impact                State
+	Status                incidents.Status
+	Started, Resolved     time.Time
+	Updates               []incidents.PublicUpdate // newest first
+}
+
+// Active reports whether the incident is not yet resolved on the page.
+func (i Incident) Active() bool { return i.Resolved.IsZero() }
+
+// Public reports whether inc may appear on the page at all.
+func Public(inc *incidents.Incident) bool {
+	return inc.Published() && !inc.Private && !inc.Drill
+}
+
+func public(inc *incidents.Incident) Incident {
+	st, since, resolved := inc.PublicStatus()
+	u := slices.Clone(inc.Public)
+	slices.Reverse(u)
+	return Incident{Key: inc.Key(), Title: inc.PublicName(), Component: inc.Service, Impact: impact(inc.Severity),
+		Status: st, Started: since, Resolved: resolved, Updates: u}
+}
+
+// Build reads the page's incidents from src as of its clock.
+func Build(ctx context.Context, src Source, title string, components []string) (*Page, error) {
+	now := src.Now().UTC()
+	open, err := src.List(ctx, incidents.Filter{})
+	if err != nil {
+		return nil, err
+	}
+	recent, err := src.List(ctx, incidents.Filter{All: true, Since: now.Add(-History)})
+	if err != nil {
+		return nil, err
+	}
+	p := &Page{Title: cmp.Or(title, "Status"), Updated: now}
+	seen := map[int64]bool{}
+	var shown []Incident
+	latest := time.Time{}
+	for _, inc := range append(open, recent...) {
+		if seen[inc.ID] || !Public(inc) {
+			continue
+		}
+		seen[inc.ID] = true
+		pi := public(inc)
+		if !pi.Active() && now.Sub(pi.Resolved) > History {
+			continue
+		}
+		shown = append(shown, pi)
+		if at := pi.Updates[0].At; at.After(latest) {
+			latest = at
+		}
+	}
+	if !latest.IsZero() {
+		p.Updated = latest
+	}
+	slices.SortFunc(shown, func(a, b Incident) int { return b.Started.Compare(a.Started) })
+	for _, i := range shown {
+		if i.Active() {
+			p.Active = append(p.Active, i)
+			p.Overall = max(p.Overall, i.Impact)
+		} else {
+			p.Past = append(p.Past, i)
+		}
+	}
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	for _, name := range components {
+		c := Component{Name: name, Days: make([]Day, historyDays)}
+		for d := range c.Days {
+			c.Days[d].Date = today.AddDate(0, 0, d-historyDays+1)
+		}
+		for _, i := range shown {
+			if !strings.EqualFold(i.Component, name) {
+				continue
+			}
+			if i.Active() {
+				c.State = max(c.State, i.Impact)
+			}
+			end := cmp.Or(i.Resolved, now)
+			for d := range c.Days {
+				from := c.Days[d].Date
+				if i.Started.Before(from.AddDate(0, 0, 1)) && !end.Before(from) {
+					c.Days[d].State = max(c.Days[d].State, i.Impact)
+				}
+			}
+		}
+		p.Components = append(p.Components, c)
+	}
+	return p, nil
+}
+
+// Find returns the published incident key names, or false when there is
+// none the public may see (missing, unpublished, private, a drill: all
+// alike); an error only when the store cannot answer.
+func Find(ctx context.Context, src Source, key string) (Incident, bool, error) {
+	id, err := incidents.ParseID(key)
+	if err != nil || !strings.HasPrefix(strings.ToUpper(key), "INC-") {
+		return Incident{}, false, nil
+	}
+	inc, err := src.Get(ctx, id)
+	switch {
+	case errors.Is(err, incidents.ErrNotFound):
+		return Incident{}, false, nil
+	case err != nil:
+		return Incident{}, false, err
+	case !Public(inc):
+		return Incident{}, false, nil
+	}
+	return public(inc), true, nil
+}
