@@ -457,4 +457,3 @@ func parseDashboards(text string) ([]dashboard, error) {
 	}
 	return out, nil
 }
-
