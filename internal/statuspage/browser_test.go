@@ -112,4 +112,3 @@ func TestStatusPageInARealBrowser(t *testing.T) {
 		}
 	}
 }
-

@@ -23,7 +23,9 @@ var files embed.FS
 var pages = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"stamp": func(t time.Time) string { return t.UTC().Format("Jan 2, 15:04 UTC") },
 	"day":   func(t time.Time) string { return t.Format("Jan 2") },
-	"label": func(s incidents.Status) string { return strings.ToUpper(s.Label()[:1]) + strings.ToLower(s.Label()[1:]) },
+	"label": func(s incidents.Status) string {
+		return strings.ToUpper(s.Label()[:1]) + strings.ToLower(s.Label()[1:])
+	},
 }).ParseFS(files, "page.html"))
 
 // Config is a Handler's complete configuration.
