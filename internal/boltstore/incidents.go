@@ -124,6 +124,7 @@ func (s *Store) UpdateAll(ctx context.Context, ids []int64, change func([]*incid
 			if len(events[i]) == 0 {
 				continue
 			}
+			inc.Aliases = takeable(btx, inc.Aliases, befores[i].Aliases, ids)
 			if err := s.save(tx, inc, befores[i], ids[i], events[i]); err != nil {
 				return err
 			}
@@ -143,6 +144,22 @@ func (s *Store) UpdateAll(ctx context.Context, ids []int64, change func([]*incid
 		return nil, nil, err
 	}
 	return incs, events, nil
+}
+
+// takeable keeps of aliases those an incident may take over: the ones it
+// had, and new ones the link index gives to one of the incidents of this
+// change (or to none). An old duplicate's alert group that has since fired
+// again into another incident stays with that one.
+func takeable(tx *bolt.Tx, aliases, had []incidents.Link, ids []int64) []incidents.Link {
+	links := tx.Bucket(bucketIndex).Bucket(indexLink)
+	out := aliases[:0:0]
+	for _, l := range aliases {
+		owner, err := strconv.ParseInt(string(links.Get(linkKey(l.System, l.Ref))), 10, 64)
+		if slices.Contains(had, l) || err != nil || slices.Contains(ids, owner) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // before is what an incident's indexes held before a change.

@@ -84,3 +84,28 @@ func TestUpdateAllIsOneTransaction(t *testing.T) {
 		t.Errorf("reopened: alias → %d %v", id, err)
 	}
 }
+
+// TestMergeLeavesARefiredGroupWithItsIncident: a resolved incident's
+// alert group that fired again into a new incident stays with the new one
+// when the old one is merged somewhere else.
+func TestMergeLeavesARefiredGroupWithItsIncident(t *testing.T) {
+	s := mustOpenStore(t, "")
+	old, events, _ := incidents.Declare(incidents.Declaration{Title: "old", Links: map[string]string{"alertmanager": "G"}}, alice, t0)
+	s.Create(ctx, old, events)
+	s.Update(ctx, old.ID, func(inc *incidents.Incident) ([]incidents.Event, error) { return inc.Resolve("", alice, t0) })
+	again, events, _ := incidents.Declare(incidents.Declaration{Title: "fired again", Links: map[string]string{"alertmanager": "G"}}, alice, t0)
+	s.Create(ctx, again, events) // the index now gives G to INC-2
+	mustDeclare(t, s, "survivor")
+	if _, _, err := s.UpdateAll(ctx, []int64{1, 3}, func(incs []*incidents.Incident) ([][]incidents.Event, error) {
+		d, i, err := incidents.Merge(incs[0], incs[1], alice, t0)
+		return [][]incidents.Event{d, i}, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := s.ByLink(ctx, "alertmanager", "G"); err != nil || id != 2 {
+		t.Errorf("G → %d %v, want INC-2 (it fired there since)", id, err)
+	}
+	if inc, _ := s.Get(ctx, 3); len(inc.Aliases) != 0 {
+		t.Errorf("the survivor took %v", inc.Aliases)
+	}
+}

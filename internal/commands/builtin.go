@@ -22,7 +22,7 @@ func Builtins() *Registry {
 		{Name: "lead", Incident: true, Args: "@user", Summary: "make someone the incident commander", Run: lead},
 		{Name: "role", Incident: true, Args: "<commander|comms|scribe> @user", Summary: "give someone a role", Run: role},
 		{Name: "invite", Incident: true, Args: "@user [@user…]", Summary: "bring people into the incident and its war room (a private incident's only way in)", Run: invite},
-		{Name: "merge", Incident: true, Args: "into <INC-n>", Summary: "resolve a duplicate into the incident it duplicates: its alerts, pages and people move there", Run: merge},
+		{Name: "merge", Incident: true, Args: "into <INC-n>", Summary: "resolve a duplicate into the incident it duplicates, after a preview: its alerts, pages and people move there", Run: merge},
 		{Name: "link", Incident: true, Args: "<INC-n>", Summary: "record that two incidents are related, without merging them", Run: link},
 		{Name: "publish", Incident: true, Args: "[status] <public message> | title <public title>", Summary: "put an update on the public status page, after a preview (the comms role or the lead)", Run: publish},
 		{Name: "note", Incident: true, Args: "<text>", Summary: "add a note to the timeline", Run: note},
@@ -95,7 +95,11 @@ func Declare(ctx context.Context, svc *incidents.Service, env *Env, d incidents.
 	if env != nil && d.Runbook == "" {
 		d.Runbook = env.Runbooks.MatchName("", nil, d.Title)
 	}
-	return svc.Declare(ctx, d, by)
+	inc, err := svc.Declare(ctx, d, by)
+	if err == nil && !inc.CanSee(by) { // found, not declared: the message's incident is someone else's private one
+		return nil, incidents.Errorf(incidents.EConflict, "this message already declared a private incident: ask the people in it to invite you")
+	}
+	return inc, err
 }
 
 // changed is the reply to a change: one line, the incident and its buttons.

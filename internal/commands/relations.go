@@ -63,10 +63,33 @@ func otherIncident(ctx context.Context, c *Call, usage string) (*incidents.Incid
 	return visible(ctx, c.Svc, id, c.Actor)
 }
 
+// merge asks first: merging resolves the duplicate (and its PagerDuty
+// incident) and cannot be undone, so the answer is a preview naming both,
+// with a Merge button bound to that pair (merge … --confirm).
 func merge(ctx context.Context, c *Call) (Reply, error) {
+	confirmed := len(c.Args) > 0 && c.Args[len(c.Args)-1] == "--confirm"
+	if confirmed {
+		c.Args = c.Args[:len(c.Args)-1]
+	}
 	into, err := otherIncident(ctx, c, "say which incident it duplicates: merge INC-8 into INC-7")
 	if err != nil {
 		return Reply{}, err
+	}
+	if !confirmed {
+		dup, err := c.Svc.Get(ctx, c.ID)
+		if err != nil {
+			return Reply{}, err
+		}
+		if c.ID == into.ID {
+			return Reply{}, invalid("%s cannot be merged into itself", dup.Key())
+		}
+		if _, _, err := incidents.Merge(dup.Clone(), into.Clone(), c.Actor, c.Svc.Now()); err != nil {
+			return Reply{}, err // refused now, not after the click
+		}
+		what := fmt.Sprintf("Merge %s (%s, %s, %s) into %s (%s, %s, %s)? %s is resolved as a duplicate and cannot be reopened; its alerts, pages and people go to %s.",
+			dup.Key(), dup.Name(), dup.Severity, dup.Status.Label(), into.Key(), into.Name(), into.Severity, into.Status.Label(), dup.Key(), into.Key())
+		return Reply{Text: "🔀 " + what, Private: true, Buttons: []Button{{Label: "Merge", Style: Danger,
+			Command: fmt.Sprintf("merge %s into %s --confirm", dup.Key(), into.Key()), Confirm: fmt.Sprintf("Merge %s into %s? %s cannot be reopened.", dup.Key(), into.Key(), dup.Key())}}}, nil
 	}
 	dup, into, err := c.Svc.Merge(ctx, c.ID, into.ID, c.Actor)
 	if err != nil {
@@ -83,6 +106,14 @@ func merge(ctx context.Context, c *Call) (Reply, error) {
 }
 
 func link(ctx context.Context, c *Call) (Reply, error) {
+	if len(c.Args) == 0 && c.Channel != "" { // "link INC-9" in a war room: the room's incident and INC-9
+		if room, err := c.Svc.ByChannel(ctx, c.Channel); err == nil && room != c.ID {
+			if _, err := visible(ctx, c.Svc, room, c.Actor); err != nil {
+				return Reply{}, err
+			}
+			c.Args, c.ID = []string{incidents.FormatID(c.ID)}, room
+		}
+	}
 	other, err := otherIncident(ctx, c, "say which incident it relates to: link INC-3 INC-9")
 	if err != nil {
 		return Reply{}, err
@@ -91,5 +122,11 @@ func link(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	return changed(c, a, "is linked to "+b.Key()+" ("+b.Name()+")"), nil
+	name := b.Name()
+	if b.Private {
+		name = "private"
+	}
+	out := changed(c, a, "is linked to "+b.Key()+" ("+name+")")
+	out.Private = out.Private || a.Private || b.Private
+	return out, nil
 }

@@ -101,7 +101,14 @@ func TestMergeAndLink(t *testing.T) {
 			t.Errorf("%q: %q, want %q", cmd, out.Text, want)
 		}
 	}
-	out := f.ok(t, "", "merge INC-2 into INC-1")
+	preview := f.ok(t, "", "merge INC-2 into INC-1")
+	if len(preview.Buttons) != 1 || preview.Buttons[0].Command != "merge INC-2 into INC-1 --confirm" || preview.Buttons[0].Confirm == "" || !strings.Contains(preview.Text, "cannot be reopened") {
+		t.Fatalf("preview %+v", preview)
+	}
+	if dup, _ := f.store.Get(ctx, 2); dup.MergedInto != 0 {
+		t.Fatal("the preview merged")
+	}
+	out := f.ok(t, "", preview.Buttons[0].Command)
 	if !strings.Contains(out.Text, "INC-2 merged into INC-1") || !strings.Contains(out.Text, "alerts and pages land on INC-1") {
 		t.Errorf("merge: %q", out.Text)
 	}
@@ -159,6 +166,16 @@ func TestMergeAndLink(t *testing.T) {
 	if c := fieldsOf(f.ok(t, "", "show 4")); !strings.Contains(c, "Related: INC-1") {
 		t.Errorf("linked card: %s", c)
 	}
+	// the survivor answers for the worse severity; an alert's declarer is not invited as a person
+	f.ok(t, "", "declare P1 API down everywhere")
+	f.ok(t, "", "declare P3 api slow")
+	f.ok(t, "", "merge 5 into 6 --confirm")
+	if inc, _ := f.store.Get(ctx, 6); inc.Severity != incidents.P1 || !strings.Contains(inc.SeverityReason, "merged INC-5, a P1") {
+		t.Errorf("survivor %s: %s", inc.Severity, inc.SeverityReason)
+	}
+	if slicesContain(into.Members, "Alertmanager") {
+		t.Errorf("invited %q", into.Members)
+	}
 }
 
 func slicesContain(s []string, v string) bool {
@@ -176,7 +193,7 @@ func slicesContain(s []string, v string) bool {
 func TestMergedDuplicateRoomIsArchivedAfterTheGrace(t *testing.T) {
 	f := newFixture(t)
 	f.ok(t, "", "declare P4 one") // P4: no update nudges to count
-	f.ok(t, "", "declare P2 two")
+	f.ok(t, "", "declare P4 two")
 	svc := incidents.NewService(incidents.Config{Store: f.store, Clock: f.clock})
 	if _, _, err := svc.Change(ctx, 2, func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 		return inc.OpenWarRoom("C2", "inc-2-two", "1.0", incidents.System, now)
@@ -184,7 +201,7 @@ func TestMergedDuplicateRoomIsArchivedAfterTheGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.ok(t, "", "ack 1")
-	f.ok(t, "", "merge 2 into 1")
+	f.ok(t, "", "merge 2 into 1 --confirm")
 	f.clock.Advance(incidents.ArchiveGrace() - time.Second)
 	if n, _, err := svc.RemindDue(ctx); err != nil || n != 0 {
 		t.Fatalf("before the grace: %d %v", n, err)
@@ -250,7 +267,7 @@ func TestSurvivorsPostmortemHasTheDuplicatesEvents(t *testing.T) {
 	f.clock.Advance(5 * time.Minute) // within the duplicate's notes
 	f.ok(t, "", "note 1 checkout note while payments went on")
 	f.clock.Advance(time.Hour)
-	f.ok(t, "", "merge 2 into 1")
+	f.ok(t, "", "merge 2 into 1 --confirm")
 	total, ofDup := f.events(t, 1)+f.events(t, 2), f.events(t, 2) // before the export records itself
 	pm := string(f.ok(t, "", "postmortem 1").File.Content)
 	if !strings.Contains(pm, "| Duplicates | INC-2") {
@@ -278,5 +295,35 @@ func TestSurvivorsPostmortemHasTheDuplicatesEvents(t *testing.T) {
 	}
 	if !strings.Contains(tl, "checkout note while payments went on") {
 		t.Error("the survivor's own note is missing")
+	}
+}
+
+// TestPrivateIncidentsKeepTheirPeople: a lead who hands over, and whoever
+// acknowledged before a reopening, can still see the private incident;
+// a message's private incident is not shown to someone declaring from it.
+func TestPrivateIncidentsKeepTheirPeople(t *testing.T) {
+	f := newFixture(t)
+	f.ok(t, "", "declare --private P2 breach")
+	f.ok(t, "", "invite 1 @bob")
+	if out := f.as(t, "@bob", "ack 1"); out.Error {
+		t.Fatal(out.Text)
+	}
+	f.ok(t, "", "lead 1 @carol")
+	f.ok(t, "", "resolve 1")
+	f.ok(t, "", "reopen 1")
+	for _, who := range []string{"@alice", "@bob", "@carol"} {
+		if out := f.as(t, who, "show 1"); out.Error {
+			t.Errorf("%s lost access: %s", who, out.Text)
+		}
+	}
+	if out := f.as(t, "@dave", "show 1"); !out.Error {
+		t.Error("dave sees it")
+	}
+	// the answer to a change of a private incident asked from elsewhere is for the asker alone
+	if out := f.as(t, "@bob", "note 1 checked"); !out.Private {
+		t.Error("a reply about a private incident is public")
+	}
+	if out := f.ok(t, "", "severity 1 P1 worse"); !out.Private {
+		t.Error("a change reply about a private incident is public")
 	}
 }

@@ -323,7 +323,9 @@ func Stats(ctx context.Context, svc *incidents.Service, since time.Time) (Summar
 					s.BySeverity[sev].Ack = append(s.BySeverity[sev].Ack, ev.At.Sub(inc.DeclaredAt))
 				}
 			case incidents.EventResolved:
-				s.BySeverity[sev].Resolve = append(s.BySeverity[sev].Resolve, ev.At.Sub(inc.DeclaredAt))
+				if !inc.MergedAt.Equal(ev.At) || inc.MergedInto == 0 { // a duplicate's merge is not a time to resolve
+					s.BySeverity[sev].Resolve = append(s.BySeverity[sev].Resolve, ev.At.Sub(inc.DeclaredAt))
+				}
 			case incidents.EventRunbookStep:
 				runbooks[ev.Fields["runbook"]]++
 			}

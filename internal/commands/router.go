@@ -94,6 +94,9 @@ func (r *Router) Handle(ctx context.Context, req Request) (reply Reply) {
 	if err != nil {
 		return r.fail(err, cmd, req)
 	}
+	if inc := out.Incident; inc != nil && inc.Private && (req.Channel == "" || req.Channel != inc.Channel) {
+		out.Private = true // a private incident's answers are for the asker alone, outside its own room
+	}
 	out.People = append(out.People, req.Actor.Name)
 	return out
 }

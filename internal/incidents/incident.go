@@ -322,11 +322,21 @@ func (inc *Incident) setRole(r Role, user string) (previous string) {
 	for i, h := range inc.Roles {
 		if h.Role == r {
 			inc.Roles[i].User = user
+			inc.keep(h.User)
 			return h.User
 		}
 	}
 	inc.Roles = append(inc.Roles, Holder{Role: r, User: user})
 	return ""
+}
+
+// keep makes someone who worked a private incident — a lead handing over,
+// whoever acknowledged before a reopening — one of its members, so they
+// can still see what they worked on.
+func (inc *Incident) keep(user string) {
+	if inc.Private && user != "" && len(inc.Members) < MaxMembers && !slices.ContainsFunc(inc.Members, func(p string) bool { return SamePerson(p, user) }) {
+		inc.Members = append(inc.Members, user)
+	}
 }
 
 func (inc *Incident) mustBeOpen(what string) error {

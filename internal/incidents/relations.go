@@ -121,6 +121,9 @@ func Merge(dup, into *Incident, by Actor, at time.Time) ([]Event, []Event, error
 
 	var invited []string
 	for _, p := range dup.People() {
+		if p == dup.DeclaredBy && isIntegration(dup.Source) {
+			continue // "Alertmanager" is not a person to invite
+		}
 		if p != "" && !slices.ContainsFunc(append(into.People(), invited...), func(q string) bool { return SamePerson(p, q) }) {
 			invited = append(invited, p)
 		}
@@ -139,8 +142,16 @@ func Merge(dup, into *Incident, by Actor, at time.Time) ([]Event, []Event, error
 	if len(invited) > 0 {
 		in.Fields["users"] = strings.Join(invited, ",")
 	}
+	intoEvents = append(intoEvents, in)
+	if dup.Severity < into.Severity && into.Open() { // the survivor answers for the worse of the two
+		sev, err := into.ChangeSeverity(dup.Severity, fmt.Sprintf("merged %s, a %s", dup.Key(), dup.Severity), by, at)
+		if err != nil {
+			return nil, nil, err
+		}
+		intoEvents = append(intoEvents, sev...)
+	}
 	into.touch(at)
-	return dupEvents, append(intoEvents, in), nil
+	return dupEvents, intoEvents, nil
 }
 
 // Relate links two incidents without merging them: each names the other.
@@ -157,7 +168,7 @@ func Relate(a, b *Incident, by Actor, at time.Time) ([]Event, []Event, error) {
 		inc.Related = append(inc.Related, other.ID)
 		ev := inc.event(EventLinked, by, at)
 		ev.Message = fmt.Sprintf("Linked to %s (%s)", other.Key(), other.Name())
-		if other.Private && !inc.Private {
+		if other.Private { // its title is for its own people, who may not be this one's
 			ev.Message = fmt.Sprintf("Linked to %s (private)", other.Key())
 		}
 		ev.Fields = map[string]string{"incident": other.Key()}

@@ -305,6 +305,7 @@ func (inc *Incident) Reopen(reason string, by Actor, at time.Time) ([]Event, err
 	}
 	ev := inc.event(EventReopened, by, at)
 	ev.From, ev.To, ev.Message = string(Resolved), string(Investigating), strings.TrimSpace(reason)
+	inc.keep(inc.AckedBy)
 	inc.Status, inc.ResolvedAt, inc.Summary = Investigating, time.Time{}, ""
 	inc.AckedAt, inc.AckedBy, inc.AckClock, inc.Reminders = time.Time{}, "", at, 0
 	inc.Nudges, inc.NudgedAt = 0, time.Time{}

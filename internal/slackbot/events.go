@@ -263,6 +263,10 @@ func (b *Bot) declareFromMessage(ctx context.Context, cb slack.InteractionCallba
 	}
 	if id, err := b.svc.ByLink(ctx, incidents.LinkOrigin, o.ref()); err == nil {
 		inc, err := b.svc.Get(ctx, id)
+		if err == nil && !inc.CanSee(actor(cb.User.ID)) {
+			b.respond(ctx, cb.Channel.ID, cb.User.ID, cb.ResponseURL, commands.Reply{Text: "This message already declared a private incident: ask the people in it to invite you.", Private: true})
+			return
+		}
 		if err == nil {
 			where := "its war room is being opened"
 			if inc.Channel != "" {

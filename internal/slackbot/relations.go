@@ -9,7 +9,6 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/sitrep-oncall/sitrep/internal/effects"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 )
 
@@ -91,10 +90,12 @@ func (r *rooms) archive(ctx context.Context, inc *incidents.Incident) error {
 	return slackErr(err)
 }
 
-// bookmark adds bookmarks to the war room, each once: the mark is saved
-// before the call, and a retry after a failure Slack may have acted on
-// looks for the link among the channel's bookmarks first. Slack refusing
-// one (a link it will not take) is logged and does not hold the others up.
+// bookmark adds bookmarks to the war room, each once and at best: the mark
+// is saved before the call, and a retry after a failure Slack may have
+// acted on looks for the link among the channel's bookmarks first. Any
+// Slack failure — a link it will not take, a missing scope, an outage —
+// is logged and the bookmark skipped: a bookmark never holds up the room
+// or the incident's next effects.
 func (r *rooms) bookmark(ctx context.Context, channel string, marks []Bookmark, e *incidents.Effect, save func() error) error {
 	p := e.Progress
 	var have map[string]bool // the channel's links, read once when a retry needs them
@@ -112,7 +113,8 @@ func (r *rooms) bookmark(ctx context.Context, channel string, marks []Bookmark, 
 					return err
 				})
 				if err != nil {
-					return slackErr(err)
+					r.b.log.Warn("bookmarks not checked; the rest are skipped", "channel", channel, "err", err)
+					return save()
 				}
 				have = map[string]bool{}
 				for _, b := range list {
@@ -132,14 +134,8 @@ func (r *rooms) bookmark(ctx context.Context, channel string, marks []Bookmark, 
 			_, err := r.b.api.AddBookmarkContext(ctx, channel, slack.AddBookmarkParameters{Title: truncate(m.Title, 100), Type: "link", Link: m.URL})
 			return err
 		})
-		var se slack.SlackErrorResponse
-		switch err := slackErr(err); {
-		case effects.IsPermanent(err), errors.As(err, &se) && se.Err == "missing_scope":
-			// Slack will never take this one (or the app was made before
-			// bookmarks:write): the others, and the war room, still go on
-			r.b.log.Warn("bookmark refused", "channel", channel, "title", m.Title, "err", err)
-		case err != nil:
-			return err
+		if err != nil {
+			r.b.log.Warn("bookmark not added", "channel", channel, "title", m.Title, "err", err)
 		}
 		p[key] = "1"
 	}

@@ -153,7 +153,7 @@ func TestMergeInSlack(t *testing.T) {
 	})
 	alertsBefore := len(e.kinds(t, 2, incidents.EventAlert))
 
-	e.send(t, e.slash(t, "U3", dupRoom.ID, "merge into INC-1"))
+	e.send(t, e.slash(t, "U3", dupRoom.ID, "merge into INC-1 --confirm"))
 	e.wait(t, "both rooms told, the duplicate's people invited", func(v *slacktest.View) bool {
 		var told, heard bool
 		for _, m := range v.Messages(dupRoom.ID) {
@@ -186,5 +186,28 @@ func TestMergeInSlack(t *testing.T) {
 	e.wait(t, "the postmortem bookmark", func(v *slacktest.View) bool {
 		b := v.ChannelByID(survivor.ID).Bookmarks
 		return len(b) == 2 && b[1].Title == "Postmortem" && b[1].Link == "https://docs.example.com/pm/inc-1"
+	})
+}
+
+// TestBookmarksNeverHoldUpTheRoom: a bookmark whose answer is lost, or that
+// Slack refuses (a missing scope), is skipped; the room is bound and
+// announced all the same.
+func TestBookmarksNeverHoldUpTheRoom(t *testing.T) {
+	e := start(t, func(c *slackbot.Config) {
+		c.Bookmarks = func(*incidents.Incident) []slackbot.Bookmark {
+			return []slackbot.Bookmark{{Title: "Dashboard", URL: "https://grafana.example.com/d/1"}, {Title: "Runbook", URL: "https://wiki.example.com/rb"}}
+		}
+	})
+	e.srv.Fail("bookmarks.add", slacktest.Fault{Lost: true, Status: 500}, slacktest.Fault{Error: "missing_scope"})
+	e.srv.Fail("bookmarks.list", slacktest.Fault{Error: "missing_scope"})
+	e.send(t, e.slash(t, "U2", e.general, "declare P1 API down"))
+	room := e.warRoom(t, 1)
+	e.wait(t, "the announcement and both bookmark tries", func(v *slacktest.View) bool {
+		return len(v.Messages(e.announce)) == 1 && len(v.Calls("bookmarks.add")) == 2
+	})
+	e.srv.Look(func(v *slacktest.View) {
+		if b := v.ChannelByID(room.ID).Bookmarks; len(b) != 1 || b[0].Title != "Dashboard" {
+			t.Errorf("bookmarks %+v (the lost answer's went in; the refused one did not)", b)
+		}
 	})
 }

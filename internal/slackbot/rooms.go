@@ -271,9 +271,6 @@ func (r *rooms) open(ctx context.Context, inc *incidents.Incident, e *incidents.
 			}
 			p["pinned"] = "1"
 		}
-		if err := r.bookmark(ctx, channel, r.bookmarks(inc), e, save); err != nil {
-			return err
-		}
 		bound, _, err := b.svc.Change(ctx, inc.ID, func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
 			if inc.Channel == channel {
 				return nil, nil // bound by an earlier attempt
@@ -298,9 +295,11 @@ func (r *rooms) open(ctx context.Context, inc *incidents.Incident, e *incidents.
 		}
 	}
 	if ref := inc.Links[incidents.LinkOrigin]; ref != "" { // after the announcement: a link never holds it up
-		return r.origin(ctx, inc, ref, e, save)
+		if err := r.origin(ctx, inc, ref, e, save); err != nil {
+			return err
+		}
 	}
-	return nil
+	return r.bookmark(ctx, inc.Channel, r.bookmarks(inc), e, save) // last, and best effort: nothing waits for it
 }
 
 // origin links the war room and the message an incident was declared from,

@@ -92,7 +92,9 @@ func (m *Metrics) Notify(_ context.Context, inc *incidents.Incident, events []in
 			}
 		case incidents.EventResolved:
 			m.open.WithLabelValues(inc.Severity.String()).Dec()
-			m.ttr.WithLabelValues(inc.Severity.String()).Observe(inc.ResolvedAt.Sub(inc.DeclaredAt).Seconds())
+			if inc.MergedInto == 0 || !inc.MergedAt.Equal(ev.At) { // a duplicate's merge is not a time to resolve (as stats)
+				m.ttr.WithLabelValues(inc.Severity.String()).Observe(inc.ResolvedAt.Sub(inc.DeclaredAt).Seconds())
+			}
 		case incidents.EventReopened:
 			m.open.WithLabelValues(inc.Severity.String()).Inc()
 		case incidents.EventRunbookStep:
