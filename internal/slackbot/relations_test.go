@@ -211,3 +211,74 @@ func TestBookmarksNeverHoldUpTheRoom(t *testing.T) {
 		}
 	})
 }
+
+// TestPublishFromSlack: the comms role's Publish update button opens the
+// form for the status page; submitting it shows the preview to the one
+// who asked, and nothing is public until its Publish button is pressed;
+// then the war room and the announce channel see what the public was told.
+func TestPublishFromSlack(t *testing.T) {
+	e := start(t)
+	e.send(t, e.slash(t, "U1", e.general, "declare P2 checkout 5xx from the gateway"))
+	room := e.warRoom(t, 1)
+	e.send(t, e.slash(t, "U1", room.ID, "role comms <@U4|cat>"))
+	e.wait(t, "the header's Publish update button", func(v *slacktest.View) bool {
+		for _, m := range v.Messages(room.ID) {
+			if strings.Contains(string(m.Blocks), `"value":"publish INC-1"`) {
+				return true
+			}
+		}
+		return false
+	})
+	e.send(t, e.click(t, "U4", room.ID, button("form0", "publish INC-1")))
+	var form struct {
+		Title           struct{ Text string } `json:"title"`
+		PrivateMetadata string                `json:"private_metadata"`
+	}
+	e.wait(t, "the publish form", func(v *slacktest.View) bool { return len(v.Views()) == 1 && json.Unmarshal(v.Views()[0], &form) == nil })
+	if form.Title.Text != "Publish update" {
+		t.Fatalf("form %+v", form)
+	}
+	m := sample(t, "DERIVED_view_submission_envelope.json")
+	p := m["payload"].(map[string]any)
+	p["user"].(map[string]any)["id"] = "U4"
+	view := p["view"].(map[string]any)
+	view["callback_id"], view["private_metadata"] = "update", form.PrivateMetadata
+	view["state"] = map[string]any{"values": map[string]any{
+		"status":  map[string]any{"status": map[string]any{"type": "static_select", "selected_option": map[string]any{"value": "identified"}}},
+		"message": map[string]any{"message": map[string]any{"type": "plain_text_input", "value": "Some card payments fail <!channel>; next update in 30 min"}},
+	}}
+	e.send(t, slacktest.Envelope{Type: "interactive", Payload: p, AcceptsResponsePayload: true})
+	var confirm string
+	e.wait(t, "the preview, for the asker alone", func(v *slacktest.View) bool {
+		for _, m := range v.Ephemeral() {
+			if m.User == "U4" && strings.Contains(m.Text, "nothing is public yet") {
+				confirm = string(m.Blocks)
+				return true
+			}
+		}
+		return false
+	})
+	if inc := e.incident(t, 1); inc.Published() {
+		t.Fatal("the preview published")
+	}
+	const cmd = "publish INC-1 --confirm identified Some card payments fail <!channel>; next update in 30 min"
+	value, _ := json.Marshal(cmd)
+	if !strings.Contains(confirm, `"value":`+string(value)) || !strings.Contains(confirm, `"confirm"`) {
+		t.Fatalf("preview blocks %s", confirm)
+	}
+	e.send(t, e.click(t, "U4", room.ID, button("cmd0", cmd)))
+	e.wait(t, "the echo in the room and the announce channel", func(v *slacktest.View) bool {
+		in := func(ch string) bool {
+			for _, m := range v.Messages(ch) {
+				if strings.Contains(m.Text, "📢 *INC-1 on the status page: IDENTIFIED*") && !strings.Contains(m.Text, "<!channel>") {
+					return true
+				}
+			}
+			return false
+		}
+		return in(room.ID) && in(e.announce)
+	})
+	if st, _, _ := e.incident(t, 1).PublicStatus(); st != incidents.Identified {
+		t.Errorf("public status %q", st)
+	}
+}
