@@ -327,3 +327,18 @@ func TestPrivateIncidentsKeepTheirPeople(t *testing.T) {
 		t.Error("a change reply about a private incident is public")
 	}
 }
+
+// TestMergeOfAMergedSurvivor: A merged into B, then B into C: C's
+// postmortem holds A's events too.
+func TestMergeOfAMergedSurvivor(t *testing.T) {
+	f := newFixture(t)
+	f.ok(t, "", "declare P2 first report")
+	f.ok(t, "", "declare P2 second report")
+	f.ok(t, "", "declare P2 the incident")
+	f.ok(t, "", "merge 1 into 2 --confirm")
+	f.ok(t, "", "merge 2 into 3 --confirm")
+	pm := string(f.ok(t, "", "postmortem 3").File.Content)
+	if !strings.Contains(pm, "(INC-1) first report") || !strings.Contains(pm, "(INC-2) second report") {
+		t.Errorf("postmortem of INC-3:\n%s", pm)
+	}
+}

@@ -3,9 +3,38 @@ package postmortem
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 )
+
+// maxMerged bounds the timelines one postmortem merges.
+const maxMerged = 64
+
+// duplicates are inc and every incident merged into it, also through a
+// duplicate that had its own duplicates merged into it first (when src can
+// read incidents).
+func duplicates(ctx context.Context, src Source, inc *incidents.Incident) []int64 {
+	ids := []int64{inc.ID}
+	getter, ok := src.(interface {
+		Get(context.Context, int64) (*incidents.Incident, error)
+	})
+	queue := slices.Clone(inc.Duplicates)
+	for len(queue) > 0 && len(ids) < maxMerged {
+		id := queue[0]
+		queue = queue[1:]
+		if slices.Contains(ids, id) {
+			continue
+		}
+		ids = append(ids, id)
+		if ok {
+			if d, err := getter.Get(ctx, id); err == nil {
+				queue = append(queue, d.Duplicates...)
+			}
+		}
+	}
+	return ids
+}
 
 // errStopped ends a timeline whose reader stopped early.
 var errStopped = errors.New("stopped")
@@ -21,7 +50,7 @@ func mergedTimeline(ctx context.Context, src Source, inc *incidents.Incident, fn
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ids := append([]int64{inc.ID}, inc.Duplicates...)
+	ids := duplicates(ctx, src, inc)
 	type stream struct {
 		ch   chan incidents.Event
 		err  error

@@ -285,8 +285,8 @@ func (b *Bot) openUpdateForm(ctx context.Context, cb slack.InteractionCallback, 
 	current := incidents.Investigating
 	_, key, _ := strings.Cut(command, " ") // "update INC-7", "publish INC-7"
 	if id, err := incidents.ParseID(key); err == nil {
-		if inc, err := b.svc.Get(ctx, id); err == nil {
-			current = inc.Status
+		if inc, err := b.svc.Get(ctx, id); err == nil && inc.CanSee(actor(cb.User.ID)) {
+			current = inc.Status // (submitting is refused to anyone else anyway)
 		}
 	}
 	b.openForm(ctx, cb.TriggerID, UpdateModal(command, cb.Channel.ID, current), cb.Channel.ID, cb.User.ID, cb.ResponseURL, command+" <message>")
