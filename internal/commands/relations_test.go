@@ -135,10 +135,13 @@ func TestMergeAndLink(t *testing.T) {
 		t.Errorf("survivor timeline:\n%s", tl)
 	}
 	for cmd, want := range map[string]string{
-		"reopen 2":       "merged into INC-1 as a duplicate: work there",
-		"merge 2 into 1": "already merged into INC-1",
-		"merge 1 into 2": "INC-2 was itself merged into INC-1",
-		"resolve 2":      "already resolved",
+		"reopen 2":        "merged into INC-1 as a duplicate: work there",
+		"merge 2 into 1":  "INC-2 was merged into INC-1 as a duplicate: work there",
+		"merge 1 into 2":  "INC-2 was itself merged into INC-1",
+		"resolve 2":       "INC-2 was merged into INC-1 as a duplicate: work there",
+		"severity 2 P1":   "INC-2 was merged into INC-1 as a duplicate: work there",
+		"lead 2 @carol":   "INC-2 was merged into INC-1 as a duplicate: work there",
+		"invite 2 @carol": "INC-2 was merged into INC-1 as a duplicate: work there",
 	} {
 		if out := f.do(t, "", cmd); !out.Error || !strings.Contains(out.Text, want) {
 			t.Errorf("%q: %q, want %q", cmd, out.Text, want)

@@ -80,8 +80,12 @@ func (r *Router) Handle(ctx context.Context, req Request) (reply Reply) {
 	call := &Call{Request: req, Cmd: cmd, Svc: r.svc, Env: r.env}
 	if cmd.Incident {
 		id, remaining, err := r.incidentFor(ctx, req, rest)
+		var inc *incidents.Incident
 		if err == nil {
-			_, err = visible(ctx, r.svc, id, req.Actor)
+			inc, err = visible(ctx, r.svc, id, req.Actor)
+		}
+		if err == nil && inc.MergedInto != 0 && !readsOnly[cmd.Name] {
+			err = incidents.Errorf(incidents.EConflict, "%s was merged into %s as a duplicate: work there", inc.Key(), incidents.FormatID(inc.MergedInto))
 		}
 		if err != nil {
 			return r.fail(err, cmd, req)
@@ -100,6 +104,10 @@ func (r *Router) Handle(ctx context.Context, req Request) (reply Reply) {
 	out.People = append(out.People, req.Actor.Name)
 	return out
 }
+
+// readsOnly are the commands a merged duplicate still answers: its record
+// stays readable, while every change goes to the incident it was merged into.
+var readsOnly = map[string]bool{"show": true, "timeline": true, "postmortem": true, "actions": true, "runbook": true}
 
 // incidentFor finds the incident a command is about: the first argument when
 // it is an id, else the war room's incident. In a war room only the INC-n
