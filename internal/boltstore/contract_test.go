@@ -1,0 +1,23 @@
+package boltstore_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/storetest"
+)
+
+// TestContract runs the store contract every incidents.Store keeps against
+// a bbolt file.
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) incidents.Store {
+		s, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
