@@ -67,7 +67,7 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 		subs = append(subs, pagerduty.Subscription())
 	}
 	if len(cfg.StatusWebhooks) > 0 {
-		subs = append(subs, statuspage.Subscription())
+		subs = append(subs, statuspage.Subscriptions(cfg.StatusWebhooks)...)
 	}
 	store, err := boltstore.Open(cfg.DB, boltstore.Options{LockTimeout: cfg.LockTimeout, Subscriptions: subs})
 	if err != nil {
@@ -154,8 +154,10 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 	if len(cfg.StatusWebhooks) > 0 {
 		a.notify = statuspage.NewNotifier(statuspage.NotifierConfig{URLs: cfg.StatusWebhooks, Secret: cfg.StatusSecret,
 			Service: a.svc, Outbox: store, Logger: log, Effects: effectsCfg})
-		effectMetrics.Watch(a.notify.Runner())
-		checks = append(checks, backlogCheck(a.notify.Runner()))
+		for _, r := range a.notify.Runners() {
+			effectMetrics.Watch(r)
+			checks = append(checks, backlogCheck(r))
+		}
 	}
 	if cfg.StatusListen != "" {
 		a.status = statuspage.Handler(statuspage.Config{Source: a.svc, Title: cfg.StatusTitle, Components: statusComponents(cfg, books), Logger: log})
@@ -426,7 +428,7 @@ func statusComponents(cfg config, books *runbooks.Set) []string {
 	}
 	var out []string
 	seen := map[string]bool{}
-	for _, rb := range books.Runbooks() {
+	for _, rb := range books.Runbooks() { // (none without runbooks)
 		for _, s := range []string{rb.Params["service"], rb.Match.Labels["service"]} {
 			if s != "" && !strings.Contains(s, "{{") && !seen[strings.ToLower(s)] {
 				seen[strings.ToLower(s)] = true

@@ -52,3 +52,28 @@ func TestPrivateMergeAndLinkInTheTerminal(t *testing.T) {
 		t.Errorf("carol's view of INC-2:\n%s", out)
 	}
 }
+
+// TestStatusPageThroughTheBinary: the status page on its own listener,
+// with no runbooks and no components configured (the simplest setup),
+// shows what was published from the terminal — and the main listener does
+// not serve it, nor the status listener the admin routes.
+func TestStatusPageThroughTheBinary(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "sitrep.db")
+	env := append(botEnv(db, "127.0.0.1:0"), "SITREP_RUNBOOKS="+filepath.Join(t.TempDir(), "none"))
+	out, stderr, code := runBot(t, env, "declare P2 checkout errors\npublish 1 --title Checkout is failing for some cards\npublish 1 identified Some card payments fail\n1\ny\n")
+	if code != 0 || !strings.Contains(out, "published to the status page") {
+		t.Fatalf("exit %d:\n%s\n%s", code, out, stderr)
+	}
+	status := freeAddr(t)
+	_, addr := headless(t, db, "SITREP_RUNBOOKS="+filepath.Join(t.TempDir(), "none"), "SITREP_STATUS_LISTEN="+status)
+	code2, page := get(t, "http://"+status+"/status")
+	if code2 != 200 || !strings.Contains(page, "Checkout is failing for some cards") || !strings.Contains(page, "Some card payments fail") || strings.Contains(page, "checkout errors") {
+		t.Errorf("status page %d:\n%s", code2, page)
+	}
+	if c, _ := get(t, "http://"+addr+"/status"); c != 404 {
+		t.Errorf("the main listener serves /status: %d", c)
+	}
+	if c, _ := get(t, "http://"+status+"/metrics"); c != 404 {
+		t.Errorf("the status listener serves /metrics: %d", c)
+	}
+}

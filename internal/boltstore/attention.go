@@ -19,22 +19,25 @@ import (
 //	index/open      id (8 bytes) → severity: the incidents not resolved
 //	index/due       next reminder (unix ns, 8 bytes) + id (8 bytes) → "": what RemindDue looks at
 //	index/declared  declared at (unix ns) + id → "": a stats window, without the rest of history
+//	index/public    id → "": the incidents anything was published of (the status page's)
 var (
 	indexOpen     = []byte("open")
 	indexDue      = []byte("due")
 	indexDeclared = []byte("declared")
+	indexPublic   = []byte("public")
 )
 
 var _ incidents.DueIndex = (*Store)(nil)
 
 // attention is what the open and due indexes hold for an incident.
 type attention struct {
-	open bool
-	due  time.Time // zero: no reminder pending
+	open   bool
+	due    time.Time // zero: no reminder pending
+	public bool
 }
 
 func attentionOf(inc *incidents.Incident) attention {
-	a := attention{open: inc.Open()}
+	a := attention{open: inc.Open(), public: inc.Published()}
 	if due, ok := inc.NextReminder(); ok {
 		a.due = due
 	}
@@ -56,6 +59,17 @@ func reattend(tx *bolt.Tx, id int64, before, after attention, sev incidents.Seve
 		return nil // a read-only file that predates them: List and RemindDue scan instead
 	}
 	key := itob(uint64(id))
+	if pub := idx.Bucket(indexPublic); pub != nil && before.public != after.public {
+		var err error
+		if after.public {
+			err = pub.Put(key, []byte{})
+		} else {
+			err = pub.Delete(key)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	switch {
 	case after.open:
 		if err := open.Put(key, []byte{byte(sev)}); err != nil {
@@ -84,10 +98,10 @@ func reattend(tx *bolt.Tx, id int64, before, after attention, sev incidents.Seve
 // incident, once.
 func buildAttention(tx *bolt.Tx, again bool) error {
 	idx := tx.Bucket(bucketIndex)
-	if !again && idx.Bucket(indexOpen) != nil && idx.Bucket(indexDue) != nil && idx.Bucket(indexDeclared) != nil {
+	if !again && idx.Bucket(indexOpen) != nil && idx.Bucket(indexDue) != nil && idx.Bucket(indexDeclared) != nil && idx.Bucket(indexPublic) != nil {
 		return nil
 	}
-	for _, name := range [][]byte{indexOpen, indexDue, indexDeclared} {
+	for _, name := range [][]byte{indexOpen, indexDue, indexDeclared, indexPublic} {
 		if idx.Bucket(name) != nil {
 			if err := idx.DeleteBucket(name); err != nil {
 				return err
@@ -182,6 +196,11 @@ func (s *Store) Due(ctx context.Context, now time.Time) (ids []int64, next time.
 		return nil
 	})
 	return ids, next, err
+}
+
+// listPublic is List for the published incidents through the public index.
+func (s *Store) listPublic(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, bool, error) {
+	return s.listThrough(ctx, f, indexPublic, nil, func(k []byte) []byte { return k })
 }
 
 // listOpen is List for open incidents through the open index, newest first;

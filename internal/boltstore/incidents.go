@@ -301,7 +301,11 @@ func (s *Store) Get(ctx context.Context, id int64) (*incidents.Incident, error) 
 
 // List returns the incidents passing f, newest first.
 func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, error) {
-	switch { // through an index, whatever the history: the open ones, or a window
+	switch { // through an index, whatever the history: the published, the open ones, or a window
+	case f.Public:
+		if out, ok, err := s.listPublic(ctx, f); ok || err != nil {
+			return out, err
+		}
 	case !f.All:
 		if out, ok, err := s.listOpen(ctx, f); ok || err != nil {
 			return out, err

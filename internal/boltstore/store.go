@@ -183,7 +183,7 @@ func (s *Store) init() error {
 		if err != nil {
 			return err
 		}
-		for _, name := range [][]byte{indexChannel, indexLink, indexOpen, indexDue, indexDeclared} {
+		for _, name := range [][]byte{indexChannel, indexLink, indexOpen, indexDue, indexDeclared, indexPublic} {
 			if _, err := idx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

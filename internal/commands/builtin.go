@@ -24,7 +24,7 @@ func Builtins() *Registry {
 		{Name: "invite", Incident: true, Args: "@user [@user…]", Summary: "bring people into the incident and its war room (a private incident's only way in)", Run: invite},
 		{Name: "merge", Incident: true, Args: "into <INC-n>", Summary: "resolve a duplicate into the incident it duplicates, after a preview: its alerts, pages and people move there", Run: merge},
 		{Name: "link", Incident: true, Args: "<INC-n>", Summary: "record that two incidents are related, without merging them", Run: link},
-		{Name: "publish", Incident: true, Args: "[status] <public message> | title <public title>", Summary: "put an update on the public status page, after a preview (the comms role or the lead)", Run: publish},
+		{Name: "publish", Incident: true, Args: "[status] <public message> | --title <public title>", Summary: "put an update on the public status page, after a preview (the comms role or the lead)", Run: publish},
 		{Name: "note", Incident: true, Args: "<text>", Summary: "add a note to the timeline", Run: note},
 		{Name: "phase", Incident: true, Args: "<next|phase>", Summary: "record reaching a phase: detect, acknowledge, assess, communicate, remediate, verify, document, review", Run: phase},
 		{Name: "resolve", Incident: true, Args: "[summary]", Summary: "resolve the incident", Run: resolve},
@@ -262,9 +262,7 @@ func resolve(ctx context.Context, c *Call) (Reply, error) {
 		return Reply{}, err
 	}
 	out := changed(c, inc, fmt.Sprintf("resolved by %s after %s", c.Actor.Name, say.Human(inc.ResolvedAt.Sub(inc.DeclaredAt))))
-	if st, _, _ := inc.PublicStatus(); st != "" && st != incidents.Resolved {
-		out.Text += fmt.Sprintf(" — the status page still shows it %s: publish %s resolved <message>", st.Label(), inc.Key())
-	}
+	out.Text += stillPublic(inc)
 	return out, nil
 }
 

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
@@ -10,43 +11,55 @@ import (
 
 // publish puts an update on the public status page, after a preview: the
 // first call shows exactly what the public will read, with a Publish
-// button bound to that text; the button (publish … --confirm) publishes it.
-// "publish title <text>" sets the status page's wording of the title.
+// button bound to that text and to the page as it was previewed
+// (publish … --confirm <updates so far> …): pressed twice, or after someone
+// else published, it is refused. "publish --title <text>" sets the status
+// page's wording of the title.
 func publish(ctx context.Context, c *Call) (Reply, error) {
 	inc, err := c.Svc.Get(ctx, c.ID)
 	if err != nil {
 		return Reply{}, err
 	}
 	first, rest := splitWord(c.Rest)
-	if strings.EqualFold(first, "title") {
+	if first == "--title" {
 		inc, err := c.Svc.SetPublicTitle(ctx, c.ID, rest, c.Actor)
 		if err != nil {
 			return Reply{}, err
 		}
-		return changed(c, inc, "is called "+fmt.Sprintf("%q", inc.PublicTitle)+" on the status page"), nil
+		return changed(c, inc, fmt.Sprintf("is called %q on the status page", inc.PublicTitle)), nil
 	}
-	confirmed := first == "--confirm"
-	if confirmed {
+	after := -1
+	if first == "--confirm" {
+		n, more := splitWord(rest)
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 0 {
+			return Reply{}, invalid("--confirm takes the number of updates the preview saw; use the Publish button of a preview")
+		}
+		after, rest = v, more
 		first, rest = splitWord(rest)
 	}
 	st, msg := publicStatus(inc), strings.TrimSpace(first+" "+rest)
 	if s, err := incidents.ParseStatus(first); err == nil {
 		st, msg = s, strings.TrimSpace(rest)
 	}
-	if !confirmed {
+	if after < 0 {
 		u, err := inc.CheckPublish(st, msg, c.Actor)
 		if err != nil {
 			return Reply{}, err
 		}
+		title := inc.PublicName()
+		if inc.PublicTitle == "" {
+			title += fmt.Sprintf("   (the internal title: give it a public one first with publish %s --title <what customers would call it>)", inc.Key())
+		}
 		return Reply{
 			Text:  fmt.Sprintf("📢 Preview — nothing is public yet. The status page will show, under %s:", inc.Key()),
-			Lines: []string{fmt.Sprintf("%s — %s", inc.PublicName(), u.Status.Label()), u.Message},
-			Buttons: []Button{{Label: "Publish", Style: Primary, Command: fmt.Sprintf("publish %s --confirm %s %s", inc.Key(), u.Status, u.Message),
+			Lines: []string{title, fmt.Sprintf("%s · %s", u.Status.Label(), u.Severity.PublicImpact()), u.Message},
+			Buttons: []Button{{Label: "Publish", Style: Primary, Command: fmt.Sprintf("publish %s --confirm %d %s %s", inc.Key(), inc.PublicCount, u.Status, u.Message),
 				Confirm: "Publish this update to the public status page?"}},
 			Private: true,
 		}, nil
 	}
-	inc, err = c.Svc.Publish(ctx, c.ID, st, msg, c.Actor)
+	inc, err = c.Svc.Publish(ctx, c.ID, st, msg, after, c.Actor)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -69,4 +82,13 @@ func publicStatus(inc *incidents.Incident) incidents.Status {
 // the terminal, a form in Slack; either way a preview comes first.
 func PublishButton(inc *incidents.Incident) Button {
 	return Button{Label: "Publish update", Command: "publish " + inc.Key(), Input: "[investigating|identified|monitoring|resolved] <public message>", Form: true}
+}
+
+// stillPublic is what a reply that closed an incident adds when the status
+// page still shows it ongoing.
+func stillPublic(inc *incidents.Incident) string {
+	if st, _, _ := inc.PublicStatus(); st != "" && st != incidents.Resolved {
+		return fmt.Sprintf(" — the status page still shows %s %s: publish %s resolved <message>", inc.Key(), st.Label(), inc.Key())
+	}
+	return ""
 }

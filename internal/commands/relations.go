@@ -102,6 +102,7 @@ func merge(ctx context.Context, c *Call) (Reply, error) {
 	if dup.Channel != "" {
 		text += fmt.Sprintf("; its war room points there and is archived in %s", incidents.Human(incidents.ArchiveGrace()))
 	}
+	text += stillPublic(dup)
 	return Reply{Text: text, Buttons: Buttons(into), Incident: into}, nil
 }
 

@@ -84,7 +84,7 @@ func (r *Router) Handle(ctx context.Context, req Request) (reply Reply) {
 		if err == nil {
 			inc, err = visible(ctx, r.svc, id, req.Actor)
 		}
-		if err == nil && inc.MergedInto != 0 && !readsOnly[cmd.Name] {
+		if err == nil && inc.MergedInto != 0 && !onDuplicate[cmd.Name] {
 			err = incidents.Errorf(incidents.EConflict, "%s was merged into %s as a duplicate: work there", inc.Key(), incidents.FormatID(inc.MergedInto))
 		}
 		if err != nil {
@@ -105,9 +105,10 @@ func (r *Router) Handle(ctx context.Context, req Request) (reply Reply) {
 	return out
 }
 
-// readsOnly are the commands a merged duplicate still answers: its record
-// stays readable, while every change goes to the incident it was merged into.
-var readsOnly = map[string]bool{"show": true, "timeline": true, "postmortem": true, "actions": true, "runbook": true}
+// onDuplicate are the commands a merged duplicate still answers: its record
+// stays readable, and what the status page shows of it can be closed;
+// every other change goes to the incident it was merged into.
+var onDuplicate = map[string]bool{"show": true, "timeline": true, "postmortem": true, "actions": true, "runbook": true, "publish": true}
 
 // incidentFor finds the incident a command is about: the first argument when
 // it is an id, else the war room's incident. In a war room only the INC-n

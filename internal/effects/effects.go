@@ -248,8 +248,22 @@ func (r *Runner) record(pending []incidents.Effect) {
 	r.mu.Unlock()
 }
 
-// run does one incident's effects in order until one must wait.
+// claimRetry is how long an incident another process works is left alone.
+const claimRetry = 2 * time.Second
+
+// run does one incident's effects in order until one must wait — once
+// this process holds the incident's claim, when the outbox is shared.
 func (r *Runner) run(stop, work context.Context, group []incidents.Effect) {
+	if c, ok := r.cfg.Outbox.(incidents.Claimer); ok && len(group) > 0 {
+		held, err := c.Claim(work, r.cfg.Consumer, group[0].Incident)
+		if err != nil || !held {
+			if err != nil {
+				r.cfg.Logger.Warn("effects not claimed; retrying", "consumer", r.cfg.Consumer, "incident", incidents.FormatID(group[0].Incident), "err", err)
+			}
+			r.holdBack(group[0].Incident, claimRetry)
+			return
+		}
+	}
 	for _, e := range group {
 		if stop.Err() != nil {
 			return // stopping: the rest stay pending

@@ -90,6 +90,7 @@ type Incident struct {
 	// title); Public the updates published there, oldest first.
 	PublicTitle string         `json:"public_title,omitempty"`
 	Public      []PublicUpdate `json:"public,omitempty"`
+	PublicCount int            `json:"public_count,omitempty"` // updates ever published (Public keeps the latest)
 }
 
 // DrillMark is what marks a drill wherever an incident is named.

@@ -73,6 +73,15 @@ type Outbox interface {
 	OutboxChanged() <-chan struct{}
 }
 
+// Claimer is an Outbox several processes share (replicas on one database):
+// a consumer's effects of one incident are worked by one process at a
+// time, the one holding the claim. A runner claims an incident before
+// running its effects and skips it when another live process holds it; the
+// store refuses a save or finish from a process whose claim was taken over.
+type Claimer interface {
+	Claim(ctx context.Context, consumer string, incident int64) (bool, error)
+}
+
 // Envelope is one request a chat platform delivered (a slash command, a
 // click, an event). It is stored before it is acknowledged, so an
 // acknowledged request survives a crash and is processed after restart.

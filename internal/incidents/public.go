@@ -12,20 +12,41 @@ import (
 // the timeline, people and runbook results stay inside. Drill and private
 // incidents are never published.
 
-// PublicUpdate is one update published to the status page.
+// PublicUpdate is one update published to the status page, with the
+// severity it was published under: the page's impact is what was
+// published, not what the incident's severity became since.
 type PublicUpdate struct {
-	At      time.Time `json:"at"`
-	Status  Status    `json:"status"`
-	Message string    `json:"message"`
+	At       time.Time `json:"at"`
+	Status   Status    `json:"status"`
+	Message  string    `json:"message"`
+	Severity Severity  `json:"severity,omitempty"`
 }
 
-// MaxPublicMessage bounds one public update (it also travels in a Slack
-// button, whose value Slack caps at 2,000 characters).
-const MaxPublicMessage = 1000
+// MaxPublicMessage bounds one public update, in characters, and
+// MaxPublicBytes in bytes: it travels in a Slack button (2,000 characters at
+// most) and its preview, escaped, in one Slack section (3,000).
+const (
+	MaxPublicMessage = 500
+	MaxPublicBytes   = 1000
+	maxPublicLines   = 10
+)
 
 // maxPublic bounds the public updates an incident keeps (the page shows the
 // latest; the timeline keeps them all).
 const maxPublic = 100
+
+// PublicImpact is what a published incident of this severity shows on its
+// component: P1 a major outage, P2 a partial one, P3 and P4 degraded
+// performance.
+func (s Severity) PublicImpact() string {
+	switch s {
+	case P1:
+		return "Major outage"
+	case P2:
+		return "Partial outage"
+	}
+	return "Degraded performance"
+}
 
 // PublicName is the title the status page shows.
 func (inc *Incident) PublicName() string {
@@ -84,27 +105,47 @@ func (inc *Incident) CheckPublish(st Status, message string, by Actor) (PublicUp
 	if err := inc.mayPublish(by); err != nil {
 		return PublicUpdate{}, err
 	}
-	message = strings.Join(strings.Fields(message), " ")
+	message = PublicText(message)
 	switch {
 	case message == "":
 		return PublicUpdate{}, Errorf(EInvalid, "give the public update: what customers notice, what is being done, when the next update comes")
-	case utf8.RuneCountInString(message) > MaxPublicMessage:
+	case utf8.RuneCountInString(message) > MaxPublicMessage || len(message) > MaxPublicBytes:
 		return PublicUpdate{}, Errorf(EInvalid, "keep a public update under %d characters (it is %d)", MaxPublicMessage, utf8.RuneCountInString(message))
+	case strings.Count(message, "\n") >= maxPublicLines:
+		return PublicUpdate{}, Errorf(EInvalid, "keep a public update to %d lines", maxPublicLines)
 	case !st.Valid():
 		return PublicUpdate{}, Errorf(EInvalid, "%q is not a status: use investigating, identified, monitoring or resolved", st)
 	}
 	if last, _, resolved := inc.PublicStatus(); last == Resolved && st == Resolved && !resolved.IsZero() {
 		return PublicUpdate{}, Errorf(EConflict, "%s is already resolved on the status page", inc.Key())
 	}
-	return PublicUpdate{Status: st, Message: message}, nil
+	return PublicUpdate{Status: st, Message: message, Severity: inc.Severity}, nil
 }
 
-// Publish puts an update on the status page.
-func (inc *Incident) Publish(st Status, message string, by Actor, at time.Time) ([]Event, error) {
+// PublicText is a public message as it is published: each line's spaces
+// collapsed, blank lines and trailing space dropped, line breaks kept.
+func PublicText(message string) string {
+	var lines []string
+	for _, line := range strings.Split(message, "\n") {
+		if l := strings.Join(strings.Fields(line), " "); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Publish puts an update on the status page. after is how many updates
+// the preview it confirms was made after (-1 for none): a preview
+// confirmed twice, or after someone else published, is refused.
+func (inc *Incident) Publish(st Status, message string, after int, by Actor, at time.Time) ([]Event, error) {
 	u, err := inc.CheckPublish(st, message, by)
 	if err != nil {
 		return nil, err
 	}
+	if after >= 0 && after != inc.PublicCount {
+		return nil, Errorf(EConflict, "%s's status page changed since that preview (an update was published): preview again", inc.Key())
+	}
+	inc.PublicCount++
 	u.At = at
 	inc.Public = append(inc.Public, u)
 	if len(inc.Public) > maxPublic {
@@ -112,7 +153,7 @@ func (inc *Incident) Publish(st Status, message string, by Actor, at time.Time) 
 	}
 	ev := inc.event(EventPublished, by, at)
 	ev.To, ev.Message = string(st), u.Message
-	ev.Fields = map[string]string{"public_title": inc.PublicName(), "update": fmt.Sprint(len(inc.Public))}
+	ev.Fields = map[string]string{"public_title": inc.PublicName(), "update": fmt.Sprint(inc.PublicCount), "severity": inc.Severity.String()}
 	inc.touch(at)
 	return append([]Event{ev}, inc.reach(Communicate, by, at)...), nil
 }

@@ -145,8 +145,8 @@ func (s *Service) Invite(ctx context.Context, id int64, users []string, by Actor
 }
 
 // Publish puts an update on incident id's public status page.
-func (s *Service) Publish(ctx context.Context, id int64, st Status, message string, by Actor) (*Incident, error) {
-	inc, _, err := s.Change(ctx, id, func(inc *Incident, now time.Time) ([]Event, error) { return inc.Publish(st, message, by, now) })
+func (s *Service) Publish(ctx context.Context, id int64, st Status, message string, after int, by Actor) (*Incident, error) {
+	inc, _, err := s.Change(ctx, id, func(inc *Incident, now time.Time) ([]Event, error) { return inc.Publish(st, message, after, by, now) })
 	return inc, err
 }
 

@@ -55,11 +55,15 @@ type Filter struct {
 	Severity Severity  // only this severity, when valid
 	Limit    int       // at most this many, when > 0
 	Since    time.Time // only those declared at or after it, when set (stats windows)
+	Public   bool      // only those anything was published of (the status page), resolved ones too
 }
 
 // Match reports whether inc passes the filter.
 func (f Filter) Match(inc *Incident) bool {
-	if !f.All && !inc.Open() {
+	if f.Public && !inc.Published() {
+		return false
+	}
+	if !f.All && !f.Public && !inc.Open() {
 		return false
 	}
 	if !f.Since.IsZero() && inc.DeclaredAt.Before(f.Since) {

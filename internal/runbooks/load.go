@@ -61,7 +61,12 @@ type Set struct {
 }
 
 // Runbooks returns every runbook, by file name.
-func (s *Set) Runbooks() []*Runbook { return s.list }
+func (s *Set) Runbooks() []*Runbook {
+	if s == nil {
+		return nil
+	}
+	return s.list
+}
 
 // Get returns the runbook called name, or nil.
 func (s *Set) Get(name string) *Runbook {

@@ -287,6 +287,9 @@ func (b *Bot) openUpdateForm(ctx context.Context, cb slack.InteractionCallback, 
 	if id, err := incidents.ParseID(key); err == nil {
 		if inc, err := b.svc.Get(ctx, id); err == nil && inc.CanSee(actor(cb.User.ID)) {
 			current = inc.Status // (submitting is refused to anyone else anyway)
+			if st, _, _ := inc.PublicStatus(); st != "" && strings.HasPrefix(command, "publish ") {
+				current = st // the page's, not the war room's
+			}
 		}
 	}
 	b.openForm(ctx, cb.TriggerID, UpdateModal(command, cb.Channel.ID, current), cb.Channel.ID, cb.User.ID, cb.ResponseURL, command+" <message>")

@@ -261,7 +261,7 @@ func TestPublishFromSlack(t *testing.T) {
 	if inc := e.incident(t, 1); inc.Published() {
 		t.Fatal("the preview published")
 	}
-	const cmd = "publish INC-1 --confirm identified Some card payments fail <!channel>; next update in 30 min"
+	const cmd = "publish INC-1 --confirm 0 identified Some card payments fail <!channel>; next update in 30 min"
 	value, _ := json.Marshal(cmd)
 	if !strings.Contains(confirm, `"value":`+string(value)) || !strings.Contains(confirm, `"confirm"`) {
 		t.Fatalf("preview blocks %s", confirm)

@@ -2,6 +2,7 @@ package statuspage
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -88,11 +89,7 @@ func Handler(cfg Config) http.Handler {
 			http.Error(w, "no such incident on this status page", http.StatusNotFound)
 			return
 		}
-		p, err := Build(r.Context(), cfg.Source, cfg.Title, nil)
-		if err != nil {
-			http.Error(w, "the status page is unavailable; try again shortly", http.StatusServiceUnavailable)
-			return
-		}
+		p := &Page{Title: cmp.Or(cfg.Title, "Status"), Updated: inc.Updates[0].At} // the heading and the footer: nothing else is read
 		b, err := execute("incident", struct {
 			Page     *Page
 			Incident Incident
@@ -161,7 +158,7 @@ func document(p *Page) any {
 	}
 	out := struct {
 		Title      string      `json:"title"`
-		Updated    time.Time   `json:"updated_at"`
+		Updated    time.Time   `json:"updated_at,omitzero"`
 		Status     string      `json:"status"`
 		Components []component `json:"components"`
 		Incidents  []incident  `json:"incidents"`

@@ -86,11 +86,20 @@ type Day struct {
 
 // Incident is what the page says of one published incident.
 type Incident struct {
-	Key, Title, Component string
-	Impact                State
-	Status                incidents.Status
-	Started, Resolved     time.Time
-	Updates               []incidents.PublicUpdate // newest first
+	Key, Title        string
+	Component         string // a configured component, or ""
+	Impact            State  // as last published
+	Status            incidents.Status
+	Started, Resolved time.Time // the latest stretch on the page (Resolved zero while it lasts)
+	Updates           []incidents.PublicUpdate // newest first
+	windows           []window
+}
+
+// window is a stretch the page showed an incident ongoing: from an update
+// that was not "resolved" to the next one that was (end zero: still).
+type window struct {
+	start, end time.Time
+	impact     State
 }
 
 // Active reports whether the incident is not yet resolved on the page.
@@ -101,45 +110,63 @@ func Public(inc *incidents.Incident) bool {
 	return inc.Published() && !inc.Private && !inc.Drill
 }
 
-func public(inc *incidents.Incident) Incident {
-	st, since, resolved := inc.PublicStatus()
-	u := slices.Clone(inc.Public)
-	slices.Reverse(u)
-	return Incident{Key: inc.Key(), Title: inc.PublicName(), Component: inc.Service, Impact: impact(inc.Severity),
-		Status: st, Started: since, Resolved: resolved, Updates: u}
+// public is what the page shows of inc, from its published updates alone:
+// each update's severity is the one it was published under, so a later
+// change inside does not rewrite the page.
+func public(inc *incidents.Incident, components []string) Incident {
+	i := Incident{Key: inc.Key(), Title: inc.PublicName()}
+	for _, c := range components {
+		if strings.EqualFold(c, inc.Service) {
+			i.Component = c // only a component the page reports on: an internal service name stays inside
+		}
+	}
+	var open *window
+	for _, u := range inc.Public {
+		sev := cmp.Or(u.Severity, inc.Severity)
+		switch {
+		case u.Status != incidents.Resolved && open == nil:
+			i.windows = append(i.windows, window{start: u.At, impact: impact(sev)})
+			open = &i.windows[len(i.windows)-1]
+		case u.Status != incidents.Resolved:
+			open.impact = impact(sev) // as the latest update says
+		case open != nil:
+			open.end, open = u.At, nil
+		}
+		i.Status, i.Impact = u.Status, impact(sev)
+	}
+	if n := len(i.windows); n > 0 {
+		i.Started, i.Resolved = i.windows[n-1].start, i.windows[n-1].end
+	} else if len(inc.Public) > 0 { // published straight away as resolved
+		i.Started, i.Resolved = inc.Public[0].At, inc.Public[0].At
+	}
+	i.Updates = slices.Clone(inc.Public)
+	slices.Reverse(i.Updates)
+	return i
 }
 
-// Build reads the page's incidents from src as of its clock.
+// Build reads the page's incidents from src as of its clock: the published
+// ones, through the store's index of them (what was never published is not
+// even read).
 func Build(ctx context.Context, src Source, title string, components []string) (*Page, error) {
 	now := src.Now().UTC()
-	open, err := src.List(ctx, incidents.Filter{})
+	published, err := src.List(ctx, incidents.Filter{Public: true})
 	if err != nil {
 		return nil, err
 	}
-	recent, err := src.List(ctx, incidents.Filter{All: true, Since: now.Add(-History)})
-	if err != nil {
-		return nil, err
-	}
-	p := &Page{Title: cmp.Or(title, "Status"), Updated: now}
-	seen := map[int64]bool{}
+	p := &Page{Title: cmp.Or(title, "Status")}
 	var shown []Incident
-	latest := time.Time{}
-	for _, inc := range append(open, recent...) {
-		if seen[inc.ID] || !Public(inc) {
+	for _, inc := range published {
+		if !Public(inc) {
 			continue
 		}
-		seen[inc.ID] = true
-		pi := public(inc)
+		pi := public(inc, components)
 		if !pi.Active() && now.Sub(pi.Resolved) > History {
 			continue
 		}
 		shown = append(shown, pi)
-		if at := pi.Updates[0].At; at.After(latest) {
-			latest = at
+		if at := pi.Updates[0].At; at.After(p.Updated) {
+			p.Updated = at
 		}
-	}
-	if !latest.IsZero() {
-		p.Updated = latest
 	}
 	slices.SortFunc(shown, func(a, b Incident) int { return b.Started.Compare(a.Started) })
 	for _, i := range shown {
@@ -157,17 +184,19 @@ func Build(ctx context.Context, src Source, title string, components []string) (
 			c.Days[d].Date = today.AddDate(0, 0, d-historyDays+1)
 		}
 		for _, i := range shown {
-			if !strings.EqualFold(i.Component, name) {
+			if i.Component != name {
 				continue
 			}
 			if i.Active() {
 				c.State = max(c.State, i.Impact)
 			}
-			end := cmp.Or(i.Resolved, now)
-			for d := range c.Days {
-				from := c.Days[d].Date
-				if i.Started.Before(from.AddDate(0, 0, 1)) && !end.Before(from) {
-					c.Days[d].State = max(c.Days[d].State, i.Impact)
+			for _, w := range i.windows {
+				end := cmp.Or(w.end, now)
+				for d := range c.Days {
+					from := c.Days[d].Date
+					if w.start.Before(from.AddDate(0, 0, 1)) && end.After(from) {
+						c.Days[d].State = max(c.Days[d].State, w.impact)
+					}
 				}
 			}
 		}
@@ -193,5 +222,5 @@ func Find(ctx context.Context, src Source, key string) (Incident, bool, error) {
 	case !Public(inc):
 		return Incident{}, false, nil
 	}
-	return public(inc), true, nil
+	return public(inc, nil), true, nil
 }

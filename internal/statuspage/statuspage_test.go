@@ -56,15 +56,15 @@ func newFixture(t testing.TB, subs ...incidents.Subscription) *fixture {
 		return inc
 	}
 	search := declare(incidents.Declaration{Title: "search latency", Service: "search", Signals: incidents.Signals{Explicit: incidents.P3}})
-	f.must(t)(svc.Publish(ctx, search.ID, incidents.Investigating, "Search is slower than usual.", alice))
+	f.must(t)(svc.Publish(ctx, search.ID, incidents.Investigating, "Search is slower than usual.", -1, alice))
 	clock.Advance(2 * time.Hour)
-	f.must(t)(svc.Publish(ctx, search.ID, incidents.Resolved, "Search is back to normal.", alice))
+	f.must(t)(svc.Publish(ctx, search.ID, incidents.Resolved, "Search is back to normal.", -1, alice))
 	svc.Resolve(ctx, search.ID, "", alice)
 
 	clock.Advance(t0.Add(-time.Hour).Sub(clock.Now()))
 	checkout := declare(incidents.Declaration{Title: "checkout 5xx from the payment gateway", Service: "checkout", Signals: incidents.Signals{Explicit: incidents.P2}})
 	f.must(t)(svc.SetPublicTitle(ctx, checkout.ID, hostileTitle, alice))
-	f.must(t)(svc.Publish(ctx, checkout.ID, incidents.Identified, hostileMessage, alice))
+	f.must(t)(svc.Publish(ctx, checkout.ID, incidents.Identified, hostileMessage, -1, alice))
 	declare(incidents.Declaration{Title: "SECRET internal db failover", Service: "api", Signals: incidents.Signals{Explicit: incidents.P1}})
 	declare(incidents.Declaration{Title: "PRIVATE breach", Service: "api", Private: true, Signals: incidents.Signals{Explicit: incidents.P1}})
 	declare(incidents.Declaration{Title: "DRILL game day", Service: "api", Drill: true, Signals: incidents.Signals{Explicit: incidents.P1}})
@@ -204,7 +204,7 @@ func TestCachingHeaders(t *testing.T) {
 		t.Errorf("unchanged: %d", again.StatusCode)
 	}
 	f.clock.Advance(time.Minute)
-	f.must(t)(f.svc.Publish(ctx, 2, incidents.Monitoring, "A fix is out; we are watching.", alice))
+	f.must(t)(f.svc.Publish(ctx, 2, incidents.Monitoring, "A fix is out; we are watching.", -1, alice))
 	if changed, body := f.get(t, "/status", "If-None-Match", etag); changed.StatusCode != 200 || changed.Header.Get("ETag") == etag || !strings.Contains(body, "A fix is out") {
 		t.Errorf("after an update: %d %s", changed.StatusCode, changed.Header.Get("ETag"))
 	}

@@ -14,14 +14,24 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/effects"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 )
 
-// Consumer is the subscriber webhooks' name in the outbox.
-const Consumer = "status-webhooks"
+// Consumer names a subscriber's deliveries in the outbox: one consumer per
+// subscriber ("status-webhook:" and a hash of its URL), so one that is down
+// holds up nobody else, and a change of the list keeps each one's place.
+func Consumer(url string) string {
+	sum := sha256.Sum256([]byte(url))
+	return "status-webhook:" + hex.EncodeToString(sum[:6])
+}
+
+// GiveUpAfter is how long an update is retried to a subscriber that does
+// not take it; then the timeline says it was given up.
+const GiveUpAfter = 24 * time.Hour
 
 // Signature headers of a delivery: the HMAC-SHA256 of "<timestamp>.<body>"
 // with the shared secret, hex, as "sha256=…"; the timestamp in Unix
@@ -33,11 +43,16 @@ const (
 	DeliveryHeader  = "X-Sitrep-Delivery"
 )
 
-// Subscription is the webhooks' outbox subscription: every public update.
-func Subscription() incidents.Subscription {
-	return incidents.Subscription{Consumer: Consumer, Events: func(inc *incidents.Incident, ev incidents.Event) bool {
-		return ev.Kind == incidents.EventPublished && !inc.Private && !inc.Drill
-	}}
+// Subscriptions are the webhooks' outbox subscriptions, one per
+// subscriber: every public update.
+func Subscriptions(urls []string) []incidents.Subscription {
+	var out []incidents.Subscription
+	for _, u := range urls {
+		out = append(out, incidents.Subscription{Consumer: Consumer(u), Events: func(inc *incidents.Incident, ev incidents.Event) bool {
+			return ev.Kind == incidents.EventPublished && !inc.Private && !inc.Drill
+		}})
+	}
+	return out
 }
 
 // Sign is the signature header's value for body sent at ts.
@@ -60,17 +75,16 @@ type Delivery struct {
 }
 
 // Notifier posts each public update to the subscribers, through the outbox:
-// written with the update itself, retried with backoff until each
-// subscriber answers 2xx (or refuses for good, 4xx), surviving restarts.
-// Each subscriber done is saved in the effect's progress, so a retry or a
-// restart sends only to those that have not taken it.
+// written with the update itself, retried with backoff until the subscriber
+// answers 2xx, refuses for good (a 3xx or a 4xx other than 408/429), or
+// GiveUpAfter passes — each of those last on the incident's timeline —
+// surviving restarts. Each subscriber has its own consumer and runner.
 type Notifier struct {
-	urls   []string
-	secret []byte
-	client *http.Client
-	svc    *incidents.Service
-	log    *slog.Logger
-	runner *effects.Runner
+	secret  []byte
+	client  *http.Client
+	svc     *incidents.Service
+	log     *slog.Logger
+	runners []*effects.Runner
 }
 
 // NotifierConfig is a Notifier's complete configuration.
@@ -90,23 +104,40 @@ func NewNotifier(cfg NotifierConfig) *Notifier {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		cfg.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
-	n := &Notifier{urls: cfg.URLs, secret: []byte(cfg.Secret), client: cfg.Client, svc: cfg.Service, log: cfg.Logger}
-	ec := cfg.Effects
-	ec.Consumer, ec.Outbox, ec.Handle, ec.Logger = Consumer, cfg.Outbox, n.handle, cfg.Logger
-	ec.Describe = func(incidents.Effect) string { return "public update" }
-	n.runner = effects.New(ec)
+	if cfg.Client.Timeout <= 0 {
+		c := *cfg.Client
+		c.Timeout = 10 * time.Second
+		cfg.Client = &c
+	}
+	n := &Notifier{secret: []byte(cfg.Secret), client: cfg.Client, svc: cfg.Service, log: cfg.Logger}
+	for i, url := range cfg.URLs {
+		ec := cfg.Effects
+		ec.Consumer, ec.Outbox, ec.Logger = Consumer(url), cfg.Outbox, cfg.Logger.With("subscriber", i+1)
+		ec.Handle = func(ctx context.Context, e *incidents.Effect, _ func() error) error { return n.handle(ctx, url, e) }
+		ec.Refused = func(ctx context.Context, e incidents.Effect, err error) { n.refused(ctx, i+1, e, err) }
+		ec.Describe = func(incidents.Effect) string { return "public update" }
+		n.runners = append(n.runners, effects.New(ec))
+	}
 	return n
 }
 
-// Runner is the notifier's outbox runner (metrics, readiness).
-func (n *Notifier) Runner() *effects.Runner { return n.runner }
+// Runners are the notifier's outbox runners (metrics, readiness).
+func (n *Notifier) Runners() []*effects.Runner { return n.runners }
 
 // Start delivers pending updates until ctx ends.
-func (n *Notifier) Start(ctx context.Context) error { return n.runner.Start(ctx) }
+func (n *Notifier) Start(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, r := range n.runners {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.Start(ctx) }()
+	}
+	wg.Wait()
+	return nil
+}
 
-func (n *Notifier) handle(ctx context.Context, e *incidents.Effect, save func() error) error {
+func (n *Notifier) handle(ctx context.Context, url string, e *incidents.Effect) error {
 	if e.Event == nil || e.Event.Kind != incidents.EventPublished {
 		return nil
 	}
@@ -121,39 +152,31 @@ func (n *Notifier) handle(ctx context.Context, e *incidents.Effect, save func() 
 		return nil
 	}
 	ev := e.Event
-	d := Delivery{ID: fmt.Sprintf("%s-%d", inc.Key(), ev.Seq), Incident: inc.Key(), Title: cmp.Or(ev.Fields["public_title"], inc.PublicName()),
+	d := Delivery{ID: inc.Key() + "-" + cmp.Or(ev.Fields["update"], strconv.FormatUint(ev.Seq, 10)), Incident: inc.Key(), Title: cmp.Or(ev.Fields["public_title"], inc.PublicName()),
 		Status: ev.To, Message: ev.Message, At: ev.At, URL: "/status/incidents/" + inc.Key()}
 	body, err := json.Marshal(d)
 	if err != nil {
 		return effects.Permanent(err)
 	}
-	if e.Progress == nil {
-		e.Progress = map[string]string{}
+	err = n.post(ctx, url, d.ID, body)
+	var refused refusal
+	switch {
+	case errors.As(err, &refused):
+		return effects.Permanent(err)
+	case err != nil && time.Since(e.Created) > GiveUpAfter:
+		return effects.Permanent(fmt.Errorf("no answer for %s (last: %w)", GiveUpAfter, err))
 	}
-	var failed error
-	for i, url := range n.urls {
-		key := "sent" + strconv.Itoa(i)
-		if e.Progress[key] != "" {
-			continue
-		}
-		err := n.post(ctx, url, d.ID, body)
-		var refused refusal
-		switch {
-		case errors.As(err, &refused):
-			n.log.Warn("status subscriber refused the update for good", "subscriber", i, "status", int(refused), "delivery", d.ID)
-			e.Progress[key] = "refused"
-		case err != nil:
-			n.log.Warn("status subscriber did not take the update; retrying", "subscriber", i, "delivery", d.ID, "err", err)
-			failed = err
-			continue
-		default:
-			e.Progress[key] = "1"
-		}
-		if err := save(); err != nil {
-			return err
-		}
+	return err
+}
+
+// refused puts a delivery given up on the incident's timeline.
+func (n *Notifier) refused(ctx context.Context, subscriber int, e incidents.Effect, err error) {
+	msg := fmt.Sprintf("Status subscriber %d did not take the public update: %v", subscriber, err)
+	if _, _, rerr := n.svc.Change(ctx, e.Incident, func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
+		return inc.Record(incidents.EventEffectFailed, msg, map[string]string{"system": "status-webhook"}, incidents.System, now)
+	}); rerr != nil {
+		n.log.Error("status subscriber failure not recorded", "incident", incidents.FormatID(e.Incident), "err", rerr)
 	}
-	return failed
 }
 
 // refusal is a subscriber's 4xx other than 408 and 429: no retry helps.
@@ -183,6 +206,8 @@ func (n *Notifier) post(ctx context.Context, url, id string, body []byte) error 
 	switch c := resp.StatusCode; {
 	case c >= 200 && c < 300:
 		return nil
+	case c >= 300 && c < 400: // a redirect is a wrong address: said, not followed
+		return fmt.Errorf("%w: it redirects to %q; give the final address in SITREP_STATUS_WEBHOOKS", refusal(c), resp.Header.Get("Location"))
 	case c >= 400 && c < 500 && c != 408 && c != 429:
 		return refusal(c)
 	}

@@ -91,13 +91,14 @@ func TestSubscribersGetEachUpdateOnceSignedAcrossARestart(t *testing.T) {
 	good, goodSrv := newSubscriber(t, 0)
 	flaky, flakySrv := newSubscriber(t, 2)
 	quiet := slog.New(slog.DiscardHandler)
+	urls := []string{goodSrv.URL, flakySrv.URL}
 	open := func() (*boltstore.Store, *incidents.Service, func()) {
-		store, err := boltstore.Open(path, boltstore.Options{Subscriptions: []incidents.Subscription{statuspage.Subscription()}})
+		store, err := boltstore.Open(path, boltstore.Options{Subscriptions: statuspage.Subscriptions(urls)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		svc := incidents.NewService(incidents.Config{Store: store, Logger: quiet})
-		n := statuspage.NewNotifier(statuspage.NotifierConfig{URLs: []string{goodSrv.URL, flakySrv.URL}, Secret: secret, Service: svc, Outbox: store, Logger: quiet,
+		n := statuspage.NewNotifier(statuspage.NotifierConfig{URLs: urls, Secret: secret, Service: svc, Outbox: store, Logger: quiet,
 			Effects: effects.Config{RetryBase: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond}})
 		ctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -109,7 +110,7 @@ func TestSubscribersGetEachUpdateOnceSignedAcrossARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Publish(ctx, inc.ID, incidents.Investigating, "Some payments fail; we are on it.", alice); err != nil {
+	if _, err := svc.Publish(ctx, inc.ID, incidents.Investigating, "Some payments fail; we are on it.", -1, alice); err != nil {
 		t.Fatal(err)
 	}
 	good.wait(t, 1)
@@ -117,12 +118,12 @@ func TestSubscribersGetEachUpdateOnceSignedAcrossARestart(t *testing.T) {
 	stop()
 
 	// Published while no notifier runs: waits in the outbox.
-	store2, err := boltstore.Open(path, boltstore.Options{Subscriptions: []incidents.Subscription{statuspage.Subscription()}})
+	store2, err := boltstore.Open(path, boltstore.Options{Subscriptions: statuspage.Subscriptions(urls)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc2 := incidents.NewService(incidents.Config{Store: store2, Logger: quiet})
-	if _, err := svc2.Publish(ctx, inc.ID, incidents.Resolved, "Payments work again.", alice); err != nil {
+	if _, err := svc2.Publish(ctx, inc.ID, incidents.Resolved, "Payments work again.", -1, alice); err != nil {
 		t.Fatal(err)
 	}
 	store2.Close()
@@ -145,3 +146,5 @@ func TestSubscribersGetEachUpdateOnceSignedAcrossARestart(t *testing.T) {
 		s.mu.Unlock()
 	}
 }
+
+func contextWithCancel() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }
