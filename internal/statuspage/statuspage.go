@@ -90,7 +90,7 @@ type Incident struct {
 	Component         string // a configured component, or ""
 	Impact            State  // as last published
 	Status            incidents.Status
-	Started, Resolved time.Time // the latest stretch on the page (Resolved zero while it lasts)
+	Started, Resolved time.Time                // the latest stretch on the page (Resolved zero while it lasts)
 	Updates           []incidents.PublicUpdate // newest first
 	windows           []window
 }
