@@ -21,3 +21,15 @@ func TestContract(t *testing.T) {
 		return s
 	})
 }
+
+// TestDurableContract runs the outbox and inbox contract against a bbolt file.
+func TestDurableContract(t *testing.T) {
+	storetest.RunDurable(t, func(t *testing.T) storetest.Durable {
+		s, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{Subscriptions: storetest.Subscriptions})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

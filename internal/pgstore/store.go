@@ -8,11 +8,16 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
+	"os"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,7 +34,22 @@ const timelinePage = 512
 
 // Store is incidents.Store on a PostgreSQL database.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	subs  []incidents.Subscription
+	owner string // this Sitrep, in replicas and claims
+
+	mu       sync.Mutex
+	outboxCh chan struct{} // closed at each write of effects, here or (NOTIFY) elsewhere
+	beatErr  atomic.Pointer[error]
+	stop     context.CancelFunc
+	done     sync.WaitGroup
+}
+
+// Options tune Open.
+type Options struct {
+	// Subscriptions say which events imply effects, written to the outbox
+	// in the same transaction as the events.
+	Subscriptions []incidents.Subscription
 }
 
 var (
@@ -38,8 +58,9 @@ var (
 )
 
 // Open connects to the database at url (postgres://…), applies the schema
-// migrations it lacks and returns the store.
-func Open(ctx context.Context, url string) (*Store, error) {
+// migrations it lacks, joins the Sitreps sharing it (a heartbeat) and
+// returns the store.
+func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("SITREP_DB: %w", err)
@@ -56,14 +77,41 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool}, nil
+	host, _ := os.Hostname()
+	var id [6]byte
+	rand.Read(id[:])
+	s := &Store{pool: pool, subs: opt.Subscriptions, owner: fmt.Sprintf("%s/%d/%x", host, os.Getpid(), id), outboxCh: make(chan struct{})}
+	bg, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	s.done.Add(2)
+	go func() { defer s.done.Done(); s.heartbeat(bg) }()
+	go func() { defer s.done.Done(); s.listen(bg) }()
+	return s, nil
 }
 
-// Close releases the connections.
-func (s *Store) Close() { s.pool.Close() }
+// Owner is this Sitrep's name among the replicas.
+func (s *Store) Owner() string { return s.owner }
 
-// Ping reports whether the database answers (readiness).
-func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+// Close leaves the replicas (what this Sitrep claimed is taken over at
+// once) and releases the connections.
+func (s *Store) Close() error {
+	s.stop()
+	s.done.Wait()
+	s.pool.Close()
+	return nil
+}
+
+// Ping reports whether the database answers and this Sitrep's heartbeat
+// is recorded (readiness).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("PostgreSQL: %w", err)
+	}
+	if p := s.beatErr.Load(); p != nil {
+		return fmt.Errorf("PostgreSQL: the heartbeat failed: %w", *p)
+	}
+	return nil
+}
 
 func notFound(id int64) error {
 	return incidents.Errorf(incidents.ENotFound, "no incident %s", incidents.FormatID(id))
@@ -119,8 +167,9 @@ func read(ctx context.Context, tx pgx.Tx, id int64) (*incidents.Incident, error)
 	return &inc, nil
 }
 
-// save writes inc (changed from was) with its events, keeping the indexes.
-func save(ctx context.Context, tx pgx.Tx, inc *incidents.Incident, was state, events []incidents.Event, insert bool) error {
+// save writes inc (changed from was) with its events, keeping the indexes,
+// and the effects the events imply.
+func (s *Store) save(ctx context.Context, tx pgx.Tx, inc *incidents.Incident, was state, events []incidents.Event, insert bool) error {
 	rec, err := json.Marshal(inc)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", inc.Key(), err)
@@ -130,11 +179,11 @@ func save(ctx context.Context, tx pgx.Tx, inc *incidents.Incident, was state, ev
 		due = &at
 	}
 	if insert {
-		_, err = tx.Exec(ctx, `INSERT INTO incidents (id, record, open, severity, declared_at, due_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			inc.ID, rec, inc.Open(), int(inc.Severity), inc.DeclaredAt, due)
+		_, err = tx.Exec(ctx, `INSERT INTO incidents (id, record, open, severity, declared_at, due_at, published) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			inc.ID, rec, inc.Open(), int(inc.Severity), inc.DeclaredAt, due, inc.Published())
 	} else {
-		_, err = tx.Exec(ctx, `UPDATE incidents SET record = $2, open = $3, severity = $4, declared_at = $5, due_at = $6 WHERE id = $1`,
-			inc.ID, rec, inc.Open(), int(inc.Severity), inc.DeclaredAt, due)
+		_, err = tx.Exec(ctx, `UPDATE incidents SET record = $2, open = $3, severity = $4, declared_at = $5, due_at = $6, published = $7 WHERE id = $1`,
+			inc.ID, rec, inc.Open(), int(inc.Severity), inc.DeclaredAt, due, inc.Published())
 	}
 	if err != nil {
 		return err
@@ -193,27 +242,40 @@ func save(ctx context.Context, tx pgx.Tx, inc *incidents.Incident, was state, ev
 		}
 		rows[i] = []any{inc.ID, int64(events[i].Seq), string(events[i].Kind), events[i].At, b}
 	}
-	_, err = tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"incident", "seq", "kind", "at", "record"}, pgx.CopyFromRows(rows))
+	if _, err = tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"incident", "seq", "kind", "at", "record"}, pgx.CopyFromRows(rows)); err != nil {
+		return err
+	}
+	_, err = s.queueEffects(ctx, tx, inc, events)
 	return err
 }
 
 // Create stores a new incident and its first events in one transaction.
 func (s *Store) Create(ctx context.Context, inc *incidents.Incident, events []incidents.Event) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return insert(ctx, tx, inc, events) })
+	return s.commit(ctx, func(tx pgx.Tx) error { return s.insert(ctx, tx, inc, events) })
 }
 
-func insert(ctx context.Context, tx pgx.Tx, inc *incidents.Incident, events []incidents.Event) error {
+func (s *Store) insert(ctx context.Context, tx pgx.Tx, inc *incidents.Incident, events []incidents.Event) error {
 	if err := tx.QueryRow(ctx, `SELECT nextval('incidents_id')`).Scan(&inc.ID); err != nil {
 		return err
 	}
-	return save(ctx, tx, inc, state{links: map[string]bool{}}, events, true)
+	return s.save(ctx, tx, inc, state{links: map[string]bool{}}, events, true)
+}
+
+// commit runs fn in a transaction and, once it is committed, wakes this
+// Sitrep's runners (the others hear the NOTIFY it sent).
+func (s *Store) commit(ctx context.Context, fn func(pgx.Tx) error) error {
+	err := pgx.BeginFunc(ctx, s.pool, fn)
+	if err == nil && len(s.subs) > 0 {
+		s.signal()
+	}
+	return err
 }
 
 // Update applies change to incident id and stores the result and its events atomically.
 func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Incident) ([]incidents.Event, error)) (*incidents.Incident, []incidents.Event, error) {
 	var inc *incidents.Incident
 	var events []incidents.Event
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.commit(ctx, func(tx pgx.Tx) error {
 		var err error
 		if inc, err = read(ctx, tx, id); err != nil {
 			return err
@@ -225,7 +287,7 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 		if inc.ID != id {
 			return fmt.Errorf("update %s: the change altered the incident id", incidents.FormatID(id))
 		}
-		return save(ctx, tx, inc, was, events, false)
+		return s.save(ctx, tx, inc, was, events, false)
 	})
 	if err != nil {
 		return nil, nil, err
@@ -248,7 +310,7 @@ func (s *Store) UpdateAll(ctx context.Context, ids []int64, change func([]*incid
 	}
 	var incs []*incidents.Incident
 	var events [][]incidents.Event
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.commit(ctx, func(tx pgx.Tx) error {
 		incs, events = make([]*incidents.Incident, len(ids)), nil
 		order := slices.Sorted(slices.Values(ids))
 		byID := map[int64]*incidents.Incident{}
@@ -277,7 +339,7 @@ func (s *Store) UpdateAll(ctx context.Context, ids []int64, change func([]*incid
 			if inc.Aliases, err = takeable(ctx, tx, inc.Aliases, was[i].aliases, ids); err != nil {
 				return err
 			}
-			if err := save(ctx, tx, inc, was[i], events[i], false); err != nil {
+			if err := s.save(ctx, tx, inc, was[i], events[i], false); err != nil {
 				return err
 			}
 		}
@@ -328,7 +390,7 @@ func (s *Store) Get(ctx context.Context, id int64) (*incidents.Incident, error) 
 
 // List returns the incidents passing f, newest first, through the indexes.
 func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Incident, error) {
-	q := `SELECT record FROM incidents WHERE ($1 OR open) AND ($2::timestamptz IS NULL OR declared_at >= $2) AND ($3 = 0 OR severity = $3) ORDER BY id DESC`
+	q := `SELECT record FROM incidents WHERE ($1 OR open) AND ($2::timestamptz IS NULL OR declared_at >= $2) AND ($3 = 0 OR severity = $3) AND (NOT $5 OR published) ORDER BY id DESC`
 	var since *time.Time
 	if !f.Since.IsZero() {
 		since = &f.Since
@@ -337,11 +399,12 @@ func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Inci
 	if f.Severity.Valid() {
 		sev = int(f.Severity)
 	}
-	args := []any{f.All, since, sev}
+	limit := int64(math.MaxInt64)
 	if f.Limit > 0 {
-		q += ` LIMIT $4`
-		args = append(args, f.Limit)
+		limit = int64(f.Limit)
 	}
+	q += ` LIMIT $4`
+	args := []any{f.All || f.Public, since, sev, limit, f.Public}
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -459,7 +522,7 @@ func lockKey(name string) int64 {
 // concurrent writes for one of them run one after the other.
 func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result, error) {
 	var res incidents.Result
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.commit(ctx, func(tx pgx.Tx) error {
 		res = incidents.Result{}
 		if w.Dedup != "" {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("dedup\x00"+w.Dedup)); err != nil {
@@ -502,7 +565,7 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 			if err != nil {
 				return err
 			}
-			if err := insert(ctx, tx, created, events); err != nil {
+			if err := s.insert(ctx, tx, created, events); err != nil {
 				return err
 			}
 			res.Incident, res.Events, res.Created = created, events, true
@@ -517,7 +580,7 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 				return err
 			}
 			if len(more) > 0 {
-				if err := save(ctx, tx, inc, was, more, false); err != nil {
+				if err := s.save(ctx, tx, inc, was, more, false); err != nil {
 					return err
 				}
 				res.Events = append(res.Events, more...)
@@ -536,11 +599,33 @@ func (s *Store) Apply(ctx context.Context, w incidents.Write) (incidents.Result,
 	return res, nil
 }
 
-// SweepDedup forgets expired dedup keys and says how many.
+// SweepDedup forgets expired dedup keys and envelope ids, and says how many.
 func (s *Store) SweepDedup(ctx context.Context) (int64, error) {
 	tag, err := s.pool.Exec(ctx, `DELETE FROM dedup WHERE until <= now()`)
-	return tag.RowsAffected(), err
+	if err != nil {
+		return 0, err
+	}
+	seen, err := s.pool.Exec(ctx, `DELETE FROM inbox_seen WHERE until <= now()`)
+	return tag.RowsAffected() + seen.RowsAffected(), err
 }
+
+// SweepDedupEvery sweeps until ctx ends (as bbolt's).
+func (s *Store) SweepDedupEvery(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			s.SweepDedup(ctx)
+		}
+	}
+}
+
+// Unreadable is how many records List skipped (none are counted here: a
+// record PostgreSQL stores as JSONB always decodes).
+func (s *Store) Unreadable() int64 { return 0 }
 
 // memo is an incident's Memo: its rows in memos, in the write's transaction.
 type memo struct {

@@ -42,11 +42,11 @@ func open(t *testing.T) *pgstore.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := pgstore.Open(context.Background(), url)
+	s, err := pgstore.Open(context.Background(), url, pgstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 
@@ -67,7 +67,7 @@ func TestMigrations(t *testing.T) {
 	errs := make(chan error, 4)
 	for range 4 { // replicas starting together: the advisory lock lets one migrate
 		go func() {
-			s, err := pgstore.Open(ctx, url)
+			s, err := pgstore.Open(ctx, url, pgstore.Options{})
 			if err == nil {
 				s.Close()
 			}
@@ -79,7 +79,7 @@ func TestMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := pgstore.Open(ctx, url)
+	s, err := pgstore.Open(ctx, url, pgstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,4 +88,20 @@ func TestMigrations(t *testing.T) {
 	if err != nil || len(ms) == 0 || ms[0].Version != 1 || ms[0].AppliedAt.IsZero() {
 		t.Errorf("migrations %+v %v", ms, err)
 	}
+}
+
+// TestDurableContract runs the outbox and inbox contract against PostgreSQL.
+func TestDurableContract(t *testing.T) {
+	storetest.RunDurable(t, func(t *testing.T) storetest.Durable {
+		url, err := cluster.NewDatabase(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := pgstore.Open(context.Background(), url, pgstore.Options{Subscriptions: storetest.Subscriptions})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }
