@@ -41,7 +41,9 @@ func effectsWithTheirChange(t *testing.T, s Durable) {
 	}
 	status := func(st incidents.Status) {
 		t.Helper()
-		if _, _, err := s.Update(ctx, 1, func(inc *incidents.Incident) ([]incidents.Event, error) { return inc.ChangeStatus(st, "msg", alice, t0) }); err != nil {
+		if _, _, err := s.Update(ctx, 1, func(inc *incidents.Incident) ([]incidents.Event, error) {
+			return inc.ChangeStatus(st, "msg", alice, t0)
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
