@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/kube"
 	"github.com/sitrep-oncall/sitrep/internal/pagerduty"
+	"github.com/sitrep-oncall/sitrep/internal/pgstore"
 	"github.com/sitrep-oncall/sitrep/internal/prom"
 	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 	"github.com/sitrep-oncall/sitrep/internal/server"
@@ -41,7 +43,7 @@ import (
 type app struct {
 	cfg    config
 	log    *slog.Logger
-	store  *boltstore.Store
+	store  database
 	svc    *incidents.Service
 	router *commands.Router
 	http   *server.Server
@@ -69,7 +71,7 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 	if len(cfg.StatusWebhooks) > 0 {
 		subs = append(subs, statuspage.Subscriptions(cfg.StatusWebhooks)...)
 	}
-	store, err := boltstore.Open(cfg.DB, boltstore.Options{LockTimeout: cfg.LockTimeout, Subscriptions: subs})
+	store, err := openDatabase(cfg, subs)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +97,7 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 	}
 	metrics.Seed(open)
 	if n := store.Unreadable(); n > 0 {
-		log.Warn("incident records that cannot be read are skipped; the rest of Sitrep runs", "count", n, "check", "bot check "+cfg.DB)
+		log.Warn("incident records that cannot be read are skipped; the rest of Sitrep runs", "count", n, "check", "bot check "+redact(cfg.DB))
 	}
 	a.svc = incidents.NewService(incidents.Config{Store: store, Logger: log, Notifiers: append([]incidents.Notifier{metrics}, notifiers...)})
 	a.router = commands.NewRouter(a.svc, log)
@@ -165,8 +167,8 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 	a.http = server.New(server.Config{
 		Gatherer:   reg,
 		Checks:     checks,
-		Backup:     store,
-		Database:   absPath(cfg.DB),
+		Backup:     backuper(store),
+		Database:   databaseName(cfg.DB),
 		AdminToken: cfg.AdminToken,
 		Logger:     log,
 		Postmortem: func(ctx context.Context, w io.Writer, id int64, format string) error {
@@ -309,6 +311,9 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	tty, interactive := stdin.(*os.File)
 	interactive = interactive && cfg.console() && isTerminal(stdin) && isTerminal(stdout)
 	base := strings.TrimSuffix(cfg.DB, filepath.Ext(cfg.DB))
+	if postgres(cfg.DB) {
+		base = "sitrep" // the terminal's history and log, in the working directory
+	}
 	if interactive { // log records would break the prompt: they go to a file, and the terminal says where
 		if f, err := os.OpenFile(base+".log", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
 			defer f.Close()
@@ -349,7 +354,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	defer wait() // everything has stopped before the store closes
 	defer cancel()
 	if term == nil {
-		log.Info("sitrep running without a terminal; stop with SIGTERM", "db", cfg.DB)
+		log.Info("sitrep running without a terminal; stop with SIGTERM", "db", redact(cfg.DB))
 		<-ctx.Done()
 		return nil
 	}
@@ -437,4 +442,64 @@ func statusComponents(cfg config, books *runbooks.Set) []string {
 		}
 	}
 	return out
+}
+
+// database is what Sitrep runs on: a bbolt file (boltstore) or PostgreSQL
+// (pgstore), chosen by SITREP_DB — a path or a postgres:// URL.
+type database interface {
+	incidents.Store
+	incidents.Outbox
+	incidents.Inbox
+	Ping(ctx context.Context) error
+	Close() error
+	Unreadable() int64
+	SweepDedupEvery(ctx context.Context, every time.Duration) error
+}
+
+var (
+	_ database = (*boltstore.Store)(nil)
+	_ database = (*pgstore.Store)(nil)
+)
+
+// postgres reports whether SITREP_DB names a PostgreSQL database.
+func postgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+func openDatabase(cfg config, subs []incidents.Subscription) (database, error) {
+	if postgres(cfg.DB) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return pgstore.Open(ctx, cfg.DB, pgstore.Options{Subscriptions: subs})
+	}
+	return boltstore.Open(cfg.DB, boltstore.Options{LockTimeout: cfg.LockTimeout, Subscriptions: subs})
+}
+
+// backuper is the store's online backup, when it has one (PostgreSQL's is
+// pg_dump's business).
+func backuper(db database) server.Backuper {
+	if b, ok := db.(server.Backuper); ok {
+		return b
+	}
+	return nil
+}
+
+// redact is SITREP_DB as it may be logged: a URL without its password.
+func redact(db string) string {
+	if !postgres(db) {
+		return db
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		return "postgres://(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// databaseName is what admin answers name their database by.
+func databaseName(db string) string {
+	if postgres(db) {
+		return redact(db)
+	}
+	return absPath(db)
 }

@@ -31,6 +31,9 @@ func backup(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return errUsage
 	}
 	dest := fs.Arg(0)
+	if postgres(cfg.DB) {
+		return errors.New("backup: SITREP_DB is PostgreSQL: back it up with pg_dump (or your provider's snapshots); bot backup copies a bbolt file")
+	}
 	if abs, _ := filepath.Abs(dest); abs != "" {
 		if db, _ := filepath.Abs(cfg.DB); abs == db {
 			return fmt.Errorf("backup: %s is the database itself; choose another file", dest)
@@ -210,6 +213,9 @@ func checkCLI(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	} else if fs.NArg() > 1 {
 		fmt.Fprintln(stderr, "usage: bot check [database-file]")
 		return errUsage
+	}
+	if postgres(path) {
+		return errors.New("check: that is PostgreSQL, which checks itself (pg_amcheck); bot check reads a bbolt file")
 	}
 	store, err := boltstore.Open(path, boltstore.Options{LockTimeout: 300 * time.Millisecond, ReadOnly: true})
 	if errors.Is(err, boltstore.ErrLocked) {

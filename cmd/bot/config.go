@@ -92,7 +92,7 @@ type setting struct {
 // variables of other tools (SLACK_*, PAGERDUTY_*, PROMETHEUS_URL,
 // KUBECONFIG) keep their names; Sitrep's own are SITREP_*.
 var settings = []setting{
-	{flag: "db", env: "SITREP_DB", def: "sitrep.db", doc: "the bbolt database file; its history (`sitrep.history`) and, in the terminal, its log (`sitrep.log`) go beside it",
+	{flag: "db", env: "SITREP_DB", def: "sitrep.db", doc: "the bbolt database file — its history (`sitrep.history`) and, in the terminal, its log (`sitrep.log`) go beside it — or a PostgreSQL URL (`postgres://user:password@host/db?sslmode=verify-full`) for two or more replicas sharing one database",
 		set: func(c *config, v string) error { c.DB = v; return nonEmpty(v) }},
 	{flag: "listen", env: "SITREP_LISTEN", def: "127.0.0.1:8080", doc: "HTTP address for `/healthz`, `/readyz`, `/metrics`, `/admin/*` and the webhooks. In the terminal, a busy port is a warning, not a failure",
 		set: func(c *config, v string) error { c.Listen = v; return nil }},

@@ -33,6 +33,9 @@ const usage = `usage: bot [serve] [flags]     run Sitrep (in the terminal when n
                                   write an incident's postmortem (works while Sitrep runs)
        bot runbooks lint [path]   check a runbook directory or file strictly (exit status 1 on any problem)
        bot check [file]           verify a database file: every page, every record (exit status 1 on damage)
+       bot migrate status         the schema migrations of a PostgreSQL SITREP_DB
+       bot migrate copy -from A -to B
+                                  copy every incident and timeline, bbolt ↔ PostgreSQL, and verify them
        bot version, bot --version print the version
 Run "bot serve -h" for every setting: each is a flag and an environment variable, and may also
 come from a file of KEY=value lines (-config or SITREP_CONFIG). "bot --version" prints the version.
@@ -61,6 +64,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = runbooksCLI(args, stdout, stderr, getenv)
 	case "check":
 		err = checkCLI(ctx, args, stdout, stderr, getenv)
+	case "migrate":
+		err = migrateCLI(ctx, args, stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "sitrep", version)
 	case "help":

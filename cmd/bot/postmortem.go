@@ -17,6 +17,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/commands"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/pgstore"
 	"github.com/sitrep-oncall/sitrep/internal/prom"
 	"github.com/sitrep-oncall/sitrep/internal/say"
 )
@@ -68,10 +69,22 @@ func postmortemCLI(ctx context.Context, args []string, stdout, stderr io.Writer,
 			return inner(err)
 		}
 	}
-	store, err := boltstore.Open(cfg.DB, boltstore.Options{LockTimeout: 300 * time.Millisecond, ReadOnly: true})
+	var store incidents.Store
+	if postgres(cfg.DB) { // shared by design: read it directly, whatever runs
+		var pg *pgstore.Store
+		if pg, err = pgstore.Open(ctx, cfg.DB, pgstore.Options{}); err == nil {
+			store = pg
+			defer pg.Close()
+		}
+	} else {
+		var bs *boltstore.Store
+		if bs, err = boltstore.Open(cfg.DB, boltstore.Options{LockTimeout: 300 * time.Millisecond, ReadOnly: true}); err == nil {
+			store = bs
+			defer bs.Close()
+		}
+	}
 	switch {
 	case err == nil:
-		defer store.Close()
 		svc := incidents.NewService(incidents.Config{Store: store})
 		env := &commands.Env{SLOConfig: cfg.SLO}
 		if cfg.PromURL != "" {

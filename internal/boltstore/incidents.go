@@ -456,3 +456,56 @@ func (m *memo) Set(key, value string) error {
 	}
 	return b.Put([]byte(key), []byte(value))
 }
+
+var _ incidents.Importer = (*Store)(nil)
+
+// Import stores inc as it is — its id, its events' seqs — with its indexes,
+// and no effects (bot migrate copy).
+func (s *Store) Import(ctx context.Context, inc *incidents.Incident, events []incidents.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.track(s.update(func(btx *bolt.Tx) error {
+		tx := &wtx{Tx: btx}
+		b := tx.Bucket(bucketIncidents)
+		if b.Get(itob(uint64(inc.ID))) != nil {
+			return incidents.Errorf(incidents.EConflict, "%s is already here", inc.Key())
+		}
+		if b.Sequence() < uint64(inc.ID) {
+			if err := b.SetSequence(uint64(inc.ID)); err != nil {
+				return err
+			}
+		}
+		if err := tx.store(inc); err != nil {
+			return err
+		}
+		if err := reindex(tx.Tx, indexed{}, inc); err != nil {
+			return err
+		}
+		if err := reattend(tx.Tx, inc.ID, attention{}, attentionOf(inc), inc.Severity); err != nil {
+			return err
+		}
+		if err := indexDeclaration(tx.Tx, inc); err != nil {
+			return err
+		}
+		tl, err := tx.Bucket(bucketTimelines).CreateBucketIfNotExists(itob(uint64(inc.ID)))
+		if err != nil {
+			return err
+		}
+		for i := range events {
+			v, err := json.Marshal(&events[i])
+			if err != nil {
+				return err
+			}
+			if err := tl.Put(itob(events[i].Seq), v); err != nil {
+				return err
+			}
+			if tl.Sequence() < events[i].Seq {
+				if err := tl.SetSequence(events[i].Seq); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}))
+}

@@ -128,3 +128,10 @@ type Result struct {
 type Applier interface {
 	Apply(ctx context.Context, w Write) (Result, error)
 }
+
+// Importer is a store that takes incidents copied from another (bot
+// migrate copy): each with its own id and its events with their own seqs,
+// indexed as if they had been written here, implying no effects.
+type Importer interface {
+	Import(ctx context.Context, inc *Incident, events []Event) error
+}

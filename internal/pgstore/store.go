@@ -647,3 +647,29 @@ func (m *memo) Set(key, value string) error {
 		ON CONFLICT (incident, key) DO UPDATE SET value = EXCLUDED.value`, m.id, key, value)
 	return err
 }
+
+var _ incidents.Importer = (*Store)(nil)
+
+// Import stores inc as it is — its id, its events' seqs — with its indexes,
+// and no effects (bot migrate copy); the id sequence moves past it.
+func (s *Store) Import(ctx context.Context, inc *incidents.Incident, events []incidents.Event) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		plain := &Store{pool: s.pool, owner: s.owner} // no subscriptions: a copy implies no effects
+		if err := plain.save(ctx, tx, inc, state{links: map[string]bool{}}, nil, true); err != nil {
+			return err
+		}
+		rows := make([][]any, len(events))
+		for i := range events {
+			b, err := json.Marshal(&events[i])
+			if err != nil {
+				return err
+			}
+			rows[i] = []any{inc.ID, int64(events[i].Seq), string(events[i].Kind), events[i].At, b}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"incident", "seq", "kind", "at", "record"}, pgx.CopyFromRows(rows)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SELECT setval('incidents_id', GREATEST($1, (SELECT last_value FROM incidents_id)))`, inc.ID)
+		return err
+	})
+}

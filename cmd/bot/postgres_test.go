@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sitrep-oncall/sitrep/internal/pgstore/pgtest"
+)
+
+// postgresURL starts a private PostgreSQL cluster for the test and returns
+// an empty database's URL; without PostgreSQL the test skips (and fails
+// under CI, where .ci/run installs it).
+func postgresURL(t *testing.T) string {
+	t.Helper()
+	if pgtest.Bin() == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("PostgreSQL is not installed; .ci/run should have installed it")
+		}
+		t.Skip("PostgreSQL is not installed (apt-get install postgresql)")
+	}
+	c, err := pgtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	url, err := c.NewDatabase(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url
+}
+
+// TestPostgreSQLThroughTheBinary: a bbolt database copied into PostgreSQL
+// (verified), the terminal running on PostgreSQL with every incident and
+// timeline there, migrate status, and the copy back into a new bbolt file.
+func TestPostgreSQLThroughTheBinary(t *testing.T) {
+	url := postgresURL(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "sitrep.db")
+	if _, stderr, code := runBot(t, botEnv(db, "127.0.0.1:0"), "declare P2 checkout errors\nnote 1 pool exhausted #cause\nack 1\ndeclare --private P1 breach\nresolve 1 pool raised\n"); code != 0 {
+		t.Fatalf("seed: %s", stderr)
+	}
+	out, stderr, code := runBot(t, botEnv(db, "127.0.0.1:0"), "", "migrate", "copy", "-from", db, "-to", url)
+	if code != 0 || !strings.Contains(out, "copied 2 incidents and ") || !strings.Contains(out, "verified") || strings.Contains(out, "password") {
+		t.Fatalf("copy (exit %d): %s %s", code, out, stderr)
+	}
+	if _, stderr, code := runBot(t, botEnv(db, "127.0.0.1:0"), "", "migrate", "copy", "-from", db, "-to", url); code == 0 || !strings.Contains(stderr, "already has incidents") {
+		t.Errorf("a second copy into the same database (exit %d): %s", code, stderr)
+	}
+	pg := botEnv(url, "127.0.0.1:0")
+	out, stderr, code = runBot(t, pg, "list --all\ntimeline 1\ndeclare P3 search slow\n")
+	if code != 0 || !strings.Contains(out, "2 incidents:") || !strings.Contains(out, "note: pool exhausted #cause") || !strings.Contains(out, "Declared INC-3 · search slow") {
+		t.Errorf("on PostgreSQL (exit %d):\n%s\n%s", code, out, stderr)
+	}
+	if out, _, code := runBot(t, pg, "", "migrate", "status"); code != 0 || !strings.Contains(out, "0001 incidents") || !strings.Contains(out, "applied") || strings.Contains(out, "not applied") {
+		t.Errorf("migrate status (exit %d): %s", code, out)
+	}
+	back := filepath.Join(dir, "back.db")
+	if out, stderr, code := runBot(t, pg, "", "migrate", "copy", "-from", url, "-to", back); code != 0 || !strings.Contains(out, "copied 3 incidents") {
+		t.Fatalf("copy back (exit %d): %s %s", code, out, stderr)
+	}
+	if out, _, code := runBot(t, botEnv(back, "127.0.0.1:0"), "list --all\ndeclare P4 typo\n"); code != 0 || !strings.Contains(out, "3 incidents:") || !strings.Contains(out, "Declared INC-4") {
+		t.Errorf("back on bbolt (exit %d):\n%s", code, out)
+	}
+	if _, stderr, code := runBot(t, pg, "", "backup", filepath.Join(dir, "x.db")); code == 0 || !strings.Contains(stderr, "pg_dump") {
+		t.Errorf("backup of PostgreSQL (exit %d): %s", code, stderr)
+	}
+}
