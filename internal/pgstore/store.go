@@ -89,6 +89,10 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	return s, nil
 }
 
+// ConnString is the database's connection string, password included: for
+// a tool that looks at the database itself. Never log it.
+func (s *Store) ConnString() string { return s.pool.Config().ConnString() }
+
 // Owner is this Sitrep's name among the replicas.
 func (s *Store) Owner() string { return s.owner }
 

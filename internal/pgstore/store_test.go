@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/pgstore"
@@ -104,4 +107,46 @@ func TestDurableContract(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// TestReportingViews: the documented views answer from the incidents —
+// drills left out, a private title hidden, response times by severity.
+func TestReportingViews(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	at := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC) // a Wednesday
+	who := incidents.Actor{Name: "@a", Source: "console"}
+	for _, d := range []incidents.Declaration{
+		{Title: "checkout down", Service: "checkout", Signals: incidents.Signals{Explicit: incidents.P1}},
+		{Title: "breach", Service: "checkout", Private: true, Signals: incidents.Signals{Explicit: incidents.P1}},
+		{Title: "game day", Drill: true, Signals: incidents.Signals{Explicit: incidents.P1}},
+	} {
+		inc, events, _ := incidents.Declare(d, who, at)
+		if err := s.Create(ctx, inc, events); err != nil {
+			t.Fatal(err)
+		}
+		s.Update(ctx, inc.ID, func(inc *incidents.Incident) ([]incidents.Event, error) { return inc.Ack(who, at.Add(2*time.Minute)) })
+		s.Update(ctx, inc.ID, func(inc *incidents.Incident) ([]incidents.Event, error) {
+			return inc.Resolve("", who, at.Add(time.Hour))
+		})
+	}
+	conn, err := pgx.Connect(ctx, s.ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var titles []string
+	rows, _ := conn.Query(ctx, `SELECT title FROM sitrep_incidents ORDER BY id`)
+	titles, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || fmt.Sprint(titles) != "[checkout down (private)]" {
+		t.Errorf("sitrep_incidents titles %v %v", titles, err)
+	}
+	var n int
+	var mtta, mttr float64
+	if err := conn.QueryRow(ctx, `SELECT incidents, mtta_seconds_median, mttr_seconds_median FROM sitrep_response_times WHERE severity = 'P1'`).Scan(&n, &mtta, &mttr); err != nil || n != 2 || mtta != 120 || mttr != 3600 {
+		t.Errorf("P1 response times: %d %v %v %v", n, mtta, mttr, err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT incidents FROM sitrep_incidents_per_service WHERE service = 'checkout'`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("per service: %d %v", n, err)
+	}
 }
