@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/pgstore/pgtest"
 )
@@ -14,6 +17,12 @@ import (
 // an empty database's URL; without PostgreSQL the test skips (and fails
 // under CI, where .ci/run installs it).
 func postgresURL(t *testing.T) string {
+	t.Helper()
+	url, _ := postgresCluster(t)
+	return url
+}
+
+func postgresCluster(t *testing.T) (string, *pgtest.Cluster) {
 	t.Helper()
 	if pgtest.Bin() == "" {
 		if os.Getenv("CI") != "" {
@@ -30,7 +39,53 @@ func postgresURL(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return url
+	return url, c
+}
+
+// TestPostgreSQLDownAndBack: while PostgreSQL is down, a webhook is
+// answered 503 (Alertmanager and PagerDuty retry) and /readyz says why;
+// when it is back, Sitrep recovers by itself and takes the retry.
+func TestPostgreSQLDownAndBack(t *testing.T) {
+	url, cluster := postgresCluster(t)
+	_, addr := headless(t, url)
+	body, err := os.ReadFile("../../../shared/samples/alertmanager/zulip_firing_2_alerts.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func() int {
+		resp, err := http.Post("http://"+addr+"/webhooks/alertmanager", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if err := cluster.Down(); err != nil {
+		t.Fatal(err)
+	}
+	if code := post(); code != http.StatusServiceUnavailable {
+		t.Errorf("a webhook while PostgreSQL is down: %d, want 503", code)
+	}
+	if code, text := get(t, "http://"+addr+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(text, "PostgreSQL") {
+		t.Errorf("readyz while down: %d %q", code, text)
+	}
+	if err := cluster.Up(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for post() != http.StatusOK { // Alertmanager's retry, until Sitrep has reconnected
+		if time.Now().After(deadline) {
+			t.Fatal("Sitrep did not recover once PostgreSQL was back")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code, text := get(t, "http://"+addr+"/readyz"); code != http.StatusOK {
+		t.Errorf("readyz once back: %d %q", code, text)
+	}
+	out, _, _ := runBot(t, botEnv(url, "127.0.0.1:0"), "list\n")
+	if !strings.Contains(out, "1 open incident:") {
+		t.Errorf("the retried alert is not there:\n%s", out)
+	}
 }
 
 // TestPostgreSQLThroughTheBinary: a bbolt database copied into PostgreSQL
