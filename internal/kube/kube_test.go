@@ -87,7 +87,7 @@ func setup(t testing.TB) (*controlPlane, *kube.Client) {
 	if _, err := cp.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	rbac, err := os.ReadFile("../../deploy/rbac.yaml")
+	rbac, err := os.ReadFile("../../deploy/base/rbac.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ var dryRun, now = runbooks.Apply{DryRun: true}, runbooks.Apply{}
 
 // TestActionsAsTheShippedServiceAccount runs every action against a real
 // API server and controller-manager, as the ServiceAccount bound by
-// deploy/rbac.yaml: the shipped Role is enough.
+// deploy/base/rbac.yaml: the shipped Role is enough.
 func TestActionsAsTheShippedServiceAccount(t *testing.T) {
 	cp, c := setup(t)
 	ctx := context.Background()
