@@ -95,6 +95,14 @@ type Envelope struct {
 	At      time.Time `json:"at"`
 }
 
+// SharedInbox is an Inbox several processes share: each stores what it
+// received, and takes over what a process that died left unprocessed.
+type SharedInbox interface {
+	// Orphaned takes over source's envelopes whose receiver is no longer
+	// alive, and returns them in arrival order.
+	Orphaned(ctx context.Context, source string) ([]Envelope, error)
+}
+
 // Inbox keeps acknowledged envelopes until they are processed.
 type Inbox interface {
 	// Receive stores env durably; dup reports an envelope id already

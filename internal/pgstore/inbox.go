@@ -53,8 +53,21 @@ func (s *Store) Receive(ctx context.Context, env incidents.Envelope) (bool, erro
 // and those of a Sitrep that is no longer alive, which it takes over — in
 // arrival order.
 func (s *Store) Unprocessed(ctx context.Context, source string) ([]incidents.Envelope, error) {
-	rows, err := s.pool.Query(ctx, `UPDATE inbox SET owner = $2 WHERE source = $1 AND (owner = $2 OR NOT EXISTS (
-		SELECT 1 FROM replicas r WHERE r.owner = inbox.owner AND r.until > now())) RETURNING key, record`, source, s.owner)
+	return s.takeOver(ctx, `UPDATE inbox SET owner = $2 WHERE source = $1 AND (owner = $2 OR NOT EXISTS (
+		SELECT 1 FROM replicas r WHERE r.owner = inbox.owner AND r.until > now())) RETURNING key, record`, source)
+}
+
+var _ incidents.SharedInbox = (*Store)(nil)
+
+// Orphaned takes over source's envelopes whose receiver is no longer alive
+// (its heartbeat lapsed: killed, or cut off), in arrival order.
+func (s *Store) Orphaned(ctx context.Context, source string) ([]incidents.Envelope, error) {
+	return s.takeOver(ctx, `UPDATE inbox SET owner = $2 WHERE source = $1 AND owner <> $2 AND NOT EXISTS (
+		SELECT 1 FROM replicas r WHERE r.owner = inbox.owner AND r.until > now()) RETURNING key, record`, source)
+}
+
+func (s *Store) takeOver(ctx context.Context, query, source string) ([]incidents.Envelope, error) {
+	rows, err := s.pool.Query(ctx, query, source, s.owner)
 	if err != nil {
 		return nil, err
 	}

@@ -225,6 +225,13 @@ func (b *Bot) Start(ctx context.Context) error {
 		}()
 	}
 	b.replay(ctx)
+	if shared, ok := b.cfg.Inbox.(incidents.SharedInbox); ok { // replicas: what a dead one acknowledged is done here
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.adoptOrphans(ctx, shared)
+		}()
+	}
 	backoff := time.Second
 	for ctx.Err() == nil {
 		err := b.sm.RunContext(ctx)

@@ -151,6 +151,37 @@ func (b *Bot) replay(ctx context.Context) {
 	}
 }
 
+// orphanEvery is how often a replica looks for envelopes a dead one left.
+const orphanEvery = 3 * time.Second
+
+// adoptOrphans queues, until ctx ends, the envelopes another replica
+// acknowledged and died before doing (the shared inbox hands them over once
+// its heartbeat has lapsed).
+func (b *Bot) adoptOrphans(ctx context.Context, inbox incidents.SharedInbox) {
+	t := time.NewTicker(orphanEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		orphans, err := inbox.Orphaned(ctx, source)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.Warn("slack envelopes of other replicas not checked", "err", err)
+			}
+			continue
+		}
+		if len(orphans) > 0 {
+			b.log.Info("doing slack envelopes a stopped replica acknowledged", "count", len(orphans))
+		}
+		for _, env := range orphans {
+			b.submitInOrder(ctx, env.Channel, func(ctx context.Context) { b.process(ctx, env) })
+		}
+	}
+}
+
 // process does an envelope's work and then removes it from the inbox. Work
 // cut short by shutdown stays in the inbox for the next start.
 func (b *Bot) process(ctx context.Context, env incidents.Envelope) {
