@@ -77,6 +77,10 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	if err := refile(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	host, _ := os.Hostname()
 	var id [6]byte
 	rand.Read(id[:])
@@ -92,6 +96,52 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 // ConnString is the database's connection string, password included: for
 // a tool that looks at the database itself. Never log it.
 func (s *Store) ConnString() string { return s.pool.Config().ConnString() }
+
+// refile computes every incident's next reminder again when the reminder
+// policy in force is not the one due_at was computed under (a cadence
+// configured otherwise at a restart), under the migration lock so replicas
+// starting together do it once.
+func refile(ctx context.Context, pool *pgxpool.Pool) error {
+	policy := incidents.ReminderPolicy()
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
+			return err
+		}
+		var was string
+		err := tx.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'reminder_policy'`).Scan(&was)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if was == policy {
+			return nil
+		}
+		if was != "" { // a new database has nothing to refile
+			rows, err := tx.Query(ctx, `SELECT record FROM incidents WHERE open OR due_at IS NOT NULL`)
+			if err != nil {
+				return err
+			}
+			recs, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+			if err != nil {
+				return err
+			}
+			for _, b := range recs {
+				var inc incidents.Incident
+				if json.Unmarshal(b, &inc) != nil {
+					continue
+				}
+				var due *time.Time
+				if at, ok := inc.NextReminder(); ok {
+					due = &at
+				}
+				if _, err := tx.Exec(ctx, `UPDATE incidents SET due_at = $2 WHERE id = $1`, inc.ID, due); err != nil {
+					return err
+				}
+			}
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO meta (key, value) VALUES ('reminder_policy', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`, policy)
+		return err
+	})
+}
 
 // Owner is this Sitrep's name among the replicas.
 func (s *Store) Owner() string { return s.owner }

@@ -150,3 +150,34 @@ func TestReportingViews(t *testing.T) {
 		t.Errorf("per service: %d %v", n, err)
 	}
 }
+
+// TestAChangedCadenceRefilesTheDueIndex: reopened under another update
+// cadence, the next reminders follow it (as bbolt's due index does).
+func TestAChangedCadenceRefilesTheDueIndex(t *testing.T) {
+	ctx := context.Background()
+	url, err := cluster.NewDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := pgstore.Open(ctx, url, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	who := incidents.Actor{Name: "@a", Source: "console"}
+	inc, events, _ := incidents.Declare(incidents.Declaration{Title: "x", Signals: incidents.Signals{Explicit: incidents.P2}}, who, at)
+	s.Create(ctx, inc, events)
+	s.Update(ctx, 1, func(inc *incidents.Incident) ([]incidents.Event, error) { return inc.Ack(who, at) }) // nudge due in 1h
+	s.Close()
+	incidents.SetUpdateCadence(map[incidents.Severity]time.Duration{incidents.P2: 10 * time.Minute})
+	defer incidents.SetUpdateCadence(nil)
+	s, err = pgstore.Open(ctx, url, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ids, _, err := s.Due(ctx, at.Add(15*time.Minute))
+	if err != nil || len(ids) != 1 {
+		t.Errorf("due after the cadence changed to 10m: %v %v", ids, err)
+	}
+}
