@@ -44,6 +44,7 @@ type app struct {
 	cfg    config
 	log    *slog.Logger
 	store  database
+	spool  *boltstore.Store // the Slack spool, with PostgreSQL
 	svc    *incidents.Service
 	router *commands.Router
 	http   *server.Server
@@ -78,6 +79,9 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 	a = &app{cfg: cfg, log: log, store: store}
 	defer func() {
 		if err != nil {
+			if a.spool != nil {
+				a.spool.Close()
+			}
 			store.Close()
 		}
 	}()
@@ -131,11 +135,20 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 	checks := []server.Check{{Name: "database", Fn: store.Ping}}
 	effectsCfg := effects.Config{Observe: effectMetrics.Observe}
 	if cfg.slack() {
+		var spool incidents.Inbox
+		if postgres(cfg.DB) { // PostgreSQL may fail over: envelopes wait in a local file meanwhile
+			path := cmp.Or(cfg.Spool, filepath.Join(os.TempDir(), "sitrep-spool.db"))
+			sp, err := boltstore.Open(path, boltstore.Options{LockTimeout: cfg.LockTimeout})
+			if err != nil {
+				return nil, fmt.Errorf("the Slack spool (SITREP_SPOOL): %w", err)
+			}
+			a.spool, spool = sp, sp
+		}
 		a.bot, err = slackbot.New(slackbot.Config{
 			BotToken: cfg.SlackBot, AppToken: cfg.SlackApp, APIURL: cfg.SlackAPI,
 			Responders: cfg.Responders, AnnounceChannel: cfg.Announce, Bookmarks: bookmarksFor(books, cfg.Dashboards),
 			Sender: slackbot.SenderConfig{RateScale: cfg.SlackScale}, Logger: log,
-			Inbox: store, Outbox: store, Effects: effectsCfg,
+			Inbox: store, Outbox: store, Spool: spool, Effects: effectsCfg,
 		}, a.svc, a.router)
 		if err != nil {
 			return nil, err
@@ -215,7 +228,12 @@ func backlogCheck(r *effects.Runner) server.Check {
 	}}
 }
 
-func (a *app) close() error { return a.store.Close() }
+func (a *app) close() error {
+	if a.spool != nil {
+		a.spool.Close()
+	}
+	return a.store.Close()
+}
 
 // loopback reports whether addr listens on this host only.
 func loopback(addr string) bool {

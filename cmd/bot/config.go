@@ -45,6 +45,7 @@ type config struct {
 	// UpdateCadence overrides the severities' update cadences.
 	UpdateCadence map[incidents.Severity]time.Duration
 	MergeGrace    time.Duration // a merged duplicate's war room is archived this long after the merge
+	Spool         string        // with PostgreSQL: the local file that keeps Slack envelopes while the database is down
 	Dashboards    []dashboard   // SITREP_DASHBOARDS: bookmarked in the war rooms of their service
 	// The public status page and its subscribers.
 	StatusListen, StatusTitle string
@@ -94,6 +95,8 @@ type setting struct {
 var settings = []setting{
 	{flag: "db", env: "SITREP_DB", def: "sitrep.db", doc: "the bbolt database file — its history (`sitrep.history`) and, in the terminal, its log (`sitrep.log`) go beside it — or a PostgreSQL URL (`postgres://user:password@host/db?sslmode=verify-full`) for two or more replicas sharing one database",
 		set: func(c *config, v string) error { c.DB = v; return nonEmpty(v) }},
+	{flag: "spool", env: "SITREP_SPOOL", defDoc: "`sitrep-spool.db` in the temporary directory", doc: "with a PostgreSQL `SITREP_DB` and Slack: a local bbolt file that keeps the Slack envelopes PostgreSQL cannot take (down, failing over), so they are acknowledged all the same and done once it is back",
+		set: func(c *config, v string) error { c.Spool = v; return nil }},
 	{flag: "listen", env: "SITREP_LISTEN", def: "127.0.0.1:8080", doc: "HTTP address for `/healthz`, `/readyz`, `/metrics`, `/admin/*` and the webhooks. In the terminal, a busy port is a warning, not a failure",
 		set: func(c *config, v string) error { c.Listen = v; return nil }},
 	{flag: "console", env: "SITREP_CONSOLE", def: "auto", doc: "the terminal adapter: `auto` (on unless both Slack tokens are set), `on`, `off` (headless)",

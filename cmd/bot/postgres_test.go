@@ -5,12 +5,14 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/pgstore/pgtest"
+	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
 )
 
 // postgresURL starts a private PostgreSQL cluster for the test and returns
@@ -122,5 +124,54 @@ func TestPostgreSQLThroughTheBinary(t *testing.T) {
 	}
 	if _, stderr, code := runBot(t, pg, "", "backup", filepath.Join(dir, "x.db")); code == 0 || !strings.Contains(stderr, "pg_dump") {
 		t.Errorf("backup of PostgreSQL (exit %d): %s", code, stderr)
+	}
+}
+
+// TestSlackWhilePostgreSQLIsDown: a declare sent while PostgreSQL is down
+// is acknowledged all the same (kept in the local spool), and becomes an
+// incident with its war room once PostgreSQL is back.
+func TestSlackWhilePostgreSQLIsDown(t *testing.T) {
+	url, cluster := postgresCluster(t)
+	srv := slacktest.New()
+	defer srv.Close()
+	announce, general := srv.CreateChannel("incidents"), srv.CreateChannel("general")
+	cmd := exec.Command(botBinary)
+	cmd.Env = append(slackEnv(srv, url, announce), "SITREP_SPOOL="+filepath.Join(t.TempDir(), "spool.db"))
+	logs := &lockedBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := srv.Wait(ctx, func(v *slacktest.View) bool { return v.Connected() == 1 }); err != nil {
+		t.Fatalf("never connected: %v\n%s", err, logs)
+	}
+	if err := cluster.Down(); err != nil {
+		t.Fatal(err)
+	}
+	id, err := srv.Send(slashDeclare(srv, "U1", general, "P2 checkout errors during the failover"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Wait(ctx, func(v *slacktest.View) bool { _, ok := v.Ack(id); return ok }); err != nil {
+		t.Fatalf("not acknowledged while PostgreSQL was down: %v\n%s", err, logs)
+	}
+	if err := cluster.Up(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Wait(ctx, func(v *slacktest.View) bool {
+		for _, ch := range v.Channels() {
+			if strings.HasPrefix(ch.Name, "inc-1-") && len(ch.Pins) == 1 {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatalf("no war room once PostgreSQL was back: %v\n%s", err, logs)
+	}
+	if !strings.Contains(logs.String(), "kept in the local spool") {
+		t.Errorf("the spool was not used:\n%s", logs)
 	}
 }

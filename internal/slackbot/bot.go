@@ -50,6 +50,12 @@ type Config struct {
 	// Both are required: the store opened with Subscriptions().
 	Inbox  incidents.Inbox
 	Outbox incidents.Outbox
+	// Spool, when set, keeps an envelope the Inbox cannot store (its
+	// database is down or failing over): the envelope is acknowledged all
+	// the same, and moved into the Inbox and done once the Inbox takes it
+	// again. A local file; nil: such an envelope is not acknowledged and
+	// Slack delivers it again.
+	Spool incidents.Inbox
 	// Effects tunes the outbox runners (Workers, retries, Observe); its
 	// Consumer, Outbox and Handle are set by the adapter.
 	Effects effects.Config
@@ -225,6 +231,13 @@ func (b *Bot) Start(ctx context.Context) error {
 		}()
 	}
 	b.replay(ctx)
+	if b.cfg.Spool != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.drainSpool(ctx)
+		}()
+	}
 	if shared, ok := b.cfg.Inbox.(incidents.SharedInbox); ok { // replicas: what a dead one acknowledged is done here
 		wg.Add(1)
 		go func() {

@@ -116,6 +116,14 @@ func (b *Bot) receive(ctx context.Context, req socketmode.Request, typ socketmod
 	go func() {
 		defer b.intake.Done()
 		dup, err := b.cfg.Inbox.Receive(ctx, env)
+		if err != nil && b.cfg.Spool != nil {
+			if _, serr := b.cfg.Spool.Receive(ctx, env); serr == nil {
+				b.log.Warn("slack envelope kept in the local spool: the database did not take it; it is done once the database is back", "envelope", req.EnvelopeID, "err", err)
+				b.ack(ctx, req)
+				stored <- false // done by drainSpool, after the database has it
+				return
+			}
+		}
 		if err != nil {
 			b.log.Error("slack envelope not stored, so not acknowledged; Slack will deliver it again", "envelope", req.EnvelopeID, "err", err)
 			stored <- false
@@ -148,6 +156,44 @@ func (b *Bot) replay(ctx context.Context) {
 	}
 	for _, env := range pending {
 		b.submitInOrder(ctx, env.Channel, func(ctx context.Context) { b.process(ctx, env) })
+	}
+}
+
+// spoolEvery is how often the spool is offered to the database again.
+const spoolEvery = time.Second
+
+// drainSpool moves what the spool kept into the inbox, oldest first, as
+// soon as the inbox takes it again, and has each done.
+func (b *Bot) drainSpool(ctx context.Context) {
+	t := time.NewTicker(spoolEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		kept, err := b.cfg.Spool.Unprocessed(ctx, source)
+		if err != nil || len(kept) == 0 {
+			continue
+		}
+		moved := 0
+		for _, env := range kept {
+			dup, err := b.cfg.Inbox.Receive(ctx, env)
+			if err != nil {
+				break // still down: next time
+			}
+			moved++
+			if !dup {
+				b.submitInOrder(ctx, env.Channel, func(ctx context.Context) { b.process(ctx, env) })
+			}
+			if err := b.cfg.Spool.Processed(ctx, env.Key); err != nil {
+				b.log.Error("spooled slack envelope moved but not removed from the spool", "envelope", env.ID, "err", err)
+			}
+		}
+		if moved > 0 {
+			b.log.Info("slack envelopes kept while the database was down are in it now", "count", moved)
+		}
 	}
 }
 
