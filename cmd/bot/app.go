@@ -3,6 +3,8 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -137,7 +139,7 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 	if cfg.slack() {
 		var spool incidents.Inbox
 		if postgres(cfg.DB) { // PostgreSQL may fail over: envelopes wait in a local file meanwhile
-			path := cmp.Or(cfg.Spool, filepath.Join(os.TempDir(), "sitrep-spool.db"))
+			path := cmp.Or(cfg.Spool, defaultSpool(cfg))
 			sp, err := boltstore.Open(path, boltstore.Options{LockTimeout: cfg.LockTimeout})
 			if err != nil {
 				return nil, fmt.Errorf("the Slack spool (SITREP_SPOOL): %w", err)
@@ -511,6 +513,13 @@ func redact(db string) string {
 	if err != nil {
 		return "postgres://(unparsable URL)"
 	}
+	q := u.Query()
+	for _, k := range []string{"password", "sslpassword"} {
+		if q.Has(k) {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
 	return u.Redacted()
 }
 
@@ -520,4 +529,12 @@ func databaseName(db string) string {
 		return redact(db)
 	}
 	return absPath(db)
+}
+
+// defaultSpool is the Slack spool's file when SITREP_SPOOL is not set: in
+// the temporary directory, named after the database and the listen address,
+// so two Sitreps on one host never share one and a restart finds its own.
+func defaultSpool(cfg config) string {
+	sum := sha256.Sum256([]byte(cfg.DB + "\x00" + cfg.Listen))
+	return filepath.Join(os.TempDir(), "sitrep-spool-"+hex.EncodeToString(sum[:4])+".db")
 }

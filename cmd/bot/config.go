@@ -95,7 +95,7 @@ type setting struct {
 var settings = []setting{
 	{flag: "db", env: "SITREP_DB", def: "sitrep.db", doc: "the bbolt database file — its history (`sitrep.history`) and, in the terminal, its log (`sitrep.log`) go beside it — or a PostgreSQL URL (`postgres://user:password@host/db?sslmode=verify-full`) for two or more replicas sharing one database",
 		set: func(c *config, v string) error { c.DB = v; return nonEmpty(v) }},
-	{flag: "spool", env: "SITREP_SPOOL", defDoc: "`sitrep-spool.db` in the temporary directory", doc: "with a PostgreSQL `SITREP_DB` and Slack: a local bbolt file that keeps the Slack envelopes PostgreSQL cannot take (down, failing over), so they are acknowledged all the same and done once it is back",
+	{flag: "spool", env: "SITREP_SPOOL", defDoc: "`sitrep-spool-<hash of SITREP_DB and SITREP_LISTEN>.db` in the temporary directory", doc: "with a PostgreSQL `SITREP_DB` and Slack: a local bbolt file that keeps the Slack envelopes PostgreSQL cannot take (down, failing over), so they are acknowledged all the same and done once it is back",
 		set: func(c *config, v string) error { c.Spool = v; return nil }},
 	{flag: "listen", env: "SITREP_LISTEN", def: "127.0.0.1:8080", doc: "HTTP address for `/healthz`, `/readyz`, `/metrics`, `/admin/*` and the webhooks. In the terminal, a busy port is a warning, not a failure",
 		set: func(c *config, v string) error { c.Listen = v; return nil }},

@@ -98,3 +98,15 @@ func TestDashboardsAndTheirBookmarks(t *testing.T) {
 		t.Errorf("no runbooks, no dashboards: %+v", marks)
 	}
 }
+
+// TestPostgresURLNeverShowsItsPassword: however the password is given.
+func TestPostgresURLNeverShowsItsPassword(t *testing.T) {
+	for _, db := range []string{"postgres://sitrep:hunter2@db/sitrep", "postgres://sitrep@db/sitrep?password=hunter2&sslmode=require", "postgresql://u:hunter2@db/x?sslpassword=hunter2"} {
+		if got := redact(db); strings.Contains(got, "hunter2") || !strings.Contains(got, "@db") {
+			t.Errorf("redact(%q) = %q", db, got)
+		}
+	}
+	if redact("sitrep.db") != "sitrep.db" {
+		t.Error("a path is not a URL")
+	}
+}

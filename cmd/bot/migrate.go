@@ -35,7 +35,7 @@ func migrateCLI(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 			fmt.Fprintf(stdout, "%s is a bbolt file: its schema is the file's own (bot check reads it); migrations are PostgreSQL's\n", cfg.DB)
 			return nil
 		}
-		s, err := pgstore.Open(ctx, cfg.DB, pgstore.Options{}) // applies what is missing, under the lock
+		s, err := pgstore.Open(ctx, cfg.DB, pgstore.Options{Inspect: true}) // looks, applies nothing
 		if err != nil {
 			return err
 		}
@@ -157,6 +157,24 @@ func copyDatabase(ctx context.Context, from, to string) (int, int, error) {
 		if a != b || na != nb || string(x) != string(y) {
 			return 0, 0, fmt.Errorf("verify: %s differs after the copy (%d events there, %d here)", inc.Key(), na, nb)
 		}
+		// the indexes too: every link and war room finds the same incident on both sides
+		for system, ref := range inc.Links {
+			if err := sameOwner(ctx, src, dst, system, ref); err != nil {
+				return 0, 0, err
+			}
+		}
+		for _, l := range inc.Aliases {
+			if err := sameOwner(ctx, src, dst, l.System, l.Ref); err != nil {
+				return 0, 0, err
+			}
+		}
+		if inc.Channel != "" {
+			x, _ := src.ByChannel(ctx, inc.Channel)
+			y, _ := dst.ByChannel(ctx, inc.Channel)
+			if x != y {
+				return 0, 0, fmt.Errorf("verify: war room %s is %s's there and %s's here", inc.Channel, incidents.FormatID(x), incidents.FormatID(y))
+			}
+		}
 	}
 	return len(all), events, nil
 }
@@ -172,4 +190,13 @@ func digest(ctx context.Context, s incidents.Store, id int64) (string, int, erro
 		return nil
 	})
 	return fmt.Sprintf("%x", h.Sum(nil)), n, err
+}
+
+func sameOwner(ctx context.Context, src, dst incidents.Store, system, ref string) error {
+	x, _ := src.ByLink(ctx, system, ref)
+	y, _ := dst.ByLink(ctx, system, ref)
+	if x != y {
+		return fmt.Errorf("verify: %s %s leads to %s there and %s here", system, ref, incidents.FormatID(x), incidents.FormatID(y))
+	}
+	return nil
 }

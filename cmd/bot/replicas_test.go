@@ -7,13 +7,17 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/pagerduty"
 	"github.com/sitrep-oncall/sitrep/internal/pgstore"
 	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
 )
@@ -38,7 +42,7 @@ func TestTwoReplicasOnePostgreSQL(t *testing.T) {
 	defer cancel()
 	start := func() (*exec.Cmd, *lockedBuffer) {
 		cmd := exec.Command(botBinary)
-		cmd.Env = env
+		cmd.Env = append(env, "SITREP_SPOOL="+filepath.Join(t.TempDir(), "spool.db")) // each replica its own
 		logs := &lockedBuffer{}
 		cmd.Stderr = logs
 		if err := cmd.Start(); err != nil {
@@ -133,10 +137,12 @@ func TestTwoReplicasOnePostgreSQL(t *testing.T) {
 
 // TestReplicaKilledDuringAlertStorm: two built binaries on one PostgreSQL
 // behind one address (a webhook that fails on one is retried on the other,
-// as a Service and Alertmanager's retry do); an Alertmanager storm of 20
-// groups; one replica is killed with SIGKILL in the middle of it. Every
-// alert answered 2xx is recorded, each group is one incident, and each gets
-// exactly one war room — those the dead one had under way included.
+// as a Service and the senders' retries do); a storm of Alertmanager
+// notifications over 20 groups and signed PagerDuty webhooks for 10
+// incidents (triggers, redeliveries, notes); one replica is killed with
+// SIGKILL in the middle of it. Every webhook answered 2xx is recorded, each
+// group and PagerDuty incident is one incident with exactly one war room,
+// and the effects the dead one had claimed are taken over within 15 s.
 func TestReplicaKilledDuringAlertStorm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a minute at Slack's real rates")
@@ -151,7 +157,8 @@ func TestReplicaKilledDuringAlertStorm(t *testing.T) {
 	for range 2 {
 		addr := freeAddr(t)
 		cmd := exec.Command(botBinary)
-		cmd.Env = append(slackEnv(srv, url, announce), "SITREP_LISTEN="+addr, "SITREP_CONSOLE=off")
+		cmd.Env = append(slackEnv(srv, url, announce), "SITREP_LISTEN="+addr, "SITREP_CONSOLE=off", "PAGERDUTY_WEBHOOK_SECRETS=storm-secret",
+			"SITREP_SPOOL="+filepath.Join(t.TempDir(), "spool.db"))
 		logs := &lockedBuffer{}
 		cmd.Stderr = logs
 		if err := cmd.Start(); err != nil {
@@ -161,10 +168,69 @@ func TestReplicaKilledDuringAlertStorm(t *testing.T) {
 		get(t, "http://"+addr+"/healthz")
 		cmds, addrs = append(cmds, cmd), append(addrs, addr)
 	}
-	var answered sync.Map
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var ownerA string // replica A's name among the replicas: host/pid/…
+	if err := conn.QueryRow(context.Background(), `SELECT owner FROM replicas WHERE owner LIKE '%/' || $1 || '/%'`, fmt.Sprint(cmds[0].Process.Pid)).Scan(&ownerA); err != nil {
+		t.Fatalf("replica A is not among the replicas: %v", err)
+	}
+	var answered, notes sync.Map
 	var count atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	send := func(client *http.Client, path string, body []byte, first int, header ...string) int {
+		for try := range 2 { // this replica, then the other one
+			req, _ := http.NewRequest(http.MethodPost, "http://"+addrs[(first+try)%2]+path, bytes.NewReader(body))
+			for i := 0; i+1 < len(header); i += 2 {
+				req.Header.Set(header[i], header[i+1])
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				continue
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		return 0
+	}
+	triggered := recentPagerDutySample(t, "zulip_triggered_v3.json")
+	annotated := recentPagerDutySample(t, "zulip_annotated_v3.json")
+	pd := func(sample []byte, eventID, incident, note string) []byte {
+		var m map[string]any
+		json.Unmarshal(sample, &m)
+		ev := m["event"].(map[string]any)
+		ev["id"] = eventID
+		data := ev["data"].(map[string]any)
+		if inc, ok := data["incident"].(map[string]any); ok {
+			inc["id"] = incident
+			data["content"] = note
+		} else {
+			data["id"], data["title"] = incident, "PagerDuty storm "+incident
+		}
+		b, _ := json.Marshal(m)
+		return b
+	}
+	wg.Add(1)
+	go func() { // PagerDuty: each incident triggered (twice: a redelivery), then noted
+		defer wg.Done()
+		client := &http.Client{Timeout: 5 * time.Second}
+		for i := range 60 {
+			k := i % 10
+			body := pd(triggered, fmt.Sprintf("trig-%d", k), fmt.Sprintf("PSTORM%d", k), "")
+			if i >= 20 {
+				note := fmt.Sprintf("storm note %d", i)
+				body = pd(annotated, fmt.Sprintf("note-%d", i), fmt.Sprintf("PSTORM%d", k), note)
+				if send(client, "/webhooks/pagerduty", body, i, pagerduty.SignatureHeader, pagerduty.Sign(body, []byte("storm-secret"))) == http.StatusAccepted {
+					notes.Store(note, true)
+				}
+				continue
+			}
+			send(client, "/webhooks/pagerduty", body, i, pagerduty.SignatureHeader, pagerduty.Sign(body, []byte("storm-secret")))
+		}
+	}()
 	for w := range 8 {
 		wg.Add(1)
 		go func() {
@@ -181,17 +247,9 @@ func TestReplicaKilledDuringAlertStorm(t *testing.T) {
 				body, _ := json.Marshal(map[string]any{"version": "4", "groupKey": group, "status": "firing",
 					"commonLabels": map[string]string{"alertname": group, "severity": "critical"},
 					"alerts":       []map[string]any{{"status": "firing", "fingerprint": fp, "labels": map[string]string{"alertname": group}, "startsAt": "2026-11-26T03:00:00Z"}}})
-				for try := range 2 { // this replica, then the other one
-					resp, err := client.Post("http://"+addrs[(w+i+try)%2]+"/webhooks/alertmanager", "application/json", bytes.NewReader(body))
-					if err != nil {
-						continue
-					}
-					resp.Body.Close()
-					if resp.StatusCode == 200 {
-						answered.Store(fp, group)
-						count.Add(1)
-						break
-					}
+				if send(client, "/webhooks/alertmanager", body, w+i) == http.StatusOK {
+					answered.Store(fp, group)
+					count.Add(1)
 				}
 			}
 		}()
@@ -204,6 +262,26 @@ func TestReplicaKilledDuringAlertStorm(t *testing.T) {
 	killed := time.Now()
 	wg.Wait()
 	close(stop)
+	// The effects A had claimed and not finished: taken over by B, however long they then take.
+	held := func() int {
+		n := 0
+		conn.QueryRow(context.Background(), `SELECT count(*) FROM outbox_claims c WHERE c.owner = $1 AND EXISTS (
+			SELECT 1 FROM outbox o WHERE o.consumer = c.consumer AND o.incident = c.incident)`, ownerA).Scan(&n)
+		return n
+	}
+	atKill := held()
+	for held() > 0 {
+		if time.Since(killed) > time.Minute {
+			t.Fatalf("%d effect claims of the dead replica never taken over", held())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	takeover := time.Since(killed)
+	t.Logf("the dead replica held claims on %d incidents' pending effects; all taken over %s after the kill", atKill, takeover.Round(100*time.Millisecond))
+	if takeover > 15*time.Second {
+		t.Errorf("take-over took %s, more than 15 s", takeover)
+	}
+	const incidentsWant = 30 // 20 groups, 10 PagerDuty incidents
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := srv.Wait(ctx, func(v *slacktest.View) bool {
@@ -213,7 +291,7 @@ func TestReplicaKilledDuringAlertStorm(t *testing.T) {
 				rooms++
 			}
 		}
-		return rooms == 20
+		return rooms == incidentsWant
 	}); err != nil {
 		t.Fatalf("war rooms after the kill: %v", err)
 	}
@@ -224,18 +302,27 @@ func TestReplicaKilledDuringAlertStorm(t *testing.T) {
 	}
 	defer store.Close()
 	all, err := store.List(ctx, incidents.Filter{All: true})
-	if err != nil || len(all) != 20 {
-		t.Fatalf("%d incidents for 20 groups: %v", len(all), err)
+	if err != nil || len(all) != incidentsWant {
+		t.Fatalf("%d incidents for 20 groups and 10 PagerDuty incidents: %v", len(all), err)
 	}
 	seen := map[string]bool{}
 	for _, inc := range all {
 		store.Timeline(ctx, inc.ID, func(ev incidents.Event) error {
-			if ev.Kind == incidents.EventAlert {
+			switch ev.Kind {
+			case incidents.EventAlert:
 				seen[ev.Fields["fingerprint"]] = true
+			case incidents.EventNote:
+				seen[ev.Message] = true
 			}
 			return nil
 		})
 	}
+	notes.Range(func(k, _ any) bool {
+		if !seen[k.(string)] {
+			t.Errorf("PagerDuty note %q answered 202 and lost", k)
+		}
+		return true
+	})
 	n, lost := 0, 0
 	answered.Range(func(k, _ any) bool {
 		n++
@@ -249,8 +336,8 @@ func TestReplicaKilledDuringAlertStorm(t *testing.T) {
 		t.Errorf("%d of %d answered alerts lost", lost, n)
 	}
 	srv.Look(func(v *slacktest.View) {
-		if rooms := v.Rooms("inc-", "🚨 INC-"); len(rooms) != 20 {
-			t.Errorf("%d war rooms for 20 incidents", len(rooms))
+		if rooms := v.Rooms("inc-", "🚨 INC-"); len(rooms) != incidentsWant {
+			t.Errorf("%d war rooms for %d incidents", len(rooms), incidentsWant)
 		} else {
 			for _, r := range rooms {
 				if r.Headers != 1 || r.Pins != 1 {

@@ -33,3 +33,15 @@ func TestDurableContract(t *testing.T) {
 		return s
 	})
 }
+
+// TestImportContract: what a copy into a bbolt file keeps.
+func TestImportContract(t *testing.T) {
+	storetest.RunImport(t, func(t *testing.T) storetest.Importing {
+		s, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

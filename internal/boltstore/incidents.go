@@ -479,7 +479,19 @@ func (s *Store) Import(ctx context.Context, inc *incidents.Incident, events []in
 		if err := tx.store(inc); err != nil {
 			return err
 		}
-		if err := reindex(tx.Tx, indexed{}, inc); err != nil {
+		was := indexed{}
+		if inc.MergedInto != 0 {
+			// A merged duplicate keeps its links as a record; the index gives
+			// them to the survivor (its aliases), whichever is copied first.
+			links := tx.Bucket(bucketIndex).Bucket(indexLink)
+			was.Links = map[string]string{}
+			for system, ref := range inc.Links {
+				if links.Get(linkKey(system, ref)) != nil {
+					was.Links[system] = ref
+				}
+			}
+		}
+		if err := reindex(tx.Tx, was, inc); err != nil {
 			return err
 		}
 		if err := reattend(tx.Tx, inc.ID, attention{}, attentionOf(inc), inc.Severity); err != nil {

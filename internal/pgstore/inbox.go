@@ -42,7 +42,7 @@ func (s *Store) Receive(ctx context.Context, env incidents.Envelope) (bool, erro
 				return err
 			}
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO inbox (key, source, id, record, owner) VALUES ($1, $2, $3, $4, $5)`,
+		_, err := tx.Exec(ctx, `INSERT INTO inbox (owner, key, source, id, record) VALUES ($5, $1, $2, $3, $4)`,
 			int64(env.Key), env.Source, env.ID, rec, s.owner)
 		return err
 	})
@@ -53,7 +53,7 @@ func (s *Store) Receive(ctx context.Context, env incidents.Envelope) (bool, erro
 // and those of a Sitrep that is no longer alive, which it takes over — in
 // arrival order.
 func (s *Store) Unprocessed(ctx context.Context, source string) ([]incidents.Envelope, error) {
-	return s.takeOver(ctx, `UPDATE inbox SET owner = $2 WHERE source = $1 AND (owner = $2 OR NOT EXISTS (
+	return s.takeOver(ctx, `UPDATE inbox SET owner = $2 WHERE source = $1 AND (owner = $2 OR $3 AND NOT EXISTS (
 		SELECT 1 FROM replicas r WHERE r.owner = inbox.owner AND r.until > now())) RETURNING key, record`, source)
 }
 
@@ -62,12 +62,15 @@ var _ incidents.SharedInbox = (*Store)(nil)
 // Orphaned takes over source's envelopes whose receiver is no longer alive
 // (its heartbeat lapsed: killed, or cut off), in arrival order.
 func (s *Store) Orphaned(ctx context.Context, source string) ([]incidents.Envelope, error) {
-	return s.takeOver(ctx, `UPDATE inbox SET owner = $2 WHERE source = $1 AND owner <> $2 AND NOT EXISTS (
+	if !s.mayTakeOver() {
+		return nil, nil
+	}
+	return s.takeOver(ctx, `UPDATE inbox SET owner = $2 WHERE source = $1 AND owner <> $2 AND $3 AND NOT EXISTS (
 		SELECT 1 FROM replicas r WHERE r.owner = inbox.owner AND r.until > now()) RETURNING key, record`, source)
 }
 
 func (s *Store) takeOver(ctx context.Context, query, source string) ([]incidents.Envelope, error) {
-	rows, err := s.pool.Query(ctx, query, source, s.owner)
+	rows, err := s.pool.Query(ctx, query, source, s.owner, s.mayTakeOver())
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +105,6 @@ func compare(a, b uint64) int {
 
 // Processed removes an envelope whose work is done.
 func (s *Store) Processed(ctx context.Context, key uint64) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM inbox WHERE key = $1`, int64(key))
+	_, err := s.pool.Exec(ctx, `DELETE FROM inbox WHERE key = $1 AND owner = $2`, int64(key), s.owner)
 	return err
 }

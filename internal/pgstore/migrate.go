@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -142,6 +143,10 @@ func (s *Store) Migrations(ctx context.Context) ([]Migration, error) {
 	defer conn.Release()
 	applied, err := appliedVersions(ctx, conn.Conn())
 	if err != nil {
+		var pgErr interface{ SQLState() string }
+		if errors.As(err, &pgErr) && pgErr.SQLState() == "42P01" { // no schema_migrations: nothing applied yet
+			return all, nil
+		}
 		return nil, err
 	}
 	for i := range all {

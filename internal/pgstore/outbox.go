@@ -28,9 +28,13 @@ var (
 var ErrNotClaimed = errors.New("the effect's incident is claimed by another Sitrep")
 
 // Lease is how long a Sitrep counts as alive after its last heartbeat; the
-// heartbeat comes at a third of it. Its claimed effects and envelopes are
-// taken over within Lease of its death.
-const Lease = 12 * time.Second
+// heartbeat comes at a third of it, on a connection of its own (a busy pool
+// never delays it), and every beat has the runners look again, so what a
+// dead Sitrep claimed is taken over within Lease and a beat of its death.
+const Lease = 9 * time.Second
+
+// beat is the heartbeat's period.
+const beat = Lease / 3
 
 // notifyChannel is the LISTEN/NOTIFY channel that wakes every Sitrep's
 // runners when effects are written.
@@ -96,18 +100,18 @@ func (s *Store) signal() {
 // missed meanwhile).
 func (s *Store) listen(ctx context.Context) {
 	for ctx.Err() == nil {
-		conn, err := s.pool.Acquire(ctx)
+		conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy()) // its own: it is held for good
 		if err == nil {
 			if _, err = conn.Exec(ctx, "LISTEN "+notifyChannel); err == nil {
 				s.signal()
 				for err == nil {
-					_, err = conn.Conn().WaitForNotification(ctx)
+					_, err = conn.WaitForNotification(ctx)
 					if err == nil {
 						s.signal()
 					}
 				}
 			}
-			conn.Release()
+			conn.Close(context.WithoutCancel(ctx))
 		}
 		select {
 		case <-ctx.Done():
@@ -165,13 +169,16 @@ func (s *Store) Pending(ctx context.Context, consumer string) ([]incidents.Effec
 // it already is, or no live Sitrep is (a new claim, or a take-over, which
 // raises the fencing epoch).
 func (s *Store) Claim(ctx context.Context, consumer string, incident int64) (bool, error) {
+	if !s.alive() {
+		return false, nil // its own lease lapsed: the others may be doing this now
+	}
 	var owner string
 	err := s.pool.QueryRow(ctx, `
 		INSERT INTO outbox_claims (consumer, incident, owner, epoch, until) VALUES ($1, $2, $3, 1, now())
 		ON CONFLICT (consumer, incident) DO UPDATE SET owner = EXCLUDED.owner, epoch = outbox_claims.epoch + 1
 			WHERE outbox_claims.owner = EXCLUDED.owner
-			   OR NOT EXISTS (SELECT 1 FROM replicas r WHERE r.owner = outbox_claims.owner AND r.until > now())
-		RETURNING owner`, consumer, incident, s.owner).Scan(&owner)
+			   OR ($4 AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.owner = outbox_claims.owner AND r.until > now()))
+		RETURNING owner`, consumer, incident, s.owner, s.mayTakeOver()).Scan(&owner)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil // another live Sitrep has it
 	}
@@ -250,30 +257,78 @@ func (s *Store) AddEffect(ctx context.Context, e incidents.Effect) error {
 }
 
 // heartbeat keeps this Sitrep alive in replicas until ctx ends, then
-// leaves (its claims and envelopes are taken over at once).
+// leaves (its claims and envelopes are taken over at once), on a connection
+// of its own. Each beat also wakes the runners: a claim whose owner died is
+// seen without waiting for another write.
 func (s *Store) heartbeat(ctx context.Context) {
-	beat := func() {
-		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), Lease/3)
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	once := func() error {
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), beat)
 		defer cancel()
-		if _, err := s.pool.Exec(c, `INSERT INTO replicas (owner, until) VALUES ($1, now() + $2::interval)
-			ON CONFLICT (owner) DO UPDATE SET until = EXCLUDED.until`, s.owner, Lease.String()); err != nil {
+		if conn == nil || conn.IsClosed() {
+			var err error
+			if conn, err = pgx.ConnectConfig(c, s.pool.Config().ConnConfig.Copy()); err != nil {
+				conn = nil
+				return err
+			}
+		}
+		_, err := conn.Exec(c, `INSERT INTO replicas (owner, until) VALUES ($1, now() + $2::interval)
+			ON CONFLICT (owner) DO UPDATE SET until = EXCLUDED.until`, s.owner, Lease.String())
+		if err != nil {
+			conn.Close(c)
+			conn = nil
+		}
+		return err
+	}
+	tick := func() {
+		if err := once(); err != nil {
 			s.beatErr.Store(&err)
+			s.lastFail.Store(time.Now().UnixNano())
 		} else {
 			s.beatErr.Store(nil)
+			s.lastBeat.Store(time.Now().UnixNano())
 		}
+		s.signal()
 	}
-	beat()
-	t := time.NewTicker(Lease / 3)
+	tick()
+	t := time.NewTicker(beat)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-			s.pool.Exec(c, `DELETE FROM replicas WHERE owner = $1`, s.owner)
+			if conn != nil {
+				conn.Exec(c, `DELETE FROM replicas WHERE owner = $1`, s.owner)
+				conn.Exec(c, `SELECT pg_notify($1, '')`, notifyChannel) // the others look again now
+			}
 			cancel()
 			return
 		case <-t.C:
-			beat()
+			tick()
 		}
 	}
+}
+
+// mayTakeOver reports whether this Sitrep may take over what others hold:
+// only while its own heartbeat is fresh and has not failed in the last two
+// beats — after a database outage every heartbeat lapsed, and a Sitrep that
+// has just reconnected must give the others time to beat again before it
+// calls them dead.
+func (s *Store) mayTakeOver() bool {
+	now := time.Now().UnixNano()
+	last, fail := s.lastBeat.Load(), s.lastFail.Load()
+	return last != 0 && now-last < int64(Lease-beat) && now-fail > int64(2*beat)
+}
+
+// alive reports whether this Sitrep's own lease is still good: past it,
+// the others may have taken its work over, so it claims nothing, not even
+// its own, until it has beaten again.
+func (s *Store) alive() bool {
+	last := s.lastBeat.Load()
+	return last != 0 && time.Now().UnixNano()-last < int64(Lease-beat)
 }

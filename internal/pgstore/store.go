@@ -16,6 +16,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,11 +39,14 @@ type Store struct {
 	subs  []incidents.Subscription
 	owner string // this Sitrep, in replicas and claims
 
-	mu       sync.Mutex
-	outboxCh chan struct{} // closed at each write of effects, here or (NOTIFY) elsewhere
-	beatErr  atomic.Pointer[error]
-	stop     context.CancelFunc
-	done     sync.WaitGroup
+	mu         sync.Mutex
+	outboxCh   chan struct{} // closed at each write of effects, here or (NOTIFY) elsewhere
+	beatErr    atomic.Pointer[error]
+	lastBeat   atomic.Int64 // unix ns of the last heartbeat that was stored
+	lastFail   atomic.Int64 // unix ns of the last that was not
+	unreadable atomic.Int64
+	stop       context.CancelFunc
+	done       sync.WaitGroup
 }
 
 // Options tune Open.
@@ -50,6 +54,9 @@ type Options struct {
 	// Subscriptions say which events imply effects, written to the outbox
 	// in the same transaction as the events.
 	Subscriptions []incidents.Subscription
+	// Inspect opens the database only to look at it (bot migrate status):
+	// no migration applied, no heartbeat, no listening.
+	Inspect bool
 }
 
 var (
@@ -65,6 +72,9 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("SITREP_DB: %w", err)
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, 16) // the default follows the node's CPUs, not the pod's: too few for a storm
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -72,6 +82,9 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("PostgreSQL at %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	if opt.Inspect {
+		return &Store{pool: pool, owner: "inspect", outboxCh: make(chan struct{}), stop: func() {}}, nil
 	}
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
@@ -163,6 +176,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	if p := s.beatErr.Load(); p != nil {
 		return fmt.Errorf("PostgreSQL: the heartbeat failed: %w", *p)
+	}
+	if !s.alive() {
+		return errors.New("PostgreSQL: this Sitrep's heartbeat lease lapsed; the other replicas may take its work over")
 	}
 	return nil
 }
@@ -471,7 +487,8 @@ func (s *Store) List(ctx context.Context, f incidents.Filter) ([]*incidents.Inci
 		}
 		var inc incidents.Incident
 		if err := json.Unmarshal(b, &inc); err != nil {
-			continue // one bad record does not stop the rest (as bbolt's)
+			s.unreadable.Add(1) // one bad record does not stop the rest (as bbolt's)
+			continue
 		}
 		out = append(out, &inc)
 	}
@@ -677,9 +694,9 @@ func (s *Store) SweepDedupEvery(ctx context.Context, every time.Duration) error 
 	}
 }
 
-// Unreadable is how many records List skipped (none are counted here: a
-// record PostgreSQL stores as JSONB always decodes).
-func (s *Store) Unreadable() int64 { return 0 }
+// Unreadable is how many incident records List skipped because they do not
+// decode (a field another version wrote differently).
+func (s *Store) Unreadable() int64 { return s.unreadable.Load() }
 
 // memo is an incident's Memo: its rows in memos, in the write's transaction.
 type memo struct {
@@ -709,7 +726,19 @@ var _ incidents.Importer = (*Store)(nil)
 func (s *Store) Import(ctx context.Context, inc *incidents.Incident, events []incidents.Event) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		plain := &Store{pool: s.pool, owner: s.owner} // no subscriptions: a copy implies no effects
-		if err := plain.save(ctx, tx, inc, state{links: map[string]bool{}}, nil, true); err != nil {
+		was := state{links: map[string]bool{}}
+		if inc.MergedInto != 0 {
+			// A merged duplicate keeps its links as a record; the index gives
+			// them to the survivor (its aliases), whichever is copied first.
+			for k := range linkKeys(inc) {
+				l := split(k)
+				var owner int64
+				if err := tx.QueryRow(ctx, `SELECT incident FROM links WHERE system = $1 AND ref = $2`, l.system, l.ref).Scan(&owner); err == nil {
+					was.links[k] = true // taken: leave it with its owner
+				}
+			}
+		}
+		if err := plain.save(ctx, tx, inc, was, nil, true); err != nil {
 			return err
 		}
 		rows := make([][]any, len(events))

@@ -181,3 +181,8 @@ func TestAChangedCadenceRefilesTheDueIndex(t *testing.T) {
 		t.Errorf("due after the cadence changed to 10m: %v %v", ids, err)
 	}
 }
+
+// TestImportContract: what a copy into PostgreSQL keeps.
+func TestImportContract(t *testing.T) {
+	storetest.RunImport(t, func(t *testing.T) storetest.Importing { return open(t) })
+}

@@ -123,3 +123,43 @@ func inbox(t *testing.T, s Durable) {
 		t.Error("a processed envelope's redelivery was taken again")
 	}
 }
+
+// Importing is a store that takes copied incidents.
+type Importing interface {
+	incidents.Store
+	incidents.Importer
+}
+
+// RunImport checks what a copy must keep: ids, timelines, and the link
+// index as it was — a merged duplicate's alert group stays with the
+// survivor, whichever of the two is copied first.
+func RunImport(t *testing.T, open func(t *testing.T) Importing) {
+	for _, order := range [][]int64{{1, 2}, {2, 1}} {
+		t.Run(fmt.Sprint(order), func(t *testing.T) {
+			s := open(t)
+			at := t0
+			byID := map[int64]*incidents.Incident{
+				1: {ID: 1, Title: "survivor", Status: incidents.Investigating, Severity: incidents.P2, DeclaredAt: at, AckClock: at, UpdatedAt: at,
+					Aliases: []incidents.Link{{System: "alertmanager", Ref: "G"}}, Links: map[string]string{"alertmanager": "H"}},
+				2: {ID: 2, Title: "dup", Status: incidents.Resolved, Severity: incidents.P2, DeclaredAt: at, AckClock: at, UpdatedAt: at, ResolvedAt: at,
+					MergedInto: 1, MergedAt: at, Links: map[string]string{"alertmanager": "G"}},
+			}
+			for _, id := range order {
+				ev := incidents.Event{Incident: id, Seq: 1, Kind: incidents.EventDeclared, At: at, Message: byID[id].Title}
+				if err := s.Import(ctx, byID[id], []incidents.Event{ev}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if id, err := s.ByLink(ctx, "alertmanager", "G"); err != nil || id != 1 {
+				t.Errorf("the merged group → %d %v, want the survivor", id, err)
+			}
+			if id, _ := s.ByLink(ctx, "alertmanager", "H"); id != 1 {
+				t.Errorf("the survivor's own group → %d", id)
+			}
+			inc := declare(t, s, "next", incidents.P3, at)
+			if inc.ID != 3 || count(t, s, 2) != 1 {
+				t.Errorf("after the copy: next id %d, INC-2's timeline %d", inc.ID, count(t, s, 2))
+			}
+		})
+	}
+}

@@ -25,7 +25,7 @@ CREATE TABLE outbox_claims (
 -- Sitrep that received them (owner; taken over when it dies). key is the
 -- receiver's arrival order; inbox_seen deduplicates redeliveries for an hour.
 CREATE TABLE inbox (
-    key     BIGINT PRIMARY KEY,
+    key     BIGINT NOT NULL,
     source  TEXT NOT NULL,
     id      TEXT NOT NULL,
     record  JSONB NOT NULL
@@ -44,6 +44,7 @@ CREATE TABLE replicas (
     until TIMESTAMPTZ NOT NULL
 );
 ALTER TABLE inbox ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE inbox ADD PRIMARY KEY (owner, key); -- keys are each receiver's own arrival order
 
 -- The status page's index: incidents anything was published of.
 ALTER TABLE incidents ADD COLUMN published BOOLEAN NOT NULL DEFAULT false;
