@@ -190,8 +190,15 @@ func (r *Runner) Start(ctx context.Context) error {
 				}
 				continue
 			}
+			if c, ok := r.cfg.Outbox.(incidents.Claimer); ok {
+				// Claimed as soon as it is seen — a dead replica's work changes
+				// hands now, even while every worker is busy — and run when one is free.
+				if held, err := c.Claim(ctx, r.cfg.Consumer, id); err != nil || !held {
+					continue
+				}
+			}
 			if len(busy) >= r.cfg.Workers {
-				break // a finishing worker wakes the loop
+				continue // claimed; a finishing worker wakes the loop
 			}
 			busy[id] = true
 			wg.Add(1)
