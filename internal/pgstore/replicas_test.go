@@ -161,3 +161,44 @@ func TestTwoReplicasRunEachEffectOnce(t *testing.T) {
 	}
 	t.Logf("work shared: %v", by)
 }
+
+// TestRemindersFireOnceAcrossReplicas: two replicas' reminder loops at the
+// same moment send one reminder, not two (the due check is inside the
+// incident's transaction).
+func TestRemindersFireOnceAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	rs, _ := replicas(t, 2)
+	at := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	clock := incidents.NewManualClock(at)
+	quiet := slog.New(slog.DiscardHandler)
+	a := incidents.NewService(incidents.Config{Store: rs[0], Clock: clock, Logger: quiet})
+	b := incidents.NewService(incidents.Config{Store: rs[1], Clock: clock, Logger: quiet})
+	if _, err := a.Declare(ctx, incidents.Declaration{Title: "api down", Signals: incidents.Signals{Explicit: incidents.P1}}, incidents.Actor{Name: "@a", Source: "console"}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(6 * time.Minute) // past P1's 5 minutes
+	var wg sync.WaitGroup
+	sent := make([]int, 2)
+	for i, svc := range []*incidents.Service{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, _, err := svc.RemindDue(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			sent[i] = n
+		}()
+	}
+	wg.Wait()
+	reminders := 0
+	rs[0].Timeline(ctx, 1, func(ev incidents.Event) error {
+		if ev.Kind == incidents.EventReminder {
+			reminders++
+		}
+		return nil
+	})
+	if reminders != 1 || sent[0]+sent[1] != 1 {
+		t.Errorf("%d reminders on the timeline, %v sent, want one", reminders, sent)
+	}
+}
