@@ -151,10 +151,15 @@ func (b *Bot) replay(ctx context.Context) {
 		b.log.Error("slack inbox not read", "err", err)
 		return
 	}
-	if len(pending) > 0 {
-		b.log.Info("processing slack envelopes received before the restart", "count", len(pending))
+	b.queue(ctx, pending, "processing slack envelopes received before the restart")
+}
+
+// queue has stored envelopes done, each in its channel's order, saying so.
+func (b *Bot) queue(ctx context.Context, envs []incidents.Envelope, what string) {
+	if len(envs) > 0 {
+		b.log.Info(what, "count", len(envs))
 	}
-	for _, env := range pending {
+	for _, env := range envs {
 		b.submitInOrder(ctx, env.Channel, func(ctx context.Context) { b.process(ctx, env) })
 	}
 }
@@ -219,12 +224,7 @@ func (b *Bot) adoptOrphans(ctx context.Context, inbox incidents.SharedInbox) {
 			}
 			continue
 		}
-		if len(orphans) > 0 {
-			b.log.Info("doing slack envelopes a stopped replica acknowledged", "count", len(orphans))
-		}
-		for _, env := range orphans {
-			b.submitInOrder(ctx, env.Channel, func(ctx context.Context) { b.process(ctx, env) })
-		}
+		b.queue(ctx, orphans, "doing slack envelopes a stopped replica acknowledged")
 	}
 }
 
