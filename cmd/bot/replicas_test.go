@@ -14,11 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/pagerduty"
 	"github.com/sitrep-oncall/sitrep/internal/pgstore"
+	"github.com/sitrep-oncall/sitrep/internal/pgstore/pgtest"
 	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
 )
 
@@ -168,13 +167,8 @@ func TestReplicaKilledDuringAlertStorm(t *testing.T) {
 		get(t, "http://"+addr+"/healthz")
 		cmds, addrs = append(cmds, cmd), append(addrs, addr)
 	}
-	conn, err := pgx.Connect(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
 	var ownerA string // replica A's name among the replicas: host/pid/…
-	if err := conn.QueryRow(context.Background(), `SELECT owner FROM replicas WHERE owner LIKE '%/' || $1 || '/%'`, fmt.Sprint(cmds[0].Process.Pid)).Scan(&ownerA); err != nil {
+	if err := pgtest.QueryRow(context.Background(), url, `SELECT owner FROM replicas WHERE owner LIKE '%/' || $1 || '/%'`, []any{fmt.Sprint(cmds[0].Process.Pid)}, &ownerA); err != nil {
 		t.Fatalf("replica A is not among the replicas: %v", err)
 	}
 	var answered, notes sync.Map
@@ -265,8 +259,8 @@ func TestReplicaKilledDuringAlertStorm(t *testing.T) {
 	// The effects A had claimed and not finished: taken over by B, however long they then take.
 	held := func() int {
 		n := 0
-		conn.QueryRow(context.Background(), `SELECT count(*) FROM outbox_claims c WHERE c.owner = $1 AND EXISTS (
-			SELECT 1 FROM outbox o WHERE o.consumer = c.consumer AND o.incident = c.incident)`, ownerA).Scan(&n)
+		pgtest.QueryRow(context.Background(), url, `SELECT count(*) FROM outbox_claims c WHERE c.owner = $1 AND EXISTS (
+			SELECT 1 FROM outbox o WHERE o.consumer = c.consumer AND o.incident = c.incident)`, []any{ownerA}, &n)
 		return n
 	}
 	atKill := held()

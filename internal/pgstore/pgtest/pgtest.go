@@ -142,3 +142,14 @@ func (c *Cluster) NewDatabase(ctx context.Context) (string, error) {
 	}
 	return c.URL(name), nil
 }
+
+// QueryRow runs one query on the database at url and scans its row into
+// dest (tests that look at the database itself, outside the store).
+func QueryRow(ctx context.Context, url, query string, args []any, dest ...any) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return conn.QueryRow(ctx, query, args...).Scan(dest...)
+}
