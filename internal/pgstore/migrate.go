@@ -99,6 +99,10 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 			continue
 		}
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			// a migration waiting on a busy table gives up rather than queue every query behind it
+			if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '10s'`); err != nil {
+				return err
+			}
 			if _, err := tx.Exec(ctx, m.sql); err != nil {
 				return err
 			}

@@ -228,7 +228,12 @@ func (s *Store) FinishEffect(ctx context.Context, e incidents.Effect) error {
 				return err
 			}
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM outbox WHERE consumer = $1 AND incident = $2 AND seq = $3`, e.Consumer, e.Incident, seqText(e.Seq))
+		if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE consumer = $1 AND incident = $2 AND seq = $3`, e.Consumer, e.Incident, seqText(e.Seq)); err != nil {
+			return err
+		}
+		// the incident's last effect for this consumer: its claim goes too (claims do not pile up)
+		_, err := tx.Exec(ctx, `DELETE FROM outbox_claims c WHERE c.consumer = $1 AND c.incident = $2 AND c.owner = $3
+			AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.consumer = c.consumer AND o.incident = c.incident)`, e.Consumer, e.Incident, s.owner)
 		return err
 	})
 }
