@@ -133,6 +133,18 @@ func (s *Store) UpdateAll(ctx context.Context, ids []int64, change func([]*incid
 		if !wrote {
 			return errNoChange
 		}
+		for j, dup := range incs { // a merge: the alert memos go with the links
+			if !merged(events[j]) {
+				continue
+			}
+			for i, into := range incs {
+				if i != j && into.ID == dup.MergedInto {
+					if err := copyMemo(btx, dup.ID, into.ID); err != nil {
+						return err
+					}
+				}
+			}
+		}
 		return nil
 	})
 	s.track(err)
@@ -160,6 +172,33 @@ func takeable(tx *bolt.Tx, aliases, had []incidents.Link, ids []int64) []inciden
 		}
 	}
 	return out
+}
+
+func merged(events []incidents.Event) bool {
+	for _, ev := range events {
+		if ev.Kind == incidents.EventMerged {
+			return true
+		}
+	}
+	return false
+}
+
+// copyMemo gives incident to the memo entries of from that it lacks.
+func copyMemo(tx *bolt.Tx, from, to int64) error {
+	src, err := (&memo{tx: tx, id: from}).bucket(false)
+	if err != nil || src == nil {
+		return err
+	}
+	dst, err := (&memo{tx: tx, id: to}).bucket(true)
+	if err != nil {
+		return err
+	}
+	return src.ForEach(func(k, v []byte) error {
+		if dst.Get(k) != nil {
+			return nil
+		}
+		return dst.Put(k, v)
+	})
 }
 
 // before is what an incident's indexes held before a change.

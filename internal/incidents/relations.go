@@ -107,6 +107,9 @@ func Merge(dup, into *Incident, by Actor, at time.Time) ([]Event, []Event, error
 		moved = append(moved, l.System+" "+l.Ref)
 	}
 	dup.Aliases = nil
+	if len(moved) > 0 { // its alerts are the survivor's now (the store moves their memos with them)
+		into.Firing += dup.Firing
+	}
 	dup.MergedInto, dup.MergedAt = into.ID, at
 	into.Duplicates = append(into.Duplicates, dup.ID)
 

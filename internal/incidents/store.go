@@ -22,7 +22,9 @@ type Store interface {
 	// a link): it loads each of ids, calls change on them in that order and
 	// stores every one that got events, all in one transaction. change
 	// returns one event list per incident, in the order of ids; an error
-	// writes nothing.
+	// writes nothing. An incident merged into another of ids in the change
+	// (an EventMerged) gives that one its memo entries it lacks: the state of
+	// the alerts whose links moved with the merge.
 	UpdateAll(ctx context.Context, ids []int64, change func([]*Incident) ([][]Event, error)) ([]*Incident, [][]Event, error)
 	// Get returns incident id or an error matching ErrNotFound.
 	Get(ctx context.Context, id int64) (*Incident, error)

@@ -247,6 +247,15 @@ func (s *Store) UpdateAll(ctx context.Context, ids []int64, change func([]*incid
 				return err
 			}
 		}
+		for j, dup := range incs { // a merge: the alert memos go with the links
+			if !slices.ContainsFunc(events[j], func(ev incidents.Event) bool { return ev.Kind == incidents.EventMerged }) || !slices.Contains(ids, dup.MergedInto) {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO memos (incident, key, value) SELECT $2, key, value FROM memos WHERE incident = $1
+				ON CONFLICT (incident, key) DO NOTHING`, dup.ID, dup.MergedInto); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {

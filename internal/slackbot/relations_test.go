@@ -136,7 +136,11 @@ func TestMergeInSlack(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	firing, err := os.ReadFile("../../../shared/samples/alertmanager/zulip_firing_2_alerts.json")
+	firing, err := os.ReadFile("../../../shared/samples/alertmanager/alertmanager_bot_firing.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolved, err := os.ReadFile("../../../shared/samples/alertmanager/alertmanager_bot_resolved.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,10 +171,18 @@ func TestMergeInSlack(t *testing.T) {
 	if dup := e.incident(t, 2); dup.Open() || dup.MergedInto != 1 {
 		t.Fatalf("duplicate %+v", dup)
 	}
-	notify(firing) // the same group again: it lands on the survivor now
-	if got := e.kinds(t, 1, incidents.EventAlert); len(got) == 0 {
-		t.Error("the merged group's next notification did not land on the survivor")
+	notify(resolved) // the group resolves: on the survivor now, which knew its alerts (their state moved with the merge)
+	if got := e.kinds(t, 1, incidents.EventAlertsResolved); len(got) != 1 {
+		t.Error("the merged group's resolution did not reach the survivor as its all-clear")
 	}
+	e.wait(t, "the all-clear in the survivor's room", func(v *slacktest.View) bool {
+		for _, m := range v.Messages(survivor.ID) {
+			if strings.Contains(m.Text, "Every alert of INC-1 has resolved") {
+				return true
+			}
+		}
+		return false
+	})
 	if after := len(e.kinds(t, 2, incidents.EventAlert)); after != alertsBefore {
 		t.Errorf("the duplicate took %d more alerts", after-alertsBefore)
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,6 +140,11 @@ func updateAll(t *testing.T, s incidents.Store) {
 		t.Fatal(err)
 	}
 	declare(t, s, "survivor", incidents.P2, t0)
+	if _, err := s.Apply(ctx, incidents.Write{ID: 1, Change: func(inc *incidents.Incident, m incidents.Memo) ([]incidents.Event, error) {
+		return inc.ObserveAlert(incidents.Alert{Name: "HighErrorRate", Status: "firing", Fingerprint: "fp1", StartsAt: t0}, m, am, t0)
+	}}); err != nil {
+		t.Fatal(err)
+	}
 	n1, n2 := count(t, s, 1), count(t, s, 2)
 	merge := func(fail error) error {
 		_, _, err := s.UpdateAll(ctx, []int64{1, 2}, func(incs []*incidents.Incident) ([][]incidents.Event, error) {
@@ -162,6 +168,18 @@ func updateAll(t *testing.T, s incidents.Store) {
 	}
 	if id, err := s.ByLink(ctx, "alertmanager", "G1"); err != nil || id != 2 {
 		t.Errorf("the merged group → %d %v, want the survivor", id, err)
+	}
+	// the group's alert state went with it: its resolution is the survivor's all-clear
+	if inc, _ := s.Get(ctx, 2); inc.AlertsFiring() != 1 {
+		t.Errorf("the survivor counts %d alerts firing, want the duplicate's 1", inc.AlertsFiring())
+	}
+	var state string
+	res, err := s.Apply(ctx, incidents.Write{ID: 2, Change: func(inc *incidents.Incident, m incidents.Memo) ([]incidents.Event, error) {
+		state = m.Get("alert/fp1")
+		return inc.ObserveAlert(incidents.Alert{Name: "HighErrorRate", Status: "resolved", Fingerprint: "fp1", StartsAt: t0}, m, am, t0)
+	}})
+	if err != nil || !strings.HasPrefix(state, "firing@") || res.Incident.AlertsFiring() != 0 {
+		t.Errorf("the survivor's memo of the merged alert: %q, firing %d, %v", state, res.Incident.AlertsFiring(), err)
 	}
 	if _, _, err := s.UpdateAll(ctx, []int64{2, 2}, nil); incidents.ErrorMessage(err) == "" {
 		t.Errorf("an incident twice: %v", err)
