@@ -222,6 +222,11 @@ func renderKey(blocks []slack.Block, fallback string) string {
 // the channel rather than made twice.
 func (r *rooms) open(ctx context.Context, inc *incidents.Incident, e *incidents.Effect, save func() error) error {
 	b, p := r.b, e.Progress
+	if inc.Channel != "" && len(p) == 0 {
+		// Bound already by another effect this one never took part in (a
+		// replica's start-up reconcile that raced the binding): nothing to do.
+		return nil
+	}
 	if inc.Channel == "" {
 		channel, name := p["channel"], p["name"]
 		if channel == "" {
