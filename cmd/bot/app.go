@@ -78,11 +78,12 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 	if err != nil {
 		return nil, err
 	}
-	a = &app{cfg: cfg, log: log, store: store}
+	self := &app{cfg: cfg, log: log, store: store}
+	a = self
 	defer func() {
-		if err != nil {
-			if a.spool != nil {
-				a.spool.Close()
+		if err != nil { // (a is nil by now: the returned one)
+			if self.spool != nil {
+				self.spool.Close()
 			}
 			store.Close()
 		}
