@@ -193,7 +193,7 @@ func (r *Runner) Start(ctx context.Context) error {
 			if c, ok := r.cfg.Outbox.(incidents.Claimer); ok {
 				// Claimed as soon as it is seen — a dead replica's work changes
 				// hands now, even while every worker is busy — and run when one is free.
-				if held, err := c.Claim(ctx, r.cfg.Consumer, id); err != nil || !held {
+				if _, held, err := c.Claim(ctx, r.cfg.Consumer, id); err != nil || !held {
 					continue
 				}
 			}
@@ -262,12 +262,20 @@ const claimRetry = 2 * time.Second
 // this process holds the incident's claim, when the outbox is shared.
 func (r *Runner) run(stop, work context.Context, group []incidents.Effect) {
 	if c, ok := r.cfg.Outbox.(incidents.Claimer); ok && len(group) > 0 {
-		held, err := c.Claim(work, r.cfg.Consumer, group[0].Incident)
+		fresh, held, err := c.Claim(work, r.cfg.Consumer, group[0].Incident)
 		if err != nil || !held {
 			if err != nil {
 				r.cfg.Logger.Warn("effects not claimed; retrying", "consumer", r.cfg.Consumer, "incident", incidents.FormatID(group[0].Incident), "err", err)
 			}
 			r.holdBack(group[0].Incident, claimRetry)
+			return
+		}
+		group = fresh // as they are now: the previous holder may have done some
+		if len(group) == 0 {
+			return
+		}
+		if nb := group[0].NotBefore; nb.After(time.Now()) {
+			r.holdBack(group[0].Incident, time.Until(nb)) // a retry its previous holder scheduled
 			return
 		}
 	}

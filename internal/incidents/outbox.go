@@ -78,8 +78,11 @@ type Outbox interface {
 // time, the one holding the claim. A runner claims an incident before
 // running its effects and skips it when another live process holds it; the
 // store refuses a save or finish from a process whose claim was taken over.
+// Claim returns the incident's effects as they are once claimed: the runner
+// runs those, never a list read before (the previous holder may have done
+// some of it meanwhile).
 type Claimer interface {
-	Claim(ctx context.Context, consumer string, incident int64) (bool, error)
+	Claim(ctx context.Context, consumer string, incident int64) ([]Effect, bool, error)
 }
 
 // Envelope is one request a chat platform delivered (a slash command, a

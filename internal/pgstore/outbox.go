@@ -123,14 +123,19 @@ func (s *Store) listen(ctx context.Context) {
 // Pending returns consumer's effects by incident, then seq, leaving out the
 // incidents another live Sitrep has claimed.
 func (s *Store) Pending(ctx context.Context, consumer string) ([]incidents.Effect, error) {
+	return s.pending(ctx, consumer, 0)
+}
+
+// pending is Pending, of one incident when incident is not 0.
+func (s *Store) pending(ctx context.Context, consumer string, incident int64) ([]incidents.Effect, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT o.incident, o.seq, o.record, e.record
 		FROM outbox o
 		LEFT JOIN events e ON e.incident = o.incident AND o.seq < $3 AND e.seq = o.seq::numeric
-		WHERE o.consumer = $1 AND NOT EXISTS (
+		WHERE o.consumer = $1 AND ($4 = 0 OR o.incident = $4) AND NOT EXISTS (
 			SELECT 1 FROM outbox_claims c JOIN replicas r ON r.owner = c.owner
 			WHERE c.consumer = o.consumer AND c.incident = o.incident AND c.owner <> $2 AND r.until > now())
-		ORDER BY o.incident, o.seq`, consumer, s.owner, seqText(incidents.AdapterSeq))
+		ORDER BY o.incident, o.seq`, consumer, s.owner, seqText(incidents.AdapterSeq), incident)
 	if err != nil {
 		return nil, err
 	}
@@ -165,10 +170,20 @@ func (s *Store) Pending(ctx context.Context, consumer string) ([]incidents.Effec
 	return out, rows.Err()
 }
 
-// Claim makes this Sitrep the one working consumer's effects of incident:
-// it already is, or no live Sitrep is (a new claim, or a take-over, which
-// raises the fencing epoch).
-func (s *Store) Claim(ctx context.Context, consumer string, incident int64) (bool, error) {
+// Claim makes this Sitrep the one working consumer's effects of incident —
+// it already is, or no live Sitrep is (a new claim, or a take-over) — and
+// returns the incident's effects as they are now that it holds them: what
+// was read before may have been done meanwhile by the one that held them.
+func (s *Store) Claim(ctx context.Context, consumer string, incident int64) ([]incidents.Effect, bool, error) {
+	held, err := s.claim(ctx, consumer, incident)
+	if err != nil || !held {
+		return nil, held, err
+	}
+	effects, err := s.pending(ctx, consumer, incident)
+	return effects, err == nil, err
+}
+
+func (s *Store) claim(ctx context.Context, consumer string, incident int64) (bool, error) {
 	if !s.alive() {
 		return false, nil // its own lease lapsed: the others may be doing this now
 	}

@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -45,13 +46,13 @@ func TestClaimsAreExclusiveAndFenced(t *testing.T) {
 	if err := a.Create(ctx, inc, events); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := a.Claim(ctx, "header", 1); !ok || err != nil {
+	if _, ok, err := a.Claim(ctx, "header", 1); !ok || err != nil {
 		t.Fatalf("a: %v %v", ok, err)
 	}
-	if ok, _ := a.Claim(ctx, "header", 1); !ok {
+	if _, ok, _ := a.Claim(ctx, "header", 1); !ok {
 		t.Error("a lost its own claim")
 	}
-	if ok, err := b.Claim(ctx, "header", 1); ok || err != nil {
+	if _, ok, err := b.Claim(ctx, "header", 1); ok || err != nil {
 		t.Errorf("b took a live claim: %v %v", ok, err)
 	}
 	if p, _ := b.Pending(ctx, "header"); len(p) != 0 {
@@ -70,7 +71,7 @@ func TestClaimsAreExclusiveAndFenced(t *testing.T) {
 	if _, err := conn.Exec(ctx, `UPDATE replicas SET until = now() - interval '1 second' WHERE owner = $1`, a.Owner()); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := b.Claim(ctx, "header", 1); !ok || err != nil {
+	if _, ok, err := b.Claim(ctx, "header", 1); !ok || err != nil {
 		t.Fatalf("b did not take over a lapsed claim: %v %v", ok, err)
 	}
 	if err := a.SaveEffect(ctx, pending[0]); !errors.Is(err, pgstore.ErrNotClaimed) {
@@ -81,7 +82,7 @@ func TestClaimsAreExclusiveAndFenced(t *testing.T) {
 	}
 	// b leaves cleanly: c takes over at once
 	b.Close()
-	if ok, err := c.Claim(ctx, "header", 1); !ok || err != nil {
+	if _, ok, err := c.Claim(ctx, "header", 1); !ok || err != nil {
 		t.Errorf("c after b left: %v %v", ok, err)
 	}
 	if err := c.FinishEffect(ctx, pending[0]); err != nil {
@@ -98,6 +99,7 @@ func TestTwoReplicasRunEachEffectOnce(t *testing.T) {
 	var mu sync.Mutex
 	ran := map[[2]int64]int{}
 	by := map[string]int{}
+	who := map[[2]int64][]string{}
 	quiet := slog.New(slog.DiscardHandler)
 	start := func(s *pgstore.Store, slow bool) func() {
 		rctx, cancel := context.WithCancel(ctx)
@@ -108,6 +110,7 @@ func TestTwoReplicasRunEachEffectOnce(t *testing.T) {
 				}
 				mu.Lock()
 				ran[[2]int64{e.Incident, int64(e.Seq)}]++
+				who[[2]int64{e.Incident, int64(e.Seq)}] = append(who[[2]int64{e.Incident, int64(e.Seq)}], s.Owner()+fmt.Sprintf(" attempt %d at %s", e.Attempts, time.Now().Format("05.000")))
 				by[s.Owner()]++
 				mu.Unlock()
 				return nil
@@ -156,7 +159,7 @@ func TestTwoReplicasRunEachEffectOnce(t *testing.T) {
 	defer mu.Unlock()
 	for k, c := range ran {
 		if c != 1 {
-			t.Errorf("effect %v ran %d times", k, c)
+			t.Errorf("effect %v ran %d times: %v", k, c, who[k])
 		}
 	}
 	t.Logf("work shared: %v", by)
@@ -200,5 +203,34 @@ func TestRemindersFireOnceAcrossReplicas(t *testing.T) {
 	})
 	if reminders != 1 || sent[0]+sent[1] != 1 {
 		t.Errorf("%d reminders on the timeline, %v sent, want one", reminders, sent)
+	}
+}
+
+// TestAClaimReturnsWhatIsLeft: a replica that read an incident's effects
+// before another did them gets, when it then claims the incident, only what
+// is left — never the list it read before (the effect would run twice).
+func TestAClaimReturnsWhatIsLeft(t *testing.T) {
+	ctx := context.Background()
+	rs, _ := replicas(t, 2)
+	a, b := rs[0], rs[1]
+	inc, events, _ := incidents.Declare(incidents.Declaration{Title: "x"}, incidents.Actor{Name: "@a", Source: "console"}, time.Now())
+	a.Create(ctx, inc, events)
+	a.Update(ctx, 1, func(inc *incidents.Incident) ([]incidents.Event, error) {
+		return inc.ChangeStatus(incidents.Identified, "found", incidents.Actor{Name: "@a", Source: "console"}, time.Now())
+	})
+	stale, _ := b.Pending(ctx, "echo") // b reads first
+	if len(stale) != 1 {
+		t.Fatalf("pending %+v", stale)
+	}
+	fresh, held, err := a.Claim(ctx, "echo", 1) // a claims, does it, finishes (its claim goes with the last effect)
+	if !held || err != nil || len(fresh) != 1 {
+		t.Fatalf("a: %v %v %+v", held, err, fresh)
+	}
+	if err := a.FinishEffect(ctx, fresh[0]); err != nil {
+		t.Fatal(err)
+	}
+	left, held, err := b.Claim(ctx, "echo", 1) // b, with its stale list, claims now
+	if err != nil || !held || len(left) != 0 {
+		t.Errorf("b's claim: %v %v, %d effects left (want none: a did it)", held, err, len(left))
 	}
 }

@@ -89,6 +89,13 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	var id [6]byte
 	rand.Read(id[:])
 	s := &Store{pool: pool, subs: opt.Subscriptions, owner: fmt.Sprintf("%s/%d/%x", host, os.Getpid(), id), outboxCh: make(chan struct{})}
+	// Alive from the start: the first heartbeat is stored before Open returns.
+	if _, err := pool.Exec(ctx, `INSERT INTO replicas (owner, until) VALUES ($1, now() + $2::interval)
+		ON CONFLICT (owner) DO UPDATE SET until = EXCLUDED.until`, s.owner, Lease.String()); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("PostgreSQL: join the replicas: %w", err)
+	}
+	s.lastBeat.Store(time.Now().UnixNano())
 	bg, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.done.Add(2)
