@@ -57,6 +57,9 @@ var perMinute = map[string]float64{
 	"chat.postMessage":       600, // workspace-wide; the per-channel limit below is the one that bites
 }
 
+// tierMargin is the share of a tier the sender uses.
+const tierMargin = 0.9
+
 // postPerChannel is chat.postMessage's limit in one channel.
 const postPerChannel = 60 // per minute
 
@@ -285,9 +288,12 @@ func (s *Sender) limiter(key string, perMin float64) *rate.Limiter {
 	l := s.limits[key]
 	if l == nil {
 		// Slack tolerates short bursts; half of what the test server allows
-		// (a tenth of a minute's calls) stays well inside them.
+		// (a tenth of a minute's calls) stays well inside them. The rate keeps
+		// a tenth below the tier: calls that arrive at Slack closer together
+		// than they left (a slow moment here, a fast one on the way) use up
+		// the tier's slack, and the margin wins it back within ten calls.
 		burst := max(1, int(perMin/20))
-		l = rate.NewLimiter(rate.Limit(perMin*s.scale/60), burst)
+		l = rate.NewLimiter(rate.Limit(perMin*s.scale/60*tierMargin), burst)
 		s.limits[key] = l
 	}
 	return l
