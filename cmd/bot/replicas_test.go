@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -110,6 +111,10 @@ func TestTwoReplicasOnePostgreSQL(t *testing.T) {
 			t.Errorf("%d inc- channels for %d declares", len(rooms), n)
 		}
 	})
+	// A clean stop lets the effects under way finish (each room is bound just
+	// after its pin), then the database is read.
+	b.Process.Signal(os.Interrupt)
+	b.Wait()
 	store, err := pgstore.Open(ctx, url, pgstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +136,6 @@ func TestTwoReplicasOnePostgreSQL(t *testing.T) {
 			t.Errorf("%s: channel %q, %d war_room_opened", inc.Key(), inc.Channel, opened)
 		}
 	}
-	_ = b
 }
 
 // TestReplicaKilledDuringAlertStorm: two built binaries on one PostgreSQL
