@@ -7,19 +7,28 @@
 # Kubernetes: a wrapper module requiring k8s.io/kubernetes, with a replace to
 # the matching published version of every staging module it requires at
 # v0.0.0. etcd: a wrapper main around go.etcd.io/etcd/server/v3/etcdmain.
+# kwok (sigs.k8s.io/kwok): simulated nodes that make pods Running and Ready
+# without a kubelet, for the release tests.
 set -euo pipefail
 K8S=${K8S_VERSION:-v1.34.4}
 STAGING=${K8S_STAGING_VERSION:-v0.${K8S#v1.}}
 ETCD=${ETCD_VERSION:-v3.6.16}
+KWOK=${KWOK_VERSION:-v0.8.0}
 out=${SITREP_K8S_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/sitrep/k8s/$K8S-etcd-$ETCD}
+mkdir -p "$out"
+export GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0
+if [ ! -x "$out/kwok-$KWOK" ]; then
+  echo "k8s-binaries: building kwok $KWOK (minutes, once)" >&2
+  GOBIN="$out/.kwok" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK"
+  mv "$out/.kwok/kwok" "$out/kwok-$KWOK" && rmdir "$out/.kwok"
+fi
+ln -sfn "kwok-$KWOK" "$out/kwok"
 if [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/etcd" ]; then
   echo "$out"
   exit 0
 fi
-mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-export GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0
 
 mkdir "$work/k8s" && cd "$work/k8s"
 go mod init sitrep.local/k8sbuild >/dev/null 2>&1

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/releases"
 	"github.com/sitrep-oncall/sitrep/internal/storetest"
 )
 
@@ -37,6 +38,18 @@ func TestDurableContract(t *testing.T) {
 // TestImportContract: what a copy into a bbolt file keeps.
 func TestImportContract(t *testing.T) {
 	storetest.RunImport(t, func(t *testing.T) storetest.Importing {
+		s, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// TestReleasesContract runs the releases.Store contract against a bbolt file.
+func TestReleasesContract(t *testing.T) {
+	storetest.RunReleases(t, func(t *testing.T) releases.Store {
 		s, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
 		if err != nil {
 			t.Fatal(err)

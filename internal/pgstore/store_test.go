@@ -12,6 +12,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/pgstore"
 	"github.com/sitrep-oncall/sitrep/internal/pgstore/pgtest"
+	"github.com/sitrep-oncall/sitrep/internal/releases"
 	"github.com/sitrep-oncall/sitrep/internal/storetest"
 )
 
@@ -185,4 +186,9 @@ func TestAChangedCadenceRefilesTheDueIndex(t *testing.T) {
 // TestImportContract: what a copy into PostgreSQL keeps.
 func TestImportContract(t *testing.T) {
 	storetest.RunImport(t, func(t *testing.T) storetest.Importing { return open(t) })
+}
+
+// TestReleasesContract runs the releases.Store contract against PostgreSQL.
+func TestReleasesContract(t *testing.T) {
+	storetest.RunReleases(t, func(t *testing.T) releases.Store { return open(t) })
 }

@@ -100,3 +100,28 @@ type Change struct {
 	// number, so the confirmed undo goes exactly where the preview said.
 	Revision int64
 }
+
+// Releaser is the Cluster's side of releases (kube.set_image,
+// kube.wait_rollout, kube.weight, and which blue-green colour is live).
+type Releaser interface {
+	// SetImage sets one container's image (the only one when container is
+	// empty), as kubectl set image does.
+	SetImage(ctx context.Context, namespace, deployment, container, image string, a Apply) (Change, error)
+	// Weight gives the canary percent of the replicas the two Deployments
+	// have together, and the stable one the rest: a Service selecting both
+	// sends them traffic in that share.
+	Weight(ctx context.Context, namespace, canary, stable string, percent int, a Apply) (Change, error)
+	// Rollout is where the Deployment's rollout is, as kubectl rollout
+	// status reads it from its status and conditions.
+	Rollout(ctx context.Context, namespace, deployment string) (RolloutState, error)
+	// Selector is a Service's selector.
+	Selector(ctx context.Context, namespace, service string) (map[string]string, error)
+}
+
+// RolloutState is a Deployment's rollout progress.
+type RolloutState struct {
+	Done    bool   // every replica updated and available
+	Failed  string // the controller gave up (ProgressDeadlineExceeded), and why
+	Summary string // "3 of 4 updated replicas available"
+	Images  []string
+}

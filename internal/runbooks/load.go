@@ -52,6 +52,10 @@ func (ps Problems) Error() string {
 type Options struct {
 	// Namespaces, when set, are the only ones a runbook may target.
 	Namespaces []string
+	// Release: the files are release procedures (LoadProcedures): they
+	// need a strategy and rollback steps, match nothing, and may use the
+	// release kinds.
+	Release bool
 }
 
 // Set is the loaded runbooks, by name.
@@ -192,10 +196,15 @@ func Parse(file string, data []byte, opt Options) (*Runbook, Problems) {
 		ps = yamlProblems(file, err) // the rest is decoded: check it too
 	}
 	rb.File = file
-	steps := stepNodes(&root)
+	steps := stepNodes(&root, "steps")
 	for i := range rb.Steps {
 		if i < len(steps) {
 			rb.Steps[i].Line = steps[i].Line
+		}
+	}
+	for i, n := range stepNodes(&root, "rollback") {
+		if i < len(rb.Rollback) {
+			rb.Rollback[i].Line = n.Line
 		}
 	}
 	// A field whose value had the wrong type was left empty by the decoder:
@@ -333,12 +342,12 @@ func plainType(msg string) string {
 	return fmt.Sprintf("%s where %s is expected", what, want)
 }
 
-// stepNodes finds each item under the top-level "steps" key.
-func stepNodes(root *yaml.Node) []*yaml.Node {
+// stepNodes finds each item under a top-level key ("steps", "rollback").
+func stepNodes(root *yaml.Node, key string) []*yaml.Node {
 	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
 		return nil
 	}
-	if steps := mapValue(root.Content[0], "steps"); steps != nil {
+	if steps := mapValue(root.Content[0], key); steps != nil {
 		return steps.Content
 	}
 	return nil
@@ -368,14 +377,18 @@ func validate(rb *Runbook, opt Options, place func(step, line, col int) (int, in
 		add(top("title"), "a runbook needs a title")
 	}
 	if len(rb.Steps) == 0 {
-		add(top("steps"), "a runbook needs steps")
+		add(top("steps"), "a %s needs steps", map[bool]string{false: "runbook", true: "release procedure"}[opt.Release])
 	}
 	if rb.URL != "" && !WebLink(rb.URL) {
 		add(top("url"), "url %q: give an http(s) address, like https://wiki.example.com/runbooks/%s", rb.URL, rb.Name)
 	}
-	if len(rb.Match.Alerts)+len(rb.Match.Labels)+len(rb.Match.Keywords) == 0 {
+	switch empty := len(rb.Match.Alerts)+len(rb.Match.Labels)+len(rb.Match.Keywords) == 0; {
+	case empty && !opt.Release:
 		add(top("match"), "match is empty: give alerts, labels or keywords, or nothing will ever offer this runbook")
+	case !empty && opt.Release:
+		add(top("match"), "a release procedure matches no incident: it is started by release start")
 	}
+	validateRelease(rb, opt, top, add)
 	allowed := map[string]bool{}
 	for _, ns := range opt.Namespaces {
 		allowed[ns] = true
@@ -383,8 +396,13 @@ func validate(rb *Runbook, opt Options, place func(step, line, col int) (int, in
 	if ns := rb.Params["namespace"]; ns != "" && len(allowed) > 0 && !allowed[ns] {
 		add(top("params", "namespace"), "params.namespace %q is outside the allowed namespaces (%s)", ns, strings.Join(opt.Namespaces, ", "))
 	}
-	for i := range rb.Steps {
-		s := &rb.Steps[i]
+	all := append(slices.Clone(rb.Steps), rb.Rollback...)
+	defer func() { // the defaults validation filled in (namespace, range) are kept
+		copy(rb.Steps, all)
+		copy(rb.Rollback, all[len(rb.Steps):])
+	}()
+	for i := range all {
+		s := &all[i]
 		line := s.Line
 		if strings.TrimSpace(s.Name) == "" {
 			add(line, "step %d needs a name", i+1)
@@ -398,7 +416,7 @@ func validate(rb *Runbook, opt Options, place func(step, line, col int) (int, in
 			add(line, "step %q: unknown kind %q", s.Name, s.Kind)
 		}
 		for _, p := range s.Placeholders() {
-			if _, ok := rb.Params[p]; !ok && !knownParams[p] {
+			if _, ok := rb.Params[p]; !ok && !knownParams[p] && !(opt.Release && releaseParams[p]) {
 				add(line, "step %q uses {{%s}}, which is not a parameter: add it under params", s.Name, p)
 			}
 		}
@@ -408,10 +426,15 @@ func validate(rb *Runbook, opt Options, place func(step, line, col int) (int, in
 		if ns := s.Namespace; ns != "" && !strings.Contains(ns, "{{") && len(allowed) > 0 && !allowed[ns] {
 			add(line, "step %q targets namespace %q, outside the allowed namespaces (%s)", s.Name, ns, strings.Join(opt.Namespaces, ", "))
 		}
-		validateStep(s, func(format string, args ...any) { add(line, "step %q: "+format, append([]any{s.Name}, args...)...) })
+		stepProblem := func(format string, args ...any) { add(line, "step %q: "+format, append([]any{s.Name}, args...)...) }
+		validateStep(s, stepProblem)
+		validateReleaseStep(s, stepProblem)
 		if s.Kind == PromQL || s.Kind == PromQLRange {
 			for _, e := range promqlErrors(s.Query) {
-				l, c := place(i, e.line, e.col)
+				l, c := line, 0
+				if i < len(rb.Steps) { // a rollback step's error is at its step's line
+					l, c = place(i, e.line, e.col)
+				}
 				ps = append(ps, Problem{File: rb.File, Line: cmp.Or(l, line), Col: c, Msg: fmt.Sprintf("step %q: bad PromQL: %s", s.Name, e.msg)})
 			}
 		}

@@ -34,7 +34,26 @@ func (r *Runner) read(ctx context.Context, s Step) Result {
 		if err != nil {
 			return failed(err)
 		}
-		return promTable(s, samples)
+		res := promTable(s, samples)
+		if s.Gate && res.Mark != "✅" { // no data is no pass: up{job="…-green"} matching nothing is not up
+			res.Outcome, res.Summary = Failed, "the gate has not passed: "+res.Summary
+		}
+		return res
+	case WaitRollout:
+		rel, ok := r.cluster.(Releaser)
+		if !ok {
+			return failed(fmt.Errorf("this cluster client cannot read rollouts"))
+		}
+		st, err := rel.Rollout(ctx, s.Namespace, s.Deployment)
+		switch {
+		case err != nil:
+			return failed(err)
+		case st.Failed != "":
+			return Result{Outcome: Failed, Summary: st.Failed}
+		case st.Done:
+			return Result{Outcome: OK, Summary: fmt.Sprintf("%s/%s %s (%s)", s.Namespace, s.Deployment, st.Summary, strings.Join(st.Images, ", "))}
+		}
+		return Result{Outcome: Waiting, Summary: fmt.Sprintf("%s/%s: %s", s.Namespace, s.Deployment, st.Summary)}
 	case PromQLRange:
 		d, _ := parseRange(s.Range)
 		end := r.now()
@@ -260,7 +279,7 @@ func promTable(s Step, samples []Sample) Result {
 		}
 		summary = fmt.Sprintf("%s %s (warning %s %s, critical %s %s)", worst, summary, cmp, formatValue(t.Warning, s.Unit), cmp, formatValue(t.Critical, s.Unit))
 	}
-	return Result{Outcome: OK, Summary: summary, Lines: lines}
+	return Result{Outcome: OK, Summary: summary, Lines: lines, Mark: worst}
 }
 
 func rank(mark string) int { return map[string]int{"✅": 1, "⚠️": 2, "🔴": 3}[mark] }
@@ -288,3 +307,7 @@ func labelString(l map[string]string) string {
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
 }
+
+// FormatValue writes a query's value in its unit (ratio as a percentage,
+// seconds as milliseconds), as steps show it.
+func FormatValue(v float64, unit string) string { return formatValue(v, unit) }

@@ -26,6 +26,14 @@ type Runbook struct {
 	FromAlert []string `yaml:"from_alert"`
 	Steps     []Step   `yaml:"steps"`
 
+	// A release procedure (releases/*.yaml, loaded with Options.Release)
+	// also has these; a runbook may not.
+	Strategy  string     `yaml:"strategy"`  // blue-green, canary or rolling
+	Signoffs  []string   `yaml:"signoffs"`  // roles that must all sign before any step changes the cluster
+	Checklist []string   `yaml:"checklist"` // staging validation, ticked by people
+	Watch     *WatchSpec `yaml:"watch"`     // what to watch after a step marked watch
+	Rollback  []Step     `yaml:"rollback"`  // the way back, offered first on the incident a breach declares
+
 	File string `yaml:"-"` // where it was loaded from
 }
 
@@ -60,6 +68,12 @@ type Step struct {
 	Tail       int               `yaml:"tail"`     // kube.logs: lines; kube.events: events
 	Previous   bool              `yaml:"previous"` // kube.logs: the previous container
 	Contains   string            `yaml:"contains"` // kube.logs: keep lines containing this
+	Image      string            `yaml:"image"`    // kube.set_image: the image to set
+	Stable     string            `yaml:"stable"`   // kube.weight: the stable Deployment beside the canary
+	Percent    *int              `yaml:"percent"`  // kube.weight: the canary's share of the replicas
+	Timeout    string            `yaml:"timeout"`  // kube.wait_rollout: how long the rollout may take (10m)
+	Gate       bool              `yaml:"gate"`     // promql: must pass (✅) before the next step runs
+	WatchAfter bool              `yaml:"watch"`    // releases: start watching the SLIs once this step is done
 
 	Line int `yaml:"-"` // the step's line in its file
 }
@@ -109,15 +123,19 @@ const (
 	Undo           Kind = "kube.undo"
 	Switch         Kind = "kube.switch"
 	Manual         Kind = "manual"
+	SetImage       Kind = "kube.set_image"
+	WaitRollout    Kind = "kube.wait_rollout"
+	Weight         Kind = "kube.weight"
 )
 
 var kinds = map[Kind]bool{PromQL: true, PromQLRange: true, RolloutHistory: true, Events: true, PodStatus: true,
-	Logs: true, Restart: true, Scale: true, Undo: true, Switch: true, Manual: true}
+	Logs: true, Restart: true, Scale: true, Undo: true, Switch: true, Manual: true,
+	SetImage: true, WaitRollout: true, Weight: true}
 
 // Destructive reports whether a step changes the cluster (and so needs a
 // permitted user, an allowed namespace, a dry run and a confirmation).
 func (k Kind) Destructive() bool {
-	return k == Restart || k == Scale || k == Undo || k == Switch
+	return k == Restart || k == Scale || k == Undo || k == Switch || k == SetImage || k == Weight
 }
 
 // Kube reports whether a step talks to Kubernetes.
@@ -143,7 +161,7 @@ func Expand(s string, params map[string]string) (string, []string) {
 // Placeholders lists the parameters a step uses.
 func (s *Step) Placeholders() []string {
 	seen := map[string]bool{}
-	for _, f := range []string{s.Query, s.Namespace, s.Deployment, s.Service, s.Pod, s.Container, s.Contains, s.Text} {
+	for _, f := range []string{s.Query, s.Namespace, s.Deployment, s.Service, s.Pod, s.Container, s.Contains, s.Text, s.Image, s.Stable} {
 		for _, m := range placeholder.FindAllStringSubmatch(f, -1) {
 			seen[m[1]] = true
 		}

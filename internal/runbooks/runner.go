@@ -69,6 +69,26 @@ type Request struct {
 	Replicas int    // kube.scale: the count chosen at click time (0: the runbook's)
 	Revision int64  // kube.undo: the revision chosen at click time (0: the runbook's)
 	Confirm  string // the token of the dry run being confirmed
+	// Params, when set, are the parameters the step runs with, over the
+	// runbook's own, instead of any from an incident: a release's service,
+	// version and colours.
+	Params map[string]string
+	// Subject is what the step runs for when it is not an incident
+	// ("REL-3"): its confirmation is bound to it.
+	Subject string
+	// Rollback: Step counts the runbook's rollback steps, not its steps.
+	Rollback bool
+}
+
+// steps are the list a request's Step counts in.
+func (req Request) steps() []Step {
+	if req.Runbook == nil {
+		return nil
+	}
+	if req.Rollback {
+		return req.Runbook.Rollback
+	}
+	return req.Runbook.Steps
 }
 
 // Outcome says how a run ended.
@@ -82,6 +102,7 @@ const (
 	Refused   Outcome = "refused"   // a guardrail said no
 	Failed    Outcome = "failed"    // the cluster or Prometheus said no
 	Confirmed Outcome = "confirmed" // acted after its dry run
+	Waiting   Outcome = "waiting"   // a rollout still in progress: read again later
 )
 
 // Result is what a step produced.
@@ -98,6 +119,7 @@ type Result struct {
 	Revisions []Revision
 	Params    map[string]string
 	Duration  time.Duration
+	Mark      string // a judged query's worst value: ✅, ⚠️ or 🔴
 }
 
 // Params are a step's parameters for an incident: the runbook's defaults,
@@ -144,11 +166,19 @@ func (r *Runner) Run(ctx context.Context, req Request) Result {
 
 func (r *Runner) run(ctx context.Context, req Request) Result {
 	rb := req.Runbook
-	if rb == nil || req.Step < 1 || req.Step > len(rb.Steps) {
+	steps := req.steps()
+	if rb == nil || req.Step < 1 || req.Step > len(steps) {
 		return Result{Outcome: Refused, Summary: "no such step"}
 	}
-	step := rb.Steps[req.Step-1]
+	step := steps[req.Step-1]
 	params := params(rb, req.Incident, step.Kind.Destructive())
+	if req.Params != nil {
+		params = maps.Clone(rb.Params)
+		if params == nil {
+			params = map[string]string{}
+		}
+		maps.Copy(params, req.Params)
+	}
 	expand := func(s string) (string, error) {
 		out, missing := Expand(s, params)
 		if len(missing) > 0 {
@@ -178,7 +208,7 @@ func (r *Runner) run(ctx context.Context, req Request) Result {
 
 func expandStep(s Step, expand func(string) (string, error)) (Step, error) {
 	var err error
-	for _, f := range []*string{&s.Query, &s.Namespace, &s.Deployment, &s.Service, &s.Pod, &s.Container, &s.Contains, &s.Text} {
+	for _, f := range []*string{&s.Query, &s.Namespace, &s.Deployment, &s.Service, &s.Pod, &s.Container, &s.Contains, &s.Text, &s.Image, &s.Stable} {
 		if *f == "" || err != nil {
 			continue
 		}
@@ -196,9 +226,9 @@ func expandStep(s Step, expand func(string) (string, error)) (Step, error) {
 	return s, err
 }
 
-// allowed reports whether actor may run destructive steps: named among the
+// Allowed reports whether actor may run destructive steps: named among the
 // operators, or a member of an operator user group.
-func (g Guardrails) allowed(ctx context.Context, actor incidents.Actor) bool {
+func (g Guardrails) Allowed(ctx context.Context, actor incidents.Actor) bool {
 	id := strings.TrimSuffix(strings.TrimPrefix(actor.Name, "<@"), ">")
 	id, _, _ = strings.Cut(id, "|")
 	for _, op := range g.Operators {
@@ -231,13 +261,16 @@ func (r *Runner) ResolveGroupsWith(members func(ctx context.Context, group strin
 // confirmation, then — with the confirmation — the change, once.
 func (r *Runner) act(ctx context.Context, req Request, s Step, params map[string]string) Result {
 	object := "deployment " + s.Namespace + "/" + s.Deployment
-	if s.Kind == Switch {
+	switch s.Kind {
+	case Switch:
 		object = "service " + s.Namespace + "/" + s.Service
+	case Weight:
+		object = "deployments " + s.Namespace + "/" + s.Deployment + " and " + s.Stable
 	}
 	fail := func(o Outcome, format string, args ...any) Result {
 		return Result{Outcome: o, Summary: fmt.Sprintf(format, args...), Params: params, Target: object}
 	}
-	if !r.guard.allowed(ctx, req.Actor) {
+	if !r.guard.Allowed(ctx, req.Actor) {
 		return fail(Refused, "%s may not run %q: only operators may change the cluster (SITREP_OPERATORS)", req.Actor.Name, s.Name)
 	}
 	if inc := req.Incident; inc != nil && !inc.Open() {
@@ -300,7 +333,8 @@ func actionKey(req Request, s Step) string {
 		id = req.Incident.ID
 	}
 	// bound to who asked: another operator confirms by running the step himself
-	return fmt.Sprintf("%d/%s/%d/%s/%s/%s/%d/%d/%s", id, req.Runbook.Name, req.Step, s.Namespace, s.Deployment, s.Service, s.Replicas, s.Revision, req.Actor.Name)
+	return fmt.Sprintf("%d/%s/%s/%t/%d/%s/%s/%s/%d/%d/%s/%s/%s", id, req.Subject, req.Runbook.Name, req.Rollback, req.Step, s.Namespace, s.Deployment, s.Service,
+		s.Replicas, s.Revision, s.Image, s.Stable, req.Actor.Name)
 }
 
 func (r *Runner) offer(key string, preview Change) string {
@@ -344,6 +378,22 @@ func (r *Runner) do(ctx context.Context, s Step, a Apply, revision int64) (Chang
 		return r.cluster.Undo(ctx, s.Namespace, s.Deployment, revision, a)
 	case Switch:
 		return r.cluster.Switch(ctx, s.Namespace, s.Service, s.Selector, a)
+	case SetImage, Weight:
+		rel, ok := r.cluster.(Releaser)
+		if !ok {
+			return Change{}, fmt.Errorf("this cluster client cannot run %s", s.Kind)
+		}
+		if s.Kind == SetImage {
+			return rel.SetImage(ctx, s.Namespace, s.Deployment, s.Container, s.Image, a)
+		}
+		return rel.Weight(ctx, s.Namespace, s.Deployment, s.Stable, percent(s), a)
 	}
 	return Change{}, fmt.Errorf("%s is not an action", s.Kind)
+}
+
+func percent(s Step) int {
+	if s.Percent == nil {
+		return 0
+	}
+	return *s.Percent
 }

@@ -1,0 +1,299 @@
+package releases
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+)
+
+// Config is what a Service works with.
+type Config struct {
+	Store      Store
+	Procedures *runbooks.Set // releases/*.yaml
+	Runner     *runbooks.Runner
+	Cluster    runbooks.Releaser // nil: no cluster (blue-green then starts with blue live)
+	Metrics    runbooks.Metrics  // nil: no Prometheus (no watch values)
+	// Signers maps each sign-off role to the people or Slack user groups
+	// who may sign for it (SITREP_RELEASE_SIGNERS).
+	Signers map[string][]string
+	// Incidents declares the incident a breach raises.
+	Incidents *incidents.Service
+	// BreachSeverity is the incident's severity (P2 unless set).
+	BreachSeverity incidents.Severity
+	// Notify hears of every stored change (a chat header to edit).
+	Notify func(ctx context.Context, r *Release)
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Service runs releases.
+type Service struct {
+	cfg     Config
+	members func(ctx context.Context, group string) ([]string, error)
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if !cfg.BreachSeverity.Valid() {
+		cfg.BreachSeverity = incidents.P2
+	}
+	return &Service{cfg: cfg}
+}
+
+// ResolveGroupsWith sets how a signer that is a user group is resolved.
+func (s *Service) ResolveGroupsWith(members func(ctx context.Context, group string) ([]string, error)) {
+	s.members = members
+}
+
+// Procedures are the loaded procedures.
+func (s *Service) Procedures() *runbooks.Set { return s.cfg.Procedures }
+
+// Procedure returns the procedure r runs.
+func (s *Service) Procedure(r *Release) (*runbooks.Runbook, error) {
+	p := s.cfg.Procedures.Get(r.Procedure)
+	if p == nil {
+		return nil, fmt.Errorf("%s runs procedure %q, which is no longer loaded (SITREP_RELEASES)", r.Key(), r.Procedure)
+	}
+	return p, nil
+}
+
+// Names of a service and a version go into Deployment names and image
+// references: only what those may hold, never text from elsewhere.
+var (
+	serviceName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$`)
+	versionName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+)
+
+// Start opens a release of service at version with the procedure named
+// (or the one for the strategy).
+func (s *Service) Start(ctx context.Context, service, version, procedure string, by incidents.Actor) (*Release, error) {
+	if !serviceName.MatchString(service) {
+		return nil, refuse("service %q: lower-case letters, digits and dashes, as in its Deployment's name", service)
+	}
+	if !versionName.MatchString(version) {
+		return nil, refuse("version %q: letters, digits, dots, dashes and underscores (an image tag)", version)
+	}
+	proc, err := s.pick(procedure)
+	if err != nil {
+		return nil, err
+	}
+	active, err := s.cfg.Store.ListReleases(ctx, Filter{Active: true, Service: service})
+	if err != nil {
+		return nil, err
+	}
+	for _, other := range active {
+		if other.State == Started || other.State == Watching || other.State == Breached {
+			return nil, refuse("%s is already releasing %s %s (%s): finish, roll back or abort it first", other.Key(), other.Service, other.Version, other.State)
+		}
+	}
+	now := s.cfg.Now().UTC()
+	params := map[string]string{"service": service, "version": version}
+	for k, v := range proc.Params { // defaults may use {{service}} and {{version}}
+		if _, set := params[k]; !set {
+			params[k], _ = runbooks.Expand(v, map[string]string{"service": service, "version": version})
+		}
+	}
+	r := &Release{Service: service, Version: version, Procedure: proc.Name, Strategy: proc.Strategy, Params: params,
+		State: Started, StartedBy: by.Name, StartedAt: now}
+	if proc.Strategy == "blue-green" {
+		note := s.colours(ctx, r)
+		r.record(now, EvStarted, by.Name, "%s %s started by %s (%s): %s", service, version, by.Name, proc.Title, note)
+	} else {
+		r.record(now, EvStarted, by.Name, "%s %s started by %s (%s)", service, version, by.Name, proc.Title)
+	}
+	r.Before = s.measure(ctx, proc, r, now)
+	if len(r.Before) > 0 {
+		r.record(now, EvWatch, "", "before the release: %s", s.describe(proc, r.Before))
+	}
+	if err := s.cfg.Store.CreateRelease(ctx, r); err != nil {
+		return nil, fmt.Errorf("start release: %w", err)
+	}
+	s.cfg.Logger.Info("release started", "release", r.Key(), "service", service, "version", version, "by", by.Name)
+	s.notify(ctx, r)
+	return r, nil
+}
+
+func (s *Service) pick(name string) (*runbooks.Runbook, error) {
+	all := s.cfg.Procedures.Runbooks()
+	if len(all) == 0 {
+		return nil, refuse("no release procedures are loaded (SITREP_RELEASES)")
+	}
+	var names []string
+	for _, p := range all {
+		if p.Name == name || (name != "" && p.Strategy == name) {
+			return p, nil
+		}
+		names = append(names, p.Name)
+	}
+	if name == "" {
+		return all[0], nil
+	}
+	return nil, refuse("no procedure %q: use one of %s", name, strings.Join(names, ", "))
+}
+
+// colours decides which blue-green colour is live: the one the Service
+// selects now. The idle one is what the release deploys to.
+func (s *Service) colours(ctx context.Context, r *Release) string {
+	blue, green := cmp.Or(r.Params["blue"], r.Service+"-blue"), cmp.Or(r.Params["green"], r.Service+"-green")
+	r.Params["live"], r.Params["idle"] = blue, green
+	svc := cmp.Or(r.Params["router"], r.Service)
+	if s.cfg.Cluster == nil {
+		return fmt.Sprintf("no cluster is configured: %s taken as live", blue)
+	}
+	sel, err := s.cfg.Cluster.Selector(ctx, r.Params["namespace"], svc)
+	if err != nil {
+		return fmt.Sprintf("could not read service %s (%v): %s taken as live", svc, err, blue)
+	}
+	for _, v := range sel {
+		if v == green {
+			r.Params["live"], r.Params["idle"] = green, blue
+		}
+	}
+	return fmt.Sprintf("service %s selects %s: %s is live, the release goes to %s", svc, labelString(sel), r.Params["live"], r.Params["idle"])
+}
+
+func labelString(m map[string]string) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+// Get returns release id.
+func (s *Service) Get(ctx context.Context, id int64) (*Release, error) { return s.cfg.Store.GetRelease(ctx, id) }
+
+// List returns releases newest first.
+func (s *Service) List(ctx context.Context, f Filter) ([]*Release, error) {
+	return s.cfg.Store.ListReleases(ctx, f)
+}
+
+// update changes release id and tells the notifier.
+func (s *Service) update(ctx context.Context, id int64, change func(*Release, time.Time) error) (*Release, error) {
+	now := s.cfg.Now().UTC()
+	r, err := s.cfg.Store.UpdateRelease(ctx, id, func(r *Release) error { return change(r, now) })
+	if errors.Is(err, ErrUnchanged) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.notify(ctx, r)
+	return r, nil
+}
+
+func (s *Service) notify(ctx context.Context, r *Release) {
+	if s.cfg.Notify != nil {
+		s.cfg.Notify(ctx, r)
+	}
+}
+
+// mayAct: a release that is over takes nothing more.
+func mayAct(r *Release) error {
+	if r.State.Over() {
+		return refuse("%s is %s: nothing more runs in it", r.Key(), r.State)
+	}
+	return nil
+}
+
+// Sign records by's sign-off for role.
+func (s *Service) Sign(ctx context.Context, id int64, role string, by incidents.Actor) (*Release, error) {
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	proc, err := s.Procedure(r)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(proc.Signoffs, role) {
+		return nil, refuse("%s needs no sign-off %q: it needs %s", r.Key(), role, strings.Join(proc.Signoffs, ", "))
+	}
+	people := s.cfg.Signers[role]
+	if len(people) == 0 {
+		return nil, refuse("nobody may sign for %s: give the role's people in SITREP_RELEASE_SIGNERS (%s=U0123,S0GROUP)", role, role)
+	}
+	if !(runbooks.Guardrails{Operators: people, Members: s.members}).Allowed(ctx, by) {
+		return nil, refuse("%s may not sign for %s: SITREP_RELEASE_SIGNERS gives %s", by.Name, role, strings.Join(people, ", "))
+	}
+	return s.update(ctx, id, func(r *Release, now time.Time) error {
+		if err := mayAct(r); err != nil {
+			return err
+		}
+		if m, ok := r.Signoffs[role]; ok {
+			return refuse("%s was already signed for %s by %s at %s", r.Key(), role, m.By, m.At.Format("15:04 MST"))
+		}
+		if r.Signoffs == nil {
+			r.Signoffs = map[string]Mark{}
+		}
+		r.Signoffs[role] = Mark{By: by.Name, At: now}
+		left := r.unsigned(proc.Signoffs)
+		msg := "every sign-off is in"
+		if len(left) > 0 {
+			msg = "still to sign: " + strings.Join(left, ", ")
+		}
+		r.record(now, EvSigned, by.Name, "%s signed for %s; %s", by.Name, role, msg)
+		return nil
+	})
+}
+
+// Tick records a staging checklist item (1-based) as done.
+func (s *Service) Tick(ctx context.Context, id int64, item int, by incidents.Actor) (*Release, error) {
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	proc, err := s.Procedure(r)
+	if err != nil {
+		return nil, err
+	}
+	if item < 1 || item > len(proc.Checklist) {
+		return nil, refuse("%s's checklist has items 1 to %d", r.Key(), len(proc.Checklist))
+	}
+	return s.update(ctx, id, func(r *Release, now time.Time) error {
+		if err := mayAct(r); err != nil {
+			return err
+		}
+		if m, ok := r.Checklist[item-1]; ok {
+			return refuse("%q was already ticked by %s", proc.Checklist[item-1], m.By)
+		}
+		if r.Checklist == nil {
+			r.Checklist = map[int]Mark{}
+		}
+		r.Checklist[item-1] = Mark{By: by.Name, At: now}
+		r.record(now, EvTicked, by.Name, "%s ticked %q (%d of %d)", by.Name, proc.Checklist[item-1], len(r.Checklist), len(proc.Checklist))
+		return nil
+	})
+}
+
+// Abort ends a release where it is: nothing more runs (a rollback first,
+// if its changes must go).
+func (s *Service) Abort(ctx context.Context, id int64, reason string, by incidents.Actor) (*Release, error) {
+	return s.update(ctx, id, func(r *Release, now time.Time) error {
+		if err := mayAct(r); err != nil {
+			return err
+		}
+		r.State, r.EndedAt, r.Waiting = Aborted, now, nil
+		if r.Watch != nil {
+			r.Watch.Checkpoints = nil
+		}
+		r.record(now, EvAborted, by.Name, "aborted by %s: %s", by.Name, cmp.Or(strings.TrimSpace(reason), "no reason given"))
+		return nil
+	})
+}
