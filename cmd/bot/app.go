@@ -32,6 +32,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/pagerduty"
 	"github.com/sitrep-oncall/sitrep/internal/pgstore"
 	"github.com/sitrep-oncall/sitrep/internal/prom"
+	"github.com/sitrep-oncall/sitrep/internal/releases"
 	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 	"github.com/sitrep-oncall/sitrep/internal/server"
 	"github.com/sitrep-oncall/sitrep/internal/slackbot"
@@ -56,6 +57,7 @@ type app struct {
 	status http.Handler         // the public status page (SITREP_STATUS_LISTEN), or nil
 	notify *statuspage.Notifier // its subscriber webhooks, or nil
 	runner *runbooks.Runner
+	rel    *releases.Service // nil without release procedures
 }
 
 // newApp opens the store and wires everything, complete, before anything
@@ -134,7 +136,17 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 	}
 	a.runner = runbooks.NewRunner(cluster, promMetrics, runbooks.Guardrails{Operators: cfg.Operators, Namespaces: cfg.Namespaces})
 	a.router.UseRunner(a.runner)
-	env := &commands.Env{SLO: sloQ, SLOConfig: cfg.SLO}
+	procs, err := loadProcedures(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if procs != nil {
+		releaser, _ := cluster.(runbooks.Releaser)
+		a.rel = releases.New(releases.Config{Store: store, Procedures: procs, Runner: a.runner, Cluster: releaser, Metrics: promMetrics,
+			Signers: cfg.Signers, Incidents: a.svc, Logger: log})
+		a.router.UseReleases(a.rel)
+	}
+	env := &commands.Env{SLO: sloQ, SLOConfig: cfg.SLO, Releases: a.rel}
 	checks := []server.Check{{Name: "database", Fn: store.Ping}}
 	effectsCfg := effects.Config{Observe: effectMetrics.Observe}
 	if cfg.slack() {
@@ -157,6 +169,9 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 			return nil, err
 		}
 		a.runner.ResolveGroupsWith(a.bot.GroupMembers) // SITREP_OPERATORS may name Slack user groups
+		if a.rel != nil {
+			a.rel.ResolveGroupsWith(a.bot.GroupMembers) // and SITREP_RELEASE_SIGNERS
+		}
 		checks = append(checks, server.Check{Name: "slack", Fn: a.bot.Ready})
 		for _, r := range a.bot.Runners() {
 			effectMetrics.Watch(r)
@@ -288,6 +303,9 @@ func (a *app) start(ctx context.Context) (wait func(), err error) {
 		}()
 	}
 	run(a.svc.RunReminders)
+	if a.rel != nil {
+		run(a.rel.Drive) // rollouts waited for, the SLI watches, their checkpoints
+	}
 	run(func(ctx context.Context) error { return a.store.SweepDedupEvery(ctx, time.Hour) })
 	if a.pdSync != nil {
 		run(a.pdSync.Start)
@@ -469,6 +487,7 @@ func statusComponents(cfg config, books *runbooks.Set) []string {
 // (pgstore), chosen by SITREP_DB — a path or a postgres:// URL.
 type database interface {
 	incidents.Store
+	releases.Store
 	incidents.Outbox
 	incidents.Inbox
 	Ping(ctx context.Context) error

@@ -55,6 +55,9 @@ type config struct {
 	PMFormat                  string // postmortem export
 	PMOut                     string
 	Runbooks                  string
+	Releases                  string              // the release procedures' directory
+	Signers                   map[string][]string // sign-off role → who may sign for it
+	ReleaseChannel            string              // where release threads go (Slack)
 	Namespaces                []string
 	Operators                 []string
 	Kubeconfig                string
@@ -238,6 +241,12 @@ var settings = []setting{
 		set: func(c *config, v string) (err error) { c.SLO.P99Target, err = positiveDuration(v); return err }},
 	{flag: "runbooks", env: "SITREP_RUNBOOKS", def: "runbooks", doc: "the runbook directory; a missing one means no runbooks (a warning), a wrong file stops Sitrep with every problem listed",
 		set: func(c *config, v string) error { c.Runbooks = v; return nil }},
+	{flag: "releases", env: "SITREP_RELEASES", def: "releases", doc: "the release procedures' directory (`blue-green.yaml`, `canary.yaml`, `rolling.yaml`); a missing one turns `release` off (a warning), a wrong file stops Sitrep with every problem listed",
+		set: func(c *config, v string) error { c.Releases = v; return nil }},
+	{flag: "release-signers", env: "SITREP_RELEASE_SIGNERS", doc: "who may sign each sign-off role of a release: `cto=U0CTO,devops=S0DEVOPS,engineering=U0A U0B` (Slack user ids, user groups or terminal names, space-separated within a role)",
+		set: func(c *config, v string) error { var err error; c.Signers, err = signers(v); return err }},
+	{flag: "release-channel", env: "SITREP_RELEASE_CHANNEL", doc: "the Slack channel (id) where each release gets a thread with its header kept current; unset, the thread starts where `/release start` was typed",
+		set: func(c *config, v string) error { c.ReleaseChannel = v; return nil }},
 	{flag: "namespaces", env: "SITREP_NAMESPACES", doc: "comma-separated namespaces runbooks may target; actions anywhere else are refused (and lint checks them)",
 		set: func(c *config, v string) error { c.Namespaces = list(v); return nil }},
 	{flag: "operators", env: "SITREP_OPERATORS", doc: "comma-separated users who may run actions: Slack user ids (`U024BE7LH`), Slack user groups (`S0614TZR7`: their members, looked up every few minutes) or terminal names (`@alice`)",
@@ -457,6 +466,21 @@ func parseDashboards(text string) ([]dashboard, error) {
 			return nil, fmt.Errorf("%q: the dashboard of %s is not an http(s) address", part, service)
 		}
 		out = append(out, dashboard{Service: service, URL: link})
+	}
+	return out, nil
+}
+
+// signers reads SITREP_RELEASE_SIGNERS: role=who who,role=who.
+func signers(v string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, part := range list(v) {
+		role, who, ok := strings.Cut(part, "=")
+		role = strings.ToLower(strings.TrimSpace(role))
+		people := strings.Fields(who)
+		if !ok || role == "" || len(people) == 0 {
+			return nil, fmt.Errorf("%q: give role=people, like devops=U0123 S0GROUP", part)
+		}
+		out[role] = append(out[role], people...)
 	}
 	return out, nil
 }

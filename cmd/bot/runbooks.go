@@ -35,17 +35,45 @@ func loadRunbooks(cfg config, log *slog.Logger) (*runbooks.Set, error) {
 	return set, nil
 }
 
+// loadProcedures reads SITREP_RELEASES as loadRunbooks reads the runbooks:
+// a missing directory turns releases off (a warning), a wrong file stops
+// Sitrep with every problem listed.
+func loadProcedures(cfg config, log *slog.Logger) (*runbooks.Set, error) {
+	dir := filepath.Clean(cfg.Releases)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		log.Warn("no release procedures: the directory does not exist (SITREP_RELEASES); release is off", "dir", dir)
+		return nil, nil
+	}
+	set, err := runbooks.LoadProcedures(os.DirFS(filepath.Dir(dir)), filepath.Base(dir), runbooks.Options{Namespaces: cfg.Namespaces})
+	if err != nil {
+		return nil, fmt.Errorf("release procedures in %s:\n%w\n(check them with: bot runbooks lint --releases %s)", dir, err, dir)
+	}
+	if len(set.Runbooks()) == 0 {
+		log.Warn("no release procedures in the directory (SITREP_RELEASES); release is off", "dir", dir)
+		return nil, nil
+	}
+	log.Info("release procedures loaded", "dir", dir, "count", len(set.Runbooks()))
+	return set, nil
+}
+
 // runbooksCLI is `bot runbooks lint [dir]`.
 func runbooksCLI(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	release := len(args) > 1 && args[1] == "--releases"
+	if release {
+		args = append(args[:1], args[2:]...)
+	}
 	if len(args) == 0 || args[0] != "lint" || len(args) > 2 {
-		fmt.Fprintln(stderr, "usage: bot runbooks lint [dir or file]   (defaults to SITREP_RUNBOOKS, else ./runbooks)")
+		fmt.Fprintln(stderr, "usage: bot runbooks lint [--releases] [dir or file]   (defaults to SITREP_RUNBOOKS, else ./runbooks; with --releases SITREP_RELEASES, else ./releases)")
 		return errUsage
 	}
 	cfg, _, err := loadConfig("runbooks lint", nil, stderr, getenv)
 	if err != nil {
 		return err
 	}
-	dir := cfg.Runbooks
+	dir, what, whats := cfg.Runbooks, "runbook", "runbooks"
+	if release {
+		dir, what, whats = cfg.Releases, "release procedure", "release procedures"
+	}
 	if len(args) == 2 {
 		dir = args[1]
 	}
@@ -54,7 +82,7 @@ func runbooksCLI(args []string, stdout, stderr io.Writer, getenv func(string) st
 		return fmt.Errorf("runbooks lint: %w", err) // the path as given
 	}
 	clean := filepath.Clean(dir)
-	opt := runbooks.Options{Namespaces: cfg.Namespaces}
+	opt := runbooks.Options{Namespaces: cfg.Namespaces, Release: release}
 	var count int
 	var loaded []*runbooks.Runbook
 	if st.Mode().IsRegular() { // one file
@@ -97,13 +125,13 @@ func runbooksCLI(args []string, stdout, stderr io.Writer, getenv func(string) st
 		return err
 	}
 	if count == 0 {
-		fmt.Fprintf(stdout, "no runbook files (*.yaml, *.yml) in %s: nothing to check\n", dir)
+		fmt.Fprintf(stdout, "no %s files (*.yaml, *.yml) in %s: nothing to check\n", what, dir)
 		return nil
 	}
 	if warnings > 0 {
-		fmt.Fprintf(stdout, "%s in %s: they load, with %s\n", say.Count(count, "runbook", "runbooks"), dir, say.Count(warnings, "warning", "warnings"))
+		fmt.Fprintf(stdout, "%s in %s: they load, with %s\n", say.Count(count, what, whats), dir, say.Count(warnings, "warning", "warnings"))
 		return nil
 	}
-	fmt.Fprintf(stdout, "%s in %s: all good\n", say.Count(count, "runbook", "runbooks"), dir)
+	fmt.Fprintf(stdout, "%s in %s: all good\n", say.Count(count, what, whats), dir)
 	return nil
 }

@@ -38,6 +38,7 @@ func Builtins() *Registry {
 		{Name: "actions", Incident: true, Args: "[done <n>]", Summary: "list the action items, or mark one done", Run: actions},
 		{Name: "postmortem", Incident: true, Args: "[md|json] | link <url>", Summary: "export the blameless postmortem (tag notes #impact #cause #factor #lesson), or record where the written one lives", Run: postmortemCmd},
 		{Name: "slo", Summary: "availability, error budget and latency against the SLO (needs PROMETHEUS_URL)", Run: sloCmd},
+		releaseCommand(),
 		{Name: "stats", Args: "[30d]", Summary: "incidents by severity, MTTA and MTTR over a period", Run: stats},
 	} {
 		if err := r.Register(c); err != nil {
@@ -84,6 +85,7 @@ func declare(ctx context.Context, c *Call) (Reply, error) {
 		return Reply{}, err
 	}
 	out := Card(inc, c.Svc.Now())
+	out.Fields = append(out.Fields, changeFields(ctx, c.Env, inc)...)
 	out.Text = "🚨 Declared " + out.Text
 	out.Private = true // the war room gets the header; only the declarer needs the card
 	return out, nil

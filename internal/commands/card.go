@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/releases"
 	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
@@ -106,6 +107,9 @@ func Buttons(inc *incidents.Incident) []Button {
 		}
 	}
 	var b []Button
+	if rel := inc.Links[releases.LinkRelease]; rel != "" { // declared by a release's watch: the way back first
+		b = append(b, Button{Label: "Roll back " + rel, Command: "release rollback " + rel, Style: Danger})
+	}
 	if !inc.Acked() {
 		b = append(b, Button{Label: "Acknowledge", Command: "ack " + k, Style: Primary})
 	}

@@ -74,6 +74,7 @@ func show(ctx context.Context, c *Call) (Reply, error) {
 		return Reply{}, err
 	}
 	out := Card(inc, c.Svc.Now())
+	out.Fields = append(out.Fields, changeFields(ctx, c.Env, inc)...)
 	out.Private = true
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/releases"
 	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 	"github.com/sitrep-oncall/sitrep/internal/slo"
 )
@@ -52,6 +53,7 @@ type Env struct {
 	SLOConfig slo.Config
 	Runbooks  *runbooks.Set // offered on declare; nil without runbooks
 	Runner    *runbooks.Runner
+	Releases  *releases.Service // nil without release procedures
 }
 
 // Registry holds the commands by name, in the order they were registered.

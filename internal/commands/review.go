@@ -86,6 +86,9 @@ func WritePostmortem(ctx context.Context, w io.Writer, svc *incidents.Service, e
 		format = "md"
 	}
 	opt := postmortem.Options{Format: format}
+	if env != nil {
+		opt.Changes = RecentChanges(ctx, env.Releases, inc.Service, inc.DeclaredAt)
+	}
 	if env != nil && env.SLO != nil && !inc.Open() {
 		b := slo.IncidentBudget(ctx, env.SLO, env.SLOConfig, inc.DeclaredAt, inc.ResolvedAt)
 		opt.Budget = &b

@@ -37,6 +37,8 @@ type head struct {
 	Detection struct {
 		Source string   `json:"source"`
 		Alerts []string `json:"alerts,omitempty"`
+		// Changes are the service's releases in the day before.
+		Changes []string `json:"recent_changes,omitempty"`
 	} `json:"detection"`
 	Response struct {
 		AcknowledgeSeconds *float64 `json:"time_to_acknowledge_seconds"`
@@ -119,7 +121,7 @@ func jsonHead(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options
 	if !inc.Open() {
 		h.Incident.ResolvedAt, h.Incident.Duration = inc.ResolvedAt.UTC().Format(rfc3339), t.Resolve.Seconds()
 	}
-	h.Detection.Source, h.Detection.Alerts = detectionSource(inc), g.detection
+	h.Detection.Source, h.Detection.Alerts, h.Detection.Changes = detectionSource(inc), g.detection, opt.Changes
 	h.Response.AcknowledgeSeconds = seconds(t.Acknowledge.Seconds(), !t.AckedAt.IsZero())
 	h.Response.AcknowledgedBy = t.AckedBy
 	h.Response.MitigateSeconds = seconds(t.Mitigate.Seconds(), !t.MitigatedAt.IsZero())

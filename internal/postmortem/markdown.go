@@ -90,6 +90,12 @@ func mdHead(w *bufio.Writer, inc *incidents.Incident, g *gathered, opt Options) 
 	for _, d := range g.detection {
 		p("- Alert: %s\n", cell(d))
 	}
+	if len(opt.Changes) > 0 {
+		p("\n## Recent changes\n\nReleases of the service in the day before it was declared:\n\n")
+		for _, c := range opt.Changes {
+			p("- %s\n", cell(c))
+		}
+	}
 
 	p("\n## Response times\n\n| Measure | Time | Detail |\n|---|---|---|\n")
 	if !t.AckedAt.IsZero() {

@@ -26,6 +26,9 @@ type Source interface {
 type Options struct {
 	Format string      // "md" (default) or "json"
 	Budget *slo.Budget // what the incident took from the error budget, when known
+	// Changes are the service's releases in the day before it was
+	// declared, one line each (most incidents follow a change).
+	Changes []string
 }
 
 // Tags that sort notes into the postmortem's sections: "note #cause the pool

@@ -224,8 +224,8 @@ func IsRefusal(err error) bool {
 	return errors.As(err, &r)
 }
 
-// signedAll reports the roles still to sign.
-func (r *Release) unsigned(roles []string) []string {
+// Unsigned are the roles of roles still to sign.
+func (r *Release) Unsigned(roles []string) []string {
 	var out []string
 	for _, role := range roles {
 		if _, ok := r.Signoffs[role]; !ok {
@@ -235,7 +235,8 @@ func (r *Release) unsigned(roles []string) []string {
 	return out
 }
 
-func (r *Release) unticked(items []string) []int {
+// Unticked are the checklist items (0-based) not ticked yet.
+func (r *Release) Unticked(items []string) []int {
 	var out []int
 	for i := range items {
 		if _, ok := r.Checklist[i]; !ok {

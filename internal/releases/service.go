@@ -177,7 +177,9 @@ func labelString(m map[string]string) string {
 }
 
 // Get returns release id.
-func (s *Service) Get(ctx context.Context, id int64) (*Release, error) { return s.cfg.Store.GetRelease(ctx, id) }
+func (s *Service) Get(ctx context.Context, id int64) (*Release, error) {
+	return s.cfg.Store.GetRelease(ctx, id)
+}
 
 // List returns releases newest first.
 func (s *Service) List(ctx context.Context, f Filter) ([]*Release, error) {
@@ -243,7 +245,7 @@ func (s *Service) Sign(ctx context.Context, id int64, role string, by incidents.
 			r.Signoffs = map[string]Mark{}
 		}
 		r.Signoffs[role] = Mark{By: by.Name, At: now}
-		left := r.unsigned(proc.Signoffs)
+		left := r.Unsigned(proc.Signoffs)
 		msg := "every sign-off is in"
 		if len(left) > 0 {
 			msg = "still to sign: " + strings.Join(left, ", ")

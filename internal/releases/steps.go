@@ -92,10 +92,10 @@ func (s *Service) mayRun(r *Release, proc *runbooks.Runbook, req StepRequest, st
 	if req.Rollback || !step.Kind.Destructive() {
 		return nil
 	}
-	if left := r.unsigned(proc.Signoffs); len(left) > 0 {
+	if left := r.Unsigned(proc.Signoffs); len(left) > 0 {
 		return refuse("step %d. %s changes production: it waits for every sign-off (still to sign: %s)", req.Step, step.Name, strings.Join(left, ", "))
 	}
-	if left := r.unticked(proc.Checklist); len(left) > 0 {
+	if left := r.Unticked(proc.Checklist); len(left) > 0 {
 		var items []string
 		for _, i := range left {
 			items = append(items, fmt.Sprintf("%d. %s", i+1, proc.Checklist[i]))

@@ -141,3 +141,12 @@ func ParseDuration(v string) (time.Duration, error) {
 	}
 	return d + rest, nil
 }
+
+// Truncate cuts s to at most n characters, ending in … when it cut.
+func Truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:max(n-1, 0)]) + "…"
+}
