@@ -23,6 +23,14 @@ if [ ! -x "$out/kwok-$KWOK" ]; then
   mv "$out/.kwok/kwok" "$out/kwok-$KWOK" && rmdir "$out/.kwok"
 fi
 ln -sfn "kwok-$KWOK" "$out/kwok"
+if [ ! -s "$out/kwok-$KWOK-stages.yaml" ]; then # kwok runs nothing without stages: its own "fast" ones, as shipped
+  src=$(go mod download -json "sigs.k8s.io/kwok@$KWOK" | sed -n 's/.*"Dir": "\(.*\)",*/\1/p')
+  for f in "$src"/kustomize/stage/node/fast/*.yaml "$src"/kustomize/stage/node/heartbeat-with-lease/*.yaml "$src"/kustomize/stage/pod/fast/*.yaml; do
+    case "$f" in */kustomization.yaml) continue ;; esac
+    echo "---"; cat "$f"
+  done > "$out/.stages" && mv "$out/.stages" "$out/kwok-$KWOK-stages.yaml"
+fi
+ln -sfn "kwok-$KWOK-stages.yaml" "$out/kwok-stages.yaml"
 if [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/etcd" ]; then
   echo "$out"
   exit 0

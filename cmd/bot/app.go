@@ -142,8 +142,18 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 	}
 	if procs != nil {
 		releaser, _ := cluster.(runbooks.Releaser)
+		var hear []releases.Notifier
+		for _, n := range notifiers {
+			if rn, ok := n.(releases.Notifier); ok {
+				hear = append(hear, rn)
+			}
+		}
 		a.rel = releases.New(releases.Config{Store: store, Procedures: procs, Runner: a.runner, Cluster: releaser, Metrics: promMetrics,
-			Signers: cfg.Signers, Incidents: a.svc, Logger: log})
+			Signers: cfg.Signers, Incidents: a.svc, Logger: log, Notify: func(ctx context.Context, r *releases.Release) {
+				for _, n := range hear {
+					n.NotifyRelease(ctx, r)
+				}
+			}})
 		a.router.UseReleases(a.rel)
 	}
 	env := &commands.Env{SLO: sloQ, SLOConfig: cfg.SLO, Releases: a.rel}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sitrep-oncall/sitrep/internal/commands"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/releases"
 	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
@@ -32,13 +33,14 @@ type Console struct {
 	actor   incidents.Actor
 	prompt  string
 
-	mu      sync.Mutex // serialises output
-	out     io.Writer
-	errOut  io.Writer         // where error replies go (out unless ErrorsTo)
-	tty     bool              // a line editor draws the prompt (RunTerminal)
-	failed  int               // commands answered with an error
-	buttons []commands.Button // the choices last shown, numbered from 1
-	fileDir string            // where images (graphs) are saved; text files are printed
+	mu       sync.Mutex // serialises output
+	out      io.Writer
+	errOut   io.Writer         // where error replies go (out unless ErrorsTo)
+	tty      bool              // a line editor draws the prompt (RunTerminal)
+	released map[int64]int     // each release's events shown so far
+	failed   int               // commands answered with an error
+	buttons  []commands.Button // the choices last shown, numbered from 1
+	fileDir  string            // where images (graphs) are saved; text files are printed
 }
 
 // ErrorsTo sends error replies to w (stderr, for pipes: a script sees its
@@ -340,6 +342,39 @@ func (c *Console) Notify(ctx context.Context, inc *incidents.Incident, events []
 		return
 	}
 	if !tty { // a line editor redraws its own prompt below what is printed
+		b.WriteString(c.prompt)
+	}
+	c.print(b.String())
+}
+
+// NotifyRelease shows a release's new events (not the ones this terminal's
+// own commands made: their replies showed them), as it shows incidents'.
+func (c *Console) NotifyRelease(_ context.Context, r *releases.Release) {
+	c.mu.Lock()
+	if c.released == nil {
+		c.released = map[int64]int{}
+	}
+	seen, known := c.released[r.ID]
+	if !known {
+		seen = max(len(r.Events)-1, 0) // first heard of now: its newest event only
+	}
+	c.released[r.ID] = len(r.Events)
+	tty := c.tty
+	c.mu.Unlock()
+	var b strings.Builder
+	if !tty {
+		b.WriteString("\n")
+	}
+	for _, ev := range r.Events[min(seen, len(r.Events)):] {
+		if ev.Actor == c.actor.Name && c.actor.Name != "" {
+			continue
+		}
+		fmt.Fprintf(&b, "%s · %s %s\n", r.Key(), ev.At.UTC().Format("15:04:05"), oneLine.Replace(ev.Text))
+	}
+	if b.Len() <= 1 {
+		return
+	}
+	if !tty {
 		b.WriteString(c.prompt)
 	}
 	c.print(b.String())

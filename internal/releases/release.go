@@ -204,6 +204,12 @@ func (r *Release) Active() bool {
 	return !r.State.Over() || r.Waiting != nil || (r.Watch != nil && len(r.Watch.Checkpoints) > 0)
 }
 
+// Notifier hears of every stored change of a release (a terminal prints its
+// new events; a chat adapter edits its header).
+type Notifier interface {
+	NotifyRelease(ctx context.Context, r *Release)
+}
+
 // ErrNotFound: no such release.
 var ErrNotFound = errors.New("no such release")
 
