@@ -304,6 +304,9 @@ func ReleaseCard(rel *releases.Service, r *releases.Release, now time.Time) Repl
 	if clusterChanged(r, proc) {
 		out.Buttons = append(out.Buttons, Button{Label: "Roll back", Command: "release rollback " + r.Key() + " " + strconv.Itoa(nextRollback(r, proc)), Style: Danger})
 	}
+	if r.State == releases.Verified {
+		return out // done: a rollback stays possible (a later checkpoint may find what the hour did not)
+	}
 	out.Buttons = append(out.Buttons,
 		Button{Label: "Abort", Command: "release abort " + r.Key(), Input: "[reason]", Confirm: "Abort " + r.Key() + "? Nothing more runs in it; what it changed stays (roll back first to undo it)."})
 	return out
@@ -466,7 +469,12 @@ func WriteReleaseReport(w io.Writer, rel *releases.Service, r *releases.Release,
 		p("## Steps")
 		p("")
 		for i, s := range proc.Steps {
-			p("%d. %s", i+1, mdText(strings.TrimPrefix(stepLine(i+1, s, r.Steps[i+1], r.Waiting, false), fmt.Sprintf("%d. ", i+1))))
+			p("- %s", mdText(stepLine(i+1, s, r.Steps[i+1], r.Waiting, false)))
+		}
+		for i, s := range proc.Rollback {
+			if _, ran := r.Rollback[i+1]; ran {
+				p("- %s", mdText(stepLine(i+1, s, r.Rollback[i+1], r.Waiting, true)))
+			}
 		}
 	}
 	if r.Watch != nil && len(r.Watch.Checks) > 0 {

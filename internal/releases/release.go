@@ -258,7 +258,7 @@ func (r *Release) People() []string {
 	seen := map[string]bool{}
 	var out []string
 	add := func(p string) {
-		if p != "" && !seen[p] && strings.HasPrefix(p, "<@") {
+		if p != "" && !seen[p] && (strings.HasPrefix(p, "@") || strings.HasPrefix(p, "<@")) { // people, not "sitrep"
 			seen[p] = true
 			out = append(out, p)
 		}

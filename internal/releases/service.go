@@ -119,7 +119,7 @@ func (s *Service) Start(ctx context.Context, service, version, procedure string,
 	}
 	r.Before = s.measure(ctx, proc, r, now)
 	if len(r.Before) > 0 {
-		r.record(now, EvWatch, "", "before the release: %s", s.describe(proc, r.Before))
+		r.record(now, EvWatch, by.Name, "before the release: %s", s.describe(proc, r.Before))
 	}
 	if err := s.cfg.Store.CreateRelease(ctx, r); err != nil {
 		return nil, fmt.Errorf("start release: %w", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
 // StepRequest is one click on a release step.
@@ -155,7 +156,7 @@ func (s *Service) stepDone(r *Release, proc *runbooks.Runbook, n int, rollback b
 		if r.State != Breached {
 			r.State = Watching
 		}
-		r.record(now, EvWatch, "", "watching %s every %s until %s (after step %d)", sliNames(proc), every, w.Until.Format("15:04 MST"), n)
+		r.record(now, EvWatch, "", "watching %s every %s for %s, until %s (after step %d)", sliNames(proc), say.Human(every), say.Human(span), say.Clock(w.Until), n)
 		return
 	}
 	if n == len(proc.Steps) && r.State == Started && (r.Watch == nil || r.Watch.Clean) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
 // pollEvery is how often a rollout being waited for is read.
@@ -240,10 +241,10 @@ func (s *Service) check(ctx context.Context, r *Release, proc *runbooks.Runbook)
 		w.Clean = true
 		if r.Steps[len(proc.Steps)].Done() {
 			r.State = Verified
-			r.record(now, EvVerified, "", "verified: %s of checks after step %d with no breach", w.Until.Sub(w.Started).Round(time.Minute), w.Step)
+			r.record(now, EvVerified, "", "verified: %s of checks after step %d, %d checks, no breach", say.Human(w.Until.Sub(w.Started)), w.Step, n)
 		} else {
 			r.State = Started
-			r.record(now, EvWatch, "", "%s of checks after step %d with no breach: the next step may run", w.Until.Sub(w.Started).Round(time.Minute), w.Step)
+			r.record(now, EvWatch, "", "%s of checks after step %d, %d checks, no breach: the next step may run", say.Human(w.Until.Sub(w.Started)), w.Step, n)
 		}
 		return nil
 	})
@@ -273,10 +274,7 @@ func (s *Service) declare(ctx context.Context, r *Release, breach string) {
 	if s.cfg.Incidents == nil {
 		return
 	}
-	lead := ""
-	if strings.HasPrefix(r.StartedBy, "<@") {
-		lead = r.StartedBy
-	}
+	lead := r.StartedBy // who started the release leads until someone takes over
 	inc, err := s.cfg.Incidents.Declare(ctx, incidents.Declaration{
 		Title:       fmt.Sprintf("%s %s %s: %s", r.Key(), r.Service, r.Version, breach),
 		Description: fmt.Sprintf("Declared by the watch of release %s (%s %s, %s). Its rollback is the first button.", r.Key(), r.Service, r.Version, r.Strategy),
@@ -322,7 +320,7 @@ func (s *Service) checkpoint(ctx context.Context, r *Release, proc *runbooks.Run
 		if breach != "" {
 			mark = "⚠️ " + breach
 		}
-		r.record(now, EvCheckpoint, "", "%s after the watch began: %s %s", due.Sub(w.Started).Round(time.Minute), line, mark)
+		r.record(now, EvCheckpoint, "", "%s after the watch began: %s %s", say.Human(due.Sub(w.Started)), line, mark)
 		return nil
 	})
 	if err != nil {
