@@ -66,7 +66,7 @@ func TestHelpIsBuiltFromTheRegistry(t *testing.T) {
 	help := f.ok(t, "", "help")
 	text := strings.Join(help.Lines, "\n")
 	cmds := f.router.Registry().Commands()
-	if len(cmds) != 26 || len(help.Lines) < len(cmds) {
+	if len(cmds) != 27 || len(help.Lines) < len(cmds) {
 		t.Errorf("%d commands registered", len(cmds))
 	}
 	for _, c := range cmds {
@@ -166,7 +166,7 @@ func TestErrorsAreOneLineAndChangeNothing(t *testing.T) {
 	before := f.events(t, 1)
 	tests := []struct{ text, want string }{
 		{"frobnicate", `unknown command "frobnicate"`},
-		{"re", "did you mean reopen or resolve?"},
+		{"re", "did you mean release or reopen or resolve?"},
 		{"declare", "an incident needs a title"},
 		{"declare P1", "an incident needs a title"},
 		{"ack", "which incident?"},

@@ -199,9 +199,14 @@ func (f Filter) Match(r *Release) bool {
 	return f.Since.IsZero() || !r.StartedAt.Before(f.Since)
 }
 
-// Active reports whether anything is left to do or watch in r.
+// Active reports whether anything is left to do or watch in r: steps,
+// a rollout, a watch, a breach to roll back, a checkpoint to post.
 func (r *Release) Active() bool {
-	return !r.State.Over() || r.Waiting != nil || (r.Watch != nil && len(r.Watch.Checkpoints) > 0)
+	switch r.State {
+	case Started, Watching, Breached:
+		return true
+	}
+	return r.Waiting != nil || (r.Watch != nil && len(r.Watch.Checkpoints) > 0)
 }
 
 // Notifier hears of every stored change of a release (a terminal prints its

@@ -1,0 +1,486 @@
+package releases_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/releases"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+)
+
+// These are the release rules on a real bbolt file and the real incident
+// service, with the cluster and Prometheus faked: what the fakes are asked
+// is what is checked (a refused step asks the cluster nothing).
+
+var ctx = context.Background()
+
+const procedure = `name: bg
+title: Blue-green
+strategy: blue-green
+params: {namespace: prod}
+signoffs: [devops, security]
+checklist: [smoke tests pass]
+steps:
+  - name: Back up
+    kind: manual
+    text: back up the database
+  - name: Deploy idle
+    kind: kube.set_image
+    deployment: '{{idle}}'
+    image: 'reg/{{service}}:{{version}}'
+  - name: Green is up
+    kind: promql
+    gate: true
+    query: 'up{job="{{idle}}"}'
+    thresholds: {warning: 1, critical: 1, below: true}
+  - name: Switch
+    kind: kube.switch
+    service: '{{service}}'
+    selector: {deployment: '{{idle}}'}
+    watch: true
+rollback:
+  - name: Switch back
+    kind: kube.switch
+    service: '{{service}}'
+    selector: {deployment: '{{live}}'}
+watch:
+  every: 2m
+  for: 10m
+  checkpoints: [4h]
+  slis:
+    - name: error rate
+      query: 'errors{service="{{service}}"}'
+      unit: ratio
+      thresholds: {warning: 0.0005, critical: 0.001}
+      worse: 2
+`
+
+type cluster struct {
+	runbooks.Cluster
+	mu    sync.Mutex
+	calls []string
+	live  string
+}
+
+func (c *cluster) call(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, s)
+}
+
+func (c *cluster) Calls() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.calls...)
+}
+
+func (c *cluster) SetImage(_ context.Context, ns, d, _, image string, a runbooks.Apply) (runbooks.Change, error) {
+	c.call("set_image " + ns + "/" + d + " " + image + dry(a))
+	return runbooks.Change{Summary: "image → " + image, Version: "1"}, nil
+}
+
+func (c *cluster) Switch(_ context.Context, ns, svc string, sel map[string]string, a runbooks.Apply) (runbooks.Change, error) {
+	c.call("switch " + ns + "/" + svc + " " + sel["deployment"] + dry(a))
+	return runbooks.Change{Summary: "selector → " + sel["deployment"], Version: "7"}, nil
+}
+
+func (c *cluster) Weight(context.Context, string, string, string, int, runbooks.Apply) (runbooks.Change, error) {
+	return runbooks.Change{}, errors.New("not in these tests")
+}
+
+func (c *cluster) Rollout(context.Context, string, string) (runbooks.RolloutState, error) {
+	return runbooks.RolloutState{Done: true, Summary: "rolled out"}, nil
+}
+
+func (c *cluster) Selector(_ context.Context, ns, svc string) (map[string]string, error) {
+	c.call("selector " + ns + "/" + svc)
+	return map[string]string{"deployment": c.live}, nil
+}
+
+func dry(a runbooks.Apply) string {
+	if a.DryRun {
+		return " (dry run)"
+	}
+	return ""
+}
+
+type metrics struct {
+	mu     sync.Mutex
+	values map[string]float64 // query → value; a missing one has no data
+	err    error
+}
+
+func (m *metrics) set(q string, v float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.values[q] = v
+}
+
+func (m *metrics) Instant(_ context.Context, q string, _ time.Time) ([]runbooks.Sample, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return nil, m.err
+	}
+	v, ok := m.values[q]
+	if !ok {
+		return nil, nil
+	}
+	return []runbooks.Sample{{Value: v}}, nil
+}
+
+func (m *metrics) Graph(context.Context, runbooks.GraphSpec) ([]byte, string, error) {
+	return nil, "", errors.New("no graphs here")
+}
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	rel     *releases.Service
+	store   *boltstore.Store
+	inc     *incidents.Service
+	cluster *cluster
+	metrics *metrics
+	clock   *clock
+	cfg     releases.Config
+}
+
+var (
+	dana    = incidents.Actor{Name: "@dana", Source: incidents.SourceConsole}
+	eve     = incidents.Actor{Name: "@eve", Source: incidents.SourceConsole}
+	errRate = `errors{service="api"}`
+)
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	procs, err := runbooks.LoadProcedures(fstest.MapFS{"releases/bg.yaml": {Data: []byte(procedure)}}, "releases", runbooks.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	f := &fixture{store: store, cluster: &cluster{live: "api-blue"}, metrics: &metrics{values: map[string]float64{errRate: 0.0001, `up{job="api-green"}`: 1}},
+		clock: &clock{now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}}
+	f.inc = incidents.NewService(incidents.Config{Store: store})
+	runner := runbooks.NewRunner(f.cluster, f.metrics, runbooks.Guardrails{Operators: []string{"@dana"}, Namespaces: []string{"prod"}})
+	f.cfg = releases.Config{Store: store, Procedures: procs, Runner: runner, Cluster: f.cluster, Metrics: f.metrics,
+		Signers: map[string][]string{"devops": {"@dana"}, "security": {"@dana", "@eve"}}, Incidents: f.inc, Now: f.clock.Now}
+	f.rel = releases.New(f.cfg)
+	return f
+}
+
+// ready starts a release and signs, ticks and backs up.
+func (f *fixture) ready(t *testing.T) *releases.Release {
+	t.Helper()
+	r, err := f.rel.Start(ctx, "api", "3.2.0", "blue-green", dana)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.must(t)(f.rel.Sign(ctx, r.ID, "devops", dana))
+	f.must(t)(f.rel.Sign(ctx, r.ID, "security", eve))
+	f.must(t)(f.rel.Tick(ctx, r.ID, 1, eve))
+	f.step(t, r.ID, 1, "", "done")
+	return r
+}
+
+func (f *fixture) must(t *testing.T) func(*releases.Release, error) {
+	return func(_ *releases.Release, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// step runs step n (confirming token when given) and wants outcome.
+func (f *fixture) step(t *testing.T, id int64, n int, token string, outcome runbooks.Outcome) runbooks.Result {
+	t.Helper()
+	_, res, err := f.rel.Step(ctx, id, releases.StepRequest{Step: n, Confirm: token, By: dana})
+	if err != nil || res.Outcome != outcome {
+		t.Fatalf("step %d: %+v %v, want %s", n, res, err, outcome)
+	}
+	return res
+}
+
+// through runs steps 2–4 for real, ending with the switch and its watch.
+func (f *fixture) through(t *testing.T, id int64) {
+	t.Helper()
+	res := f.step(t, id, 2, "", runbooks.DryRun)
+	f.step(t, id, 2, res.Token, runbooks.Confirmed)
+	f.step(t, id, 3, "", runbooks.OK)
+	res = f.step(t, id, 4, "", runbooks.DryRun)
+	f.step(t, id, 4, res.Token, runbooks.Confirmed)
+}
+
+func TestStartChecksWhatGoesIntoNamesAndImages(t *testing.T) {
+	f := setup(t)
+	for _, c := range []struct{ service, version, want string }{
+		{"api; rm -rf /", "1", "service"},
+		{"API", "1", "service"},
+		{"api", `3.2.0"}`, "version"},
+		{"api", "../../etc", "version"},
+		{"api", "3.2.0 --privileged", "version"},
+		{"api", "", "version"},
+		{"api", "1", "no procedure"}, // with an unknown procedure below
+	} {
+		proc := "blue-green"
+		if c.want == "no procedure" {
+			proc = "yolo"
+		}
+		_, err := f.rel.Start(ctx, c.service, c.version, proc, dana)
+		if !releases.IsRefusal(err) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("start %q %q: %v, want a refusal naming %s", c.service, c.version, err, c.want)
+		}
+	}
+	if calls := f.cluster.Calls(); len(calls) != 0 {
+		t.Fatalf("refused starts asked the cluster %v", calls)
+	}
+	r, err := f.rel.Start(ctx, "api", "3.2.0", "", dana)
+	if err != nil || r.Params["idle"] != "api-green" || r.Params["live"] != "api-blue" || r.Params["version"] != "3.2.0" || r.Before["error rate"] != 0.0001 {
+		t.Fatalf("start: %+v %v", r, err)
+	}
+	if _, err := f.rel.Start(ctx, "api", "3.3.0", "", dana); !releases.IsRefusal(err) || !strings.Contains(err.Error(), "REL-1 is already releasing api 3.2.0") {
+		t.Fatalf("a second release of the same service: %v", err)
+	}
+	f.cluster.live = "web-green" // web's last release went to green: this one goes to blue
+	r, err = f.rel.Start(ctx, "web", "1.0", "", dana)
+	if err != nil || r.Params["live"] != "web-green" || r.Params["idle"] != "web-blue" {
+		t.Fatalf("colours: %+v %v", r.Params, err)
+	}
+}
+
+func TestStepsWaitForSignoffsAndOrder(t *testing.T) {
+	f := setup(t)
+	r, err := f.rel.Start(ctx, "api", "3.2.0", "", dana)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := func(n int, by incidents.Actor, want string) {
+		t.Helper()
+		before := len(f.cluster.Calls())
+		_, _, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: n, By: by})
+		if !releases.IsRefusal(err) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("step %d by %s: %v, want a refusal with %q", n, by.Name, err, want)
+		}
+		if calls := f.cluster.Calls(); len(calls) != before {
+			t.Fatalf("a refused step asked the cluster: %v", calls[before:])
+		}
+	}
+	refused(2, dana, "step 1. Back up is not done")
+	f.step(t, r.ID, 1, "", "done")
+	refused(2, dana, "still to sign: devops, security")
+	if _, err := f.rel.Sign(ctx, r.ID, "devops", eve); !releases.IsRefusal(err) || !strings.Contains(err.Error(), "@eve may not sign for devops") {
+		t.Fatalf("sign by someone else: %v", err)
+	}
+	if _, err := f.rel.Sign(ctx, r.ID, "cto", dana); !releases.IsRefusal(err) || !strings.Contains(err.Error(), "needs no sign-off \"cto\"") {
+		t.Fatalf("unknown role: %v", err)
+	}
+	f.must(t)(f.rel.Sign(ctx, r.ID, "devops", dana))
+	if _, err := f.rel.Sign(ctx, r.ID, "devops", dana); !releases.IsRefusal(err) || !strings.Contains(err.Error(), "already signed") {
+		t.Fatalf("signed twice: %v", err)
+	}
+	refused(2, dana, "still to sign: security") // the last signature is missing
+	f.must(t)(f.rel.Sign(ctx, r.ID, "security", eve))
+	refused(2, dana, "the staging checklist is not done (1. smoke tests pass)")
+	f.must(t)(f.rel.Tick(ctx, r.ID, 1, eve))
+	// a non-operator: the runner refuses before any call to the cluster
+	before := len(f.cluster.Calls())
+	_, res, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 2, By: eve})
+	if err != nil || res.Outcome != runbooks.Refused || !strings.Contains(res.Summary, "only operators") || len(f.cluster.Calls()) != before {
+		t.Fatalf("non-operator: %+v %v, calls %v", res, err, f.cluster.Calls()[before:])
+	}
+	res = f.step(t, r.ID, 2, "", runbooks.DryRun)
+	if calls := f.cluster.Calls(); calls[len(calls)-1] != "set_image prod/api-green reg/api:3.2.0 (dry run)" {
+		t.Fatalf("the preview: %v", calls)
+	}
+	refused(3, dana, "step 2. Deploy idle is not done (not run yet)") // a preview is not the step done
+	if _, res, _ := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 2, Confirm: res.Token, By: eve}); res.Outcome != runbooks.Refused {
+		t.Fatalf("another person confirming dana's preview: %+v", res)
+	}
+	f.step(t, r.ID, 2, res.Token, runbooks.Confirmed)
+	f.metrics.set(`up{job="api-green"}`, 0)
+	f.step(t, r.ID, 3, "", runbooks.Failed)
+	refused(4, dana, "the gate 3. Green is up has not passed")
+	f.metrics.set(`up{job="api-green"}`, 1)
+	f.step(t, r.ID, 3, "", runbooks.OK)
+	res = f.step(t, r.ID, 4, "", runbooks.DryRun)
+	r2, _ := f.rel.Get(ctx, r.ID)
+	if r2.State != releases.Started || r2.Watch != nil {
+		t.Fatalf("a previewed switch started the watch: %+v", r2)
+	}
+	f.step(t, r.ID, 4, res.Token, runbooks.Confirmed)
+	r2, _ = f.rel.Get(ctx, r.ID)
+	if r2.State != releases.Watching || r2.Watch == nil || !r2.Watch.Next.Equal(f.clock.Now().Add(2*time.Minute)) {
+		t.Fatalf("after the switch: %+v", r2.Watch)
+	}
+}
+
+func TestWatchBreachDeclaresOneIncident(t *testing.T) {
+	f := setup(t)
+	r := f.ready(t)
+	f.through(t, r.ID)
+	f.rel.DriveOnce(ctx) // nothing due yet
+	if got, _ := f.rel.Get(ctx, r.ID); len(got.Watch.Checks) != 0 {
+		t.Fatalf("checked before it was due: %+v", got.Watch.Checks)
+	}
+	f.clock.advance(2 * time.Minute)
+	f.rel.DriveOnce(ctx)
+	got, _ := f.rel.Get(ctx, r.ID)
+	if len(got.Watch.Checks) != 1 || got.Watch.Checks[0].Breach != "" || got.State != releases.Watching {
+		t.Fatalf("a clean check: %+v", got.Watch.Checks)
+	}
+	// warning-level and more than twice what it was before: a breach
+	f.metrics.set(errRate, 0.0007)
+	f.clock.advance(2 * time.Minute)
+	f.rel.DriveOnce(ctx)
+	got, _ = f.rel.Get(ctx, r.ID)
+	if got.State != releases.Breached || got.Incident != 1 || !strings.Contains(got.Watch.Checks[1].Breach, "past warning (0.05%) and 7.0× what it was (0.01%)") {
+		t.Fatalf("after the breach: %+v %+v", got, got.Watch.Checks)
+	}
+	inc, err := f.inc.Get(ctx, 1)
+	if err != nil || inc.Severity != incidents.P2 || inc.Links[releases.LinkRelease] != "REL-1" || inc.Service != "api" || inc.Lead() != "@dana" {
+		t.Fatalf("the incident: %+v %v", inc, err)
+	}
+	for i := 0; i < 3; i++ { // more looks, and another process on the same store, declare nothing more
+		f.clock.advance(2 * time.Minute)
+		f.rel.DriveOnce(ctx)
+		releases.New(f.cfg).DriveOnce(ctx)
+	}
+	if all, _ := f.inc.List(ctx, incidents.Filter{All: true}); len(all) != 1 {
+		t.Fatalf("%d incidents, want 1", len(all))
+	}
+}
+
+// TestBreachStoredBeforeACrash: the breach is stored, then the process
+// dies before the incident is declared; the next one declares it once.
+func TestBreachStoredBeforeACrash(t *testing.T) {
+	f := setup(t)
+	r := f.ready(t)
+	f.through(t, r.ID)
+	crashing := f.cfg
+	crashing.Incidents = nil // declares nothing: as if killed right after storing the breach
+	f.metrics.set(errRate, 0.01)
+	f.clock.advance(2 * time.Minute)
+	releases.New(crashing).DriveOnce(ctx)
+	if got, _ := f.rel.Get(ctx, r.ID); got.State != releases.Breached || got.Incident != 0 {
+		t.Fatalf("stored breach: %+v", got)
+	}
+	f.rel.DriveOnce(ctx)
+	f.rel.DriveOnce(ctx)
+	got, _ := f.rel.Get(ctx, r.ID)
+	all, _ := f.inc.List(ctx, incidents.Filter{All: true})
+	if got.Incident != 1 || len(all) != 1 {
+		t.Fatalf("after the restart: incident %d, %d incidents", got.Incident, len(all))
+	}
+}
+
+func TestCleanWatchVerifiesAndCheckpointsFollow(t *testing.T) {
+	f := setup(t)
+	r := f.ready(t)
+	f.through(t, r.ID)
+	f.metrics.err = errors.New("prometheus: connection refused")
+	f.clock.advance(2 * time.Minute)
+	f.rel.DriveOnce(ctx)
+	got, _ := f.rel.Get(ctx, r.ID)
+	if got.State != releases.Watching || !strings.Contains(got.Watch.Checks[0].Summary, "connection refused") {
+		t.Fatalf("Prometheus down is said, and is no breach: %+v", got.Watch.Checks)
+	}
+	f.metrics.err = nil
+	for range 4 {
+		f.clock.advance(2 * time.Minute)
+		f.rel.DriveOnce(ctx)
+	}
+	got, _ = f.rel.Get(ctx, r.ID)
+	if got.State != releases.Verified || !got.Watch.Clean || len(got.Watch.Checks) != 5 || len(got.Watch.Checkpoints) != 1 || !got.Active() {
+		t.Fatalf("after the window: %s %+v", got.State, got.Watch)
+	}
+	f.clock.advance(4 * time.Hour)
+	f.rel.DriveOnce(ctx)
+	f.rel.DriveOnce(ctx)
+	got, _ = f.rel.Get(ctx, r.ID)
+	if n := countKind(got, releases.EvCheckpoint); n != 1 || got.Active() {
+		t.Fatalf("%d checkpoints posted, active %v", n, got.Active())
+	}
+	if active, _ := f.rel.List(ctx, releases.Filter{Active: true}); len(active) != 0 {
+		t.Fatalf("still active: %v", active)
+	}
+}
+
+func countKind(r *releases.Release, kind string) int {
+	n := 0
+	for _, ev := range r.Events {
+		if ev.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+func TestRollbackNeedsNoSignoffButTheGuardrails(t *testing.T) {
+	f := setup(t)
+	r, err := f.rel.Start(ctx, "api", "3.2.0", "", dana)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, res, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: eve})
+	if err != nil || res.Outcome != runbooks.Refused {
+		t.Fatalf("a non-operator's rollback: %+v %v", res, err)
+	}
+	_, res, err = f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: dana})
+	if err != nil || res.Outcome != runbooks.DryRun {
+		t.Fatalf("rollback preview without sign-offs: %+v %v", res, err)
+	}
+	got, _, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, Confirm: res.Token, By: dana})
+	if err != nil || got.State != releases.RolledBack {
+		t.Fatalf("rolled back: %+v %v", got, err)
+	}
+	if calls := f.cluster.Calls(); calls[len(calls)-1] != "switch prod/api api-blue" {
+		t.Fatalf("the rollback switched: %v", calls)
+	}
+	if _, _, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, By: dana}); !releases.IsRefusal(err) {
+		t.Fatalf("a step after the rollback: %v", err)
+	}
+	if _, err := f.rel.Abort(ctx, r.ID, "", dana); !releases.IsRefusal(err) {
+		t.Fatalf("abort after the rollback: %v", err)
+	}
+}
+
+func TestShippedProceduresLint(t *testing.T) {
+	set, err := runbooks.LoadProcedures(os.DirFS("../.."), "releases", runbooks.Options{Namespaces: []string{"architect-production"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"blue-green", "canary", "rolling"} {
+		p := set.Get(name)
+		if p == nil || p.Strategy != name || len(p.Rollback) == 0 || p.Watch == nil || len(p.Watch.SLIs) != 3 {
+			t.Errorf("%s: %+v", name, p)
+		}
+	}
+}
