@@ -153,6 +153,9 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 				for _, n := range hear {
 					n.NotifyRelease(ctx, r)
 				}
+				if a.bot != nil { // set below, before anything runs
+					a.bot.NotifyRelease(ctx, r)
+				}
 			}})
 		a.router.UseReleases(a.rel)
 	}
@@ -174,6 +177,7 @@ func newApp(cfg config, log *slog.Logger, notifiers ...incidents.Notifier) (a *a
 			Responders: cfg.Responders, AnnounceChannel: cfg.Announce, Bookmarks: bookmarksFor(books, cfg.Dashboards),
 			Sender: slackbot.SenderConfig{RateScale: cfg.SlackScale}, Logger: log,
 			Inbox: store, Outbox: store, Spool: spool, Effects: effectsCfg,
+			Releases: a.rel, ReleaseChannel: cfg.ReleaseChannel,
 		}, a.svc, a.router)
 		if err != nil {
 			return nil, err

@@ -245,7 +245,7 @@ var settings = []setting{
 		set: func(c *config, v string) error { c.Releases = v; return nil }},
 	{flag: "release-signers", env: "SITREP_RELEASE_SIGNERS", doc: "who may sign each sign-off role of a release: `cto=U0CTO,devops=S0DEVOPS,engineering=U0A U0B` (Slack user ids, user groups or terminal names, space-separated within a role)",
 		set: func(c *config, v string) error { var err error; c.Signers, err = signers(v); return err }},
-	{flag: "release-channel", env: "SITREP_RELEASE_CHANNEL", doc: "the Slack channel (id) where each release gets a thread with its header kept current; unset, the thread starts where `/release start` was typed",
+	{flag: "release-channel", env: "SITREP_RELEASE_CHANNEL", doc: "the Slack channel (id) where each release gets a thread: its header kept current, and the watch's findings (rollout done, breach, verified, checkpoints) posted in it; unset, releases have no Slack thread (the replies still answer the asker)",
 		set: func(c *config, v string) error { c.ReleaseChannel = v; return nil }},
 	{flag: "namespaces", env: "SITREP_NAMESPACES", doc: "comma-separated namespaces runbooks may target; actions anywhere else are refused (and lint checks them)",
 		set: func(c *config, v string) error { c.Namespaces = list(v); return nil }},

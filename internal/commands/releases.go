@@ -83,7 +83,7 @@ func releaseStart(ctx context.Context, c *Call, rel *releases.Service, args []st
 	if err != nil {
 		return Reply{}, err
 	}
-	return ReleaseCard(rel, r, c.Svc.Now()), nil
+	return mine(ReleaseCard(rel, r, c.Svc.Now())), nil
 }
 
 func releaseList(ctx context.Context, c *Call, rel *releases.Service, args []string) (Reply, error) {
@@ -142,7 +142,7 @@ func releaseOn(ctx context.Context, c *Call, rel *releases.Service, sub string, 
 		if err != nil {
 			return Reply{}, err
 		}
-		return ReleaseCard(rel, r, c.Svc.Now()), nil
+		return mine(ReleaseCard(rel, r, c.Svc.Now())), nil
 	case "tick":
 		n, err := strconv.Atoi(strings.Join(args, ""))
 		if err != nil {
@@ -152,7 +152,7 @@ func releaseOn(ctx context.Context, c *Call, rel *releases.Service, sub string, 
 		if err != nil {
 			return Reply{}, err
 		}
-		return ReleaseCard(rel, r, c.Svc.Now()), nil
+		return mine(ReleaseCard(rel, r, c.Svc.Now())), nil
 	case "abort":
 		r, err := rel.Abort(ctx, id, strings.Join(args, " "), c.Actor)
 		if err != nil {
@@ -206,7 +206,8 @@ func releaseStep(ctx context.Context, c *Call, rel *releases.Service, id int64, 
 	}
 	step := steps[req.Step-1]
 	out := Reply{
-		Text:   fmt.Sprintf("▶ %s · %s %d/%d: %s", r.Key(), label, req.Step, len(steps), step.Name),
+		Release: r,
+		Text:    fmt.Sprintf("▶ %s · %s %d/%d: %s", r.Key(), label, req.Step, len(steps), step.Name),
 		Fields: []Field{{"Result", fmt.Sprintf("%s — %s", res.Outcome, res.Summary)}},
 		Lines:  res.Lines,
 		Thread: r.Key(),
@@ -227,6 +228,13 @@ func releaseStep(ctx context.Context, c *Call, rel *releases.Service, id int64, 
 		out.Buttons = append(out.Buttons, *next)
 	}
 	return out, nil
+}
+
+// mine is a card for the asker alone: everyone else sees the header, which
+// shows the same change.
+func mine(r Reply) Reply {
+	r.Private = true
+	return r
 }
 
 // ReleaseCard is a release's summary: what its header shows.

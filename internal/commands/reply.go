@@ -4,7 +4,10 @@
 // Registry; help is built from it.
 package commands
 
-import "github.com/sitrep-oncall/sitrep/internal/incidents"
+import (
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/releases"
+)
 
 // Request is one thing a person (or a button press) asked for.
 type Request struct {
@@ -35,6 +38,9 @@ type Reply struct {
 	// Thread groups replies that belong together (one runbook's steps); chat
 	// adapters that have threads post them in one.
 	Thread string
+	// Release is the release a reply is about: a chat adapter that keeps
+	// a thread per release posts it there.
+	Release *releases.Release
 }
 
 // File is a document a reply carries.

@@ -147,7 +147,10 @@ const (
 const maxEvents = 500
 
 // Key is the release's reference: REL-3.
-func (r *Release) Key() string { return "REL-" + strconv.FormatInt(r.ID, 10) }
+func (r *Release) Key() string { return Key(r.ID) }
+
+// Key is release id's reference: REL-3.
+func Key(id int64) string { return "REL-" + strconv.FormatInt(id, 10) }
 
 // record appends an event and counts the change.
 func (r *Release) record(at time.Time, kind, actor, format string, args ...any) {

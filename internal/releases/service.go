@@ -299,3 +299,19 @@ func (s *Service) Abort(ctx context.Context, id int64, reason string, by inciden
 		return nil
 	})
 }
+
+// SetChat stores where a chat adapter keeps the release's header and what
+// it last showed (Chat): not a change of the release, so no Rev and no
+// notification.
+func (s *Service) SetChat(ctx context.Context, id int64, set map[string]string) error {
+	_, err := s.cfg.Store.UpdateRelease(ctx, id, func(r *Release) error {
+		if r.Chat == nil {
+			r.Chat = map[string]string{}
+		}
+		for k, v := range set {
+			r.Chat[k] = v
+		}
+		return nil
+	})
+	return err
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/commands"
 	"github.com/sitrep-oncall/sitrep/internal/effects"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/releases"
 )
 
 // Handler runs a neutral request; *commands.Router is one.
@@ -59,6 +60,10 @@ type Config struct {
 	// Effects tunes the outbox runners (Workers, retries, Observe); its
 	// Consumer, Outbox and Handle are set by the adapter.
 	Effects effects.Config
+	// Releases, with ReleaseChannel, gives each release a thread in that
+	// channel with its header kept current.
+	Releases       *releases.Service
+	ReleaseChannel string
 }
 
 // Bot is the running Slack adapter.
@@ -87,6 +92,7 @@ type Bot struct {
 	lastErr   atomic.Pointer[string]
 	botUser   atomic.Pointer[string]
 	hooksHost string // the only host response_url posts may go to besides hooks.slack.com
+	releases  *releaseHeaders // nil without a release channel
 }
 
 // New builds the adapter; Start connects it.
@@ -126,6 +132,9 @@ func New(cfg Config, svc *incidents.Service, h Handler) (*Bot, error) {
 		jobs: make(chan func(context.Context), 1024), ordered: map[string][]func(context.Context){}, threads: map[string]string{}, groups: map[string]groupMembers{}, hooksHost: hooksHost,
 	}
 	b.rooms = newRooms(b)
+	if cfg.Releases != nil && cfg.ReleaseChannel != "" {
+		b.releases = newReleaseHeaders(b, cfg.Releases, cfg.ReleaseChannel)
+	}
 	b.arrivals.Store(uint64(time.Now().UnixNano())) // later than any key a previous run stored
 	for _, c := range []struct {
 		name   string
@@ -231,6 +240,13 @@ func (b *Bot) Start(ctx context.Context) error {
 		}()
 	}
 	b.replay(ctx)
+	if b.releases != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.releases.run(ctx)
+		}()
+	}
 	if b.cfg.Spool != nil {
 		wg.Add(1)
 		go func() {

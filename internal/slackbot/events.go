@@ -304,7 +304,11 @@ func (b *Bot) slash(ctx context.Context, cmd slack.SlashCommand, id string) {
 		b.openForm(ctx, cmd.TriggerID, DeclareModal(), cmd.ChannelID, cmd.UserID, cmd.ResponseURL, "/incident declare <title>")
 		return
 	}
-	reply := b.handler.Handle(ctx, commands.Request{ID: id, Actor: actor(cmd.UserID), Channel: cmd.ChannelID, Text: cmd.Text})
+	text := cmd.Text
+	if cmd.Command == "/release" { // its own slash command: the release command's subcommands
+		text = "release " + text
+	}
+	reply := b.handler.Handle(ctx, commands.Request{ID: id, Actor: actor(cmd.UserID), Channel: cmd.ChannelID, Text: text})
 	b.respond(ctx, cmd.ChannelID, cmd.UserID, cmd.ResponseURL, reply)
 }
 
@@ -477,6 +481,14 @@ func (b *Bot) respondNow(ctx context.Context, channel, user, responseURL string,
 		}
 	}
 	blocks, fallback := Blocks(reply)
+	if rel := reply.Release; rel != nil && !reply.Private && !reply.Error && rel.Chat["ts"] != "" {
+		b.post(ctx, rel.Chat["channel"], fallback, blocks, slack.MsgOptionTS(rel.Chat["ts"])) // in the release's thread
+		if channel == rel.Chat["channel"] {
+			return
+		}
+		reply = commands.Reply{Text: fmt.Sprintf("%s — in the thread of %s", reply.Text, rel.Key()), Private: true}
+		blocks, fallback = Blocks(reply)
+	}
 	if reply.Thread != "" && !reply.Private && !reply.Error && reply.Incident != nil && reply.Incident.Channel == channel {
 		b.postInThread(ctx, channel, reply.Thread, fallback, blocks)
 		return

@@ -50,6 +50,15 @@ func start(t testing.TB, tweak ...func(*slackbot.Config)) *env {
 // scale, on the database at path (srv reused when given: a restart).
 func startAt(t testing.TB, scale float64, path string, srv *slacktest.Server, tweak ...func(*slackbot.Config)) *env {
 	t.Helper()
+	return startHooked(t, scale, path, srv, nil, tweak...)
+}
+
+// hook wires more into a test's adapter once its store, service and router
+// exist (releases).
+type hook func(store *boltstore.Store, svc *incidents.Service, router *commands.Router, cfg *slackbot.Config)
+
+func startHooked(t testing.TB, scale float64, path string, srv *slacktest.Server, h hook, tweak ...func(*slackbot.Config)) *env {
+	t.Helper()
 	if srv == nil {
 		srv = slacktest.NewScaled(scale)
 		t.Cleanup(srv.Close)
@@ -93,6 +102,9 @@ func startAt(t testing.TB, scale float64, path string, srv *slacktest.Server, tw
 	}
 	router.UseRunbooks(books)
 	router.UseRunner(runbooks.NewRunner(nil, nil, runbooks.Guardrails{}))
+	if h != nil {
+		h(store, svc, router, &cfg)
+	}
 	bot, err := slackbot.New(cfg, svc, router)
 	if err != nil {
 		t.Fatal(err)

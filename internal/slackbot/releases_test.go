@@ -1,0 +1,123 @@
+package slackbot_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/commands"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+	"github.com/sitrep-oncall/sitrep/internal/releases"
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
+	"github.com/sitrep-oncall/sitrep/internal/slackbot"
+	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
+)
+
+// withReleases gives the adapter the shipped procedures, a release channel
+// and signers, and returns the service (set once the hook ran).
+func withReleases(channel *string, rel *atomic.Pointer[releases.Service], bot *atomic.Pointer[slackbot.Bot]) hook {
+	return func(store *boltstore.Store, svc *incidents.Service, router *commands.Router, cfg *slackbot.Config) {
+		procs, err := runbooks.LoadProcedures(os.DirFS("../.."), "releases", runbooks.Options{})
+		if err != nil {
+			panic(err)
+		}
+		s := releases.New(releases.Config{Store: store, Procedures: procs, Runner: runbooks.NewRunner(nil, nil, runbooks.Guardrails{}),
+			Signers: map[string][]string{"engineering": {"UDANA"}, "devops": {"UDANA"}}, Incidents: svc,
+			Notify: func(ctx context.Context, r *releases.Release) {
+				if b := bot.Load(); b != nil {
+					b.NotifyRelease(ctx, r)
+				}
+			}})
+		rel.Store(s)
+		router.UseReleases(s)
+		cfg.Releases, cfg.ReleaseChannel = s, *channel
+	}
+}
+
+func (e *env) releaseSlash(t testing.TB, user, channel, text string) slacktest.Envelope {
+	env := e.slash(t, user, channel, text)
+	env.Payload.(map[string]any)["command"] = "/release"
+	return env
+}
+
+// TestReleaseThreadKeptCurrent: /release start posts one header in the
+// release channel; a sign-off clicked on it edits it; a change made while
+// the adapter was down is on the header once it is back; hostile input is
+// refused with nothing posted.
+func TestReleaseThreadKeptCurrent(t *testing.T) {
+	srv := slacktest.NewScaled(testScale)
+	t.Cleanup(srv.Close)
+	channel := srv.CreateChannel("releases", "UDANA")
+	path := filepath.Join(t.TempDir(), "s.db")
+	var rel atomic.Pointer[releases.Service]
+	var bot atomic.Pointer[slackbot.Bot]
+	e := startHooked(t, testScale, path, srv, withReleases(&channel, &rel, &bot))
+	bot.Store(e.bot)
+
+	e.send(t, e.releaseSlash(t, "UDANA", e.general, "start architect-api <script>alert(1)</script>"))
+	e.send(t, e.releaseSlash(t, "UDANA", e.general, "start architect-api 3.2.0 rolling"))
+	var header *slacktest.Message
+	e.wait(t, "the release header", func(v *slacktest.View) bool {
+		msgs := v.Messages(channel)
+		if len(msgs) == 1 {
+			header = msgs[0]
+		}
+		return header != nil && strings.Contains(blocksText(header), "REL-1")
+	})
+	if strings.Contains(blocksText(header), "script") {
+		t.Fatalf("the refused start posted: %s", blocksText(header))
+	}
+	e.wait(t, "the refusal, to the asker alone", func(v *slacktest.View) bool {
+		for _, r := range v.Responses() {
+			if r.Body["response_type"] == "ephemeral" && strings.Contains(fmtAny(r.Body), "version") {
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(blocksText(header), "⬜ engineering") || !strings.Contains(blocksText(header), "release sign REL-1 engineering") {
+		t.Fatalf("header %s", blocksText(header))
+	}
+	e.send(t, e.click(t, "UDANA", channel, button("cmd0", "release sign REL-1 engineering")))
+	e.wait(t, "the header edited with the sign-off", func(v *slacktest.View) bool {
+		m := v.Messages(channel)[0]
+		return m.Updates >= 1 && (strings.Contains(blocksText(m), `✅ engineering (\u003c@UDANA\u003e)`) || strings.Contains(blocksText(m), "✅ engineering (<@UDANA>)"))
+	})
+	e.stop()
+
+	// signed while Slack's adapter was down: the header catches up at start
+	offline, err := boltstore.Open(path, boltstore.Options{Subscriptions: slackbot.Subscriptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs, _ := runbooks.LoadProcedures(os.DirFS("../.."), "releases", runbooks.Options{})
+	s := releases.New(releases.Config{Store: offline, Procedures: procs, Signers: map[string][]string{"devops": {"@dana"}}})
+	if _, err := s.Sign(context.Background(), 1, "devops", incidents.Actor{Name: "@dana", Source: incidents.SourceConsole}); err != nil {
+		t.Fatal(err)
+	}
+	offline.Close()
+	e = startHooked(t, testScale, path, srv, withReleases(&channel, &rel, &bot))
+	bot.Store(e.bot)
+	e.wait(t, "the header brought up to date after the restart", func(v *slacktest.View) bool {
+		msgs := v.Messages(channel)
+		return len(msgs) == 1 && strings.Contains(blocksText(msgs[0]), "✅ devops (@dana)")
+	})
+	var roots int
+	e.srv.Look(func(v *slacktest.View) {
+		for _, m := range v.Messages(channel) {
+			if m.ThreadTS == "" || m.ThreadTS == m.TS {
+				roots++
+			}
+		}
+	})
+	if roots != 1 {
+		t.Fatalf("%d headers in the release channel, want 1", roots)
+	}
+}
+
+func fmtAny(v any) string { b, _ := json.Marshal(v); return string(b) }
