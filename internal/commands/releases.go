@@ -208,9 +208,9 @@ func releaseStep(ctx context.Context, c *Call, rel *releases.Service, id int64, 
 	out := Reply{
 		Release: r,
 		Text:    fmt.Sprintf("▶ %s · %s %d/%d: %s", r.Key(), label, req.Step, len(steps), step.Name),
-		Fields: []Field{{"Result", fmt.Sprintf("%s — %s", res.Outcome, res.Summary)}},
-		Lines:  res.Lines,
-		Thread: r.Key(),
+		Fields:  []Field{{"Result", fmt.Sprintf("%s — %s", res.Outcome, res.Summary)}},
+		Lines:   res.Lines,
+		Thread:  r.Key(),
 	}
 	if step.Text != "" && step.Kind != runbooks.Manual {
 		out.Fields = append(out.Fields, Field{"Note", step.Text})

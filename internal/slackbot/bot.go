@@ -91,7 +91,7 @@ type Bot struct {
 	connected atomic.Bool
 	lastErr   atomic.Pointer[string]
 	botUser   atomic.Pointer[string]
-	hooksHost string // the only host response_url posts may go to besides hooks.slack.com
+	hooksHost string          // the only host response_url posts may go to besides hooks.slack.com
 	releases  *releaseHeaders // nil without a release channel
 }
 
