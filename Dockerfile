@@ -16,9 +16,11 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/bot /usr/local/bin/bot
 COPY --from=build --chown=nonroot:nonroot /out/data /data
 COPY --from=build /src/runbooks /runbooks
+COPY --from=build /src/releases /releases
 ENV SITREP_DB=/data/sitrep.db \
     SITREP_LISTEN=0.0.0.0:8080 \
-    SITREP_RUNBOOKS=/runbooks
+    SITREP_RUNBOOKS=/runbooks \
+    SITREP_RELEASES=/releases
 VOLUME ["/data"]
 EXPOSE 8080
 USER nonroot:nonroot

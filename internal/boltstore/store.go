@@ -15,6 +15,7 @@
 //	memos/<id>            an incident's Memo: state that grows without bound (each alert's last state)
 //	outbox/<consumer>     incident id + event seq (8+8 bytes) → Effect JSON: outside work a change implies
 //	inbox                 arrival key → an acknowledged chat envelope not yet processed
+//	releases              id → Release JSON with its timeline (releases.go); index/release-active: the ones with work left
 //
 // Every change and its events are one fsynced transaction.
 package boltstore
