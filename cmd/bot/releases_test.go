@@ -344,7 +344,7 @@ func TestBlueGreenReleaseBreachedAndRolledBack(t *testing.T) {
 	term.expect("INC-1 declared (P2)")
 	term.run("show INC-1", "INC-1 · REL-1 architect-api 3.2.0: error rate")
 	term.expect("Recent change")
-	term.expect("REL-1 architect-api 3.2.0 (blue-green), switched")
+	term.expect("REL-1 architect-api 3.2.0 (blue-green): switched by @dana")
 	term.expect("[1] Roll back REL-1")
 	term.kill() // after the incident: started again, it declares no second one
 	term = startTerminal(t, env)

@@ -512,9 +512,10 @@ func mdText(s string) string {
 
 func mdCell(s string) string { return mdText(s) }
 
-// RecentChanges are the releases of service started in the day before at,
-// newest first, as one line each: "REL-3 architect-api 3.2.0 (blue-green),
-// switched 14 min ago by @dana — watching".
+// RecentChanges are the releases of service started in the day before at
+// (an incident's declaration), newest first, as one line each: "REL-3
+// architect-api 3.2.0 (blue-green): switched by @dana 14m before the
+// declaration — 👀 watching".
 func RecentChanges(ctx context.Context, rel *releases.Service, service string, at time.Time) []string {
 	if rel == nil || service == "" {
 		return nil
@@ -537,7 +538,7 @@ func RecentChanges(ctx context.Context, rel *releases.Service, service string, a
 				}
 			}
 		}
-		out = append(out, fmt.Sprintf("%s %s %s (%s), %s %s ago by %s — %s", r.Key(), r.Service, r.Version, r.Strategy, what, say.Human(at.Sub(when)), by, stateLabel(r.State)))
+		out = append(out, fmt.Sprintf("%s %s %s (%s): %s by %s %s before the declaration — %s", r.Key(), r.Service, r.Version, r.Strategy, what, by, say.Human(at.Sub(when)), stateLabel(r.State)))
 	}
 	return out
 }

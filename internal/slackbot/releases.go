@@ -10,6 +10,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/sitrep-oncall/sitrep/internal/commands"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/releases"
 )
 
@@ -141,4 +142,14 @@ func releaseMark(kind string) string {
 // ReleaseHeader is a release thread's root message: the release card.
 func ReleaseHeader(rel *releases.Service, r *releases.Release, now time.Time) ([]slack.Block, string) {
 	return Blocks(commands.ReleaseCard(rel, r, now))
+}
+
+// changes are an incident header's "Recent change" fields: its service's
+// releases in the day before it was declared.
+func (b *Bot) changes(ctx context.Context, inc *incidents.Incident) []commands.Field {
+	var out []commands.Field
+	for _, line := range commands.RecentChanges(ctx, b.cfg.Releases, inc.Service, inc.DeclaredAt) {
+		out = append(out, commands.Field{Label: "Recent change", Value: line})
+	}
+	return out
 }

@@ -83,6 +83,20 @@ func TestReleaseThreadKeptCurrent(t *testing.T) {
 	if !strings.Contains(blocksText(header), "⬜ engineering") || !strings.Contains(blocksText(header), "release sign REL-1 engineering") {
 		t.Fatalf("header %s", blocksText(header))
 	}
+	// an incident of the service: its war room's header names the release
+	inc, err := e.svc.Declare(e.ctx, incidents.Declaration{Title: "checkout errors", Service: "architect-api", Signals: incidents.Signals{Explicit: incidents.P2}}, incidents.System)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := e.warRoom(t, inc.ID)
+	e.wait(t, "the war room's header with the recent change", func(v *slacktest.View) bool {
+		for _, m := range v.Messages(room.ID) {
+			if strings.Contains(blocksText(m), "Recent change") && strings.Contains(blocksText(m), "REL-1 architect-api 3.2.0 (rolling): started by") {
+				return true
+			}
+		}
+		return false
+	})
 	e.send(t, e.click(t, "UDANA", channel, button("cmd0", "release sign REL-1 engineering")))
 	e.wait(t, "the header edited with the sign-off", func(v *slacktest.View) bool {
 		m := v.Messages(channel)[0]

@@ -194,7 +194,7 @@ func (r *rooms) header(ctx context.Context, inc *incidents.Incident) error {
 	if inc.Channel == "" || inc.HeaderRef == "" {
 		return nil
 	}
-	blocks, fallback := Header(inc)
+	blocks, fallback := Header(inc, r.b.changes(ctx, inc)...)
 	content := renderKey(blocks, fallback)
 	key := "header:" + strconv.FormatInt(inc.ID, 10)
 	if r.shown(key, content) {
@@ -256,7 +256,7 @@ func (r *rooms) open(ctx context.Context, inc *incidents.Incident, e *incidents.
 			r.remember("topic:"+strconv.FormatInt(inc.ID, 10), topic)
 			p["topic"] = "1"
 		}
-		blocks, fallback := Header(inc)
+		blocks, fallback := Header(inc, r.b.changes(ctx, inc)...)
 		if p["header"] == "" {
 			if err := r.postOnce(ctx, e, save, "header", channel, fallback, blocks); err != nil {
 				return err
@@ -521,9 +521,11 @@ func slackUser(who string) string {
 	return ""
 }
 
-// Header is the war room's pinned message.
-func Header(inc *incidents.Incident) ([]slack.Block, string) {
+// Header is the war room's pinned message; extra fields (the service's
+// recent releases) go after the card's own.
+func Header(inc *incidents.Incident, extra ...commands.Field) ([]slack.Block, string) {
 	card := commands.Card(inc, inc.UpdatedAt)
+	card.Fields = append(card.Fields, extra...)
 	card.Text = "🚨 " + card.Text
 	for i, f := range card.Fields {
 		if f.Label == "Ack deadline" && !inc.Acked() && inc.Open() {
