@@ -148,3 +148,23 @@ func (s *Store) ListReleases(ctx context.Context, f releases.Filter) ([]*release
 	})
 	return out, err
 }
+
+// ImportRelease stores a release copied from another store under its own
+// id (bot migrate copy); the next CreateRelease numbers after it.
+func (s *Store) ImportRelease(ctx context.Context, r *releases.Release) error {
+	return s.update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketReleases)
+		if err != nil {
+			return err
+		}
+		if b.Get(itob(uint64(r.ID))) != nil {
+			return fmt.Errorf("%s is already here", r.Key())
+		}
+		if uint64(r.ID) > b.Sequence() {
+			if err := b.SetSequence(uint64(r.ID)); err != nil {
+				return err
+			}
+		}
+		return putRelease(tx, b, r)
+	})
+}

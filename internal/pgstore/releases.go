@@ -114,3 +114,20 @@ func decodeRelease(row pgx.Row, id int64) (*releases.Release, error) {
 	}
 	return r, nil
 }
+
+// ImportRelease stores a release copied from another store under its own
+// id (bot migrate copy); the next CreateRelease numbers after it.
+func (s *Store) ImportRelease(ctx context.Context, r *releases.Release) error {
+	doc, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO releases (id, service, started_at, active, record) VALUES ($1, $2, $3, $4, $5)`,
+			r.ID, r.Service, r.StartedAt, r.Active(), doc); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('releases', 'id'), (SELECT MAX(id) FROM releases))`)
+		return err
+	})
+}

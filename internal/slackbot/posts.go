@@ -28,7 +28,7 @@ func (r *rooms) postOnce(ctx context.Context, e *incidents.Effect, save func() e
 		return nil
 	}
 	if p[key+"_sent"] != "" {
-		ts, err := r.findPost(ctx, channel, fallback)
+		ts, err := r.findPost(ctx, channel, func(text string) bool { return text == fallback })
 		if err != nil {
 			return err
 		}
@@ -49,9 +49,9 @@ func (r *rooms) postOnce(ctx context.Context, e *incidents.Effect, save func() e
 	return save()
 }
 
-// findPost looks for a message Sitrep posted with this text among the
-// channel's latest.
-func (r *rooms) findPost(ctx context.Context, channel, fallback string) (string, error) {
+// findPost looks for a message Sitrep posted whose text is the one among
+// the channel's latest.
+func (r *rooms) findPost(ctx context.Context, channel string, is func(text string) bool) (string, error) {
 	self, err := r.b.self(ctx)
 	if err != nil {
 		return "", err
@@ -68,7 +68,7 @@ func (r *rooms) findPost(ctx context.Context, channel, fallback string) (string,
 		return "", slackErr(err)
 	}
 	for _, m := range msgs {
-		if m.User == self && m.Text == fallback {
+		if m.User == self && is(m.Text) {
 			return m.Timestamp, nil
 		}
 	}

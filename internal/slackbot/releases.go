@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,9 +102,27 @@ func (h *releaseHeaders) sync(ctx context.Context, id int64) error {
 	switch {
 	case ts == "":
 		channel = h.where
-		ts, err = h.b.postMessage(ctx, h.b.send.Do, channel, fallback, blocks)
-		if err != nil {
-			return fmt.Errorf("post the header: %w", err)
+		// posted once: a mark stored before the post; after a crash or an
+		// answer lost, the channel is searched for it before posting again
+		root := "🚀 " + r.Key() + " · "
+		if r.Chat["sent"] != "" {
+			if ts, err = h.b.rooms.findPost(ctx, channel, func(text string) bool { return strings.HasPrefix(text, root) }); err != nil {
+				return err
+			}
+		}
+		if ts == "" {
+			if err := h.rel.SetChat(ctx, id, map[string]string{"sent": "1"}); err != nil {
+				return err
+			}
+			ts, err = h.b.postMessage(ctx, h.b.send.DoOnce, channel, fallback, blocks)
+			if err != nil {
+				return fmt.Errorf("post the header: %w", err)
+			}
+		} else if err := h.b.send.Do(ctx, "chat.update", channel, func(ctx context.Context) error { // found: bring it up to date
+			_, _, _, err := h.b.api.UpdateMessageContext(ctx, channel, ts, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
+			return err
+		}); err != nil {
+			return fmt.Errorf("edit the header: %w", err)
 		}
 		// where it is, before anything else: a retry edits it, never posts a second
 		if err := h.rel.SetChat(ctx, id, map[string]string{"channel": channel, "ts": ts}); err != nil {

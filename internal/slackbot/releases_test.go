@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -135,3 +136,27 @@ func TestReleaseThreadKeptCurrent(t *testing.T) {
 }
 
 func fmtAny(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// TestReleaseHeaderPostedOnceWhenTheAnswerIsLost: Slack posts the header
+// but its answer is lost; the retry finds it in the channel and edits it
+// instead of posting a second one.
+func TestReleaseHeaderPostedOnceWhenTheAnswerIsLost(t *testing.T) {
+	srv := slacktest.NewScaled(testScale)
+	t.Cleanup(srv.Close)
+	channel := srv.CreateChannel("releases", "UDANA")
+	var rel atomic.Pointer[releases.Service]
+	var bot atomic.Pointer[slackbot.Bot]
+	e := startHooked(t, testScale, filepath.Join(t.TempDir(), "s.db"), srv, withReleases(&channel, &rel, &bot))
+	bot.Store(e.bot)
+	e.srv.Fail("chat.postMessage", slacktest.Fault{Status: 500, Lost: true})
+	e.send(t, e.releaseSlash(t, "UDANA", e.general, "start architect-api 3.2.0 rolling"))
+	e.until(t, "the header's place stored", func() bool {
+		r, err := rel.Load().Get(context.Background(), 1)
+		return err == nil && r.Chat["ts"] != "" && r.Chat["rev"] == strconv.FormatUint(r.Rev, 10)
+	})
+	e.srv.Look(func(v *slacktest.View) {
+		if n := len(v.Messages(channel)); n != 1 {
+			t.Fatalf("%d messages in the release channel, want the one header", n)
+		}
+	})
+}
