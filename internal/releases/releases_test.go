@@ -37,6 +37,10 @@ steps:
     kind: kube.set_image
     deployment: '{{idle}}'
     image: 'reg/{{service}}:{{version}}'
+  - name: Rolled out
+    kind: kube.wait_rollout
+    deployment: '{{idle}}'
+    timeout: 10m
   - name: Green is up
     kind: promql
     gate: true
@@ -66,9 +70,10 @@ watch:
 
 type cluster struct {
 	runbooks.Cluster
-	mu    sync.Mutex
-	calls []string
-	live  string
+	mu      sync.Mutex
+	calls   []string
+	live    string
+	rolling bool // rollouts never finish
 }
 
 func (c *cluster) call(s string) {
@@ -98,6 +103,11 @@ func (c *cluster) Weight(context.Context, string, string, string, int, runbooks.
 }
 
 func (c *cluster) Rollout(context.Context, string, string) (runbooks.RolloutState, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rolling {
+		return runbooks.RolloutState{Summary: "1 of 2 replicas updated"}, nil
+	}
 	return runbooks.RolloutState{Done: true, Summary: "rolled out"}, nil
 }
 
@@ -229,14 +239,15 @@ func (f *fixture) step(t *testing.T, id int64, n int, token string, outcome runb
 	return res
 }
 
-// through runs steps 2–4 for real, ending with the switch and its watch.
+// through runs steps 2–5 for real, ending with the switch and its watch.
 func (f *fixture) through(t *testing.T, id int64) {
 	t.Helper()
 	res := f.step(t, id, 2, "", runbooks.DryRun)
 	f.step(t, id, 2, res.Token, runbooks.Confirmed)
-	f.step(t, id, 3, "", runbooks.OK)
-	res = f.step(t, id, 4, "", runbooks.DryRun)
-	f.step(t, id, 4, res.Token, runbooks.Confirmed)
+	f.step(t, id, 3, "", runbooks.OK) // rolled out already
+	f.step(t, id, 4, "", runbooks.OK)
+	res = f.step(t, id, 5, "", runbooks.DryRun)
+	f.step(t, id, 5, res.Token, runbooks.Confirmed)
 }
 
 func TestStartChecksWhatGoesIntoNamesAndImages(t *testing.T) {
@@ -325,17 +336,18 @@ func TestStepsWaitForSignoffsAndOrder(t *testing.T) {
 		t.Fatalf("another person confirming dana's preview: %+v", res)
 	}
 	f.step(t, r.ID, 2, res.Token, runbooks.Confirmed)
-	f.metrics.set(`up{job="api-green"}`, 0)
-	f.step(t, r.ID, 3, "", runbooks.Failed)
-	refused(4, dana, "the gate 3. Green is up has not passed")
-	f.metrics.set(`up{job="api-green"}`, 1)
 	f.step(t, r.ID, 3, "", runbooks.OK)
-	res = f.step(t, r.ID, 4, "", runbooks.DryRun)
+	f.metrics.set(`up{job="api-green"}`, 0)
+	f.step(t, r.ID, 4, "", runbooks.Failed)
+	refused(5, dana, "the gate 4. Green is up has not passed")
+	f.metrics.set(`up{job="api-green"}`, 1)
+	f.step(t, r.ID, 4, "", runbooks.OK)
+	res = f.step(t, r.ID, 5, "", runbooks.DryRun)
 	r2, _ := f.rel.Get(ctx, r.ID)
 	if r2.State != releases.Started || r2.Watch != nil {
 		t.Fatalf("a previewed switch started the watch: %+v", r2)
 	}
-	f.step(t, r.ID, 4, res.Token, runbooks.Confirmed)
+	f.step(t, r.ID, 5, res.Token, runbooks.Confirmed)
 	r2, _ = f.rel.Get(ctx, r.ID)
 	if r2.State != releases.Watching || r2.Watch == nil || !r2.Watch.Next.Equal(f.clock.Now().Add(2*time.Minute)) {
 		t.Fatalf("after the switch: %+v", r2.Watch)
@@ -482,5 +494,66 @@ func TestShippedProceduresLint(t *testing.T) {
 		if p == nil || p.Strategy != name || len(p.Rollback) == 0 || p.Watch == nil || len(p.Watch.SLIs) != 3 {
 			t.Errorf("%s: %+v", name, p)
 		}
+	}
+}
+
+// TestBreachedGoesNoFurtherButBack: after a breach nothing changes the
+// cluster forward; the rollback runs, and ends the checkpoints.
+func TestBreachedGoesNoFurtherButBack(t *testing.T) {
+	f := setup(t)
+	r := f.ready(t)
+	f.through(t, r.ID)
+	f.metrics.set(errRate, 0.01)
+	f.clock.advance(2 * time.Minute)
+	f.rel.DriveOnce(ctx)
+	// the procedure's last step is done; re-running a forward action is refused
+	if _, _, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 5, By: dana}); !releases.IsRefusal(err) || !strings.Contains(err.Error(), "breached its watch (INC-1)") {
+		t.Fatalf("a forward step after the breach: %v", err)
+	}
+	_, res, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: dana})
+	if err != nil || res.Outcome != runbooks.DryRun {
+		t.Fatalf("rollback preview: %+v %v", res, err)
+	}
+	got, _, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, Confirm: res.Token, By: dana})
+	if err != nil || got.State != releases.RolledBack || len(got.Watch.Checkpoints) != 0 || got.Active() {
+		t.Fatalf("after the rollback: %s, checkpoints %v, active %v, %v", got.State, got.Watch.Checkpoints, got.Active(), err)
+	}
+}
+
+// TestRolloutWaitPolledAndTimedOut: a rollout still going is polled by
+// the driver until its timeout; meanwhile the next step waits, and a
+// rollback does not.
+func TestRolloutWaitPolledAndTimedOut(t *testing.T) {
+	f := setup(t)
+	r := f.ready(t)
+	res := f.step(t, r.ID, 2, "", runbooks.DryRun)
+	f.step(t, r.ID, 2, res.Token, runbooks.Confirmed)
+	f.cluster.mu.Lock()
+	f.cluster.rolling = true
+	f.cluster.mu.Unlock()
+	f.step(t, r.ID, 3, "", runbooks.Waiting)
+	if _, _, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 4, By: dana}); !releases.IsRefusal(err) || !strings.Contains(err.Error(), "waiting for a rollout") {
+		t.Fatalf("a step while waiting: %v", err)
+	}
+	f.clock.advance(5 * time.Second)
+	f.rel.DriveOnce(ctx)
+	if got, _ := f.rel.Get(ctx, r.ID); got.Waiting == nil || got.Waiting.Last != "prod/api-green: 1 of 2 replicas updated" {
+		t.Fatalf("still waiting: %+v", got.Waiting)
+	}
+	f.clock.advance(10 * time.Minute)
+	f.rel.DriveOnce(ctx)
+	got, _ := f.rel.Get(ctx, r.ID)
+	if got.Waiting != nil || got.Steps[3].Outcome != "failed" || !strings.Contains(got.Steps[3].Summary, "not rolled out within 10m") {
+		t.Fatalf("after the timeout: %+v %+v", got.Waiting, got.Steps[3])
+	}
+	// waiting again, then rolled back: the rollback does not wait for it
+	f.step(t, r.ID, 3, "", runbooks.Waiting)
+	_, res, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: dana})
+	if err != nil || res.Outcome != runbooks.DryRun {
+		t.Fatalf("a rollback preview while waiting: %+v %v", res, err)
+	}
+	got, _, err = f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, Confirm: res.Token, By: dana})
+	if err != nil || got.Waiting != nil || got.State != releases.RolledBack {
+		t.Fatalf("after the rollback: %+v %s %v", got.Waiting, got.State, err)
 	}
 }

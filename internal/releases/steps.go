@@ -67,8 +67,11 @@ func (s *Service) mayRun(r *Release, proc *runbooks.Runbook, req StepRequest, st
 	if r.State == Aborted || r.State == RolledBack {
 		return refuse("%s is %s: nothing more runs in it", r.Key(), r.State)
 	}
-	if r.Waiting != nil {
-		return refuse("%s is waiting for a rollout (step %d, %s): wait for it, or roll back", r.Key(), r.Waiting.Step, r.Waiting.Last)
+	if w := r.Waiting; w != nil && !(req.Rollback && !w.Rollback) { // the way back never waits for the way forward
+		return refuse("%s is waiting for a rollout (step %d, %s): wait for it, or roll back", r.Key(), w.Step, w.Last)
+	}
+	if r.State == Breached && !req.Rollback && step.Kind.Destructive() {
+		return refuse("%s breached its watch (%s): roll it back, or abort it; nothing more goes forward", r.Key(), incidentRef(r))
 	}
 	done := r.Steps
 	if req.Rollback {
@@ -124,6 +127,10 @@ func (s *Service) recordStep(r *Release, proc *runbooks.Runbook, req StepRequest
 		*runs = map[int]StepRun{}
 	}
 	run := StepRun{Outcome: string(res.Outcome), Summary: res.Summary, By: req.By.Name, At: now}
+	if w := r.Waiting; req.Rollback && w != nil && !w.Rollback && run.Done() {
+		r.Waiting = nil
+		r.record(now, EvRollout, "", "no longer waiting for step %d's rollout: rolling back", w.Step)
+	}
 	(*runs)[req.Step] = run
 	if res.Outcome == runbooks.Waiting {
 		r.Waiting = &Wait{Step: req.Step, Rollback: req.Rollback, By: req.By.Name, Since: now, Deadline: now.Add(step.RolloutTimeout()),
@@ -139,7 +146,10 @@ func (s *Service) recordStep(r *Release, proc *runbooks.Runbook, req StepRequest
 func (s *Service) stepDone(r *Release, proc *runbooks.Runbook, n int, rollback bool, now time.Time) {
 	if rollback {
 		if n == len(proc.Rollback) {
-			r.State, r.EndedAt = RolledBack, now
+			r.State, r.EndedAt, r.Waiting = RolledBack, now, nil
+			if r.Watch != nil {
+				r.Watch.Checkpoints = nil // nothing of this version is left to look at
+			}
 			r.record(now, EvRollback, "", "rolled back: every rollback step is done")
 		}
 		return
@@ -171,4 +181,11 @@ func sliNames(proc *runbooks.Runbook) string {
 		names = append(names, sli.Name)
 	}
 	return strings.Join(names, ", ")
+}
+
+func incidentRef(r *Release) string {
+	if r.Incident == 0 {
+		return "its incident is being declared"
+	}
+	return incidents.FormatID(r.Incident)
 }
