@@ -14,6 +14,7 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/pgstore"
+	"github.com/sitrep-oncall/sitrep/internal/releases"
 	"github.com/sitrep-oncall/sitrep/internal/say"
 )
 
@@ -65,12 +66,12 @@ func migrateCLI(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 			fmt.Fprintln(stderr, "usage: bot migrate copy -from <file or postgres://…> -to <file or postgres://…> (two different databases; stop Sitrep first)")
 			return errUsage
 		}
-		n, events, err := copyDatabase(ctx, *from, *to)
+		n, events, rels, err := copyDatabase(ctx, *from, *to)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "copied %s and %s from %s to %s; counts and every timeline verified\n",
-			say.Count(n, "incident", "incidents"), say.Count(events, "event", "events"), redact(*from), redact(*to))
+		fmt.Fprintf(stdout, "copied %s, %s and %s from %s to %s; counts and every timeline verified\n",
+			say.Count(n, "incident", "incidents"), say.Count(events, "event", "events"), say.Count(rels, "release", "releases"), redact(*from), redact(*to))
 		return nil
 	}
 	fmt.Fprintf(stderr, "bot migrate: unknown command %q (status or copy)\n", args[0])
@@ -80,6 +81,8 @@ func migrateCLI(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 type copyable interface {
 	incidents.Store
 	incidents.Importer
+	releases.Store
+	ImportRelease(ctx context.Context, r *releases.Release) error
 	Close() error
 }
 
@@ -99,17 +102,52 @@ func openForCopy(ctx context.Context, db string) (copyable, error) {
 // each timeline the same event for event (a digest of each, streamed).
 // Effects still pending, dedup keys and alert memos are not copied: stop
 // Sitrep with its outbox drained (/readyz), and copy.
-func copyDatabase(ctx context.Context, from, to string) (int, int, error) {
+func copyDatabase(ctx context.Context, from, to string) (int, int, int, error) {
 	src, err := openForCopy(ctx, from)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer src.Close()
 	dst, err := openForCopy(ctx, to)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer dst.Close()
+	n, events, err := copyIncidents(ctx, src, dst, to)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	rels, err := copyReleases(ctx, src, dst)
+	return n, events, rels, err
+}
+
+// copyReleases copies every release (one record each, its timeline inside)
+// with its id, and reads them back.
+func copyReleases(ctx context.Context, src, dst copyable) (int, error) {
+	all, err := src.ListReleases(ctx, releases.Filter{})
+	if err != nil {
+		return 0, err
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		if err := dst.ImportRelease(ctx, all[i]); err != nil {
+			return 0, fmt.Errorf("copy %s: %w", all[i].Key(), err)
+		}
+	}
+	for _, r := range all {
+		got, err := dst.GetRelease(ctx, r.ID)
+		if err != nil {
+			return 0, fmt.Errorf("verify %s: %w", r.Key(), err)
+		}
+		x, _ := json.Marshal(r)
+		y, _ := json.Marshal(got)
+		if string(x) != string(y) {
+			return 0, fmt.Errorf("verify: %s differs after the copy", r.Key())
+		}
+	}
+	return len(all), nil
+}
+
+func copyIncidents(ctx context.Context, src, dst copyable, to string) (int, int, error) {
 	if have, err := dst.List(ctx, incidents.Filter{All: true, Limit: 1}); err != nil || len(have) > 0 {
 		if err == nil {
 			err = fmt.Errorf("%s already has incidents: copy into an empty database", redact(to))

@@ -104,26 +104,29 @@ func TestPostgreSQLThroughTheBinary(t *testing.T) {
 	url := postgresURL(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "sitrep.db")
-	if _, stderr, code := runBot(t, botEnv(db, "127.0.0.1:0"), "declare P2 checkout errors\nnote 1 pool exhausted #cause\nack 1\ndeclare --private P1 breach\nresolve 1 pool raised\n"); code != 0 {
+	withReleases := func(env []string) []string { return append(env, "SITREP_RELEASES=../../releases") }
+	if _, stderr, code := runBot(t, withReleases(botEnv(db, "127.0.0.1:0")), "declare P2 checkout errors\nnote 1 pool exhausted #cause\nack 1\ndeclare --private P1 breach\nresolve 1 pool raised\n"+
+		"release start architect-api 3.2.0 rolling\nrelease abort REL-1 wrong version\n"); code != 0 {
 		t.Fatalf("seed: %s", stderr)
 	}
 	out, stderr, code := runBot(t, botEnv(db, "127.0.0.1:0"), "", "migrate", "copy", "-from", db, "-to", url)
-	if code != 0 || !strings.Contains(out, "copied 2 incidents and ") || !strings.Contains(out, "verified") || strings.Contains(out, "password") {
+	if code != 0 || !strings.Contains(out, "copied 2 incidents, ") || !strings.Contains(out, " and 1 release from ") || !strings.Contains(out, "verified") || strings.Contains(out, "password") {
 		t.Fatalf("copy (exit %d): %s %s", code, out, stderr)
 	}
 	if _, stderr, code := runBot(t, botEnv(db, "127.0.0.1:0"), "", "migrate", "copy", "-from", db, "-to", url); code == 0 || !strings.Contains(stderr, "already has incidents") {
 		t.Errorf("a second copy into the same database (exit %d): %s", code, stderr)
 	}
-	pg := botEnv(url, "127.0.0.1:0")
-	out, stderr, code = runBot(t, pg, "list --all\ntimeline 1\ndeclare P3 search slow\n")
-	if code != 0 || !strings.Contains(out, "2 incidents:") || !strings.Contains(out, "note: pool exhausted #cause") || !strings.Contains(out, "Declared INC-3 · search slow") {
+	pg := withReleases(botEnv(url, "127.0.0.1:0"))
+	out, stderr, code = runBot(t, pg, "list --all\ntimeline 1\ndeclare P3 search slow\nrelease start architect-api 3.2.1 rolling\n")
+	if code != 0 || !strings.Contains(out, "2 incidents:") || !strings.Contains(out, "note: pool exhausted #cause") || !strings.Contains(out, "Declared INC-3 · search slow") ||
+		!strings.Contains(out, "REL-2 · architect-api 3.2.1") {
 		t.Errorf("on PostgreSQL (exit %d):\n%s\n%s", code, out, stderr)
 	}
 	if out, _, code := runBot(t, pg, "", "migrate", "status"); code != 0 || !strings.Contains(out, "0001 incidents") || !strings.Contains(out, "applied") || strings.Contains(out, "not applied") {
 		t.Errorf("migrate status (exit %d): %s", code, out)
 	}
 	back := filepath.Join(dir, "back.db")
-	if out, stderr, code := runBot(t, pg, "", "migrate", "copy", "-from", url, "-to", back); code != 0 || !strings.Contains(out, "copied 3 incidents") {
+	if out, stderr, code := runBot(t, pg, "", "migrate", "copy", "-from", url, "-to", back); code != 0 || !strings.Contains(out, "copied 3 incidents") || !strings.Contains(out, "and 2 releases") {
 		t.Fatalf("copy back (exit %d): %s %s", code, out, stderr)
 	}
 	if out, _, code := runBot(t, botEnv(back, "127.0.0.1:0"), "list --all\ndeclare P4 typo\n"); code != 0 || !strings.Contains(out, "3 incidents:") || !strings.Contains(out, "Declared INC-4") {

@@ -148,8 +148,8 @@ current-context: test
 }
 
 // releaseCluster starts the control plane, kwok, the shipped RBAC and the
-// Deployments named, each with 2 pods of 3.1.0 on the simulated node.
-func releaseCluster(t *testing.T, deployments ...string) (*kubetest.ControlPlane, string) {
+// Deployments named, each with its pods of 3.1.0 on the simulated node.
+func releaseCluster(t *testing.T, deployments map[string]int32) (*kubetest.ControlPlane, string) {
 	cp := kubetest.Start(t)
 	cp.Kwok(t)
 	ctx := context.Background()
@@ -161,11 +161,10 @@ func releaseCluster(t *testing.T, deployments ...string) (*kubetest.ControlPlane
 		t.Fatal(err)
 	}
 	cp.Apply(t, rbac)
-	two := int32(2)
-	for _, name := range deployments {
+	for name, replicas := range deployments {
 		labels := map[string]string{"app": "architect-api", "deployment": name}
 		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: relNS}, Spec: appsv1.DeploymentSpec{
-			Replicas: &two, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{NodeName: kubetest.KwokNode,
 				Containers: []corev1.Container{{Name: "architect-api", Image: "prod-registry/architect-api:3.1.0"}}}}}}
 		if _, err := cp.Client.AppsV1().Deployments(relNS).Create(ctx, d, metav1.CreateOptions{}); err != nil {
@@ -290,7 +289,7 @@ var checkNumber = regexp.MustCompile(`check (\d+): [^\n]*— breach: error rate`
 // rollback (a dry run, then confirmed) puts the blue selector back in the
 // API server.
 func TestBlueGreenReleaseBreachedAndRolledBack(t *testing.T) {
-	cp, kubeconfig := releaseCluster(t, "architect-api-blue", "architect-api-green")
+	cp, kubeconfig := releaseCluster(t, map[string]int32{"architect-api-blue": 2, "architect-api-green": 2})
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "architect-api", Namespace: relNS},
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"deployment": "architect-api-blue"}, Ports: []corev1.ServicePort{{Port: 80}}}}
 	if _, err := cp.Client.CoreV1().Services(relNS).Create(context.Background(), svc, metav1.CreateOptions{}); err != nil {
@@ -375,7 +374,7 @@ func deploymentImage(t *testing.T, cp *kubetest.ControlPlane, name string) strin
 // healthy is verified after its watch, and a SIGKILL in the middle of the
 // watch only pauses it.
 func TestRollingReleaseVerified(t *testing.T) {
-	cp, kubeconfig := releaseCluster(t, "architect-api")
+	cp, kubeconfig := releaseCluster(t, map[string]int32{"architect-api": 2})
 	exp := newExporter(t)
 	promURL := startPrometheus(t, "architect-api", exp.srv.URL)
 	env := releaseEnv(t, kubeconfig, promURL, procedures(t, "1s", "8s"))
@@ -398,4 +397,68 @@ func TestRollingReleaseVerified(t *testing.T) {
 		t.Fatalf("image %s", img)
 	}
 	term.run("list --all", "No incidents.")
+}
+
+func replicasOf(t *testing.T, cp *kubetest.ControlPlane, name string) int32 {
+	d, err := cp.Client.AppsV1().Deployments(relNS).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *d.Spec.Replicas
+}
+
+// TestCanaryReleaseByReplicas: the guide's canary, 5% → 25% → 100% of the
+// replicas of two Deployments, each step's pods Ready on kwok before its
+// watch, then promotion and the canary back to zero — every weight checked
+// in the API server.
+func TestCanaryReleaseByReplicas(t *testing.T) {
+	cp, kubeconfig := releaseCluster(t, map[string]int32{"architect-api": 4, "architect-api-canary": 0})
+	exp := newExporter(t)
+	promURL := startPrometheus(t, "architect-api", exp.srv.URL)
+	env := releaseEnv(t, kubeconfig, promURL, procedures(t, "1s", "3s"))
+	term := startTerminal(t, env)
+	weights := func(canary, stable int32) {
+		t.Helper()
+		if c, s := replicasOf(t, cp, "architect-api-canary"), replicasOf(t, cp, "architect-api"); c != canary || s != stable {
+			t.Fatalf("canary %d, stable %d; want %d and %d", c, s, canary, stable)
+		}
+	}
+	term.run("release start architect-api 3.2.0 canary", "🚀 REL-1 · architect-api 3.2.0 (canary)")
+	for _, role := range []string{"cto", "engineering", "devops", "security", "product", "support"} {
+		term.run("release sign REL-1 "+role, "signed for "+role)
+	}
+	for i := 1; i <= 5; i++ {
+		term.run(fmt.Sprintf("release tick REL-1 %d", i), "ticked")
+	}
+	term.run("release step REL-1 1", "dry-run")
+	term.confirm("confirmed")
+	if img := deploymentImage(t, cp, "architect-api-canary"); img != "prod-registry/architect-api:3.2.0" {
+		t.Fatalf("canary runs %s", img)
+	}
+	term.run("release step REL-1 2", "architect-api-canary 0 → 1, architect-api 4 → 3 replicas: 5% of 4 on the canary")
+	weights(0, 4) // the preview changed nothing
+	term.confirm("confirmed")
+	weights(1, 3)
+	term.run("release step REL-1 3", "waiting")
+	term.expect("watching error rate, p95 latency, p99 latency every 1s")
+	term.expect("no breach: the next step may run")
+	term.run("release step REL-1 4", "the canary already has 1 of 4 replicas (25%)") // 25% of 4 is the one pod it has
+	term.run("release step REL-1 5", "ok — architect-production/architect-api-canary rolled out: 1 of 1") // nothing changed: done at once
+	term.expect("no breach: the next step may run")
+	term.run("release step REL-1 6", "architect-api-canary 1 → 4, architect-api 3 → 0 replicas: 100% of 4 on the canary")
+	term.confirm("confirmed")
+	weights(4, 0)
+	term.run("release step REL-1 7", "waiting")
+	term.expect("no breach: the next step may run")
+	term.run("release step REL-1 8", "dry-run")
+	term.confirm("confirmed")
+	if img := deploymentImage(t, cp, "architect-api"); img != "prod-registry/architect-api:3.2.0" {
+		t.Fatalf("stable runs %s after the promotion", img)
+	}
+	term.run("release step REL-1 9", "architect-api-canary 4 → 0, architect-api 0 → 4 replicas: 0% of 4 on the canary")
+	term.confirm("confirmed")
+	weights(0, 4)
+	term.run("release step REL-1 10", "waiting")
+	term.expect("every step done") // the last rollout, after clean watches
+	term.run("release show REL-1", "✅ verified")
 }

@@ -134,7 +134,7 @@ func (s *Service) recordStep(r *Release, proc *runbooks.Runbook, req StepRequest
 	(*runs)[req.Step] = run
 	if res.Outcome == runbooks.Waiting {
 		r.Waiting = &Wait{Step: req.Step, Rollback: req.Rollback, By: req.By.Name, Since: now, Deadline: now.Add(step.RolloutTimeout()),
-			Next: now.Add(pollEvery), Last: res.Summary}
+			Next: now.Add(time.Second), Last: res.Summary} // a first look soon: a small rollout is done in a second or two
 		return
 	}
 	if run.Done() {
