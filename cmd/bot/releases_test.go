@@ -442,7 +442,7 @@ func TestCanaryReleaseByReplicas(t *testing.T) {
 	term.run("release step REL-1 3", "waiting")
 	term.expect("watching error rate, p95 latency, p99 latency every 1s")
 	term.expect("no breach: the next step may run")
-	term.run("release step REL-1 4", "the canary already has 1 of 4 replicas (25%)") // 25% of 4 is the one pod it has
+	term.run("release step REL-1 4", "the canary already has 1 of 4 replicas (25%)")                      // 25% of 4 is the one pod it has
 	term.run("release step REL-1 5", "ok — architect-production/architect-api-canary rolled out: 1 of 1") // nothing changed: done at once
 	term.expect("no breach: the next step may run")
 	term.run("release step REL-1 6", "architect-api-canary 1 → 4, architect-api 3 → 0 replicas: 100% of 4 on the canary")
