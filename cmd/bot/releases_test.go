@@ -345,6 +345,8 @@ func TestBlueGreenReleaseBreachedAndRolledBack(t *testing.T) {
 	term.expect("Recent change")
 	term.expect("REL-1 architect-api 3.2.0 (blue-green): switched by @dana")
 	term.expect("[1] Roll back REL-1")
+	term.run("postmortem INC-1", "## Recent changes")
+	term.expect("REL-1 architect-api 3.2.0 (blue-green): switched by @dana")
 	term.kill() // after the incident: started again, it declares no second one
 	term = startTerminal(t, env)
 	term.run("list --all", "1 incident")
@@ -359,6 +361,8 @@ func TestBlueGreenReleaseBreachedAndRolledBack(t *testing.T) {
 	}
 	term.run("release rollback REL-1 2", "rolled back")
 	term.run("release report REL-1", "# Release REL-1: architect-api 3.2.0")
+	term.expect("is past critical (0.10%) |") // the breaching check in the watch's table
+	term.run("release report REL-1 json", `"state": "rolled-back"`)
 	term.run("list --all", "1 incident")
 }
 
