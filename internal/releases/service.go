@@ -176,6 +176,16 @@ func labelString(m map[string]string) string {
 	return strings.Join(parts, ",")
 }
 
+// load returns release id and its procedure.
+func (s *Service) load(ctx context.Context, id int64) (*Release, *runbooks.Runbook, error) {
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	proc, err := s.Procedure(r)
+	return r, proc, err
+}
+
 // Get returns release id.
 func (s *Service) Get(ctx context.Context, id int64) (*Release, error) {
 	return s.cfg.Store.GetRelease(ctx, id)
@@ -216,11 +226,7 @@ func mayAct(r *Release) error {
 
 // Sign records by's sign-off for role.
 func (s *Service) Sign(ctx context.Context, id int64, role string, by incidents.Actor) (*Release, error) {
-	r, err := s.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	proc, err := s.Procedure(r)
+	r, proc, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -257,11 +263,7 @@ func (s *Service) Sign(ctx context.Context, id int64, role string, by incidents.
 
 // Tick records a staging checklist item (1-based) as done.
 func (s *Service) Tick(ctx context.Context, id int64, item int, by incidents.Actor) (*Release, error) {
-	r, err := s.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	proc, err := s.Procedure(r)
+	r, proc, err := s.load(ctx, id)
 	if err != nil {
 		return nil, err
 	}

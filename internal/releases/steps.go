@@ -25,11 +25,7 @@ type StepRequest struct {
 // guardrails (operator, namespace, dry run, confirmation). A rollback
 // step needs no sign-off: the way back never waits for six people.
 func (s *Service) Step(ctx context.Context, id int64, req StepRequest) (*Release, runbooks.Result, error) {
-	r, err := s.Get(ctx, id)
-	if err != nil {
-		return nil, runbooks.Result{}, err
-	}
-	proc, err := s.Procedure(r)
+	r, proc, err := s.load(ctx, id)
 	if err != nil {
 		return nil, runbooks.Result{}, err
 	}
