@@ -323,8 +323,9 @@ func TestBlueGreenReleaseBreachedAndRolledBack(t *testing.T) {
 	term.expect("rolled out: 2 of 2 replicas updated and available") // the driver's poll, on screen
 	term.run("release step REL-1 4", "ok — ✅")
 	term.run("release step REL-1 5", "done by @dana")
-	term.run("release step REL-1 6", "done by @dana")
-	term.run("release step REL-1 7", "selector deployment=architect-api-blue → deployment=architect-api-green (2 of 2 pods ready)")
+	term.run("release step REL-1 6", "ok — ✅") // green's error rate under the smoke tests
+	term.run("release step REL-1 7", "done by @dana")
+	term.run("release step REL-1 8", "selector deployment=architect-api-blue → deployment=architect-api-green (2 of 2 pods ready)")
 	if got := selector(t, cp); got != "architect-api-blue" {
 		t.Fatalf("the preview switched the selector to %s", got)
 	}
@@ -355,11 +356,11 @@ func TestBlueGreenReleaseBreachedAndRolledBack(t *testing.T) {
 	if got := selector(t, cp); got != "architect-api-green" {
 		t.Fatalf("the rollback's preview switched the selector to %s", got)
 	}
-	term.confirm("confirmed")
+	term.confirm("rolled back: every rollback step that acts on the cluster is done; by hand, if it applies: 2. Restore the database")
 	if got := selector(t, cp); got != "architect-api-blue" {
 		t.Fatalf("selector %s after the confirmed rollback: want blue back", got)
 	}
-	term.run("release rollback REL-1 2", "rolled back")
+	term.run("release rollback REL-1 2", "done by @dana") // the follow-up by hand
 	term.run("release report REL-1", "# Release REL-1: architect-api 3.2.0")
 	term.expect("is past critical (0.10%) |") // the breaching check in the watch's table
 	term.run("release report REL-1 json", `"state": "rolled-back"`)
@@ -439,30 +440,40 @@ func TestCanaryReleaseByReplicas(t *testing.T) {
 	if img := deploymentImage(t, cp, "architect-api-canary"); img != "prod-registry/architect-api:3.2.0" {
 		t.Fatalf("canary runs %s", img)
 	}
-	term.run("release step REL-1 2", "architect-api-canary 0 → 1, architect-api 4 → 3 replicas: 5% of 4 on the canary")
-	weights(0, 4) // the preview changed nothing
+	term.run("release step REL-1 2", "architect-api-canary 0 → 1, architect-api 4 → 3 replicas: 1 of 4 on the canary (25%, asked 5%)")
+	term.expect("5% of 4 replicas rounds up to 1: 25% of the traffic goes to the canary") // said before it is confirmed
+	weights(0, 4)                                                                         // the preview changed nothing
 	term.confirm("confirmed")
 	weights(1, 3)
-	term.run("release step REL-1 3", "waiting")
+	term.run("release step REL-1 3", "step 3/10: Wait for the canary's pods") // done at once or soon: the weight waited for its pod
 	term.expect("watching error rate, p95 latency, p99 latency every 1s")
 	term.expect("no breach: the next step may run")
 	term.run("release step REL-1 4", "the canary already has 1 of 4 replicas (25%)")                      // 25% of 4 is the one pod it has
 	term.run("release step REL-1 5", "ok — architect-production/architect-api-canary rolled out: 1 of 1") // nothing changed: done at once
 	term.expect("no breach: the next step may run")
-	term.run("release step REL-1 6", "architect-api-canary 1 → 4, architect-api 3 → 0 replicas: 100% of 4 on the canary")
+	term.run("release step REL-1 6", "architect-api-canary 1 → 4, architect-api 3 → 0 replicas: 4 of 4 on the canary (100%, asked 100%)")
 	term.confirm("confirmed")
 	weights(4, 0)
-	term.run("release step REL-1 7", "waiting")
+	term.run("release step REL-1 7", "step 7/10: Wait for the canary's pods")
 	term.expect("no breach: the next step may run")
 	term.run("release step REL-1 8", "dry-run")
 	term.confirm("confirmed")
 	if img := deploymentImage(t, cp, "architect-api"); img != "prod-registry/architect-api:3.2.0" {
 		t.Fatalf("stable runs %s after the promotion", img)
 	}
-	term.run("release step REL-1 9", "architect-api-canary 4 → 0, architect-api 0 → 4 replicas: 0% of 4 on the canary")
+	term.run("release step REL-1 9", "architect-api-canary 4 → 0, architect-api 0 → 4 replicas: 0 of 4 on the canary (0%, asked 0%)")
 	term.confirm("confirmed")
 	weights(0, 4)
-	term.run("release step REL-1 10", "waiting")
-	term.expect("every step done") // the last rollout, after clean watches
+	term.run("release step REL-1 10", "step 10/10: Wait for the stable Deployment's rollout")
+	term.expect("verified: ") // the promotion watched too, after clean windows
 	term.run("release show REL-1", "✅ verified")
+	// the way back after the promotion: the stable Deployment's image from the start
+	term.run("release rollback REL-1", "architect-api image prod-registry/architect-api:3.2.0 → prod-registry/architect-api:3.1.0")
+	term.confirm("confirmed")
+	term.run("release rollback REL-1 2", "skipped") // the canary is at 0 already
+	term.run("release rollback REL-1 3", "waiting")
+	term.expect("rolled back: every rollback step that acts on the cluster is done")
+	if img := deploymentImage(t, cp, "architect-api"); img != "prod-registry/architect-api:3.1.0" {
+		t.Fatalf("stable runs %s after the rollback", img)
+	}
 }

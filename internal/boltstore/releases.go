@@ -30,6 +30,17 @@ func (s *Store) CreateRelease(ctx context.Context, r *releases.Release) error {
 		if err != nil {
 			return err
 		}
+		if idx := tx.Bucket(bucketIndex).Bucket(indexActive); idx != nil { // one in progress per service, in the same transaction
+			if err := idx.ForEach(func(k, _ []byte) error {
+				o, err := getRelease(b, int64(binary.BigEndian.Uint64(k)))
+				if err == nil && o.Service == r.Service && o.InProgress() {
+					return &releases.BusyError{Other: o}
+				}
+				return err
+			}); err != nil {
+				return err
+			}
+		}
 		id, err := b.NextSequence()
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/releases"
@@ -144,8 +145,8 @@ func releaseOn(ctx context.Context, c *Call, rel *releases.Service, sub string, 
 		}
 		return mine(ReleaseCard(rel, r, c.Svc.Now())), nil
 	case "tick":
-		n, err := strconv.Atoi(strings.Join(args, ""))
-		if err != nil {
+		n, err := strconv.Atoi(strings.Join(args, " "))
+		if err != nil || len(args) != 1 {
 			return Reply{}, invalid("give the checklist item's number: release tick REL-%d 1", id)
 		}
 		r, err := rel.Tick(ctx, id, n, c.Actor)
@@ -309,7 +310,7 @@ func ReleaseCard(rel *releases.Service, r *releases.Release, now time.Time) Repl
 	} else if why := blocked(r, proc); why != "" {
 		out.Fields = append(out.Fields, Field{"Next", why})
 	}
-	if clusterChanged(r, proc) {
+	if releases.Changed(r, proc) {
 		out.Buttons = append(out.Buttons, Button{Label: "Roll back", Command: "release rollback " + r.Key() + " " + strconv.Itoa(nextRollback(r, proc)), Style: Danger})
 	}
 	if r.State == releases.Verified {
@@ -383,17 +384,6 @@ func blocked(r *releases.Release, proc *runbooks.Runbook) string {
 		return ""
 	}
 	return fmt.Sprintf("step %d. %s changes production: it waits for %s", n, proc.Steps[n-1].Name, strings.Join(missing, " and "))
-}
-
-// clusterChanged reports whether any step that changes the cluster has run: only
-// then is there anything to roll back.
-func clusterChanged(r *releases.Release, proc *runbooks.Runbook) bool {
-	for n, run := range r.Steps {
-		if n >= 1 && n <= len(proc.Steps) && proc.Steps[n-1].Kind.Destructive() && run.Outcome == string(runbooks.Confirmed) {
-			return true
-		}
-	}
-	return false
 }
 
 // nextButton runs the first step not done, or nil when every one is done,
@@ -506,6 +496,12 @@ func WriteReleaseReport(w io.Writer, rel *releases.Service, r *releases.Release,
 
 // mdText keeps outside text from being Markdown or HTML in a report.
 func mdText(s string) string {
+	s = strings.Map(func(c rune) rune { // no terminal or bidi controls in a file people open
+		if unicode.IsControl(c) || unicode.Is(unicode.Bidi_Control, c) {
+			return ' '
+		}
+		return c
+	}, s)
 	r := strings.NewReplacer("\\", "\\\\", "<", "&lt;", ">", "&gt;", "&", "&amp;", "*", "\\*", "_", "\\_", "`", "\\`", "[", "\\[", "]", "\\]", "|", "\\|", "\n", " ", "\r", " ")
 	return r.Replace(s)
 }
@@ -520,7 +516,9 @@ func RecentChanges(ctx context.Context, rel *releases.Service, service string, a
 	if rel == nil || service == "" {
 		return nil
 	}
-	rs, err := rel.List(ctx, releases.Filter{Service: service, Since: at.Add(-24 * time.Hour), Limit: 3})
+	// a release may be signed for days before it changes anything: the ones
+	// of the week before, kept when they changed the cluster in the day before
+	rs, err := rel.List(ctx, releases.Filter{Service: service, Since: at.Add(-7 * 24 * time.Hour)})
 	if err != nil {
 		return nil
 	}
@@ -538,7 +536,13 @@ func RecentChanges(ctx context.Context, rel *releases.Service, service string, a
 				}
 			}
 		}
+		if at.Sub(when) > 24*time.Hour {
+			continue
+		}
 		out = append(out, fmt.Sprintf("%s %s %s (%s): %s by %s %s before the declaration — %s", r.Key(), r.Service, r.Version, r.Strategy, what, by, say.Human(at.Sub(when)), stateLabel(r.State)))
+		if len(out) == 3 {
+			break
+		}
 	}
 	return out
 }

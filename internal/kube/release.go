@@ -3,10 +3,12 @@ package kube
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -57,25 +59,42 @@ func (c *Client) SetImage(ctx context.Context, ns, deployment, container, image 
 	return ch, nil
 }
 
-// Weight scales the canary to percent of the two Deployments' replicas
-// (rounded up, so 5% of 10 is one pod, not none) and the stable one to
-// the rest. Its version is both generations: a confirmed weight acts only
-// on the two as they were previewed.
+// canaryTotal is the annotation on a canary Deployment that keeps the
+// replicas the two Deployments share, from the first weight on: a weight
+// that grew one side and was stopped before it shrank the other does not
+// count the extra pods as the total the next time.
+const canaryTotal = "sitrep.io/canary-total"
+
+// side is one Deployment of a weight and the replicas it goes to.
+type side struct {
+	d *appsv1.Deployment
+	n int
+}
+
+// Weight gives the canary percent of the replicas the two Deployments
+// share (rounded up, so 5% of 10 is one pod, not none) and the stable one
+// the rest. The side that grows goes first, and the other shrinks only once
+// the grown side's pods are available: the pods serving never dip below
+// what they were. Its version is both generations: a confirmed weight acts
+// only on the two as they were previewed.
 func (c *Client) Weight(ctx context.Context, ns, canary, stable string, percent int, a runbooks.Apply) (runbooks.Change, error) {
-	ctx, cancel := c.ctx(ctx)
-	defer cancel()
 	if percent < 0 || percent > 100 {
 		return runbooks.Change{}, fmt.Errorf("weight %d%%: 0 to 100", percent)
 	}
-	cd, err := c.deployment(ctx, ns, canary)
+	rctx, cancel := c.ctx(ctx)
+	defer cancel()
+	cd, err := c.deployment(rctx, ns, canary)
 	if err != nil {
 		return runbooks.Change{}, err
 	}
-	sd, err := c.deployment(ctx, ns, stable)
+	sd, err := c.deployment(rctx, ns, stable)
 	if err != nil {
 		return runbooks.Change{}, err
 	}
 	total := replicas(cd) + replicas(sd)
+	if n, err := strconv.Atoi(cd.Annotations[canaryTotal]); err == nil && n > 0 {
+		total = n
+	}
 	if total == 0 {
 		return runbooks.Change{}, fmt.Errorf("%s and %s have no replicas between them: scale the stable one up first", canary, stable)
 	}
@@ -84,36 +103,90 @@ func (c *Client) Weight(ctx context.Context, ns, canary, stable string, percent 
 	if a.Version != "" && a.Version != version {
 		return runbooks.Change{}, fmt.Errorf("deployments %s and %s are at generations %s, the preview was of %s: %w", canary, stable, version, a.Version, runbooks.ErrChanged)
 	}
-	ch := runbooks.Change{Version: version, Summary: fmt.Sprintf("%s %d → %d, %s %d → %d replicas: %d%% of %d on the canary",
-		canary, replicas(cd), want, stable, replicas(sd), total-want, percent, total)}
-	if replicas(cd) == want {
-		ch.Skipped, ch.Summary = true, fmt.Sprintf("the canary already has %d of %d replicas (%d%%)", want, total, percent)
+	share := 100 * want / total
+	ch := runbooks.Change{Version: version, Summary: fmt.Sprintf("%s %d → %d, %s %d → %d replicas: %d of %d on the canary (%d%%, asked %d%%)",
+		canary, replicas(cd), want, stable, replicas(sd), total-want, want, total, share, percent)}
+	if want > 0 && percent < 100 && share >= 2*percent {
+		ch.Warning = fmt.Sprintf("%d%% of %d replicas rounds up to %d: %d%% of the traffic goes to the canary, not %d%%", percent, total, want, share, percent)
+	}
+	if replicas(cd) == want && replicas(sd) == total-want {
+		ch.Skipped, ch.Summary = true, fmt.Sprintf("the canary already has %d of %d replicas (%d%%)", want, total, share)
 		return ch, nil
 	}
-	// The canary grows before the stable one shrinks, and shrinks after it
-	// grows: the total serving never dips below what it was.
-	first, second := struct {
-		d *appsv1.Deployment
-		n int
-	}{cd, want}, struct {
-		d *appsv1.Deployment
-		n int
-	}{sd, total - want}
-	if want < replicas(cd) {
-		first, second = second, first
+	grow, shrink := side{cd, want}, side{sd, total - want}
+	if want < replicas(cd) || (want == replicas(cd) && total-want > replicas(sd)) {
+		grow, shrink = shrink, grow
 	}
-	for _, step := range []struct {
-		d *appsv1.Deployment
-		n int
-	}{first, second} {
-		gen := strconv.FormatInt(step.d.Generation, 10)
-		if _, err := c.onDeployment(ctx, ns, step.d.Name, runbooks.Apply{DryRun: a.DryRun, Version: versionIf(a, gen)}, func(d *appsv1.Deployment) (runbooks.Change, error) {
-			return c.scaleOnce(ctx, d, step.n, a.DryRun)
-		}); err != nil {
-			return runbooks.Change{}, fmt.Errorf("weight %s/%s: %w", ns, step.d.Name, err)
+	// The total is noted on the canary once its scales are made (a
+	// Deployment's annotations move its generation, which the scales are
+	// checked against); a canary back at 0 is done with, and the next
+	// release counts the replicas afresh.
+	note := func(value any) error {
+		if a.DryRun || (value != nil && cd.Annotations[canaryTotal] != "") || (value == nil && cd.Annotations[canaryTotal] == "") {
+			return nil
+		}
+		rctx, cancel := c.ctx(ctx)
+		defer cancel()
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{canaryTotal: value}}})
+		if _, err := c.dyn.Resource(deploymentsGVR).Namespace(ns).Patch(rctx, canary, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return fmt.Errorf("weight: the total on %s/%s: %w", ns, canary, err)
+		}
+		return nil
+	}
+	if err := c.scaleSide(ctx, ns, grow, a); err != nil {
+		return runbooks.Change{}, err
+	}
+	if !a.DryRun && grow.n > replicas(grow.d) {
+		if err := c.available(ctx, ns, grow.d.Name, grow.n); err != nil {
+			if nerr := note(strconv.Itoa(total)); nerr != nil {
+				err = errors.Join(err, nerr)
+			}
+			return runbooks.Change{}, fmt.Errorf("%s grew to %d, but %v; %s was not scaled down (more pods serve, none fewer): run the step again once they are available", grow.d.Name, grow.n, err, shrink.d.Name)
 		}
 	}
-	return ch, nil
+	if err := c.scaleSide(ctx, ns, shrink, a); err != nil {
+		return runbooks.Change{}, err
+	}
+	if want == 0 {
+		return ch, note(nil)
+	}
+	return ch, note(strconv.Itoa(total))
+}
+
+func (c *Client) scaleSide(ctx context.Context, ns string, s side, a runbooks.Apply) error {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	gen := strconv.FormatInt(s.d.Generation, 10)
+	if _, err := c.onDeployment(ctx, ns, s.d.Name, runbooks.Apply{DryRun: a.DryRun, Version: versionIf(a, gen)}, func(d *appsv1.Deployment) (runbooks.Change, error) {
+		return c.scaleOnce(ctx, d, s.n, a.DryRun)
+	}); err != nil {
+		return fmt.Errorf("weight %s/%s: %w", ns, s.d.Name, err)
+	}
+	return nil
+}
+
+// available waits, until ctx ends, for n of a Deployment's replicas to be
+// available.
+func (c *Client) available(ctx context.Context, ns, name string, n int) error {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		rctx, cancel := c.ctx(ctx)
+		d, err := c.deployment(rctx, ns, name)
+		cancel()
+		if err == nil && d.Status.ObservedGeneration >= d.Generation && int(d.Status.AvailableReplicas) >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			have := 0
+			if d != nil {
+				have = int(d.Status.AvailableReplicas)
+			}
+			return fmt.Errorf("only %d of its pods were available when the step's time ran out", have)
+		case <-tick.C:
+		}
+	}
 }
 
 func versionIf(a runbooks.Apply, gen string) string {
@@ -131,7 +204,10 @@ func (c *Client) Rollout(ctx context.Context, ns, deployment string) (runbooks.R
 	if err != nil {
 		return runbooks.RolloutState{}, err
 	}
-	st := runbooks.RolloutState{Images: images(d.Spec.Template)}
+	st := runbooks.RolloutState{Images: images(d.Spec.Template), Containers: map[string]string{}}
+	for _, ct := range d.Spec.Template.Spec.Containers {
+		st.Containers[ct.Name] = ct.Image
+	}
 	want := int32(replicas(d))
 	s := d.Status
 	if d.Generation > s.ObservedGeneration {

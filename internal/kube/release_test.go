@@ -123,7 +123,7 @@ func TestReleaseActionsOnSimulatedNodes(t *testing.T) {
 			return *d.Spec.Replicas
 		}
 		preview, err := c.Weight(ctx, ns, "architect-api-canary", "architect-api", 25, dryRun)
-		if err != nil || preview.Summary != "architect-api-canary 0 → 1, architect-api 4 → 3 replicas: 25% of 4 on the canary" {
+		if err != nil || preview.Summary != "architect-api-canary 0 → 1, architect-api 4 → 3 replicas: 1 of 4 on the canary (25%, asked 25%)" || preview.Warning != "" {
 			t.Fatalf("dry run %+v %v", preview, err)
 		}
 		if replicas("architect-api-canary") != 0 || replicas("architect-api") != 4 {
@@ -139,6 +139,22 @@ func TestReleaseActionsOnSimulatedNodes(t *testing.T) {
 		if _, err := c.Weight(ctx, ns, "architect-api-canary", "architect-api", 100, runbooks.Apply{Version: preview.Version}); !errors.Is(err, runbooks.ErrChanged) {
 			t.Fatalf("a confirmation of an old preview: %v, want ErrChanged", err)
 		}
+		// 5% of 4 rounds up to a pod: a quarter of the traffic, said before it is confirmed
+		five, err := c.Weight(ctx, ns, "architect-api-canary", "architect-api", 5, dryRun)
+		if err != nil || !five.Skipped && five.Warning == "" {
+			t.Fatalf("5%% of 4: %+v %v", five, err)
+		}
+		// 100%: the canary grows to 4 and is available before the stable one goes to 0
+		all, err := c.Weight(ctx, ns, "architect-api-canary", "architect-api", 100, dryRun)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Weight(ctx, ns, "architect-api-canary", "architect-api", 100, runbooks.Apply{Version: all.Version}); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := cp.client.AppsV1().Deployments(ns).Get(ctx, "architect-api-canary", metav1.GetOptions{}); d.Status.AvailableReplicas != 4 || replicas("architect-api") != 0 {
+			t.Fatalf("after 100%%: the canary has %d available, stable %d replicas", d.Status.AvailableReplicas, replicas("architect-api"))
+		}
 		back, err := c.Weight(ctx, ns, "architect-api-canary", "architect-api", 0, dryRun)
 		if err != nil {
 			t.Fatal(err)
@@ -148,6 +164,9 @@ func TestReleaseActionsOnSimulatedNodes(t *testing.T) {
 		}
 		if replicas("architect-api-canary") != 0 || replicas("architect-api") != 4 {
 			t.Fatalf("after 0%%: canary %d, stable %d", replicas("architect-api-canary"), replicas("architect-api"))
+		}
+		if d, _ := cp.client.AppsV1().Deployments(ns).Get(ctx, "architect-api", metav1.GetOptions{}); d.Status.AvailableReplicas != 4 {
+			t.Fatalf("the canary went to 0 while the stable one had %d pods available", d.Status.AvailableReplicas)
 		}
 	})
 

@@ -18,6 +18,26 @@ var _ releases.Store = (*Store)(nil)
 // CreateRelease stores a new release under the next id.
 func (s *Store) CreateRelease(ctx context.Context, r *releases.Release) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// one in progress per service: starts of one service queue on its lock
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('sitrep release ' || $1, 0))`, r.Service); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT record FROM releases WHERE active AND service = $1`, r.Service)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var doc []byte
+			o := new(releases.Release)
+			if err := rows.Scan(&doc); err == nil && json.Unmarshal(doc, o) == nil && o.InProgress() {
+				rows.Close()
+				return &releases.BusyError{Other: o}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 		if err := tx.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence('releases', 'id'))`).Scan(&r.ID); err != nil {
 			return err
 		}

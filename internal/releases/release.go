@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/runbooks"
 )
 
 // State is where a release is.
@@ -62,7 +64,14 @@ type Release struct {
 	// Incident is the one its breach declared.
 	Incident int64 `json:"incident,omitempty"`
 
+	// Proc is the procedure as it was when the release started: an edited
+	// or removed file changes nothing of a release under way.
+	Proc *runbooks.Runbook `json:"procedure_snapshot,omitempty"`
+
 	Events []Event `json:"events"`
+	// Recorded counts the events ever recorded (Events keeps the last
+	// maxEvents of them).
+	Recorded uint64 `json:"recorded"`
 	// Rev counts its changes; a chat header is rendered for one Rev.
 	Rev uint64 `json:"rev"`
 	// Chat is the adapter's: where the header is and which Rev it shows.
@@ -106,6 +115,7 @@ type Watch struct {
 	Until       time.Time     `json:"until"`
 	Next        time.Time     `json:"next"`
 	Every       time.Duration `json:"every"`
+	Span        time.Duration `json:"span"` // the window's length (an unread window is extended by it)
 	Checks      []Check       `json:"checks,omitempty"`
 	Checkpoints []time.Time   `json:"checkpoints,omitempty"` // still to post, in order
 	Clean       bool          `json:"clean,omitempty"`       // the window ended with no breach
@@ -116,6 +126,9 @@ type Check struct {
 	At      time.Time `json:"at"`
 	Breach  string    `json:"breach,omitempty"` // what breached, "" when none
 	Summary string    `json:"summary"`
+	// Unread are the SLIs it could not read (Prometheus down, no data): a
+	// check with any is no evidence of health.
+	Unread []string `json:"unread,omitempty"`
 }
 
 // Event is one line of a release's timeline.
@@ -156,10 +169,11 @@ func Key(id int64) string { return "REL-" + strconv.FormatInt(id, 10) }
 func (r *Release) record(at time.Time, kind, actor, format string, args ...any) {
 	ev := Event{At: at.UTC(), Kind: kind, Actor: actor, Text: fmt.Sprintf(format, args...)}
 	if len(r.Events) >= maxEvents {
-		r.Events = append(r.Events[:maxEvents-1], ev)
+		r.Events = append(r.Events[1:maxEvents:maxEvents], ev) // the oldest goes
 	} else {
 		r.Events = append(r.Events, ev)
 	}
+	r.Recorded++
 	r.Rev++
 }
 
@@ -175,7 +189,10 @@ func ParseKey(s string) (int64, error) {
 // Store keeps releases. Each release is one record with its timeline:
 // Update runs change on it and stores the result in one transaction.
 type Store interface {
-	CreateRelease(ctx context.Context, r *Release) error // assigns the next ID
+	// CreateRelease assigns the next ID and stores r, in one transaction
+	// with the check that no other release of its service is in progress
+	// (a *BusyError naming it).
+	CreateRelease(ctx context.Context, r *Release) error
 	UpdateRelease(ctx context.Context, id int64, change func(*Release) error) (*Release, error)
 	GetRelease(ctx context.Context, id int64) (*Release, error)
 	// ListReleases returns releases newest first: all of them, or (active)
@@ -202,6 +219,12 @@ func (f Filter) Match(r *Release) bool {
 	return f.Since.IsZero() || !r.StartedAt.Before(f.Since)
 }
 
+// InProgress reports whether r is under way: another release of its
+// service waits until it is verified, rolled back or aborted.
+func (r *Release) InProgress() bool {
+	return r.State == Started || r.State == Watching || r.State == Breached
+}
+
 // Active reports whether anything is left to do or watch in r: steps,
 // a rollout, a watch, a breach to roll back, a checkpoint to post.
 func (r *Release) Active() bool {
@@ -216,6 +239,14 @@ func (r *Release) Active() bool {
 // new events; a chat adapter edits its header).
 type Notifier interface {
 	NotifyRelease(ctx context.Context, r *Release)
+}
+
+// BusyError is CreateRelease's refusal: Other, of the same service, is in
+// progress.
+type BusyError struct{ Other *Release }
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("%s is already releasing %s %s (%s): finish, roll back or abort it first", e.Other.Key(), e.Other.Service, e.Other.Version, e.Other.State)
 }
 
 // ErrNotFound: no such release.

@@ -455,19 +455,28 @@ func countKind(r *releases.Release, kind string) int {
 	return n
 }
 
-func TestRollbackNeedsNoSignoffButTheGuardrails(t *testing.T) {
+func TestRollbackOnlyOfWhatTheReleaseChanged(t *testing.T) {
 	f := setup(t)
-	r, err := f.rel.Start(ctx, "api", "3.2.0", "", dana)
-	if err != nil {
-		t.Fatal(err)
+	r := f.ready(t)
+	if _, _, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: dana}); !releases.IsRefusal(err) || !strings.Contains(err.Error(), "changed nothing in the cluster yet") {
+		t.Fatalf("a rollback before any change: %v", err)
 	}
+	res := f.step(t, r.ID, 2, "", runbooks.DryRun)
+	f.step(t, r.ID, 2, res.Token, runbooks.Confirmed)
 	_, res, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: eve})
 	if err != nil || res.Outcome != runbooks.Refused {
 		t.Fatalf("a non-operator's rollback: %+v %v", res, err)
 	}
+	// the switch's preview token confirms no rollback (a switch too, of the same Service)
+	f.step(t, r.ID, 3, "", runbooks.OK)
+	f.step(t, r.ID, 4, "", runbooks.OK)
+	preview := f.step(t, r.ID, 5, "", runbooks.DryRun)
+	if _, res, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, Confirm: preview.Token, By: dana}); err != nil || res.Outcome != runbooks.Refused {
+		t.Fatalf("a forward preview's token on the rollback: %+v %v", res, err)
+	}
 	_, res, err = f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: dana})
 	if err != nil || res.Outcome != runbooks.DryRun {
-		t.Fatalf("rollback preview without sign-offs: %+v %v", res, err)
+		t.Fatalf("rollback preview: %+v %v", res, err)
 	}
 	got, _, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, Confirm: res.Token, By: dana})
 	if err != nil || got.State != releases.RolledBack {
@@ -476,11 +485,53 @@ func TestRollbackNeedsNoSignoffButTheGuardrails(t *testing.T) {
 	if calls := f.cluster.Calls(); calls[len(calls)-1] != "switch prod/api api-blue" {
 		t.Fatalf("the rollback switched: %v", calls)
 	}
-	if _, _, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, By: dana}); !releases.IsRefusal(err) {
+	if _, _, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 4, By: dana}); !releases.IsRefusal(err) {
 		t.Fatalf("a step after the rollback: %v", err)
 	}
 	if _, err := f.rel.Abort(ctx, r.ID, "", dana); !releases.IsRefusal(err) {
 		t.Fatalf("abort after the rollback: %v", err)
+	}
+}
+
+func TestRollbackOfAnOlderReleaseRefused(t *testing.T) {
+	f := setup(t)
+	r := f.ready(t)
+	f.through(t, r.ID)
+	for range 5 { // a clean window: verified
+		f.clock.advance(2 * time.Minute)
+		f.rel.DriveOnce(ctx)
+	}
+	if got, _ := f.rel.Get(ctx, r.ID); got.State != releases.Verified {
+		t.Fatalf("state %s", got.State)
+	}
+	f.cluster.live = "api-green"
+	r2, err := f.rel.Start(ctx, "api", "4.0.0", "", dana)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: dana})
+	if !releases.IsRefusal(err) || !strings.Contains(err.Error(), r2.Key()+" is a newer release of api") {
+		t.Fatalf("the older release's rollback: %v", err)
+	}
+	if got, _ := f.rel.Get(ctx, r.ID); got.Watch == nil || len(got.Watch.Checkpoints) != 0 {
+		t.Fatalf("the older release's checkpoints would measure the newer one: %+v", got.Watch)
+	}
+}
+
+func TestAbortIsTheStartersOrAnOperators(t *testing.T) {
+	f := setup(t)
+	r, err := f.rel.Start(ctx, "api", "3.2.0", "", eve) // eve starts; she is no operator
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.rel.Abort(ctx, r.ID, "mine", incidents.Actor{Name: "@mallory", Source: incidents.SourceConsole}); !releases.IsRefusal(err) || !strings.Contains(err.Error(), "may not abort") {
+		t.Fatalf("a stranger's abort: %v", err)
+	}
+	if _, err := f.rel.Tick(ctx, r.ID, 1, incidents.Actor{Name: "@mallory", Source: incidents.SourceConsole}); !releases.IsRefusal(err) {
+		t.Fatalf("a stranger's tick: %v", err)
+	}
+	if got, err := f.rel.Abort(ctx, r.ID, "wrong build", eve); err != nil || got.State != releases.Aborted {
+		t.Fatalf("the starter's abort: %+v %v", got, err)
 	}
 }
 
@@ -555,5 +606,56 @@ func TestRolloutWaitPolledAndTimedOut(t *testing.T) {
 	got, _, err = f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, Confirm: res.Token, By: dana})
 	if err != nil || got.Waiting != nil || got.State != releases.RolledBack {
 		t.Fatalf("after the rollback: %+v %s %v", got.Waiting, got.State, err)
+	}
+}
+
+// TestNoReadingIsNoVerdict: Prometheus down for the whole window, or a
+// query with no data, verifies nothing: the window goes on.
+func TestNoReadingIsNoVerdict(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		break_ func(m *metrics)
+	}{
+		{"prometheus down", func(m *metrics) { m.err = errors.New("connection refused") }},
+		{"no data", func(m *metrics) { delete(m.values, errRate) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := setup(t)
+			r := f.ready(t)
+			f.through(t, r.ID)
+			f.metrics.mu.Lock()
+			c.break_(f.metrics)
+			f.metrics.mu.Unlock()
+			for range 6 {
+				f.clock.advance(2 * time.Minute)
+				f.rel.DriveOnce(ctx)
+			}
+			got, _ := f.rel.Get(ctx, r.ID)
+			if got.State != releases.Watching || got.Watch.Clean || !strings.Contains(got.Events[len(got.Events)-1].Text+got.Events[len(got.Events)-2].Text, "not verified: only 0 of the 2 checks") {
+				t.Fatalf("%s for the window: %s, %+v", c.name, got.State, got.Events[len(got.Events)-3:])
+			}
+			f.clock.advance(4 * time.Hour) // the checkpoint says it cannot tell
+			f.rel.DriveOnce(ctx)
+			f.rel.DriveOnce(ctx)
+			got, _ = f.rel.Get(ctx, r.ID)
+			for _, ev := range got.Events {
+				if ev.Kind == releases.EvCheckpoint && !strings.Contains(ev.Text, "no verdict") {
+					t.Fatalf("a checkpoint with nothing read: %s", ev.Text)
+				}
+			}
+		})
+	}
+}
+
+// TestADowntimeIsNoWindow: Sitrep down for most of the window; the one
+// check after it does not verify the release.
+func TestADowntimeIsNoWindow(t *testing.T) {
+	f := setup(t)
+	r := f.ready(t)
+	f.through(t, r.ID)
+	f.clock.advance(3 * time.Hour)
+	f.rel.DriveOnce(ctx)
+	if got, _ := f.rel.Get(ctx, r.ID); got.State != releases.Watching {
+		t.Fatalf("one check after 3 hours down: %s", got.State)
 	}
 }

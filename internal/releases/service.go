@@ -64,8 +64,11 @@ func (s *Service) ResolveGroupsWith(members func(ctx context.Context, group stri
 // Procedures are the loaded procedures.
 func (s *Service) Procedures() *runbooks.Set { return s.cfg.Procedures }
 
-// Procedure returns the procedure r runs.
+// Procedure returns the procedure r runs: the one it started with.
 func (s *Service) Procedure(r *Release) (*runbooks.Runbook, error) {
+	if r.Proc != nil {
+		return r.Proc, nil
+	}
 	p := s.cfg.Procedures.Get(r.Procedure)
 	if p == nil {
 		return nil, fmt.Errorf("%s runs procedure %q, which is no longer loaded (SITREP_RELEASES)", r.Key(), r.Procedure)
@@ -93,40 +96,74 @@ func (s *Service) Start(ctx context.Context, service, version, procedure string,
 	if err != nil {
 		return nil, err
 	}
-	active, err := s.cfg.Store.ListReleases(ctx, Filter{Active: true, Service: service})
-	if err != nil {
-		return nil, err
-	}
-	for _, other := range active {
-		if other.State == Started || other.State == Watching || other.State == Breached {
-			return nil, refuse("%s is already releasing %s %s (%s): finish, roll back or abort it first", other.Key(), other.Service, other.Version, other.State)
+	for _, role := range proc.Signoffs {
+		if len(s.cfg.Signers[role]) == 0 {
+			return nil, refuse("nobody may sign for %s, which %s needs: give the role's people in SITREP_RELEASE_SIGNERS (%s=U0123,S0GROUP)", role, proc.Name, role)
 		}
 	}
 	now := s.cfg.Now().UTC()
 	params := map[string]string{"service": service, "version": version}
-	for k, v := range proc.Params { // defaults may use {{service}} and {{version}}
+	for k, v := range proc.Params { // defaults may use {{service}}, {{version}} and each other
 		if _, set := params[k]; !set {
-			params[k], _ = runbooks.Expand(v, map[string]string{"service": service, "version": version})
+			params[k] = v
+		}
+	}
+	for range 3 { // a default naming another (previous_from: '{{stable}}', stable: '{{service}}')
+		for k, v := range params {
+			params[k], _ = runbooks.Expand(v, params)
 		}
 	}
 	r := &Release{Service: service, Version: version, Procedure: proc.Name, Strategy: proc.Strategy, Params: params,
-		State: Started, StartedBy: by.Name, StartedAt: now}
+		State: Started, StartedBy: by.Name, StartedAt: now, Proc: proc}
 	if proc.Strategy == "blue-green" {
-		note := s.colours(ctx, r)
+		note, err := s.colours(ctx, r)
+		if err != nil {
+			return nil, err
+		}
 		r.record(now, EvStarted, by.Name, "%s %s started by %s (%s): %s", service, version, by.Name, proc.Title, note)
 	} else {
 		r.record(now, EvStarted, by.Name, "%s %s started by %s (%s)", service, version, by.Name, proc.Title)
+	}
+	if err := s.previousImage(ctx, r); err != nil {
+		return nil, err
 	}
 	r.Before = s.measure(ctx, proc, r, now)
 	if len(r.Before) > 0 {
 		r.record(now, EvWatch, by.Name, "before the release: %s", s.describe(proc, r.Before))
 	}
 	if err := s.cfg.Store.CreateRelease(ctx, r); err != nil {
+		var busy *BusyError
+		if errors.As(err, &busy) {
+			return nil, refuse("%s", busy.Error())
+		}
 		return nil, fmt.Errorf("start release: %w", err)
 	}
 	s.cfg.Logger.Info("release started", "release", r.Key(), "service", service, "version", version, "by", by.Name)
 	s.notify(ctx, r)
+	s.endCheckpoints(ctx, r)
 	return r, nil
+}
+
+// endCheckpoints ends the later checkpoints of the service's earlier
+// releases: from now on they would measure this one.
+func (s *Service) endCheckpoints(ctx context.Context, newer *Release) {
+	active, err := s.cfg.Store.ListReleases(ctx, Filter{Active: true, Service: newer.Service})
+	if err != nil {
+		return
+	}
+	for _, o := range active {
+		if o.ID >= newer.ID || o.Watch == nil || len(o.Watch.Checkpoints) == 0 {
+			continue
+		}
+		_, _ = s.update(ctx, o.ID, func(r *Release, now time.Time) error {
+			if r.Watch == nil || len(r.Watch.Checkpoints) == 0 {
+				return ErrUnchanged
+			}
+			r.Watch.Checkpoints = nil
+			r.record(now, EvCheckpoint, "", "no more checkpoints: %s of %s started, and they would measure it", newer.Key(), newer.Service)
+			return nil
+		})
+	}
 }
 
 func (s *Service) pick(name string) (*runbooks.Runbook, error) {
@@ -148,24 +185,67 @@ func (s *Service) pick(name string) (*runbooks.Runbook, error) {
 }
 
 // colours decides which blue-green colour is live: the one the Service
-// selects now. The idle one is what the release deploys to.
-func (s *Service) colours(ctx context.Context, r *Release) string {
+// selects now; the idle one is what the release deploys to. A Service
+// that cannot be read, or selects neither colour, stops the start: the
+// release would otherwise deploy to a colour that may be live.
+func (s *Service) colours(ctx context.Context, r *Release) (string, error) {
 	blue, green := cmp.Or(r.Params["blue"], r.Service+"-blue"), cmp.Or(r.Params["green"], r.Service+"-green")
+	r.Params["blue"], r.Params["green"] = blue, green
 	r.Params["live"], r.Params["idle"] = blue, green
 	svc := cmp.Or(r.Params["router"], r.Service)
 	if s.cfg.Cluster == nil {
-		return fmt.Sprintf("no cluster is configured: %s taken as live", blue)
+		return fmt.Sprintf("no cluster is configured: %s taken as live (no step can change anything)", blue), nil
 	}
 	sel, err := s.cfg.Cluster.Selector(ctx, r.Params["namespace"], svc)
 	if err != nil {
-		return fmt.Sprintf("could not read service %s (%v): %s taken as live", svc, err, blue)
+		return "", refuse("could not read service %s to know which colour is live (%v): a blue-green release starts only knowing it", svc, err)
 	}
-	for _, v := range sel {
-		if v == green {
-			r.Params["live"], r.Params["idle"] = green, blue
+	live, ok := liveColour(sel, blue, green)
+	if !ok {
+		return "", refuse("service %s selects %s, neither %s nor %s: a blue-green release needs the Service on one colour", svc, labelString(sel), blue, green)
+	}
+	if live == green {
+		r.Params["live"], r.Params["idle"] = green, blue
+	}
+	return fmt.Sprintf("service %s selects %s: %s is live, the release goes to %s", svc, labelString(sel), r.Params["live"], r.Params["idle"]), nil
+}
+
+// previousImage records what the Deployment params.previous_from runs
+// now (its container params.container): the image the rollback puts back
+// after a promotion.
+func (s *Service) previousImage(ctx context.Context, r *Release) error {
+	from := r.Params["previous_from"]
+	if from == "" || s.cfg.Cluster == nil {
+		return nil
+	}
+	st, err := s.cfg.Cluster.Rollout(ctx, r.Params["namespace"], from)
+	if err != nil {
+		return refuse("could not read what %s runs now (%v): the rollback needs it to put it back", from, err)
+	}
+	image := st.Containers[r.Params["container"]]
+	if image == "" && len(st.Containers) == 1 {
+		for _, img := range st.Containers {
+			image = img
 		}
 	}
-	return fmt.Sprintf("service %s selects %s: %s is live, the release goes to %s", svc, labelString(sel), r.Params["live"], r.Params["idle"])
+	if image == "" {
+		return refuse("deployment %s has no container %q: the rollback needs its image", from, r.Params["container"])
+	}
+	r.Params["previous_image"] = image
+	return nil
+}
+
+// liveColour is the colour a Service selector selects, if one.
+func liveColour(sel map[string]string, blue, green string) (string, bool) {
+	for _, v := range sel {
+		switch v {
+		case green:
+			return green, true
+		case blue:
+			return blue, true
+		}
+	}
+	return "", false
 }
 
 func labelString(m map[string]string) string {
@@ -270,6 +350,9 @@ func (s *Service) Tick(ctx context.Context, id int64, item int, by incidents.Act
 	if item < 1 || item > len(proc.Checklist) {
 		return nil, refuse("%s's checklist has items 1 to %d", r.Key(), len(proc.Checklist))
 	}
+	if !s.ofRelease(ctx, r, proc, by) {
+		return nil, refuse("%s may not tick %s's checklist: an operator or one of the release's signers does (SITREP_OPERATORS, SITREP_RELEASE_SIGNERS)", by.Name, r.Key())
+	}
 	return s.update(ctx, id, func(r *Release, now time.Time) error {
 		if err := mayAct(r); err != nil {
 			return err
@@ -286,9 +369,16 @@ func (s *Service) Tick(ctx context.Context, id int64, item int, by incidents.Act
 	})
 }
 
-// Abort ends a release where it is: nothing more runs (a rollback first,
-// if its changes must go).
+// Abort ends a release where it is: nothing more goes forward; its
+// rollback stays possible while it is the service's newest release.
 func (s *Service) Abort(ctx context.Context, id int64, reason string, by incidents.Actor) (*Release, error) {
+	r, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !incidents.SamePerson(by.Name, r.StartedBy) && (s.cfg.Runner == nil || !s.cfg.Runner.IsOperator(ctx, by)) {
+		return nil, refuse("%s may not abort %s: whoever started it or an operator does (SITREP_OPERATORS)", by.Name, r.Key())
+	}
 	return s.update(ctx, id, func(r *Release, now time.Time) error {
 		if err := mayAct(r); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package releases
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -37,7 +38,7 @@ func (s *Service) Step(ctx context.Context, id int64, req StepRequest) (*Release
 		return nil, runbooks.Result{}, refuse("%s has %s 1 to %d", r.Key(), map[bool]string{false: "steps", true: "rollback steps"}[req.Rollback], len(steps))
 	}
 	step := steps[req.Step-1]
-	if err := s.mayRun(r, proc, req, step); err != nil {
+	if err := s.mayRun(ctx, r, proc, req, step); err != nil {
 		return nil, runbooks.Result{}, err
 	}
 	var res runbooks.Result
@@ -59,37 +60,45 @@ func (s *Service) Step(ctx context.Context, id int64, req StepRequest) (*Release
 }
 
 // mayRun says why a step may not run yet, if it may not.
-func (s *Service) mayRun(r *Release, proc *runbooks.Runbook, req StepRequest, step runbooks.Step) error {
-	if r.State == Aborted || r.State == RolledBack {
-		return refuse("%s is %s: nothing more runs in it", r.Key(), r.State)
+func (s *Service) mayRun(ctx context.Context, r *Release, proc *runbooks.Runbook, req StepRequest, step runbooks.Step) error {
+	switch {
+	case r.State == RolledBack && !(req.Rollback && step.Kind == runbooks.Manual): // a manual follow-up of the way back stays
+		return refuse("%s is rolled back: nothing more runs in it", r.Key())
+	case r.State == Aborted && !req.Rollback:
+		return refuse("%s is aborted: nothing more goes forward (its rollback stays possible)", r.Key())
 	}
 	if w := r.Waiting; w != nil && !(req.Rollback && !w.Rollback) { // the way back never waits for the way forward
 		return refuse("%s is waiting for a rollout (step %d, %s): wait for it, or roll back", r.Key(), w.Step, w.Last)
 	}
-	if r.State == Breached && !req.Rollback && step.Kind.Destructive() {
-		return refuse("%s breached its watch (%s): roll it back, or abort it; nothing more goes forward", r.Key(), incidentRef(r))
-	}
-	done := r.Steps
 	if req.Rollback {
-		done = r.Rollback
+		return s.mayRollBack(ctx, r, proc, req)
+	}
+	switch {
+	case r.State == Breached:
+		return refuse("%s breached its watch (%s): roll it back, or abort it; nothing more goes forward", r.Key(), incidentRef(r))
+	case r.State == Verified:
+		return refuse("%s is verified: every step is done (a rollback stays possible)", r.Key())
+	case r.Steps[req.Step].Done():
+		return refuse("step %d. %s is done (%s by %s): steps run once", req.Step, step.Name, r.Steps[req.Step].Outcome, r.Steps[req.Step].By)
+	case r.State == Watching && step.Kind.Destructive():
+		return refuse("the watch after step %d runs until %s: step %d. %s changes production again only after a clean window", r.Watch.Step, r.Watch.Until.Format("15:04 MST"), req.Step, step.Name)
 	}
 	for n := 1; n < req.Step; n++ {
-		if !done[n].Done() {
-			list := proc.Steps
-			if req.Rollback {
-				list = proc.Rollback
-			}
+		if !r.Steps[n].Done() {
 			why := "not run yet"
-			if run, ok := done[n]; ok {
+			if run, ok := r.Steps[n]; ok {
 				why = run.Outcome + ": " + run.Summary
 			}
-			if list[n-1].Gate {
-				return refuse("the gate %d. %s has not passed (%s): step %d waits for it", n, list[n-1].Name, why, req.Step)
+			if proc.Steps[n-1].Gate {
+				return refuse("the gate %d. %s has not passed (%s): step %d waits for it", n, proc.Steps[n-1].Name, why, req.Step)
 			}
-			return refuse("step %d. %s is not done (%s): steps run in order", n, list[n-1].Name, why)
+			return refuse("step %d. %s is not done (%s): steps run in order", n, proc.Steps[n-1].Name, why)
 		}
 	}
-	if req.Rollback || !step.Kind.Destructive() {
+	if step.Kind == runbooks.Manual && !s.ofRelease(ctx, r, proc, req.By) {
+		return refuse("%s may not mark step %d done: an operator or one of the release's signers does (SITREP_OPERATORS, SITREP_RELEASE_SIGNERS)", req.By.Name, req.Step)
+	}
+	if !step.Kind.Destructive() {
 		return nil
 	}
 	if left := r.Unsigned(proc.Signoffs); len(left) > 0 {
@@ -102,7 +111,80 @@ func (s *Service) mayRun(r *Release, proc *runbooks.Runbook, req StepRequest, st
 		}
 		return refuse("step %d. %s changes production: the staging checklist is not done (%s)", req.Step, step.Name, strings.Join(items, "; "))
 	}
+	if s.cfg.Runner != nil && !s.cfg.Runner.IsOperator(ctx, req.By) {
+		return nil // the runner refuses a non-operator before any call to the cluster
+	}
+	return s.coloursHold(ctx, r)
+}
+
+// mayRollBack: the way back needs no sign-off, but only this release's
+// changes are its to undo — none yet, or a newer release of the service
+// since, and its rollback would act on what it did not do.
+func (s *Service) mayRollBack(ctx context.Context, r *Release, proc *runbooks.Runbook, req StepRequest) error {
+	if !Changed(r, proc) {
+		return refuse("%s changed nothing in the cluster yet: there is nothing to roll back (abort it instead)", r.Key())
+	}
+	newer, err := s.cfg.Store.ListReleases(ctx, Filter{Service: r.Service, Since: r.StartedAt})
+	if err != nil {
+		return err
+	}
+	for _, o := range newer {
+		if o.ID > r.ID && o.State != Aborted {
+			return refuse("%s is a newer release of %s (%s %s): roll back from there; %s's rollback would undo what it did not do", o.Key(), r.Service, o.Version, o.State, r.Key())
+		}
+	}
+	for n := 1; n < req.Step; n++ {
+		if !r.Rollback[n].Done() && proc.Rollback[n-1].Kind != runbooks.Manual {
+			return refuse("rollback step %d. %s is not done: the way back runs in order too", n, proc.Rollback[n-1].Name)
+		}
+	}
+	if proc.Rollback[req.Step-1].Kind == runbooks.Manual && !s.ofRelease(ctx, r, proc, req.By) {
+		return refuse("%s may not mark rollback step %d done: an operator or one of the release's signers does", req.By.Name, req.Step)
+	}
 	return nil
+}
+
+// Changed reports whether any step of r changed the cluster (confirmed).
+func Changed(r *Release, proc *runbooks.Runbook) bool {
+	for n, run := range r.Steps {
+		if n >= 1 && n <= len(proc.Steps) && proc.Steps[n-1].Kind.Destructive() && run.Outcome == string(runbooks.Confirmed) {
+			return true
+		}
+	}
+	return false
+}
+
+// ofRelease reports whether who is an operator or may sign for a role of
+// the release: the people a checklist tick or a manual step is taken from.
+func (s *Service) ofRelease(ctx context.Context, r *Release, proc *runbooks.Runbook, who incidents.Actor) bool {
+	if s.cfg.Runner != nil && s.cfg.Runner.IsOperator(ctx, who) {
+		return true
+	}
+	for _, role := range proc.Signoffs {
+		if (runbooks.Guardrails{Operators: s.cfg.Signers[role], Members: s.members}).Allowed(ctx, who) {
+			return true
+		}
+	}
+	return false
+}
+
+// coloursHold re-reads, before a blue-green step that changes production,
+// which colour the router Service selects: if it is not the one the
+// release started with (someone switched meanwhile), the release's idle
+// colour may be live and it stops.
+func (s *Service) coloursHold(ctx context.Context, r *Release) error {
+	if r.Strategy != "blue-green" || s.cfg.Cluster == nil {
+		return nil
+	}
+	svc := cmp.Or(r.Params["router"], r.Service)
+	sel, err := s.cfg.Cluster.Selector(ctx, r.Params["namespace"], svc)
+	if err != nil {
+		return refuse("could not read service %s to check which colour is live (%v): nothing is changed without knowing", svc, err)
+	}
+	if live, _ := liveColour(sel, r.Params["blue"], r.Params["green"]); live == r.Params["live"] {
+		return nil
+	}
+	return refuse("service %s now selects %s, not %s as when %s started: the colours changed meanwhile; abort it and start again", svc, labelString(sel), r.Params["live"], r.Key())
 }
 
 // recordStep writes a step's result into the release: a dry run waits for
@@ -118,6 +200,9 @@ func (s *Service) recordStep(r *Release, proc *runbooks.Runbook, req StepRequest
 	r.record(now, EvStep, req.By.Name, "%s %d/%d %s: %s — %s", label, req.Step, count, step.Name, res.Outcome, res.Summary)
 	if res.Outcome == runbooks.DryRun || res.Outcome == runbooks.Refused {
 		return // previewed or refused: the step is where it was
+	}
+	if !req.Rollback && (r.State == Aborted || r.State == RolledBack) { // ended while the step ran: its outcome is on the timeline only
+		return
 	}
 	if *runs == nil {
 		*runs = map[int]StepRun{}
@@ -141,18 +226,18 @@ func (s *Service) recordStep(r *Release, proc *runbooks.Runbook, req StepRequest
 // stepDone moves the release on after a step is done.
 func (s *Service) stepDone(r *Release, proc *runbooks.Runbook, n int, rollback bool, now time.Time) {
 	if rollback {
-		if n == len(proc.Rollback) {
+		if rolledBack(r, proc) && r.State != RolledBack {
 			r.State, r.EndedAt, r.Waiting = RolledBack, now, nil
 			if r.Watch != nil {
 				r.Watch.Checkpoints = nil // nothing of this version is left to look at
 			}
-			r.record(now, EvRollback, "", "rolled back: every rollback step is done")
+			r.record(now, EvRollback, "", "rolled back: every rollback step that acts on the cluster is done%s", manualLeft(r, proc))
 		}
 		return
 	}
 	if proc.Steps[n-1].WatchAfter {
 		every, span, checkpoints := proc.Watch.Durations()
-		w := &Watch{Step: n, Started: now, Until: now.Add(span), Next: now.Add(every), Every: every}
+		w := &Watch{Step: n, Started: now, Until: now.Add(span), Next: now.Add(every), Every: every, Span: span}
 		for _, c := range checkpoints {
 			if c > span {
 				w.Checkpoints = append(w.Checkpoints, now.Add(c))
@@ -184,4 +269,29 @@ func incidentRef(r *Release) string {
 		return "its incident is being declared"
 	}
 	return incidents.FormatID(r.Incident)
+}
+
+// rolledBack reports whether every rollback step that acts is done: a
+// manual one (a database restore "if the migration caused it") is a
+// follow-up that does not hold the rollback open.
+func rolledBack(r *Release, proc *runbooks.Runbook) bool {
+	for i, st := range proc.Rollback {
+		if st.Kind != runbooks.Manual && !r.Rollback[i+1].Done() {
+			return false
+		}
+	}
+	return true
+}
+
+func manualLeft(r *Release, proc *runbooks.Runbook) string {
+	var left []string
+	for i, st := range proc.Rollback {
+		if st.Kind == runbooks.Manual && !r.Rollback[i+1].Done() {
+			left = append(left, fmt.Sprintf("%d. %s", i+1, st.Name))
+		}
+	}
+	if len(left) == 0 {
+		return ""
+	}
+	return "; by hand, if it applies: " + strings.Join(left, "; ")
 }

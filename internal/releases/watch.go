@@ -185,12 +185,14 @@ func worse(v, before float64, sli runbooks.SLI) string {
 	return fmt.Sprintf("%.1f× what it was (%s)", v/before, runbooks.FormatValue(before, sli.Unit))
 }
 
-// summary is a check in one line: "error rate 0.01% ✅ · p95 80 ms ✅".
-func summary(rds []reading) (line, breach string) {
+// summary is a check in one line: "error rate 0.01% ✅ · p95 80 ms ✅",
+// what breached, and what could not be read.
+func summary(rds []reading) (line, breach string, unread []string) {
 	var parts, breaches []string
 	for _, rd := range rds {
 		if !rd.ok {
-			parts = append(parts, fmt.Sprintf("%s: %s", rd.sli.Name, rd.err))
+			parts = append(parts, fmt.Sprintf("%s: ❔ %s", rd.sli.Name, rd.err))
+			unread = append(unread, rd.sli.Name)
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("%s %s %s", rd.sli.Name, runbooks.FormatValue(rd.value, rd.sli.Unit), rd.mark))
@@ -198,7 +200,7 @@ func summary(rds []reading) (line, breach string) {
 			breaches = append(breaches, rd.breach)
 		}
 	}
-	return strings.Join(parts, " · "), strings.Join(breaches, "; ")
+	return strings.Join(parts, " · "), strings.Join(breaches, "; "), unread
 }
 
 func (s *Service) describe(proc *runbooks.Runbook, values map[string]float64) string {
@@ -214,9 +216,9 @@ func (s *Service) describe(proc *runbooks.Runbook, values map[string]float64) st
 // check is one look at the SLIs of a watched release.
 func (s *Service) check(ctx context.Context, r *Release, proc *runbooks.Runbook) {
 	due := r.Watch.Next
-	line, breach := summary(s.read(ctx, proc, r, s.cfg.Now()))
+	line, breach, unread := summary(s.read(ctx, proc, r, s.cfg.Now()))
 	if line == "" {
-		line = "no Prometheus is configured (PROMETHEUS_URL): nothing to check"
+		line, unread = "❔ no Prometheus is configured (PROMETHEUS_URL): nothing could be read", sliList(proc)
 	}
 	r, err := s.update(ctx, r.ID, func(r *Release, now time.Time) error {
 		w := r.Watch
@@ -226,7 +228,7 @@ func (s *Service) check(ctx context.Context, r *Release, proc *runbooks.Runbook)
 		if len(w.Checks) >= maxChecks {
 			w.Checks = w.Checks[1:]
 		}
-		w.Checks = append(w.Checks, Check{At: now, Breach: breach, Summary: line})
+		w.Checks = append(w.Checks, Check{At: now, Breach: breach, Summary: line, Unread: unread})
 		w.Next = now.Add(w.Every)
 		n := len(w.Checks)
 		if breach != "" {
@@ -236,6 +238,13 @@ func (s *Service) check(ctx context.Context, r *Release, proc *runbooks.Runbook)
 		}
 		r.record(now, EvCheck, "", "check %d: %s", n, line)
 		if now.Before(w.Until) {
+			return nil
+		}
+		if read, want := readChecks(w), expected(w); read < want {
+			// no reading is no evidence: the window goes on until enough of it was seen
+			w.Until = now.Add(cmp.Or(w.Span, time.Hour))
+			r.record(now, EvWatch, "", "not verified: only %d of the %d checks expected in the window could read every SLI (Prometheus down? no data?); watching until %s",
+				read, want, w.Until.Format("15:04 MST"))
 			return nil
 		}
 		w.Clean = true
@@ -308,8 +317,8 @@ func (s *Service) declare(ctx context.Context, r *Release, breach string) {
 
 // checkpoint posts a later look (4 hours, 24 hours after the watch began).
 func (s *Service) checkpoint(ctx context.Context, r *Release, proc *runbooks.Runbook, due time.Time) {
-	line, breach := summary(s.read(ctx, proc, r, s.cfg.Now()))
-	line = cmp.Or(line, "no Prometheus is configured: nothing to check")
+	line, breach, unread := summary(s.read(ctx, proc, r, s.cfg.Now()))
+	line = cmp.Or(line, "❔ no Prometheus is configured: nothing could be read")
 	_, err := s.update(ctx, r.ID, func(r *Release, now time.Time) error {
 		w := r.Watch
 		if w == nil || len(w.Checkpoints) == 0 || !w.Checkpoints[0].Equal(due) {
@@ -317,8 +326,11 @@ func (s *Service) checkpoint(ctx context.Context, r *Release, proc *runbooks.Run
 		}
 		w.Checkpoints = w.Checkpoints[1:]
 		mark := "✅"
-		if breach != "" {
+		switch {
+		case breach != "":
 			mark = "⚠️ " + breach
+		case len(unread) > 0 || line == "❔ no Prometheus is configured: nothing could be read":
+			mark = "❔ not every SLI could be read: no verdict"
 		}
 		r.record(now, EvCheckpoint, "", "%s after the watch began: %s %s", say.Human(due.Sub(w.Started)), line, mark)
 		return nil
@@ -330,3 +342,34 @@ func (s *Service) checkpoint(ctx context.Context, r *Release, proc *runbooks.Run
 
 // LinkRelease links an incident to the release whose watch declared it.
 const LinkRelease = "release"
+
+// readChecks counts the checks of the window that read every SLI.
+func readChecks(w *Watch) int {
+	n := 0
+	for _, c := range w.Checks {
+		if !c.At.Before(w.Started) && len(c.Unread) == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// expected is how many checks that read everything a window needs to be
+// evidence: half the checks its span holds, and at least one.
+func expected(w *Watch) int {
+	if w.Every <= 0 {
+		return 1
+	}
+	return max(1, int(cmp.Or(w.Span, w.Until.Sub(w.Started))/w.Every)/2)
+}
+
+func sliList(proc *runbooks.Runbook) []string {
+	if proc.Watch == nil {
+		return []string{"(none)"}
+	}
+	var out []string
+	for _, sli := range proc.Watch.SLIs {
+		out = append(out, sli.Name)
+	}
+	return out
+}

@@ -124,4 +124,6 @@ type RolloutState struct {
 	Failed  string // the controller gave up (ProgressDeadlineExceeded), and why
 	Summary string // "3 of 4 updated replicas available"
 	Images  []string
+	// Containers are the template's images by container name.
+	Containers map[string]string
 }

@@ -71,7 +71,9 @@ func (s *Step) RolloutTimeout() time.Duration {
 
 // releaseParams are filled when a release starts: what is released, and
 // for blue-green which colour is live and which idle.
-var releaseParams = map[string]bool{"version": true, "live": true, "idle": true}
+// previous_image is what the Deployment named by params.previous_from
+// runs then: the way back after a promotion.
+var releaseParams = map[string]bool{"version": true, "live": true, "idle": true, "previous_image": true}
 
 // LoadProcedures reads the release procedures in dir, linted as runbooks
 // are (Options.Release is set for them).
@@ -111,6 +113,11 @@ func validateRelease(rb *Runbook, opt Options, top func(path ...string) int, add
 	for _, item := range rb.Checklist {
 		if strings.TrimSpace(item) == "" {
 			add(top("checklist"), "a checklist item is empty")
+		}
+	}
+	for _, st := range append(slices.Clone(rb.Steps), rb.Rollback...) {
+		if slices.Contains(st.Placeholders(), "previous_image") && rb.Params["previous_from"] == "" {
+			add(st.Line, "step %q uses {{previous_image}}: name the Deployment it is read from at the start in params.previous_from", st.Name)
 		}
 	}
 	if len(rb.Rollback) == 0 {

@@ -57,6 +57,10 @@ func NewRunner(cluster Cluster, metrics Metrics, guard Guardrails) *Runner {
 // SetTimeout bounds each call a step makes (default 30 s).
 func (r *Runner) SetTimeout(d time.Duration) { r.timeout = d }
 
+// WeightTimeout bounds a confirmed kube.weight, which waits for the pods
+// of the side it grew (the chat request around it may end it sooner).
+const WeightTimeout = 3 * time.Minute
+
 // ConfirmTTL is how long a dry run's confirmation stays valid.
 const ConfirmTTL = 5 * time.Minute
 
@@ -251,6 +255,11 @@ func (g Guardrails) Allowed(ctx context.Context, actor incidents.Actor) bool {
 	return false
 }
 
+// IsOperator reports whether actor may run actions (SITREP_OPERATORS).
+func (r *Runner) IsOperator(ctx context.Context, actor incidents.Actor) bool {
+	return r.guard.Allowed(ctx, actor)
+}
+
 // ResolveGroupsWith sets how operator user groups are resolved (the Slack
 // adapter does it once it runs).
 func (r *Runner) ResolveGroupsWith(members func(ctx context.Context, group string) ([]string, error)) {
@@ -289,7 +298,11 @@ func (r *Runner) act(ctx context.Context, req Request, s Step, params map[string
 		if !ok {
 			return fail(Refused, "that confirmation was already used or has expired: run the step again to see its effect")
 		}
-		ctx, cancel := context.WithTimeout(ctx, r.timeout)
+		timeout := r.timeout
+		if s.Kind == Weight { // it waits for the grown side's pods before shrinking the other
+			timeout = max(timeout, WeightTimeout)
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		// What runs is what was previewed, on the object as it was previewed:
 		// the version the dry run saw is the change's precondition, and an

@@ -482,12 +482,16 @@ func (b *Bot) respondNow(ctx context.Context, channel, user, responseURL string,
 	}
 	blocks, fallback := Blocks(reply)
 	if rel := reply.Release; rel != nil && !reply.Private && !reply.Error && rel.Chat["ts"] != "" {
-		b.post(ctx, rel.Chat["channel"], fallback, blocks, slack.MsgOptionTS(rel.Chat["ts"])) // in the release's thread
-		if channel == rel.Chat["channel"] {
+		if channel == rel.Chat["channel"] { // clicked in the release channel: the answer goes in its thread
+			b.post(ctx, channel, fallback, blocks, slack.MsgOptionTS(rel.Chat["ts"]))
 			return
 		}
-		reply = commands.Reply{Text: fmt.Sprintf("%s — in the thread of %s", reply.Text, rel.Key()), Private: true}
-		blocks, fallback = Blocks(reply)
+		// clicked elsewhere (an incident's Roll back): answered there, with
+		// its buttons, and a copy without them in the release's thread
+		copyOf := reply
+		copyOf.Buttons = nil
+		cb, cf := Blocks(copyOf)
+		b.post(ctx, rel.Chat["channel"], cf, cb, slack.MsgOptionTS(rel.Chat["ts"]))
 	}
 	if reply.Thread != "" && !reply.Private && !reply.Error && reply.Incident != nil && reply.Incident.Channel == channel {
 		b.postInThread(ctx, channel, reply.Thread, fallback, blocks)

@@ -137,20 +137,22 @@ func (h *releaseHeaders) sync(ctx context.Context, id int64) error {
 			return fmt.Errorf("edit the header: %w", err)
 		}
 	}
-	posted, _ := strconv.Atoi(r.Chat["posted"])
+	posted, _ := strconv.ParseUint(r.Chat["posted"], 10, 64) // counted in Recorded: the timeline keeps only its last events
 	if r.Chat["posted"] == "" {
-		posted = len(r.Events) // a new thread: the header says what happened so far
+		posted = r.Recorded // a new thread: the header says what happened so far
 	}
-	for _, ev := range r.Events[min(posted, len(r.Events)):] {
+	fresh := int(min(r.Recorded-min(posted, r.Recorded), uint64(len(r.Events))))
+	people := peopleOf(nil, r.People()...)
+	for _, ev := range r.Events[len(r.Events)-fresh:] {
 		if !threadKinds[ev.Kind] {
 			continue
 		}
-		text := fmt.Sprintf("%s %s", releaseMark(ev.Kind), escape(ev.Text))
+		text := fmt.Sprintf("%s %s", releaseMark(ev.Kind), people.escape(ev.Text))
 		if _, err := h.b.postMessage(ctx, h.b.send.Do, channel, text, nil, slack.MsgOptionTS(ts)); err != nil {
 			return fmt.Errorf("post in the thread: %w", err)
 		}
 	}
-	return h.rel.SetChat(ctx, id, map[string]string{"rev": rev, "posted": strconv.Itoa(len(r.Events))})
+	return h.rel.SetChat(ctx, id, map[string]string{"rev": rev, "posted": strconv.FormatUint(r.Recorded, 10)})
 }
 
 func releaseMark(kind string) string {

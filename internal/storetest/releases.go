@@ -15,6 +15,47 @@ import (
 func RunReleases(t *testing.T, open func(t *testing.T) releases.Store) {
 	t.Run("CreateGetList", func(t *testing.T) { releaseCRUD(t, open(t)) })
 	t.Run("ConcurrentUpdates", func(t *testing.T) { releaseConcurrent(t, open(t)) })
+	t.Run("OneInProgressPerService", func(t *testing.T) { releaseBusy(t, open(t)) })
+}
+
+// releaseBusy: of concurrent starts of one service, one is stored; the
+// others are refused naming it; a service's finished release blocks nothing.
+func releaseBusy(t *testing.T, s releases.Store) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	stored, busy := 0, 0
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.CreateRelease(ctx, &releases.Release{Service: "api", Version: "2", State: releases.Started, StartedAt: t0})
+			var b *releases.BusyError
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				stored++
+			case errors.As(err, &b) && b.Other.Service == "api":
+				busy++
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if stored != 1 || busy != 7 {
+		t.Fatalf("8 concurrent starts of one service: %d stored, %d refused; want 1 and 7", stored, busy)
+	}
+	if err := s.CreateRelease(ctx, &releases.Release{Service: "web", Version: "1", State: releases.Started, StartedAt: t0}); err != nil {
+		t.Fatalf("another service: %v", err)
+	}
+	rs, _ := s.ListReleases(ctx, releases.Filter{Service: "api"})
+	if _, err := s.UpdateRelease(ctx, rs[0].ID, func(r *releases.Release) error { r.State = releases.Verified; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRelease(ctx, &releases.Release{Service: "api", Version: "3", State: releases.Started, StartedAt: t0}); err != nil {
+		t.Fatalf("after the first was verified: %v", err)
+	}
 }
 
 func releaseCRUD(t *testing.T, s releases.Store) {
@@ -27,6 +68,9 @@ func releaseCRUD(t *testing.T, s releases.Store) {
 	for i, svc := range []string{"api", "web", "api"} {
 		r := &releases.Release{Service: svc, Version: "1.0", State: releases.Started, StartedAt: t0.Add(time.Duration(i) * time.Hour),
 			Params: map[string]string{"namespace": "prod"}, Events: []releases.Event{{At: t0, Kind: releases.EvStarted, Text: "<script>"}}}
+		if i == 0 { // verified, a checkpoint still to post: active, not in progress
+			r.State, r.Watch = releases.Verified, &releases.Watch{Checkpoints: []time.Time{t0}}
+		}
 		if err := s.CreateRelease(ctx, r); err != nil || r.ID != int64(i+1) {
 			t.Fatalf("create %d: id %d, %v", i, r.ID, err)
 		}
