@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -657,5 +658,47 @@ func TestADowntimeIsNoWindow(t *testing.T) {
 	f.rel.DriveOnce(ctx)
 	if got, _ := f.rel.Get(ctx, r.ID); got.State != releases.Watching {
 		t.Fatalf("one check after 3 hours down: %s", got.State)
+	}
+}
+
+// TestDeclareFoundAgainAfterALostWrite: the incident is declared but the
+// write recording it on the release is lost (a crash between the two);
+// the next look declares with the same request key and finds it.
+func TestDeclareFoundAgainAfterALostWrite(t *testing.T) {
+	f := setup(t)
+	r := f.ready(t)
+	f.through(t, r.ID)
+	f.metrics.set(errRate, 0.01)
+	f.clock.advance(2 * time.Minute)
+	f.rel.DriveOnce(ctx)
+	if _, err := f.store.UpdateRelease(ctx, r.ID, func(r *releases.Release) error { r.Incident = 0; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	releases.New(f.cfg).DriveOnce(ctx)
+	got, _ := f.rel.Get(ctx, r.ID)
+	all, _ := f.inc.List(ctx, incidents.Filter{All: true})
+	if got.Incident != 1 || len(all) != 1 {
+		t.Fatalf("after the lost write: incident %d, %d incidents; want the first one found again", got.Incident, len(all))
+	}
+	inc, _ := f.inc.Get(ctx, 1)
+	if !slices.Contains(inc.Members, "@eve") { // she signed and ticked: the release's people are invited
+		t.Fatalf("invited %v", inc.Members)
+	}
+}
+
+// TestGateWithNoDataDoesNotPass: up{job="api-green"} matching nothing is
+// not up.
+func TestGateWithNoDataDoesNotPass(t *testing.T) {
+	f := setup(t)
+	r := f.ready(t)
+	res := f.step(t, r.ID, 2, "", runbooks.DryRun)
+	f.step(t, r.ID, 2, res.Token, runbooks.Confirmed)
+	f.step(t, r.ID, 3, "", runbooks.OK)
+	f.metrics.mu.Lock()
+	delete(f.metrics.values, `up{job="api-green"}`)
+	f.metrics.mu.Unlock()
+	res = f.step(t, r.ID, 4, "", runbooks.Failed)
+	if !strings.Contains(res.Summary, "the gate has not passed: no data") {
+		t.Fatalf("gate on no data: %s", res.Summary)
 	}
 }
