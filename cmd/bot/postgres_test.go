@@ -104,7 +104,9 @@ func TestPostgreSQLThroughTheBinary(t *testing.T) {
 	url := postgresURL(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "sitrep.db")
-	withReleases := func(env []string) []string { return append(env, "SITREP_RELEASES=../../releases") }
+	withReleases := func(env []string) []string {
+		return append(env, "SITREP_RELEASES=../../releases", "SITREP_RELEASE_SIGNERS=engineering=@alice,devops=@alice")
+	}
 	if _, stderr, code := runBot(t, withReleases(botEnv(db, "127.0.0.1:0")), "declare P2 checkout errors\nnote 1 pool exhausted #cause\nack 1\ndeclare --private P1 breach\nresolve 1 pool raised\n"+
 		"release start architect-api 3.2.0 rolling\nrelease abort REL-1 wrong version\n"); code != 0 {
 		t.Fatalf("seed: %s", stderr)
