@@ -180,7 +180,9 @@ func releaseStep(ctx context.Context, c *Call, rel *releases.Service, id int64, 
 		if err != nil {
 			return Reply{}, err
 		}
-		req.Step = nextRollback(r, proc)
+		if req.Step = nextRollback(r, proc); req.Step == 0 {
+			return Reply{}, invalid("%s's rollback steps that act are done; a follow-up by hand is marked with its number: release rollback %s <n>", r.Key(), r.Key())
+		}
 	}
 	for i, a := range args {
 		if k, v, ok := strings.Cut(a, "="); ok && k == "confirm" {
@@ -293,6 +295,9 @@ func ReleaseCard(rel *releases.Service, r *releases.Release, now time.Time) Repl
 		out.Fields = append(out.Fields, Field{"Last", fmt.Sprintf("%s %s", say.Clock(r.Events[n-1].At), r.Events[n-1].Text)})
 	}
 	if r.State.Over() {
+		if n := nextRollback(r, proc); r.State == releases.Aborted && n > 0 && releases.Changed(r, proc) { // aborted, its changes still there
+			out.Buttons = append(out.Buttons, Button{Label: "Roll back", Command: fmt.Sprintf("release rollback %s %d", r.Key(), n), Style: Danger})
+		}
 		return out
 	}
 	for _, role := range proc.Signoffs {
@@ -310,8 +315,8 @@ func ReleaseCard(rel *releases.Service, r *releases.Release, now time.Time) Repl
 	} else if why := blocked(r, proc); why != "" {
 		out.Fields = append(out.Fields, Field{"Next", why})
 	}
-	if releases.Changed(r, proc) {
-		out.Buttons = append(out.Buttons, Button{Label: "Roll back", Command: "release rollback " + r.Key() + " " + strconv.Itoa(nextRollback(r, proc)), Style: Danger})
+	if n := nextRollback(r, proc); n > 0 && releases.Changed(r, proc) {
+		out.Buttons = append(out.Buttons, Button{Label: "Roll back", Command: "release rollback " + r.Key() + " " + strconv.Itoa(n), Style: Danger})
 	}
 	if r.State == releases.Verified {
 		return out // done: a rollback stays possible (a later checkpoint may find what the hour did not)
@@ -408,13 +413,15 @@ func nextButton(r *releases.Release, proc *runbooks.Runbook) *Button {
 	return nil
 }
 
+// nextRollback is the rollback's next step that acts (0 when they are
+// all done): a manual follow-up is never pressed through a Roll back button.
 func nextRollback(r *releases.Release, proc *runbooks.Runbook) int {
-	for i := range proc.Rollback {
-		if !r.Rollback[i+1].Done() {
+	for i, st := range proc.Rollback {
+		if st.Kind != runbooks.Manual && !r.Rollback[i+1].Done() {
 			return i + 1
 		}
 	}
-	return 1
+	return 0
 }
 
 // WriteReleaseReport writes a release's report: what ran, who signed,

@@ -3,7 +3,6 @@ package kube
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -117,15 +116,15 @@ func (c *Client) Weight(ctx context.Context, ns, canary, stable string, percent 
 	if want < replicas(cd) || (want == replicas(cd) && total-want > replicas(sd)) {
 		grow, shrink = shrink, grow
 	}
-	// The total is noted on the canary once its scales are made (a
+	// The total is noted on the canary before anything is scaled (a
 	// Deployment's annotations move its generation, which the scales are
-	// checked against); a canary back at 0 is done with, and the next
+	// then checked against); a canary back at 0 is done with, and the next
 	// release counts the replicas afresh.
 	note := func(value any) error {
 		if a.DryRun || (value != nil && cd.Annotations[canaryTotal] != "") || (value == nil && cd.Annotations[canaryTotal] == "") {
 			return nil
 		}
-		rctx, cancel := c.ctx(ctx)
+		rctx, cancel := c.ctx(context.WithoutCancel(ctx)) // also after a wait that used up the step's time
 		defer cancel()
 		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{canaryTotal: value}}})
 		if _, err := c.dyn.Resource(deploymentsGVR).Namespace(ns).Patch(rctx, canary, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
@@ -133,14 +132,29 @@ func (c *Client) Weight(ctx context.Context, ns, canary, stable string, percent 
 		}
 		return nil
 	}
+	if want > 0 { // the total first, so a weight stopped half way is finished by the next on the same total
+		if err := note(strconv.Itoa(total)); err != nil {
+			return runbooks.Change{}, err
+		}
+		if !a.DryRun && cd.Annotations[canaryTotal] == "" { // the note moved the canary's generation: its scale is checked against the new one
+			rctx, cancel := c.ctx(ctx)
+			fresh, err := c.deployment(rctx, ns, canary)
+			cancel()
+			if err != nil {
+				return runbooks.Change{}, err
+			}
+			if grow.d == cd {
+				grow.d = fresh
+			} else {
+				shrink.d = fresh
+			}
+		}
+	}
 	if err := c.scaleSide(ctx, ns, grow, a); err != nil {
 		return runbooks.Change{}, err
 	}
 	if !a.DryRun && grow.n > replicas(grow.d) {
 		if err := c.available(ctx, ns, grow.d.Name, grow.n); err != nil {
-			if nerr := note(strconv.Itoa(total)); nerr != nil {
-				err = errors.Join(err, nerr)
-			}
 			return runbooks.Change{}, fmt.Errorf("%s grew to %d, but %v; %s was not scaled down (more pods serve, none fewer): run the step again once they are available", grow.d.Name, grow.n, err, shrink.d.Name)
 		}
 	}
@@ -150,7 +164,7 @@ func (c *Client) Weight(ctx context.Context, ns, canary, stable string, percent 
 	if want == 0 {
 		return ch, note(nil)
 	}
-	return ch, note(strconv.Itoa(total))
+	return ch, nil
 }
 
 func (c *Client) scaleSide(ctx context.Context, ns string, s side, a runbooks.Apply) error {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -122,6 +123,11 @@ func TestReleaseActionsOnSimulatedNodes(t *testing.T) {
 			}
 			return *d.Spec.Replicas
 		}
+		// 5% of 4 rounds up to a pod: a quarter of the traffic, said before it is confirmed
+		five, err := c.Weight(ctx, ns, "architect-api-canary", "architect-api", 5, dryRun)
+		if err != nil || five.Skipped || five.Warning != "5% of 4 replicas rounds up to 1: 25% of the traffic goes to the canary, not 5%" {
+			t.Fatalf("5%% of 4: %+v %v", five, err)
+		}
 		preview, err := c.Weight(ctx, ns, "architect-api-canary", "architect-api", 25, dryRun)
 		if err != nil || preview.Summary != "architect-api-canary 0 → 1, architect-api 4 → 3 replicas: 1 of 4 on the canary (25%, asked 25%)" || preview.Warning != "" {
 			t.Fatalf("dry run %+v %v", preview, err)
@@ -138,11 +144,6 @@ func TestReleaseActionsOnSimulatedNodes(t *testing.T) {
 		waitFor(t, "the canary's pod", rolledOut("architect-api-canary"))
 		if _, err := c.Weight(ctx, ns, "architect-api-canary", "architect-api", 100, runbooks.Apply{Version: preview.Version}); !errors.Is(err, runbooks.ErrChanged) {
 			t.Fatalf("a confirmation of an old preview: %v, want ErrChanged", err)
-		}
-		// 5% of 4 rounds up to a pod: a quarter of the traffic, said before it is confirmed
-		five, err := c.Weight(ctx, ns, "architect-api-canary", "architect-api", 5, dryRun)
-		if err != nil || !five.Skipped && five.Warning == "" {
-			t.Fatalf("5%% of 4: %+v %v", five, err)
 		}
 		// 100%: the canary grows to 4 and is available before the stable one goes to 0
 		all, err := c.Weight(ctx, ns, "architect-api-canary", "architect-api", 100, dryRun)
@@ -167,6 +168,35 @@ func TestReleaseActionsOnSimulatedNodes(t *testing.T) {
 		}
 		if d, _ := cp.client.AppsV1().Deployments(ns).Get(ctx, "architect-api", metav1.GetOptions{}); d.Status.AvailableReplicas != 4 {
 			t.Fatalf("the canary went to 0 while the stable one had %d pods available", d.Status.AvailableReplicas)
+		}
+	})
+
+	t.Run("weight stopped before the grown side is available: more pods, and the same total next time", func(t *testing.T) {
+		pending := onKwok("pending-canary", "prod-registry/architect-api:3.2.0", 0)
+		pending.Spec.Template.Spec.NodeName = "" // no node: its pods never become Ready
+		for _, d := range []*appsv1.Deployment{pending, onKwok("pending-stable", "prod-registry/architect-api:3.1.0", 4)} {
+			if _, err := cp.client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, "the stable side's pods", rolledOut("pending-stable"))
+		preview, err := c.Weight(ctx, ns, "pending-canary", "pending-stable", 25, dryRun)
+		if err != nil {
+			t.Fatal(err)
+		}
+		short, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err = c.Weight(short, ns, "pending-canary", "pending-stable", 25, runbooks.Apply{Version: preview.Version})
+		if err == nil || !strings.Contains(err.Error(), "pending-canary grew to 1, but only 0 of its pods were available") || !strings.Contains(err.Error(), "pending-stable was not scaled down") {
+			t.Fatalf("stopped weight: %v", err)
+		}
+		d, _ := cp.client.AppsV1().Deployments(ns).Get(ctx, "pending-stable", metav1.GetOptions{})
+		if *d.Spec.Replicas != 4 {
+			t.Fatalf("the stable side went to %d while the canary's pod was not available", *d.Spec.Replicas)
+		}
+		again, err := c.Weight(ctx, ns, "pending-canary", "pending-stable", 25, dryRun)
+		if err != nil || again.Skipped || !strings.Contains(again.Summary, "pending-stable 4 → 3 replicas: 1 of 4 on the canary") {
+			t.Fatalf("the next run: %+v %v (the total stays 4)", again, err)
 		}
 	})
 

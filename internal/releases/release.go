@@ -90,6 +90,10 @@ type StepRun struct {
 	Summary string    `json:"summary"`
 	By      string    `json:"by"`
 	At      time.Time `json:"at"`
+	// Acted: a confirmed change was attempted (it may have failed half way,
+	// a weight that grew one side): the release counts as having changed
+	// the cluster.
+	Acted bool `json:"acted,omitempty"`
 }
 
 // Done reports whether the run finished the step.

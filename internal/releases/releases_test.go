@@ -74,7 +74,8 @@ type cluster struct {
 	mu      sync.Mutex
 	calls   []string
 	live    string
-	rolling bool // rollouts never finish
+	rolling bool   // rollouts never finish
+	onSet   func() // runs during a real set image
 }
 
 func (c *cluster) call(s string) {
@@ -91,6 +92,9 @@ func (c *cluster) Calls() []string {
 
 func (c *cluster) SetImage(_ context.Context, ns, d, _, image string, a runbooks.Apply) (runbooks.Change, error) {
 	c.call("set_image " + ns + "/" + d + " " + image + dry(a))
+	if !a.DryRun && c.onSet != nil {
+		c.onSet()
+	}
 	return runbooks.Change{Summary: "image → " + image, Version: "1"}, nil
 }
 
@@ -510,8 +514,21 @@ func TestRollbackOfAnOlderReleaseRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// only collecting sign-offs, REL-2 blocks nothing: REL-1's rollback previews
+	if _, res, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: dana}); err != nil || res.Outcome != runbooks.DryRun {
+		t.Fatalf("the older release's rollback before the newer one changed anything: %+v %v", res, err)
+	}
+	f.must(t)(f.rel.Sign(ctx, r2.ID, "devops", dana))
+	f.must(t)(f.rel.Sign(ctx, r2.ID, "security", eve))
+	f.must(t)(f.rel.Tick(ctx, r2.ID, 1, eve))
+	f.step(t, r2.ID, 1, "", "done")
+	res := f.step(t, r2.ID, 2, "", runbooks.DryRun)
+	f.step(t, r2.ID, 2, res.Token, runbooks.Confirmed) // 4.0.0 on blue: a change
+	if _, err := f.rel.Abort(ctx, r2.ID, "not today", dana); err != nil {
+		t.Fatal(err)
+	}
 	_, _, err = f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: dana})
-	if !releases.IsRefusal(err) || !strings.Contains(err.Error(), r2.Key()+" is a newer release of api") {
+	if !releases.IsRefusal(err) || !strings.Contains(err.Error(), r2.Key()+" is a newer release of api (4.0.0, aborted) that changed the cluster") {
 		t.Fatalf("the older release's rollback: %v", err)
 	}
 	if got, _ := f.rel.Get(ctx, r.ID); got.Watch == nil || len(got.Watch.Checkpoints) != 0 {
@@ -639,10 +656,17 @@ func TestNoReadingIsNoVerdict(t *testing.T) {
 			f.rel.DriveOnce(ctx)
 			f.rel.DriveOnce(ctx)
 			got, _ = f.rel.Get(ctx, r.ID)
+			posted := 0
 			for _, ev := range got.Events {
-				if ev.Kind == releases.EvCheckpoint && !strings.Contains(ev.Text, "no verdict") {
-					t.Fatalf("a checkpoint with nothing read: %s", ev.Text)
+				if ev.Kind == releases.EvCheckpoint {
+					posted++
+					if !strings.Contains(ev.Text, "no verdict") {
+						t.Fatalf("a checkpoint with nothing read: %s", ev.Text)
+					}
 				}
+			}
+			if posted != 1 {
+				t.Fatalf("%d checkpoints posted, want the 4h one", posted)
 			}
 		})
 	}
@@ -700,5 +724,49 @@ func TestGateWithNoDataDoesNotPass(t *testing.T) {
 	res = f.step(t, r.ID, 4, "", runbooks.Failed)
 	if !strings.Contains(res.Summary, "the gate has not passed: no data") {
 		t.Fatalf("gate on no data: %s", res.Summary)
+	}
+}
+
+// TestRollbackBegunStopsTheWayForward: once a rollback step has run,
+// nothing goes forward and no clean window verifies what is going away.
+func TestRollbackBegunStopsTheWayForward(t *testing.T) {
+	f := setup(t)
+	r := f.ready(t)
+	f.through(t, r.ID)
+	_, res, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: dana})
+	if err != nil || res.Outcome != runbooks.DryRun {
+		t.Fatal(res, err)
+	}
+	got, _, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, Confirm: res.Token, By: dana})
+	if err != nil || got.State != releases.RolledBack {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for range 6 {
+		f.clock.advance(2 * time.Minute)
+		f.rel.DriveOnce(ctx)
+	}
+	if got, _ := f.rel.Get(ctx, r.ID); got.State != releases.RolledBack {
+		t.Fatalf("after the window: %s", got.State)
+	}
+}
+
+// TestAbortDuringAConfirmKeepsTheChange: an abort lands while a confirmed
+// change runs; the change is kept, so the rollback can undo it.
+func TestAbortDuringAConfirmKeepsTheChange(t *testing.T) {
+	f := setup(t)
+	r := f.ready(t)
+	res := f.step(t, r.ID, 2, "", runbooks.DryRun)
+	f.cluster.onSet = func() { // while the image is being set
+		if _, err := f.rel.Abort(ctx, r.ID, "meanwhile", dana); err != nil {
+			t.Error(err)
+		}
+	}
+	f.step(t, r.ID, 2, res.Token, runbooks.Confirmed)
+	got, _ := f.rel.Get(ctx, r.ID)
+	if got.State != releases.Aborted || !got.Steps[2].Acted {
+		t.Fatalf("after the abort: %s %+v", got.State, got.Steps[2])
+	}
+	if _, res, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: dana}); err != nil || res.Outcome != runbooks.DryRun {
+		t.Fatalf("the rollback of the kept change: %+v %v", res, err)
 	}
 }

@@ -96,6 +96,9 @@ func (s *Service) Start(ctx context.Context, service, version, procedure string,
 	if err != nil {
 		return nil, err
 	}
+	if !s.ofRelease(ctx, &Release{}, proc, by) {
+		return nil, refuse("%s may not start a release: an operator or a signer of the procedure does (SITREP_OPERATORS, SITREP_RELEASE_SIGNERS)", by.Name)
+	}
 	for _, role := range proc.Signoffs {
 		if len(s.cfg.Signers[role]) == 0 {
 			return nil, refuse("nobody may sign for %s, which %s needs: give the role's people in SITREP_RELEASE_SIGNERS (%s=U0123,S0GROUP)", role, proc.Name, role)
@@ -140,7 +143,6 @@ func (s *Service) Start(ctx context.Context, service, version, procedure string,
 	}
 	s.cfg.Logger.Info("release started", "release", r.Key(), "service", service, "version", version, "by", by.Name)
 	s.notify(ctx, r)
-	s.endCheckpoints(ctx, r)
 	return r, nil
 }
 
@@ -160,7 +162,7 @@ func (s *Service) endCheckpoints(ctx context.Context, newer *Release) {
 				return ErrUnchanged
 			}
 			r.Watch.Checkpoints = nil
-			r.record(now, EvCheckpoint, "", "no more checkpoints: %s of %s started, and they would measure it", newer.Key(), newer.Service)
+			r.record(now, EvCheckpoint, "", "no more checkpoints: %s of %s changed the cluster, and they would measure it", newer.Key(), newer.Service)
 			return nil
 		})
 	}
@@ -382,6 +384,9 @@ func (s *Service) Abort(ctx context.Context, id int64, reason string, by inciden
 	return s.update(ctx, id, func(r *Release, now time.Time) error {
 		if err := mayAct(r); err != nil {
 			return err
+		}
+		if r.State == Verified {
+			return refuse("%s is verified: there is nothing to abort (roll it back if it must go)", r.Key())
 		}
 		r.State, r.EndedAt, r.Waiting = Aborted, now, nil
 		if r.Watch != nil {

@@ -52,10 +52,14 @@ func (s *Service) Step(ctx context.Context, id int64, req StepRequest) (*Release
 	// Recorded whatever happened to the request's own deadline.
 	rec, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	first := !Changed(r, proc)
 	r, err = s.update(rec, id, func(r *Release, now time.Time) error {
 		s.recordStep(r, proc, req, step, res, now)
 		return nil
 	})
+	if err == nil && !req.Rollback && first && Changed(r, proc) {
+		s.endCheckpoints(rec, r) // the service's earlier releases would measure this one from now on
+	}
 	return r, res, err
 }
 
@@ -74,6 +78,8 @@ func (s *Service) mayRun(ctx context.Context, r *Release, proc *runbooks.Runbook
 		return s.mayRollBack(ctx, r, proc, req)
 	}
 	switch {
+	case rollbackBegun(r):
+		return refuse("%s's rollback has begun: finish it (release rollback %s); nothing goes forward", r.Key(), r.Key())
 	case r.State == Breached:
 		return refuse("%s breached its watch (%s): roll it back, or abort it; nothing more goes forward", r.Key(), incidentRef(r))
 	case r.State == Verified:
@@ -129,8 +135,8 @@ func (s *Service) mayRollBack(ctx context.Context, r *Release, proc *runbooks.Ru
 		return err
 	}
 	for _, o := range newer {
-		if o.ID > r.ID && o.State != Aborted {
-			return refuse("%s is a newer release of %s (%s %s): roll back from there; %s's rollback would undo what it did not do", o.Key(), r.Service, o.Version, o.State, r.Key())
+		if op, err := s.Procedure(o); o.ID > r.ID && (err != nil || Changed(o, op)) {
+			return refuse("%s is a newer release of %s (%s, %s) that changed the cluster: roll back from there; %s's rollback would undo what it did not do", o.Key(), r.Service, o.Version, o.State, r.Key())
 		}
 	}
 	for n := 1; n < req.Step; n++ {
@@ -144,10 +150,11 @@ func (s *Service) mayRollBack(ctx context.Context, r *Release, proc *runbooks.Ru
 	return nil
 }
 
-// Changed reports whether any step of r changed the cluster (confirmed).
+// Changed reports whether any step of r changed the cluster (confirmed,
+// or attempted after a confirmation).
 func Changed(r *Release, proc *runbooks.Runbook) bool {
 	for n, run := range r.Steps {
-		if n >= 1 && n <= len(proc.Steps) && proc.Steps[n-1].Kind.Destructive() && run.Outcome == string(runbooks.Confirmed) {
+		if n >= 1 && n <= len(proc.Steps) && proc.Steps[n-1].Kind.Destructive() && (run.Outcome == string(runbooks.Confirmed) || run.Acted) {
 			return true
 		}
 	}
@@ -201,16 +208,34 @@ func (s *Service) recordStep(r *Release, proc *runbooks.Runbook, req StepRequest
 	if res.Outcome == runbooks.DryRun || res.Outcome == runbooks.Refused {
 		return // previewed or refused: the step is where it was
 	}
-	if !req.Rollback && (r.State == Aborted || r.State == RolledBack) { // ended while the step ran: its outcome is on the timeline only
-		return
+	if req.Rollback && res.Outcome == runbooks.Skipped && !Changed(r, proc) {
+		return // nothing of the release to undo there yet
 	}
 	if *runs == nil {
 		*runs = map[int]StepRun{}
 	}
-	run := StepRun{Outcome: string(res.Outcome), Summary: res.Summary, By: req.By.Name, At: now}
+	run := StepRun{Outcome: string(res.Outcome), Summary: res.Summary, By: req.By.Name, At: now,
+		Acted: req.Confirm != "" && step.Kind.Destructive() && res.Outcome != runbooks.Refused}
+	if !req.Rollback && (r.State == Aborted || r.State == RolledBack) {
+		// ended while the step ran: what it did is kept (it counts as a
+		// change, so the rollback can undo it), nothing more follows from it
+		(*runs)[req.Step] = run
+		if run.Acted && r.State == RolledBack {
+			r.State, r.Rollback = Started, nil
+			r.record(now, EvRollback, "", "⚠️ step %d was confirmed while the rollback ran: the cluster has it; roll back again", req.Step)
+		}
+		return
+	}
 	if w := r.Waiting; req.Rollback && w != nil && !w.Rollback && run.Done() {
 		r.Waiting = nil
 		r.record(now, EvRollout, "", "no longer waiting for step %d's rollout: rolling back", w.Step)
+	}
+	if req.Rollback && run.Done() && r.State == Watching { // what is watched is going away: no verdict on it
+		r.State = Started
+		if r.Watch != nil {
+			r.Watch.Checkpoints = nil
+		}
+		r.record(now, EvWatch, "", "the watch ends: rolling back")
 	}
 	(*runs)[req.Step] = run
 	if res.Outcome == runbooks.Waiting {
@@ -294,4 +319,15 @@ func manualLeft(r *Release, proc *runbooks.Runbook) string {
 		return ""
 	}
 	return "; by hand, if it applies: " + strings.Join(left, "; ")
+}
+
+// rollbackBegun reports whether a rollback step has run (not only been
+// previewed).
+func rollbackBegun(r *Release) bool {
+	for _, run := range r.Rollback {
+		if run.Done() || run.Acted {
+			return true
+		}
+	}
+	return false
 }
