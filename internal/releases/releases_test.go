@@ -409,6 +409,9 @@ func TestBreachStoredBeforeACrash(t *testing.T) {
 	if got, _ := f.rel.Get(ctx, r.ID); got.State != releases.Breached || got.Incident != 0 {
 		t.Fatalf("stored breach: %+v", got)
 	}
+	if _, err := f.rel.Abort(ctx, r.ID, "", dana); !releases.IsRefusal(err) || !strings.Contains(err.Error(), "still being declared") {
+		t.Fatalf("abort before the incident is declared: %v", err)
+	}
 	f.rel.DriveOnce(ctx)
 	f.rel.DriveOnce(ctx)
 	got, _ := f.rel.Get(ctx, r.ID)

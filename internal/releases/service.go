@@ -388,6 +388,9 @@ func (s *Service) Abort(ctx context.Context, id int64, reason string, by inciden
 		if r.State == Verified {
 			return refuse("%s is verified: there is nothing to abort (roll it back if it must go)", r.Key())
 		}
+		if r.State == Breached && r.Incident == 0 { // an aborted release is no longer looked at: its incident first
+			return refuse("%s breached and its incident is still being declared: abort it once it is", r.Key())
+		}
 		r.State, r.EndedAt, r.Waiting = Aborted, now, nil
 		if r.Watch != nil {
 			r.Watch.Checkpoints = nil

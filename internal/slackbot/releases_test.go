@@ -160,3 +160,77 @@ func TestReleaseHeaderPostedOnceWhenTheAnswerIsLost(t *testing.T) {
 		}
 	})
 }
+
+// undoer is the cluster of the war-room rollback test: an undo, previewed.
+type undoer struct{ runbooks.Cluster }
+
+func (undoer) Undo(_ context.Context, ns, d string, _ int64, a runbooks.Apply) (runbooks.Change, error) {
+	return runbooks.Change{Summary: "image api:3.2.0 → api:3.1.0 (revision 2 → 1)", Version: "2", Revision: 1}, nil
+}
+
+func (undoer) RolloutHistory(context.Context, string, string) ([]runbooks.Revision, error) {
+	return nil, nil
+}
+
+// TestRollbackClickedInAWarRoom: the incident's Roll back is answered in
+// the war room, with its Confirm button, and copied without buttons into
+// the release's thread.
+func TestRollbackClickedInAWarRoom(t *testing.T) {
+	srv := slacktest.NewScaled(testScale)
+	t.Cleanup(srv.Close)
+	channel := srv.CreateChannel("releases", "UDANA")
+	var rel atomic.Pointer[releases.Service]
+	var bot atomic.Pointer[slackbot.Bot]
+	with := withReleases(&channel, &rel, &bot)
+	e := startHooked(t, testScale, filepath.Join(t.TempDir(), "s.db"), srv, func(store *boltstore.Store, svc *incidents.Service, router *commands.Router, cfg *slackbot.Config) {
+		with(store, svc, router, cfg)
+		procs, _ := runbooks.LoadProcedures(os.DirFS("../.."), "releases", runbooks.Options{})
+		s := releases.New(releases.Config{Store: store, Procedures: procs, Incidents: svc,
+			Runner:  runbooks.NewRunner(undoer{}, nil, runbooks.Guardrails{Operators: []string{"UDANA"}, Namespaces: []string{"architect-production"}}),
+			Signers: map[string][]string{"engineering": {"UDANA"}, "devops": {"UDANA"}},
+			Notify: func(ctx context.Context, r *releases.Release) {
+				if b := bot.Load(); b != nil {
+					b.NotifyRelease(ctx, r)
+				}
+			}})
+		rel.Store(s)
+		router.UseReleases(s)
+		cfg.Releases = s
+	})
+	bot.Store(e.bot)
+	e.send(t, e.releaseSlash(t, "UDANA", e.general, "start architect-api 3.2.0 rolling"))
+	e.until(t, "the header posted", func() bool {
+		r, err := rel.Load().Get(context.Background(), 1)
+		return err == nil && r.Chat["ts"] != ""
+	})
+	// the new image was set (as if confirmed): there is something to roll back
+	if _, err := e.store.UpdateRelease(context.Background(), 1, func(r *releases.Release) error {
+		r.Steps = map[int]releases.StepRun{1: {Outcome: "confirmed", By: "<@UDANA>"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	inc, err := e.svc.Declare(e.ctx, incidents.Declaration{Title: "REL-1 breached", Service: "architect-api", Links: map[string]string{releases.LinkRelease: "REL-1"},
+		Signals: incidents.Signals{Explicit: incidents.P2}}, incidents.System)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := e.warRoom(t, inc.ID)
+	e.send(t, e.click(t, "UDANA", room.ID, button("cmd0", "release rollback REL-1")))
+	r, _ := rel.Load().Get(context.Background(), 1)
+	e.wait(t, "the preview answered in the war room with its Confirm, and copied to the thread", func(v *slacktest.View) bool {
+		answered := false
+		for _, resp := range v.Responses() {
+			if b := fmtAny(resp.Body); strings.Contains(b, "rollback step 1/2") && strings.Contains(b, "release rollback REL-1 1 confirm=") {
+				answered = true
+			}
+		}
+		copied := false
+		for _, m := range v.Messages(channel) {
+			if m.ThreadTS == r.Chat["ts"] && strings.Contains(blocksText(m), "rollback step 1/2") && !strings.Contains(blocksText(m), "confirm=") {
+				copied = true
+			}
+		}
+		return answered && copied
+	})
+}
