@@ -96,7 +96,7 @@ func (s *Service) Start(ctx context.Context, service, version, procedure string,
 	if err != nil {
 		return nil, err
 	}
-	if !s.ofRelease(ctx, &Release{}, proc, by) {
+	if !s.ofRelease(ctx, proc, by) {
 		return nil, refuse("%s may not start a release: an operator or a signer of the procedure does (SITREP_OPERATORS, SITREP_RELEASE_SIGNERS)", by.Name)
 	}
 	for _, role := range proc.Signoffs {
@@ -319,7 +319,7 @@ func (s *Service) Sign(ctx context.Context, id int64, role string, by incidents.
 	if len(people) == 0 {
 		return nil, refuse("nobody may sign for %s: give the role's people in SITREP_RELEASE_SIGNERS (%s=U0123,S0GROUP)", role, role)
 	}
-	if !(runbooks.Guardrails{Operators: people, Members: s.members}).Allowed(ctx, by) {
+	if !s.signs(ctx, role, by) {
 		return nil, refuse("%s may not sign for %s: SITREP_RELEASE_SIGNERS gives %s", by.Name, role, strings.Join(people, ", "))
 	}
 	return s.update(ctx, id, func(r *Release, now time.Time) error {
@@ -352,7 +352,7 @@ func (s *Service) Tick(ctx context.Context, id int64, item int, by incidents.Act
 	if item < 1 || item > len(proc.Checklist) {
 		return nil, refuse("%s's checklist has items 1 to %d", r.Key(), len(proc.Checklist))
 	}
-	if !s.ofRelease(ctx, r, proc, by) {
+	if !s.ofRelease(ctx, proc, by) {
 		return nil, refuse("%s may not tick %s's checklist: an operator or one of the release's signers does (SITREP_OPERATORS, SITREP_RELEASE_SIGNERS)", by.Name, r.Key())
 	}
 	return s.update(ctx, id, func(r *Release, now time.Time) error {
@@ -378,7 +378,7 @@ func (s *Service) Abort(ctx context.Context, id int64, reason string, by inciden
 	if err != nil {
 		return nil, err
 	}
-	if !incidents.SamePerson(by.Name, r.StartedBy) && (s.cfg.Runner == nil || !s.cfg.Runner.IsOperator(ctx, by)) {
+	if !incidents.SamePerson(by.Name, r.StartedBy) && !s.operator(ctx, by) {
 		return nil, refuse("%s may not abort %s: whoever started it or an operator does (SITREP_OPERATORS)", by.Name, r.Key())
 	}
 	return s.update(ctx, id, func(r *Release, now time.Time) error {

@@ -101,7 +101,7 @@ func (s *Service) mayRun(ctx context.Context, r *Release, proc *runbooks.Runbook
 			return refuse("step %d. %s is not done (%s): steps run in order", n, proc.Steps[n-1].Name, why)
 		}
 	}
-	if step.Kind == runbooks.Manual && !s.ofRelease(ctx, r, proc, req.By) {
+	if step.Kind == runbooks.Manual && !s.ofRelease(ctx, proc, req.By) {
 		return refuse("%s may not mark step %d done: an operator or one of the release's signers does (SITREP_OPERATORS, SITREP_RELEASE_SIGNERS)", req.By.Name, req.Step)
 	}
 	if !step.Kind.Destructive() {
@@ -117,7 +117,7 @@ func (s *Service) mayRun(ctx context.Context, r *Release, proc *runbooks.Runbook
 		}
 		return refuse("step %d. %s changes production: the staging checklist is not done (%s)", req.Step, step.Name, strings.Join(items, "; "))
 	}
-	if s.cfg.Runner != nil && !s.cfg.Runner.IsOperator(ctx, req.By) {
+	if !s.operator(ctx, req.By) {
 		return nil // the runner refuses a non-operator before any call to the cluster
 	}
 	return s.coloursHold(ctx, r)
@@ -144,7 +144,7 @@ func (s *Service) mayRollBack(ctx context.Context, r *Release, proc *runbooks.Ru
 			return refuse("rollback step %d. %s is not done: the way back runs in order too", n, proc.Rollback[n-1].Name)
 		}
 	}
-	if proc.Rollback[req.Step-1].Kind == runbooks.Manual && !s.ofRelease(ctx, r, proc, req.By) {
+	if proc.Rollback[req.Step-1].Kind == runbooks.Manual && !s.ofRelease(ctx, proc, req.By) {
 		return refuse("%s may not mark rollback step %d done: an operator or one of the release's signers does", req.By.Name, req.Step)
 	}
 	return nil
@@ -162,17 +162,29 @@ func Changed(r *Release, proc *runbooks.Runbook) bool {
 }
 
 // ofRelease reports whether who is an operator or may sign for a role of
-// the release: the people a checklist tick or a manual step is taken from.
-func (s *Service) ofRelease(ctx context.Context, r *Release, proc *runbooks.Runbook, who incidents.Actor) bool {
-	if s.cfg.Runner != nil && s.cfg.Runner.IsOperator(ctx, who) {
+// the procedure: the people a start, a checklist tick or a manual step is
+// taken from.
+func (s *Service) ofRelease(ctx context.Context, proc *runbooks.Runbook, who incidents.Actor) bool {
+	if s.operator(ctx, who) {
 		return true
 	}
 	for _, role := range proc.Signoffs {
-		if (runbooks.Guardrails{Operators: s.cfg.Signers[role], Members: s.members}).Allowed(ctx, who) {
+		if s.signs(ctx, role, who) {
 			return true
 		}
 	}
 	return false
+}
+
+// operator reports whether who may change the cluster (SITREP_OPERATORS).
+func (s *Service) operator(ctx context.Context, who incidents.Actor) bool {
+	return s.cfg.Runner != nil && s.cfg.Runner.IsOperator(ctx, who)
+}
+
+// signs reports whether who may sign for role (SITREP_RELEASE_SIGNERS),
+// by name or through a user group.
+func (s *Service) signs(ctx context.Context, role string, who incidents.Actor) bool {
+	return runbooks.Guardrails{Operators: s.cfg.Signers[role], Members: s.members}.Allowed(ctx, who)
 }
 
 // coloursHold re-reads, before a blue-green step that changes production,
@@ -281,13 +293,7 @@ func (s *Service) stepDone(r *Release, proc *runbooks.Runbook, n int, rollback b
 	}
 }
 
-func sliNames(proc *runbooks.Runbook) string {
-	var names []string
-	for _, sli := range proc.Watch.SLIs {
-		names = append(names, sli.Name)
-	}
-	return strings.Join(names, ", ")
-}
+func sliNames(proc *runbooks.Runbook) string { return strings.Join(sliList(proc), ", ") }
 
 func incidentRef(r *Release) string {
 	if r.Incident == 0 {
