@@ -155,14 +155,7 @@ func releaseCluster(t *testing.T, deployments map[string]int32) (*kubetest.Contr
 	cp := kubetest.Start(t)
 	cp.Kwok(t)
 	ctx := context.Background()
-	if _, err := cp.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: relNS}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	rbac, err := os.ReadFile("../../deploy/base/rbac.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp.Apply(t, rbac)
+	cp.Namespace(t, relNS, "../../deploy/base/rbac.yaml")
 	for name, replicas := range deployments {
 		labels := map[string]string{"app": "architect-api", "deployment": name}
 		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: relNS}, Spec: appsv1.DeploymentSpec{

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -23,9 +22,7 @@ import (
 func TestDeployManifests(t *testing.T) {
 	cp := startControlPlane(t)
 	ctx := context.Background()
-	if _, err := cp.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	cp.Namespace(t, ns)
 	dyn, err := dynamic.NewForConfig(cp.admin)
 	if err != nil {
 		t.Fatal(err)

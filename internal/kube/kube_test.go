@@ -3,7 +3,6 @@ package kube_test
 import (
 	"context"
 	"errors"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -84,14 +83,7 @@ func image(t testing.TB, cp *controlPlane) string {
 func setup(t testing.TB) (*controlPlane, *kube.Client) {
 	cp := startControlPlane(t)
 	ctx := context.Background()
-	if _, err := cp.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	rbac, err := os.ReadFile("../../deploy/base/rbac.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp.apply(t, rbac)
+	cp.Namespace(t, ns, "../../deploy/base/rbac.yaml")
 	// Revision 1 runs 3.1.0; revision 2, the current one, 3.2.0.
 	if _, err := cp.client.AppsV1().Deployments(ns).Create(ctx, deployment("architect-api:3.1.0"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

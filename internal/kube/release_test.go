@@ -3,7 +3,6 @@ package kube_test
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -44,14 +43,7 @@ func TestReleaseActionsOnSimulatedNodes(t *testing.T) {
 	cp := startControlPlane(t)
 	cp.Kwok(t)
 	ctx := context.Background()
-	if _, err := cp.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	rbac, err := os.ReadFile("../../deploy/base/rbac.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp.apply(t, rbac)
+	cp.Namespace(t, ns, "../../deploy/base/rbac.yaml")
 	for _, d := range []*appsv1.Deployment{onKwok("architect-api-green", "prod-registry/architect-api:3.1.0", 3),
 		onKwok("architect-api", "prod-registry/architect-api:3.1.0", 4), onKwok("architect-api-canary", "prod-registry/architect-api:3.1.0", 0)} {
 		if _, err := cp.client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {

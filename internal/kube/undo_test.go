@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -44,9 +43,7 @@ func TestUndoIsKubectlRolloutUndo(t *testing.T) {
 		}
 	}
 	for _, ns := range []string{"with-kubectl", "with-sitrep"} {
-		if _, err := cp.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		cp.Namespace(t, ns)
 		d := deployment("architect-api:3.1.0")
 		d.Namespace = ns
 		d.Annotations = map[string]string{"kubernetes.io/change-cause": "release 3.1.0"}

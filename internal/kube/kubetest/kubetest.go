@@ -25,6 +25,7 @@ import (
 	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -190,6 +191,22 @@ func (cp *ControlPlane) Apply(t testing.TB, manifests []byte) {
 		if _, err := dyn.Resource(res).Namespace(obj.GetNamespace()).Create(context.Background(), &obj, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("create %s %s: %v", gvk.Kind, obj.GetName(), err)
 		}
+	}
+}
+
+// Namespace creates namespace ns and applies each of the manifest files
+// (paths, such as the shipped deploy/base/rbac.yaml) as the admin.
+func (cp *ControlPlane) Namespace(t testing.TB, ns string, files ...string) {
+	t.Helper()
+	if _, err := cp.Client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp.Apply(t, b)
 	}
 }
 
