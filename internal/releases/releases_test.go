@@ -244,6 +244,28 @@ func (f *fixture) step(t *testing.T, id int64, n int, token string, outcome runb
 	return res
 }
 
+// rollBack previews rollback step 1 as dana and confirms it.
+func (f *fixture) rollBack(t *testing.T, id int64) *releases.Release {
+	t.Helper()
+	_, res, err := f.rel.Step(ctx, id, releases.StepRequest{Step: 1, Rollback: true, By: dana})
+	if err != nil || res.Outcome != runbooks.DryRun {
+		t.Fatalf("rollback preview: %+v %v", res, err)
+	}
+	got, _, err := f.rel.Step(ctx, id, releases.StepRequest{Step: 1, Rollback: true, Confirm: res.Token, By: dana})
+	if err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	return got
+}
+
+// checks lets n watch checks fall due, one every 2 minutes.
+func (f *fixture) checks(n int) {
+	for range n {
+		f.clock.advance(2 * time.Minute)
+		f.rel.DriveOnce(ctx)
+	}
+}
+
 // through runs steps 2–5 for real, ending with the switch and its watch.
 func (f *fixture) through(t *testing.T, id int64) {
 	t.Helper()
@@ -433,10 +455,7 @@ func TestCleanWatchVerifiesAndCheckpointsFollow(t *testing.T) {
 		t.Fatalf("Prometheus down is said, and is no breach: %+v", got.Watch.Checks)
 	}
 	f.metrics.err = nil
-	for range 4 {
-		f.clock.advance(2 * time.Minute)
-		f.rel.DriveOnce(ctx)
-	}
+	f.checks(4)
 	got, _ = f.rel.Get(ctx, r.ID)
 	if got.State != releases.Verified || !got.Watch.Clean || len(got.Watch.Checks) != 5 || len(got.Watch.Checkpoints) != 1 || !got.Active() {
 		t.Fatalf("after the window: %s %+v", got.State, got.Watch)
@@ -505,10 +524,7 @@ func TestRollbackOfAnOlderReleaseRefused(t *testing.T) {
 	f := setup(t)
 	r := f.ready(t)
 	f.through(t, r.ID)
-	for range 5 { // a clean window: verified
-		f.clock.advance(2 * time.Minute)
-		f.rel.DriveOnce(ctx)
-	}
+	f.checks(5) // a clean window: verified
 	if got, _ := f.rel.Get(ctx, r.ID); got.State != releases.Verified {
 		t.Fatalf("state %s", got.State)
 	}
@@ -582,13 +598,9 @@ func TestBreachedGoesNoFurtherButBack(t *testing.T) {
 	if _, _, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 5, By: dana}); !releases.IsRefusal(err) || !strings.Contains(err.Error(), "breached its watch (INC-1)") {
 		t.Fatalf("a forward step after the breach: %v", err)
 	}
-	_, res, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: dana})
-	if err != nil || res.Outcome != runbooks.DryRun {
-		t.Fatalf("rollback preview: %+v %v", res, err)
-	}
-	got, _, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, Confirm: res.Token, By: dana})
-	if err != nil || got.State != releases.RolledBack || len(got.Watch.Checkpoints) != 0 || got.Active() {
-		t.Fatalf("after the rollback: %s, checkpoints %v, active %v, %v", got.State, got.Watch.Checkpoints, got.Active(), err)
+	got := f.rollBack(t, r.ID)
+	if got.State != releases.RolledBack || len(got.Watch.Checkpoints) != 0 || got.Active() {
+		t.Fatalf("after the rollback: %s, checkpoints %v, active %v", got.State, got.Watch.Checkpoints, got.Active())
 	}
 }
 
@@ -620,13 +632,9 @@ func TestRolloutWaitPolledAndTimedOut(t *testing.T) {
 	}
 	// waiting again, then rolled back: the rollback does not wait for it
 	f.step(t, r.ID, 3, "", runbooks.Waiting)
-	_, res, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: dana})
-	if err != nil || res.Outcome != runbooks.DryRun {
-		t.Fatalf("a rollback preview while waiting: %+v %v", res, err)
-	}
-	got, _, err = f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, Confirm: res.Token, By: dana})
-	if err != nil || got.Waiting != nil || got.State != releases.RolledBack {
-		t.Fatalf("after the rollback: %+v %s %v", got.Waiting, got.State, err)
+	got = f.rollBack(t, r.ID)
+	if got.Waiting != nil || got.State != releases.RolledBack {
+		t.Fatalf("after the rollback: %+v %s", got.Waiting, got.State)
 	}
 }
 
@@ -647,10 +655,7 @@ func TestNoReadingIsNoVerdict(t *testing.T) {
 			f.metrics.mu.Lock()
 			c.break_(f.metrics)
 			f.metrics.mu.Unlock()
-			for range 6 {
-				f.clock.advance(2 * time.Minute)
-				f.rel.DriveOnce(ctx)
-			}
+			f.checks(6)
 			got, _ := f.rel.Get(ctx, r.ID)
 			if got.State != releases.Watching || got.Watch.Clean || !strings.Contains(got.Events[len(got.Events)-1].Text+got.Events[len(got.Events)-2].Text, "not verified: only 0 of the 2 checks") {
 				t.Fatalf("%s for the window: %s, %+v", c.name, got.State, got.Events[len(got.Events)-3:])
@@ -736,18 +741,10 @@ func TestRollbackBegunStopsTheWayForward(t *testing.T) {
 	f := setup(t)
 	r := f.ready(t)
 	f.through(t, r.ID)
-	_, res, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: dana})
-	if err != nil || res.Outcome != runbooks.DryRun {
-		t.Fatal(res, err)
+	if got := f.rollBack(t, r.ID); got.State != releases.RolledBack {
+		t.Fatalf("%+v", got)
 	}
-	got, _, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, Confirm: res.Token, By: dana})
-	if err != nil || got.State != releases.RolledBack {
-		t.Fatalf("%+v %v", got, err)
-	}
-	for range 6 {
-		f.clock.advance(2 * time.Minute)
-		f.rel.DriveOnce(ctx)
-	}
+	f.checks(6)
 	if got, _ := f.rel.Get(ctx, r.ID); got.State != releases.RolledBack {
 		t.Fatalf("after the window: %s", got.State)
 	}
