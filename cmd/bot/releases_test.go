@@ -248,6 +248,26 @@ func (term *terminal) confirm(want string) {
 	term.run("y", want)
 }
 
+// guideRoles are the production guide's sign-off roles, as the shipped
+// blue-green and canary procedures name them.
+var guideRoles = []string{"cto", "engineering", "devops", "security", "product", "support"}
+
+// signAll signs REL-1 for every role, as dana (who may sign for each).
+func (term *terminal) signAll() {
+	term.t.Helper()
+	for _, role := range guideRoles {
+		term.run("release sign REL-1 "+role, "signed for "+role)
+	}
+}
+
+// tickAll ticks REL-1's checklist items 1 to n.
+func (term *terminal) tickAll(n int) {
+	term.t.Helper()
+	for i := 1; i <= n; i++ {
+		term.run(fmt.Sprintf("release tick REL-1 %d", i), "ticked")
+	}
+}
+
 func (term *terminal) kill() {
 	term.cmd.Process.Signal(syscall.SIGKILL)
 	<-term.exited
@@ -256,7 +276,7 @@ func (term *terminal) kill() {
 func releaseEnv(t *testing.T, kubeconfig, promURL, procs string) []string {
 	db := filepath.Join(t.TempDir(), "sitrep.db")
 	signers := []string{}
-	for _, role := range []string{"cto", "engineering", "devops", "security", "product", "support"} {
+	for _, role := range guideRoles {
 		signers = append(signers, role+"=@dana")
 	}
 	return append(botEnv(db, "127.0.0.1:0"), "SITREP_CONSOLE=on", "SITREP_USER=dana", "KUBECONFIG="+kubeconfig, "PROMETHEUS_URL="+promURL,
@@ -299,13 +319,9 @@ func TestBlueGreenReleaseBreachedAndRolledBack(t *testing.T) {
 	term.expect("live architect-api-blue, deploying to architect-api-green")
 	term.run("release step REL-1 1", "done by @dana")
 	term.run("release step REL-1 2", "changes production: it waits for every sign-off (still to sign: cto, engineering, devops, security, product, support)")
-	for _, role := range []string{"cto", "engineering", "devops", "security", "product", "support"} {
-		term.run("release sign REL-1 "+role, "signed for "+role)
-	}
+	term.signAll()
 	term.run("release step REL-1 2", "the staging checklist is not done")
-	for i := 1; i <= 7; i++ {
-		term.run(fmt.Sprintf("release tick REL-1 %d", i), fmt.Sprintf("ticked"))
-	}
+	term.tickAll(7)
 	term.run("release step REL-1 2", "dry-run — architect-api image prod-registry/architect-api:3.1.0 → prod-registry/architect-api:3.2.0")
 	if img := deploymentImage(t, cp, "architect-api-green"); img != "prod-registry/architect-api:3.1.0" {
 		t.Fatalf("the preview changed the image to %s", img)
@@ -424,12 +440,8 @@ func TestCanaryReleaseByReplicas(t *testing.T) {
 		}
 	}
 	term.run("release start architect-api 3.2.0 canary", "🚀 REL-1 · architect-api 3.2.0 (canary)")
-	for _, role := range []string{"cto", "engineering", "devops", "security", "product", "support"} {
-		term.run("release sign REL-1 "+role, "signed for "+role)
-	}
-	for i := 1; i <= 5; i++ {
-		term.run(fmt.Sprintf("release tick REL-1 %d", i), "ticked")
-	}
+	term.signAll()
+	term.tickAll(5)
 	term.run("release step REL-1 1", "dry-run")
 	term.confirm("confirmed")
 	if img := deploymentImage(t, cp, "architect-api-canary"); img != "prod-registry/architect-api:3.2.0" {
