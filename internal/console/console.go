@@ -37,7 +37,7 @@ type Console struct {
 	out      io.Writer
 	errOut   io.Writer         // where error replies go (out unless ErrorsTo)
 	tty      bool              // a line editor draws the prompt (RunTerminal)
-	released map[int64]int     // each release's events shown so far
+	released map[int64]uint64  // each release's events shown so far (as Recorded counts them)
 	failed   int               // commands answered with an error
 	buttons  []commands.Button // the choices last shown, numbered from 1
 	fileDir  string            // where images (graphs) are saved; text files are printed
@@ -352,20 +352,20 @@ func (c *Console) Notify(ctx context.Context, inc *incidents.Incident, events []
 func (c *Console) NotifyRelease(_ context.Context, r *releases.Release) {
 	c.mu.Lock()
 	if c.released == nil {
-		c.released = map[int64]int{}
+		c.released = map[int64]uint64{}
 	}
 	seen, known := c.released[r.ID]
 	if !known {
-		seen = max(len(r.Events)-1, 0) // first heard of now: its newest event only
+		seen = max(r.Recorded, 1) - 1 // first heard of now: its newest event only
 	}
-	c.released[r.ID] = len(r.Events)
+	c.released[r.ID] = r.Recorded
 	tty := c.tty
 	c.mu.Unlock()
 	var b strings.Builder
 	if !tty {
 		b.WriteString("\n")
 	}
-	for _, ev := range r.Events[min(seen, len(r.Events)):] {
+	for _, ev := range r.After(seen) { // counted in Recorded: the timeline keeps only its last events
 		if ev.Actor == c.actor.Name && c.actor.Name != "" {
 			continue
 		}

@@ -181,6 +181,14 @@ func (r *Release) record(at time.Time, kind, actor, format string, args ...any) 
 	r.Rev++
 }
 
+// After returns the events recorded after the first n (n counted as
+// Recorded counts them), as many of them as the timeline still keeps: what
+// a reader who had seen n has not.
+func (r *Release) After(n uint64) []Event {
+	fresh := min(r.Recorded-min(n, r.Recorded), uint64(len(r.Events)))
+	return r.Events[len(r.Events)-int(fresh):]
+}
+
 // ParseKey reads REL-3 or 3.
 func ParseKey(s string) (int64, error) {
 	n, err := strconv.ParseInt(strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "REL-"), 10, 64)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -768,5 +769,24 @@ func TestAbortDuringAConfirmKeepsTheChange(t *testing.T) {
 	}
 	if _, res, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: dana}); err != nil || res.Outcome != runbooks.DryRun {
 		t.Fatalf("the rollback of the kept change: %+v %v", res, err)
+	}
+}
+
+// TestAfterCountsPastTheTimelinesCap: a reader that saw n events is given
+// what came after, even once the timeline keeps only its last ones.
+func TestAfterCountsPastTheTimelinesCap(t *testing.T) {
+	r := &releases.Release{Events: make([]releases.Event, 500), Recorded: 600} // 100 dropped from the front
+	for i := range r.Events {
+		r.Events[i].Text = strconv.Itoa(100 + i)
+	}
+	for _, c := range []struct {
+		seen  uint64
+		n     int
+		first string
+	}{{550, 50, "550"}, {0, 500, "100"}, {600, 0, ""}, {700, 0, ""}} {
+		got := r.After(c.seen)
+		if len(got) != c.n || (c.n > 0 && got[0].Text != c.first) {
+			t.Errorf("After(%d): %d events from %v, want %d from %s", c.seen, len(got), got[:min(1, len(got))], c.n, c.first)
+		}
 	}
 }

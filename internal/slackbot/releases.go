@@ -141,9 +141,8 @@ func (h *releaseHeaders) sync(ctx context.Context, id int64) error {
 	if r.Chat["posted"] == "" {
 		posted = r.Recorded // a new thread: the header says what happened so far
 	}
-	fresh := int(min(r.Recorded-min(posted, r.Recorded), uint64(len(r.Events))))
 	people := peopleOf(nil, r.People()...)
-	for _, ev := range r.Events[len(r.Events)-fresh:] {
+	for _, ev := range r.After(posted) {
 		if !threadKinds[ev.Kind] {
 			continue
 		}
