@@ -72,8 +72,12 @@ func reattend(tx *bolt.Tx, id int64, before, after attention, sev incidents.Seve
 	}
 	switch {
 	case after.open:
-		if err := open.Put(key, []byte{byte(sev)}); err != nil {
-			return err
+		// Only when it changes: an unchanged entry written again would
+		// dirty the index's pages in every commit of a storm.
+		if v := open.Get(key); len(v) != 1 || v[0] != byte(sev) {
+			if err := open.Put(key, []byte{byte(sev)}); err != nil {
+				return err
+			}
 		}
 	case before.open:
 		if err := open.Delete(key); err != nil {
@@ -155,7 +159,7 @@ func (s *Store) listThrough(ctx context.Context, f incidents.Filter, index, from
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			inc, err := getIncident(tx, int64(binary.BigEndian.Uint64(id(k))))
+			inc, err := getIncident(tx, int64(binary.BigEndian.Uint64(id(k))), nil) // a list would churn the cache of the busy ones
 			if err != nil {
 				s.unreadable.Add(1)
 				continue

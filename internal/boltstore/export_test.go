@@ -79,3 +79,16 @@ func SeedDedup(s *Store, n int, until time.Time) error {
 // SetNoSync turns fsync off: only for the child that proves the durability
 // check can fail.
 func SetNoSync(s *Store, on bool) { s.db.NoSync = on }
+
+// PutRecord stores raw as incident id's record, past the store's decoded
+// cache (a change the cache never saw).
+func PutRecord(s *Store, id int64, raw []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketIncidents).Put(itob(uint64(id)), raw) })
+}
+
+// DecodedLen is how many incidents the decoded cache holds.
+func DecodedLen(s *Store) int {
+	s.decoded.mu.Lock()
+	defer s.decoded.mu.Unlock()
+	return len(s.decoded.m)
+}

@@ -82,7 +82,7 @@ func (s *Store) commit(group []*pending) {
 		failed := -1
 		wrote := false
 		err := s.update(func(btx *bolt.Tx) error {
-			tx := newWtx(btx)
+			tx := s.newWtx(btx)
 			for i, w := range group {
 				switch err := s.call(w.fn, tx); {
 				case errors.Is(err, errNothingWritten):
@@ -110,7 +110,7 @@ func (s *Store) commit(group []*pending) {
 	}
 	for _, w := range alone {
 		err := s.update(func(btx *bolt.Tx) error {
-			tx := newWtx(btx)
+			tx := s.newWtx(btx)
 			if err := s.call(w.fn, tx); err != nil {
 				return err
 			}
@@ -148,10 +148,11 @@ type wtx struct {
 	*bolt.Tx
 	incidents map[int64]*incidents.Incident // as this transaction has them; nil: no cache
 	dirty     []int64                       // stored since the transaction began, in order
+	decoded   *decoded                      // the store's decoded incidents, across transactions; nil: none
 }
 
-func newWtx(tx *bolt.Tx) *wtx {
-	return &wtx{Tx: tx, incidents: map[int64]*incidents.Incident{}}
+func (s *Store) newWtx(tx *bolt.Tx) *wtx {
+	return &wtx{Tx: tx, incidents: map[int64]*incidents.Incident{}, decoded: &s.decoded}
 }
 
 // incident returns incident id as this transaction has it, a copy the
@@ -161,7 +162,7 @@ func (t *wtx) incident(id int64) (*incidents.Incident, error) {
 	if inc, ok := t.incidents[id]; ok {
 		return inc.Clone(), nil
 	}
-	inc, err := getIncident(t.Tx, id)
+	inc, err := getIncident(t.Tx, id, t.decoded)
 	if err != nil || t.incidents == nil {
 		return inc, err
 	}
@@ -174,7 +175,7 @@ func (t *wtx) incident(id int64) (*incidents.Incident, error) {
 // transaction (it is the one the next read copies).
 func (t *wtx) store(inc *incidents.Incident) error {
 	if t.incidents == nil {
-		return putIncident(t.Tx, inc)
+		return putIncident(t.Tx, inc, t.decoded)
 	}
 	if !slices.Contains(t.dirty, inc.ID) {
 		t.dirty = append(t.dirty, inc.ID)
@@ -186,7 +187,7 @@ func (t *wtx) store(inc *incidents.Incident) error {
 // flush encodes the incidents stored in the transaction, once each.
 func (t *wtx) flush() error {
 	for _, id := range t.dirty {
-		if err := putIncident(t.Tx, t.incidents[id]); err != nil {
+		if err := putIncident(t.Tx, t.incidents[id], t.decoded); err != nil {
 			return err
 		}
 	}

@@ -20,7 +20,7 @@ func (s *Store) Create(ctx context.Context, inc *incidents.Incident, events []in
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.track(s.update(func(tx *bolt.Tx) error { return s.insert(&wtx{Tx: tx}, inc, events) }))
+	return s.track(s.update(func(tx *bolt.Tx) error { return s.insert(&wtx{Tx: tx, decoded: &s.decoded}, inc, events) }))
 }
 
 // insert gives inc the next id and stores it with its events and indexes.
@@ -62,7 +62,7 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 		events []incidents.Event
 	)
 	err := s.update(func(btx *bolt.Tx) error {
-		tx := &wtx{Tx: btx}
+		tx := &wtx{Tx: btx, decoded: &s.decoded}
 		var err error
 		if inc, err = tx.incident(id); err != nil {
 			return err
@@ -102,7 +102,7 @@ func (s *Store) UpdateAll(ctx context.Context, ids []int64, change func([]*incid
 		events [][]incidents.Event
 	)
 	err := s.update(func(btx *bolt.Tx) error {
-		tx := &wtx{Tx: btx}
+		tx := &wtx{Tx: btx, decoded: &s.decoded}
 		incs, events = make([]*incidents.Incident, len(ids)), nil
 		befores := make([]before, len(ids))
 		for i, id := range ids {
@@ -332,7 +332,7 @@ func (s *Store) Get(ctx context.Context, id int64) (*incidents.Incident, error) 
 	var inc *incidents.Incident
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		inc, err = getIncident(tx, id)
+		inc, err = getIncident(tx, id, &s.decoded)
 		return err
 	})
 	return inc, err
@@ -390,7 +390,7 @@ func (s *Store) Timeline(ctx context.Context, id int64, fn func(incidents.Event)
 		page := make([]incidents.Event, 0, timelinePage)
 		err := s.view(func(tx *bolt.Tx) error {
 			if after == 0 {
-				if _, err := getIncident(tx, id); err != nil {
+				if _, err := getIncident(tx, id, &s.decoded); err != nil {
 					return err
 				}
 			}
@@ -505,7 +505,7 @@ func (s *Store) Import(ctx context.Context, inc *incidents.Incident, events []in
 		return err
 	}
 	return s.track(s.update(func(btx *bolt.Tx) error {
-		tx := &wtx{Tx: btx}
+		tx := &wtx{Tx: btx, decoded: &s.decoded}
 		b := tx.Bucket(bucketIncidents)
 		if b.Get(itob(uint64(inc.ID))) != nil {
 			return incidents.Errorf(incidents.EConflict, "%s is already here", inc.Key())

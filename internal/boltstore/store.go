@@ -92,6 +92,8 @@ type Store struct {
 	path  string
 	group committer // write's group commits
 	subs  []incidents.Subscription
+	// decoded keeps the incidents in use decoded, checked against their bytes.
+	decoded decoded
 
 	writeErr   atomic.Pointer[error] // the last write's storage failure, until a write succeeds
 	unreadable atomic.Int64          // incident records List skipped because they do not decode
@@ -343,7 +345,8 @@ func notFound(id int64) error {
 	return incidents.Errorf(incidents.ENotFound, "no incident %s", incidents.FormatID(id))
 }
 
-func getIncident(tx *bolt.Tx, id int64) (*incidents.Incident, error) {
+// getIncident reads incident id, through cache when it is not nil.
+func getIncident(tx *bolt.Tx, id int64, cache *decoded) (*incidents.Incident, error) {
 	if id <= 0 {
 		return nil, notFound(id)
 	}
@@ -351,10 +354,14 @@ func getIncident(tx *bolt.Tx, id int64) (*incidents.Incident, error) {
 	if v == nil {
 		return nil, notFound(id)
 	}
+	if inc := cache.get(id, v); inc != nil {
+		return inc, nil
+	}
 	var inc incidents.Incident
 	if err := json.Unmarshal(v, &inc); err != nil {
 		return nil, fmt.Errorf("decode %s: %w (%w)", incidents.FormatID(id), err, errUnreadableRecord)
 	}
+	cache.put(id, v, &inc)
 	return &inc, nil
 }
 
@@ -362,10 +369,16 @@ func getIncident(tx *bolt.Tx, id int64) (*incidents.Incident, error) {
 // fine, that one record is not (readiness stays as it is).
 var errUnreadableRecord = errors.New("an unreadable record; see bot check")
 
-func putIncident(tx *bolt.Tx, inc *incidents.Incident) error {
+// putIncident stores inc, and keeps it in cache when that is not nil (the
+// next read of what was just written decodes nothing).
+func putIncident(tx *bolt.Tx, inc *incidents.Incident, cache *decoded) error {
 	v, err := json.Marshal(inc)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", inc.Key(), err)
 	}
-	return tx.Bucket(bucketIncidents).Put(itob(uint64(inc.ID)), v)
+	if err := tx.Bucket(bucketIncidents).Put(itob(uint64(inc.ID)), v); err != nil {
+		return err
+	}
+	cache.put(inc.ID, v, inc)
+	return nil
 }

@@ -1,0 +1,96 @@
+package boltstore_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/sitrep-oncall/sitrep/internal/boltstore"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
+)
+
+// TestDecodedCopiesAreTheirOwn: what a read returns is the caller's to
+// change; the next read (and the next write) sees the record as stored.
+func TestDecodedCopiesAreTheirOwn(t *testing.T) {
+	s := mustOpenStore(t, "")
+	inc := mustDeclare(t, s, "db latency")
+	for range 2 {
+		got, err := s.Get(ctx, inc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Title != "db latency" || got.Links["pagerduty"] != "" || len(got.Pins) != 0 {
+			t.Fatalf("read %+v: an earlier caller's change leaked into it", got)
+		}
+		got.Title = "changed by a reader"
+		if got.Links == nil {
+			got.Links = map[string]string{}
+		}
+		got.Links["pagerduty"] = "PLEAK"
+		got.Pins = append(got.Pins, "leak")
+	}
+	res, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Change: func(inc *incidents.Incident, _ incidents.Memo) ([]incidents.Event, error) {
+		if inc.Title != "db latency" {
+			return nil, fmt.Errorf("the write read %q, a reader's change", inc.Title)
+		}
+		return inc.AddNote("checked", alice, t0)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Incident.Title = "changed by the writer's caller"
+	if got, _ := s.Get(ctx, inc.ID); got.Title != "db latency" {
+		t.Fatalf("after the write, read %q", got.Title)
+	}
+}
+
+// TestARecordChangedBehindTheCacheIsReadAsStored: the cache answers only
+// for the bytes it decoded; a record written past it is decoded afresh,
+// by reads and by writes.
+func TestARecordChangedBehindTheCacheIsReadAsStored(t *testing.T) {
+	s := mustOpenStore(t, "")
+	inc := mustDeclare(t, s, "before")
+	stored, err := s.Get(ctx, inc.ID) // now in the cache
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored.Title = "after"
+	raw, err := json.Marshal(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := boltstore.PutRecord(s, inc.ID, raw); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(ctx, inc.ID); got.Title != "after" {
+		t.Fatalf("read %q, want the record as stored", got.Title)
+	}
+	if err := boltstore.PutRecord(s, inc.ID, []byte(`{"id":`+fmt.Sprint(inc.ID)+`,"title":"written past the cache again"}`)); err != nil {
+		t.Fatal(err)
+	}
+	var seen string
+	if _, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Change: func(inc *incidents.Incident, _ incidents.Memo) ([]incidents.Event, error) {
+		seen = inc.Title
+		return nil, nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != "written past the cache again" {
+		t.Fatalf("the write read %q, want the record as stored", seen)
+	}
+}
+
+// TestTheDecodedCacheIsBounded: reading every incident of a long history
+// keeps a bounded number decoded.
+func TestTheDecodedCacheIsBounded(t *testing.T) {
+	s := mustOpenStore(t, "")
+	for i := range 600 {
+		inc := mustDeclare(t, s, fmt.Sprint("incident ", i))
+		if _, err := s.Get(ctx, inc.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := boltstore.DecodedLen(s); n == 0 || n > 256 {
+		t.Fatalf("%d incidents kept decoded, want 1–256", n)
+	}
+}
