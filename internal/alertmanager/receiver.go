@@ -64,7 +64,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.log.Error("alertmanager notification not recorded; it will retry", "group", m.GroupKey, "err", err)
 		webhook.Answer(w, http.StatusServiceUnavailable, map[string]any{"error": "not recorded, retry"})
 	default:
-		webhook.Answer(w, http.StatusOK, map[string]any{"incident": res.Incident.Key(), "created": res.Created, "events": len(res.Events)})
+		webhook.Answer(w, http.StatusOK, webhook.Stored{Incident: res.Incident.Key(), Created: res.Created, Duplicate: res.Duplicate, Events: len(res.Events)})
 	}
 }
 

@@ -79,9 +79,9 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	case !handled:
 		webhook.Answer(w, http.StatusAccepted, map[string]any{"ignored": ev.Type})
 	default:
-		out := map[string]any{"duplicate": res.Duplicate, "events": len(res.Events)}
+		out := webhook.Stored{Created: res.Created, Duplicate: res.Duplicate, Events: len(res.Events)}
 		if res.Incident != nil { // a duplicate is answered without looking the incident up
-			out["incident"] = res.Incident.Key()
+			out.Incident = res.Incident.Key()
 		}
 		webhook.Answer(w, http.StatusAccepted, out)
 	}

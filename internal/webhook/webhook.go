@@ -8,14 +8,30 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
-// Answer writes v as JSON with the status code.
-func Answer(w http.ResponseWriter, code int, v map[string]any) {
+// Answer writes v as JSON with the status code. The answers on a
+// webhook's hot path are structs (Stored): encoding/json caches a struct's
+// encoder, where a map is sorted and reflected on every call.
+func Answer(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, code = []byte(`{"error":"the answer could not be encoded"}`), http.StatusInternalServerError
+	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	w.Write(append(b, '\n'))
+}
+
+// Stored is the answer to a webhook whose change is durably stored.
+type Stored struct {
+	Incident  string `json:"incident,omitempty"` // INC-n; empty for a duplicate answered without looking it up
+	Created   bool   `json:"created"`
+	Duplicate bool   `json:"duplicate"`
+	Events    int    `json:"events"` // timeline events the webhook added
 }
 
 // ReadBody returns a POST's body of at most max bytes. When the method is
