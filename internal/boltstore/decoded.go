@@ -7,9 +7,13 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
 )
 
-// decodedMax bounds how many incidents the decoded cache keeps: the ones a
-// storm, a war room or a release is busy with, not the history.
-const decodedMax = 256
+// decodedMax and decodedMaxBytes bound the decoded cache: the incidents a
+// storm, a war room or a release is busy with, not the history, and at
+// most a few MiB of records however large they grow.
+const (
+	decodedMax      = 256
+	decodedMaxBytes = 4 << 20
+)
 
 // decoded keeps the incidents read or written last, each with the stored
 // bytes it came from. A read whose bytes are the same gets a copy instead
@@ -19,8 +23,9 @@ const decodedMax = 256
 // one it was decoded from, whichever transaction, writer or rollback came
 // between. A nil *decoded keeps nothing.
 type decoded struct {
-	mu sync.Mutex
-	m  map[int64]decodedRecord
+	mu    sync.Mutex
+	m     map[int64]decodedRecord
+	bytes int // the raw records' sizes, summed
 }
 
 type decodedRecord struct {
@@ -44,7 +49,7 @@ func (d *decoded) get(id int64, raw []byte) *incidents.Incident {
 
 // put keeps a copy of inc as the incident raw decodes to.
 func (d *decoded) put(id int64, raw []byte, inc *incidents.Incident) {
-	if d == nil {
+	if d == nil || len(raw) > decodedMaxBytes {
 		return
 	}
 	r := decodedRecord{raw: bytes.Clone(raw), inc: inc.Clone()}
@@ -53,11 +58,17 @@ func (d *decoded) put(id int64, raw []byte, inc *incidents.Incident) {
 	if d.m == nil {
 		d.m = make(map[int64]decodedRecord, decodedMax)
 	}
-	if _, ok := d.m[id]; !ok && len(d.m) >= decodedMax {
-		for other := range d.m { // any one: the busy ones come back at their next read
-			delete(d.m, other)
+	if old, ok := d.m[id]; ok {
+		d.bytes -= len(old.raw)
+		delete(d.m, id)
+	}
+	for other, o := range d.m { // any ones: the busy ones come back at their next read
+		if len(d.m) < decodedMax && d.bytes+len(raw) <= decodedMaxBytes {
 			break
 		}
+		d.bytes -= len(o.raw)
+		delete(d.m, other)
 	}
 	d.m[id] = r
+	d.bytes += len(raw)
 }

@@ -3,6 +3,7 @@ package boltstore_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
@@ -81,10 +82,11 @@ func TestARecordChangedBehindTheCacheIsReadAsStored(t *testing.T) {
 }
 
 // TestTheDecodedCacheIsBounded: reading every incident of a long history
-// keeps a bounded number decoded.
+// keeps a bounded number decoded, and a bounded size of records however
+// large they are.
 func TestTheDecodedCacheIsBounded(t *testing.T) {
 	s := mustOpenStore(t, "")
-	for i := range 600 {
+	for i := range 300 {
 		inc := mustDeclare(t, s, fmt.Sprint("incident ", i))
 		if _, err := s.Get(ctx, inc.ID); err != nil {
 			t.Fatal(err)
@@ -92,5 +94,21 @@ func TestTheDecodedCacheIsBounded(t *testing.T) {
 	}
 	if n := boltstore.DecodedLen(s); n == 0 || n > 256 {
 		t.Fatalf("%d incidents kept decoded, want 1–256", n)
+	}
+	big := strings.Repeat("a long description ", 20000) // about 380 KB a record
+	for i := range 15 {
+		inc, events, err := incidents.Declare(incidents.Declaration{Title: fmt.Sprint("large ", i), Description: big}, alice, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Create(ctx, inc, events); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Get(ctx, inc.ID); err != nil || got.Description != big {
+			t.Fatalf("read back %v", err)
+		}
+	}
+	if n := boltstore.DecodedBytes(s); n == 0 || n > 4<<20 {
+		t.Fatalf("%d bytes of records kept decoded, want at most 4 MiB", n)
 	}
 }

@@ -92,3 +92,10 @@ func DecodedLen(s *Store) int {
 	defer s.decoded.mu.Unlock()
 	return len(s.decoded.m)
 }
+
+// DecodedBytes is the size of the records the decoded cache holds.
+func DecodedBytes(s *Store) int {
+	s.decoded.mu.Lock()
+	defer s.decoded.mu.Unlock()
+	return s.decoded.bytes
+}
