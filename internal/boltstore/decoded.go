@@ -21,11 +21,13 @@ const (
 // incident, and decoding it was most of the repeat's cost. Nothing needs
 // invalidating: an entry is used only when the record is byte for byte the
 // one it was decoded from, whichever transaction, writer or rollback came
-// between. A nil *decoded keeps nothing.
+// between. Each incident keeps its last two versions: a read transaction
+// begun before a commit still reads the version before it. A nil *decoded
+// keeps nothing.
 type decoded struct {
 	mu    sync.Mutex
-	m     map[int64]decodedRecord
-	bytes int // the raw records' sizes, summed
+	m     map[int64]*[2]decodedRecord // an incident's versions, the last stored first
+	bytes int                         // the raw records' sizes, summed
 }
 
 type decodedRecord struct {
@@ -39,12 +41,17 @@ func (d *decoded) get(id int64, raw []byte) *incidents.Incident {
 		return nil
 	}
 	d.mu.Lock()
-	r, ok := d.m[id]
-	d.mu.Unlock()
-	if !ok || !bytes.Equal(r.raw, raw) {
-		return nil
+	var versions [2]decodedRecord
+	if v := d.m[id]; v != nil {
+		versions = *v
 	}
-	return r.inc.Clone()
+	d.mu.Unlock()
+	for _, r := range versions {
+		if r.inc != nil && bytes.Equal(r.raw, raw) {
+			return r.inc.Clone()
+		}
+	}
+	return nil
 }
 
 // put keeps a copy of inc as the incident raw decodes to.
@@ -56,19 +63,26 @@ func (d *decoded) put(id int64, raw []byte, inc *incidents.Incident) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.m == nil {
-		d.m = make(map[int64]decodedRecord, decodedMax)
+		d.m = make(map[int64]*[2]decodedRecord, decodedMax)
 	}
-	if old, ok := d.m[id]; ok {
-		d.bytes -= len(old.raw)
-		delete(d.m, id)
+	v := d.m[id]
+	if v == nil {
+		v = new([2]decodedRecord)
+		d.m[id] = v
 	}
-	for other, o := range d.m { // any ones: the busy ones come back at their next read
-		if len(d.m) < decodedMax && d.bytes+len(raw) <= decodedMaxBytes {
+	d.bytes += len(raw) - len(v[1].raw)
+	v[0], v[1] = r, v[0]
+	for other, o := range d.m { // any others: the busy ones come back at their next read
+		if len(d.m) <= decodedMax && d.bytes <= decodedMaxBytes {
 			break
 		}
-		d.bytes -= len(o.raw)
-		delete(d.m, other)
+		if other != id {
+			d.bytes -= len(o[0].raw) + len(o[1].raw)
+			delete(d.m, other)
+		}
 	}
-	d.m[id] = r
-	d.bytes += len(raw)
+	if d.bytes > decodedMaxBytes { // this one alone: its older version goes
+		d.bytes -= len(v[1].raw)
+		v[1] = decodedRecord{}
+	}
 }
