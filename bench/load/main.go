@@ -173,7 +173,49 @@ func run(botPath string, from, maxRate int, step time.Duration) error {
 		}
 		fmt.Printf("CPU per request, sitrep ÷ baseline, at the rates both kept up with: %s\n", strings.Join(ratios, ", "))
 	}
+	fmt.Printf("\nA storm: 1,000 Alertmanager notifications over 20 new groups (4 of 5 repeat an alert already firing)\n%-9s %-22s %9s %9s %9s %6s\n", "target", "senders", "took ms", "p50 ms", "p99 ms", "errors")
+	for i, senders := range []int{20, 256} {
+		for _, side := range []struct{ name, url string }{{"sitrep", "http://" + botAddr + "/webhooks/alertmanager"}, {"baseline", "http://" + baseAddr + "/webhook/alertmanager"}} {
+			r, took := storm(side.url, fmt.Sprintf("Storm%d-", i), senders)
+			fmt.Printf("%-9s %-22s %9.1f %9.2f %9.2f %6d\n", side.name, fmt.Sprint(senders, map[int]string{20: " (one per group)", 256: " (all at once)"}[senders]), float64(took.Microseconds())/1000, r.p50, r.p99, r.errors)
+		}
+	}
 	return slackLoad(botPath, dir)
+}
+
+// storm sends 1,000 notifications for 20 groups new to the target, from
+// senders goroutines each sending its next as soon as the last is
+// answered, and measures each from its send to its answer.
+func storm(url, prefix string, senders int) (result, time.Duration) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders}, Timeout: 10 * time.Second}
+	next := make(chan int64, 1000)
+	for n := range int64(1000) {
+		next <- n
+	}
+	close(next)
+	var mu sync.Mutex
+	var lat []time.Duration
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range next {
+				at := time.Now()
+				if code := send(client, url, notification(prefix, n)); code/100 != 2 {
+					errs.Add(1)
+					continue
+				}
+				mu.Lock()
+				lat = append(lat, time.Since(at))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return summarize(lat, errs.Load()), time.Since(begin)
 }
 
 func event(typ, id, note string) []byte {
@@ -189,8 +231,11 @@ func event(typ, id, note string) []byte {
 // alertGroup is a notification for one of 20 groups: one in five carries a
 // new alert, the rest repeat one the group already has (Alertmanager
 // re-sends whole groups).
-func alertGroup(n int64) []byte {
-	g := fmt.Sprintf("LoadGroup%d", n%20)
+func alertGroup(n int64) []byte { return notification("LoadGroup", n) }
+
+// notification is alertGroup's for the groups named prefix0…prefix19.
+func notification(prefix string, n int64) []byte {
+	g := fmt.Sprintf("%s%d", prefix, n%20)
 	fp := n
 	if n%5 != 0 {
 		fp = n % 20 // the group's first alert again, still firing
@@ -322,10 +367,19 @@ func load(url string, pid, rate int, d time.Duration, seq *atomic.Int64, alerts 
 	}
 	wg.Wait()
 	elapsed := time.Since(begin)
-	slices.Sort(lat)
-	r := result{errors: errs.Load(), throughput: float64(len(lat)) / elapsed.Seconds()}
+	r := summarize(lat, errs.Load())
+	r.throughput = float64(len(lat)) / elapsed.Seconds()
 	if len(lat) > 0 {
 		r.cpu = (cpuTime(pid) - cpuBefore) / time.Duration(len(lat))
+	}
+	return r
+}
+
+// summarize is the answered requests' latency percentiles, in ms.
+func summarize(lat []time.Duration, errors int64) result {
+	slices.Sort(lat)
+	r := result{errors: errors}
+	if len(lat) > 0 {
 		r.p50 = float64(lat[len(lat)/2].Microseconds()) / 1000
 		r.p99 = float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds()) / 1000
 	}
