@@ -9,14 +9,15 @@ import (
 
 // decodedMax and decodedMaxBytes bound the decoded cache: the incidents a
 // storm, a war room or a release is busy with, not the history, and at
-// most a few MiB of records however large they grow.
+// most 4 MiB of records however large they grow (their decoded copies take
+// two or three times that).
 const (
 	decodedMax      = 256
 	decodedMaxBytes = 4 << 20
 )
 
-// decoded keeps the incidents read or written last, each with the stored
-// bytes it came from. A read whose bytes are the same gets a copy instead
+// decoded keeps the incidents read last, each with the stored bytes it
+// was decoded from. A read whose bytes are the same gets a copy instead
 // of decoding JSON again: in an alert storm every repeat reads its
 // incident, and decoding it was most of the repeat's cost. Nothing needs
 // invalidating: an entry is used only when the record is byte for byte the
@@ -59,7 +60,6 @@ func (d *decoded) put(id int64, raw []byte, inc *incidents.Incident) {
 	if d == nil || len(raw) > decodedMaxBytes {
 		return
 	}
-	r := decodedRecord{raw: bytes.Clone(raw), inc: inc.Clone()}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.m == nil {
@@ -70,6 +70,10 @@ func (d *decoded) put(id int64, raw []byte, inc *incidents.Incident) {
 		v = new([2]decodedRecord)
 		d.m[id] = v
 	}
+	if bytes.Equal(v[0].raw, raw) || bytes.Equal(v[1].raw, raw) {
+		return // two readers missed at once: both versions stay
+	}
+	r := decodedRecord{raw: bytes.Clone(raw), inc: inc.Clone()}
 	d.bytes += len(raw) - len(v[1].raw)
 	v[0], v[1] = r, v[0]
 	for other, o := range d.m { // any others: the busy ones come back at their next read

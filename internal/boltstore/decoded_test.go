@@ -3,6 +3,8 @@ package boltstore_test
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -110,5 +112,39 @@ func TestTheDecodedCacheIsBounded(t *testing.T) {
 	}
 	if n := boltstore.DecodedBytes(s); n == 0 || n > 4<<20 {
 		t.Fatalf("%d bytes of records kept decoded, want at most 4 MiB", n)
+	}
+}
+
+// TestAReadGetsWhatTheRecordDecodesTo: a read answered from the cache is
+// what decoding the stored record gives — the same as after a restart —
+// not the incident as the writer held it (JSON replaces invalid UTF-8 and
+// drops an empty list).
+func TestAReadGetsWhatTheRecordDecodesTo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sitrep.db")
+	s := mustOpenStore(t, path)
+	inc := mustDeclare(t, s, "x")
+	if _, _, err := s.Update(ctx, inc.ID, func(inc *incidents.Incident) ([]incidents.Event, error) {
+		inc.Title, inc.Pins = "bad \xff byte", []string{}
+		return inc.AddNote("n", alice, t0)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var warm []*incidents.Incident
+	for range 2 { // a miss, then a hit
+		got, err := s.Get(ctx, inc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		warm = append(warm, got)
+	}
+	s.Close()
+	cold, err := mustOpenStore(t, path).Get(ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range warm {
+		if !reflect.DeepEqual(w, cold) {
+			t.Errorf("read %d differs from the read after a restart:\n%+v\n%+v", i+1, w, cold)
+		}
 	}
 }

@@ -175,7 +175,7 @@ func (t *wtx) incident(id int64) (*incidents.Incident, error) {
 // transaction (it is the one the next read copies).
 func (t *wtx) store(inc *incidents.Incident) error {
 	if t.incidents == nil {
-		return putIncident(t.Tx, inc, t.decoded)
+		return putIncident(t.Tx, inc)
 	}
 	if !slices.Contains(t.dirty, inc.ID) {
 		t.dirty = append(t.dirty, inc.ID)
@@ -187,7 +187,7 @@ func (t *wtx) store(inc *incidents.Incident) error {
 // flush encodes the incidents stored in the transaction, once each.
 func (t *wtx) flush() error {
 	for _, id := range t.dirty {
-		if err := putIncident(t.Tx, t.incidents[id], t.decoded); err != nil {
+		if err := putIncident(t.Tx, t.incidents[id]); err != nil {
 			return err
 		}
 	}

@@ -369,16 +369,13 @@ func getIncident(tx *bolt.Tx, id int64, cache *decoded) (*incidents.Incident, er
 // fine, that one record is not (readiness stays as it is).
 var errUnreadableRecord = errors.New("an unreadable record; see bot check")
 
-// putIncident stores inc, and keeps it in cache when that is not nil (the
-// next read of what was just written decodes nothing).
-func putIncident(tx *bolt.Tx, inc *incidents.Incident, cache *decoded) error {
+// putIncident stores inc. The decoded cache learns it at its first read:
+// what a read gets is what the bytes decode to (invalid UTF-8 replaced, an
+// empty list nil), never the object as it was before encoding.
+func putIncident(tx *bolt.Tx, inc *incidents.Incident) error {
 	v, err := json.Marshal(inc)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", inc.Key(), err)
 	}
-	if err := tx.Bucket(bucketIncidents).Put(itob(uint64(inc.ID)), v); err != nil {
-		return err
-	}
-	cache.put(inc.ID, v, inc)
-	return nil
+	return tx.Bucket(bucketIncidents).Put(itob(uint64(inc.ID)), v)
 }
