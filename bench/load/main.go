@@ -130,9 +130,14 @@ func run(botPath string, from, maxRate int, step time.Duration) error {
 			name, url string
 			pid       int
 		}{{"sitrep", "http://" + botAddr + target.path, bot.Process.Pid}, {"baseline", "http://" + baseAddr + "/webhook" + strings.TrimPrefix(target.path, "/webhooks"), base.Process.Pid}}
+		idle := map[int]float64{}
+		for _, side := range sides {
+			idle[side.pid] = idleCPU(side.pid)
+		}
+		fmt.Printf("idle, charged to no request: sitrep %.1f%% of a CPU, baseline %.1f%%\n", 100*idle[bot.Process.Pid], 100*idle[base.Process.Pid])
 		cpu := map[int]map[string]time.Duration{} // rate → side → CPU per request, at the rates kept up with
 		try := func(name, url string, pid, rate int) {
-			r := load(url, pid, rate, step, &seq, strings.HasSuffix(target.path, "/alertmanager"))
+			r := load(url, pid, idle[pid], rate, step, &seq, strings.HasSuffix(target.path, "/alertmanager"))
 			r.print(rate, name)
 			if r.saturated(rate) {
 				bad[name] = rate
@@ -183,26 +188,41 @@ func run(botPath string, from, maxRate int, step time.Duration) error {
 	return slackLoad(botPath, dir)
 }
 
-// storm sends 1,000 notifications for 20 groups new to the target, from
-// senders goroutines each sending its next as soon as the last is
-// answered, and measures each from its send to its answer.
+// storm sends 1,000 notifications for 20 groups new to the target and
+// measures each from its send to its answer. With 20 senders each is one
+// group's, sending its notifications in order as Alertmanager does (one at
+// a time per group); otherwise the senders share them all, as fast as
+// they are answered.
 func storm(url, prefix string, senders int) (result, time.Duration) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders}, Timeout: 10 * time.Second}
-	next := make(chan int64, 1000)
-	for n := range int64(1000) {
-		next <- n
+	queues := make([]chan int64, senders)
+	for i := range queues {
+		queues[i] = make(chan int64, 1000)
 	}
-	close(next)
+	for n := range int64(1000) {
+		q := queues[0]
+		if senders == 20 {
+			q = queues[n%20] // notification n is group n%20's
+		}
+		q <- n
+	}
+	for _, q := range queues {
+		close(q)
+	}
 	var mu sync.Mutex
 	var lat []time.Duration
 	var errs atomic.Int64
 	var wg sync.WaitGroup
 	begin := time.Now()
-	for range senders {
+	for i := range senders {
+		q := queues[0]
+		if senders == 20 {
+			q = queues[i]
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for n := range next {
+			for n := range q {
 				at := time.Now()
 				if code := send(client, url, notification(prefix, n)); code/100 != 2 {
 					errs.Add(1)
@@ -303,26 +323,35 @@ func (r result) print(rate int, target string) {
 	fmt.Printf("%-8d %-9s %10.1f %9.2f %9.2f %6d %9.0f\n", rate, target, r.throughput, r.p50, r.p99, r.errors, float64(r.cpu.Nanoseconds())/1000)
 }
 
-// cpuTime is a process's CPU time so far, user and system, from
-// /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s on Linux).
+// cpuTime is a process's CPU time so far, summed over its threads from
+// /proc/<pid>/task/*/schedstat (nanoseconds on the CPU; stat's clock ticks
+// of 10 ms are too coarse for a few hundred requests).
 func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
+	stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var sum time.Duration
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // a thread that ended between the glob and the read
+		}
+		if ns, err := strconv.ParseInt(strings.Fields(string(b) + " 0")[0], 10, 64); err == nil {
+			sum += time.Duration(ns)
+		}
 	}
-	_, rest, _ := strings.Cut(string(b), ") ") // the command name may hold spaces
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	return sum
+}
+
+// idleCPU is the share of a CPU a server uses with no request to serve
+// (its timers, its sweeps), over a quiet second: charged to no request.
+func idleCPU(pid int) float64 {
+	before := cpuTime(pid)
+	time.Sleep(time.Second)
+	return float64(cpuTime(pid)-before) / float64(time.Second)
 }
 
 // load sends at a fixed rate (open loop) for d, with at most 256 requests in
 // flight, and measures each request's latency from its scheduled start.
-func load(url string, pid, rate int, d time.Duration, seq *atomic.Int64, alerts bool) result {
+func load(url string, pid int, idle float64, rate int, d time.Duration, seq *atomic.Int64, alerts bool) result {
 	cpuBefore := cpuTime(pid)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -370,7 +399,8 @@ func load(url string, pid, rate int, d time.Duration, seq *atomic.Int64, alerts 
 	r := summarize(lat, errs.Load())
 	r.throughput = float64(len(lat)) / elapsed.Seconds()
 	if len(lat) > 0 {
-		r.cpu = (cpuTime(pid) - cpuBefore) / time.Duration(len(lat))
+		busy := cpuTime(pid) - cpuBefore - time.Duration(idle*float64(elapsed))
+		r.cpu = max(busy, 0) / time.Duration(len(lat))
 	}
 	return r
 }
