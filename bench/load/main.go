@@ -6,12 +6,14 @@
 // a fair baseline in the same run: a bare net/http handler doing the same
 // request work (signature, parse) and storing the event with its dedup key
 // through DB.Batch (Sitrep batches too), and the physical limit, bbolt Batch
-// with as many writers and no HTTP. Then
-// it sends bursts of Slack envelopes through the in-repo Slack test server
-// and measures the envelope-to-ack latency, next to slack-go's bare
-// socket-mode client.
+// with as many writers and no HTTP. Then a storm
+// of 1,000 Alertmanager notifications; bursts of Slack envelopes through
+// the in-repo Slack test server, envelope to ack, next to slack-go's bare
+// socket-mode client; and, with Slack's tiers off, the saturation of
+// /incident declare → war room with its header pinned and of a click →
+// header edited, next to that client making the same room (rooms.go).
 //
-//	go run ./bench/load -bot bin/bot [-from 200] [-max 25600] [-step 3s]
+//	go run ./bench/load -bot bin/bot [-from 200] [-max 25600] [-step 3s] [-rooms]
 package main
 
 import (
@@ -45,6 +47,7 @@ func main() {
 	bot := flag.String("bot", "bin/bot", "the bot binary")
 	from := flag.Int("from", 200, "the first rate, requests per second; each step doubles it")
 	maxRate := flag.Int("max", 25600, "the highest rate tried")
+	roomsOnly := flag.Bool("rooms", false, "only the Slack war-room saturation")
 	step := flag.Duration("step", 3*time.Second, "how long each rate is held")
 	baseline := flag.String("serve-baseline", "", "internal: serve the baseline on this address")
 	db := flag.String("db", "", "internal: the baseline's database")
@@ -52,6 +55,17 @@ func main() {
 	if *baseline != "" {
 		serveBaseline(*baseline, *db)
 		return
+	}
+	run := run
+	if *roomsOnly {
+		run = func(bot string, _, _ int, step time.Duration) error {
+			dir, err := os.MkdirTemp("", "sitrep-load")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			return warRooms(bot, dir, 25, 3200, step)
+		}
 	}
 	if err := run(*bot, *from, *maxRate, *step); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -185,7 +199,10 @@ func run(botPath string, from, maxRate int, step time.Duration) error {
 			fmt.Printf("%-9s %-22s %9.1f %9.2f %9.2f %6d\n", side.name, fmt.Sprint(senders, map[int]string{20: " (one per group)", 256: " (all at once)"}[senders]), float64(took.Microseconds())/1000, r.p50, r.p99, r.errors)
 		}
 	}
-	return slackLoad(botPath, dir)
+	if err := slackLoad(botPath, dir); err != nil {
+		return err
+	}
+	return warRooms(botPath, dir, 25, 3200, step)
 }
 
 // storm sends 1,000 notifications for 20 groups new to the target and

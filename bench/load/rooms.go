@@ -1,0 +1,364 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
+)
+
+// warRooms sends `/incident declare` envelopes at rising open-loop rates
+// and times each from its envelope to its war room with the header
+// pinned (the pins.add the in-repo Slack server answered), until p99
+// passes 1 s or a room is not made within 10 s: where Sitrep itself stops
+// keeping up, with Slack's tiers off on both sides (real Slack allows 20
+// channels a minute). The baseline is slack-go's socket-mode client doing
+// the same for each command: ack, store it through bbolt's DB.Batch,
+// conversations.create, chat.postMessage, pins.add.
+func warRooms(botPath, dir string, from, maxRate int, step time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	srv := slacktest.New()
+	defer srv.Close()
+	srv.Unlimited()
+	general := srv.CreateChannel("general")
+	bot := exec.Command(botPath)
+	bot.Env = append(os.Environ(), "SITREP_DB="+filepath.Join(dir, "rooms.db"), "SITREP_LISTEN=127.0.0.1:0", "SITREP_LOG_LEVEL=error", "SITREP_CONSOLE=off",
+		"SLACK_BOT_TOKEN="+slacktest.BotToken, "SLACK_APP_TOKEN="+slacktest.AppToken, "SLACK_API_URL="+srv.URL, "SITREP_SLACK_RATE_SCALE=1000000")
+	bot.Stderr = os.Stderr
+	if err := bot.Start(); err != nil {
+		return err
+	}
+	defer func() { bot.Process.Kill(); bot.Wait() }()
+	base := slacktest.New()
+	defer base.Close()
+	base.Unlimited()
+	baseGeneral := base.CreateChannel("general")
+	var headers sync.Map // the baseline's rooms: name → channel, header ts
+	if err := bareRooms(ctx, base, filepath.Join(dir, "bare-rooms.db"), &headers); err != nil {
+		return err
+	}
+	for _, s := range []*slacktest.Server{srv, base} {
+		if err := s.Wait(ctx, func(v *slacktest.View) bool { return v.Connected() > 0 }); err != nil {
+			return fmt.Errorf("no socket-mode connection: %w", err)
+		}
+	}
+	fmt.Printf("\nSlack: /incident declare to its war room with the header pinned, open loop, tiers off\n%-8s %-9s %10s %9s %9s %6s\n", "rate/s", "target", "rooms/s", "p50 ms", "p99 ms", "late")
+	sides := []struct {
+		name    string
+		srv     *slacktest.Server
+		channel string
+	}{{"sitrep", srv, general}, {"baseline", base, baseGeneral}}
+	round := 0
+	best := saturate([]string{"sitrep", "baseline"}, from, maxRate, 2, func(i, rate int) result {
+		round++
+		r := declares(ctx, sides[i].srv, sides[i].channel, round, rate, step)
+		fmt.Printf("%-8d %-9s %10.1f %9.2f %9.2f %6d\n", rate, sides[i].name, r.throughput, r.p50, r.p99, r.errors)
+		return r
+	})
+	fmt.Printf("saturation: sitrep %.0f rooms/s, baseline %.0f rooms/s (%.2fx the baseline)\n", best["sitrep"], best["baseline"], best["sitrep"]/best["baseline"])
+	var perRoom []string
+	srv.Look(func(v *slacktest.View) {
+		n := map[string]int{}
+		for _, c := range v.Calls("") {
+			n[c.Method]++
+		}
+		rooms := max(1, n["pins.add"])
+		for _, m := range []string{"conversations.create", "conversations.setTopic", "conversations.invite", "chat.postMessage", "chat.update", "pins.add", "bookmarks.add"} {
+			if n[m] > 0 {
+				perRoom = append(perRoom, fmt.Sprintf("%s %.1f", m, float64(n[m])/float64(rooms)))
+			}
+		}
+	})
+	fmt.Printf("Sitrep's Web API calls per room: %s (the baseline makes one create, one post, one pin)\n", strings.Join(perRoom, ", "))
+	return headerEdits(ctx, sides[0].srv, sides[1].srv, from, maxRate, step)
+}
+
+// saturate tries rates from from, doubling while a side keeps up (p99
+// within 1 s, nothing late) and giving the sides turns at each rate, then
+// halves the gap where each saturated halvings times. It returns each
+// side's best throughput at a rate it kept up with.
+func saturate(sides []string, from, maxRate, halvings int, try func(side, rate int) result) map[string]float64 {
+	good, bad, best := map[string]int{}, map[string]int{}, map[string]float64{}
+	run := func(i, rate int) {
+		if r := try(i, rate); r.p99 > 1000 || r.errors > 0 {
+			bad[sides[i]] = rate
+		} else {
+			good[sides[i]], best[sides[i]] = rate, max(best[sides[i]], r.throughput)
+		}
+	}
+	for rate := from; rate <= maxRate && slices.ContainsFunc(sides, func(s string) bool { return bad[s] == 0 }); rate *= 2 {
+		for i, side := range sides {
+			if bad[side] == 0 {
+				run(i, rate)
+			}
+		}
+	}
+	for range halvings {
+		for i, side := range sides {
+			if bad[side] > 0 && bad[side]-good[side] > from {
+				run(i, (good[side]+bad[side])/2)
+			}
+		}
+	}
+	return best
+}
+
+// target is a war room a click edits: the key its command names (INC-n
+// for Sitrep, the room's name for the baseline), its channel and header.
+type target struct{ key, channel, header string }
+
+// roomsOf are 20 of the rooms the declares made.
+func roomsOf(srv *slacktest.Server) []target {
+	var out []target
+	srv.Look(func(v *slacktest.View) {
+		for _, ch := range v.Channels() {
+			name, ok := strings.CutPrefix(ch.Name, "inc-")
+			key := ""
+			switch {
+			case ok && strings.Contains(name, "-load-r"):
+				key = "INC-" + name[:strings.Index(name, "-")]
+			case strings.HasPrefix(ch.Name, "load-r"):
+				key = ch.Name
+			}
+			if key != "" && len(ch.Pins) == 1 && len(out) < 20 {
+				out = append(out, target{key, ch.ID, ch.Pins[0]})
+			}
+		}
+	})
+	return out
+}
+
+var leadShown = regexp.MustCompile(`<@UL(\d+)>`)
+
+// headerEdits sends button clicks at rising open-loop rates, each making
+// a new person lead of one of 20 war rooms, and times each from its
+// envelope to the first edit of that room's header showing it or a later
+// click's lead (edits are coalesced: a later state shows the earlier one
+// was taken), until p99 passes 1 s or a click shows in no edit within 10 s.
+func headerEdits(ctx context.Context, srv, base *slacktest.Server, from, maxRate int, step time.Duration) error {
+	sides := []struct {
+		name  string
+		srv   *slacktest.Server
+		rooms []target
+	}{{"sitrep", srv, roomsOf(srv)}, {"baseline", base, roomsOf(base)}}
+	for _, s := range sides {
+		if len(s.rooms) < 20 {
+			return fmt.Errorf("%s: %d war rooms with a pinned header to click in, want 20", s.name, len(s.rooms))
+		}
+	}
+	fmt.Printf("\nSlack: a click (lead @someone) to the war room's header edited, 20 rooms, open loop, tiers off\n%-8s %-9s %10s %9s %9s %6s\n", "rate/s", "target", "clicks/s", "p50 ms", "p99 ms", "late")
+	var seq int
+	best := saturate([]string{"sitrep", "baseline"}, from, maxRate, 0, func(i, rate int) result {
+		r := clicksToHeaders(ctx, sides[i].srv, sides[i].rooms, &seq, rate, step)
+		fmt.Printf("%-8d %-9s %10.1f %9.2f %9.2f %6d\n", rate, sides[i].name, r.throughput, r.p50, r.p99, r.errors)
+		return r
+	})
+	fmt.Printf("saturation: sitrep %.0f clicks/s, baseline %.0f clicks/s (%.2fx the baseline)\n", best["sitrep"], best["baseline"], best["sitrep"]/best["baseline"])
+	return nil
+}
+
+// clicksToHeaders sends rate clicks a second for d, click i making UL<i>
+// lead of room i%20, then waits up to 10 s for the edits showing them.
+func clicksToHeaders(ctx context.Context, srv *slacktest.Server, rooms []target, seq *int, rate int, d time.Duration) result {
+	n := int(float64(rate) * d.Seconds())
+	first := *seq
+	*seq += n
+	sent := make([]time.Time, n)
+	interval := time.Second / time.Duration(rate)
+	begin := time.Now()
+	var wg sync.WaitGroup
+	for i := range n {
+		time.Sleep(time.Until(begin.Add(time.Duration(i) * interval)))
+		sent[i] = time.Now()
+		room := rooms[i%len(rooms)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			srv.Send(slacktest.Envelope{Type: "interactive", Payload: map[string]any{
+				"type": "block_actions", "user": map[string]any{"id": "U1"}, "channel": map[string]any{"id": room.channel},
+				"container":    map[string]any{"type": "message", "channel_id": room.channel, "message_ts": room.header},
+				"response_url": srv.ResponseURL(fmt.Sprint("click-", first+i)), "trigger_id": fmt.Sprint("c", first+i),
+				"actions": []any{map[string]any{"type": "button", "action_id": "cmd0", "block_id": "actions-0", "action_ts": "1764126000.000001",
+					"value": fmt.Sprintf("lead %s <@UL%d>", room.key, first+i), "text": map[string]any{"type": "plain_text", "text": "x"}}}}})
+		}()
+	}
+	wg.Wait()
+	return settle(ctx, n, begin, func() (took []time.Duration, last time.Time) {
+		shown := make([][]struct {
+			at   time.Time
+			lead int
+		}, len(rooms)) // each room's header edits in order, with the lead each showed
+		byChannel := map[string]int{}
+		for i, r := range rooms {
+			byChannel[r.channel+"/"+r.header] = i
+		}
+		srv.Look(func(v *slacktest.View) {
+			for _, c := range v.Calls("chat.update") {
+				i, ok := byChannel[c.Params.Get("channel")+"/"+c.Params.Get("ts")]
+				shows := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">").Replace(c.Params.Get("blocks") + c.Params.Get("text")) // JSON escapes < and >
+				m := leadShown.FindStringSubmatch(shows)
+				if !ok || c.Status != 200 || m == nil {
+					continue
+				}
+				lead, _ := strconv.Atoi(m[1])
+				shown[i] = append(shown[i], struct {
+					at   time.Time
+					lead int
+				}{c.At, lead})
+			}
+		})
+		for i := range n {
+			for _, e := range shown[i%len(rooms)] {
+				if e.lead >= first+i && (e.lead-first)%len(rooms) == i%len(rooms) && e.at.After(sent[i]) {
+					took = append(took, e.at.Sub(sent[i]))
+					if e.at.After(last) {
+						last = e.at
+					}
+					break
+				}
+			}
+		}
+		return took, last
+	})
+}
+
+// declares sends rate declares a second for d to srv, then waits up to
+// 10 s for their rooms; errors counts the rooms not made by then.
+func declares(ctx context.Context, srv *slacktest.Server, channel string, round, rate int, d time.Duration) result {
+	n := int(float64(rate) * d.Seconds())
+	sent := make([]time.Time, n)
+	interval := time.Second / time.Duration(rate)
+	begin := time.Now()
+	var wg sync.WaitGroup
+	for i := range n {
+		at := begin.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(at))
+		sent[i] = time.Now()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			srv.Send(slacktest.Envelope{Type: "slash_commands", AcceptsResponsePayload: true, Payload: map[string]any{
+				"command": "/incident", "text": fmt.Sprintf("declare P3 load r%d n%d", round, i), "user_id": "U1", "user_name": "load",
+				"channel_id": channel, "team_id": "T1", "api_app_id": "A1", "trigger_id": fmt.Sprint("t", round, ".", i),
+				"response_url": srv.ResponseURL(fmt.Sprint("load-", round, "-", i))}})
+		}()
+	}
+	wg.Wait()
+	prefix := fmt.Sprintf("load-r%d-n", round)
+	return settle(ctx, n, begin, func() (took []time.Duration, last time.Time) {
+		srv.Look(func(v *slacktest.View) {
+			for _, c := range v.Calls("pins.add") {
+				ch := v.ChannelByID(c.Params.Get("channel"))
+				if c.Status != 200 || ch == nil {
+					continue
+				}
+				_, rest, ok := strings.Cut(ch.Name, prefix)
+				if i, err := strconv.Atoi(rest); ok && err == nil && i < n {
+					took = append(took, c.At.Sub(sent[i]))
+					if c.At.After(last) {
+						last = c.At
+					}
+				}
+			}
+		})
+		return took, last
+	})
+}
+
+// bareRooms is the baseline: slack-go's socket-mode client that, for each
+// slash command, acks, stores the command through DB.Batch, and makes the
+// room with its header pinned.
+func bareRooms(ctx context.Context, srv *slacktest.Server, path string, headers *sync.Map) error {
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		return err
+	}
+	store := func(text string) error {
+		return db.Batch(func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte("commands"))
+			seq, _ := b.NextSequence()
+			return b.Put([]byte(strconv.FormatUint(seq, 10)), []byte(text))
+		})
+	}
+	context.AfterFunc(ctx, func() { db.Close() })
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucketIfNotExists([]byte("commands")); return err }); err != nil {
+		return err
+	}
+	api := slack.New(slacktest.BotToken, slack.OptionAppLevelToken(slacktest.AppToken), slack.OptionAPIURL(srv.URL))
+	sm := socketmode.New(api)
+	go sm.RunContext(ctx)
+	go func() {
+		for evt := range sm.Events {
+			if click, ok := evt.Data.(slack.InteractionCallback); ok && evt.Request != nil && len(click.ActionCallback.BlockActions) > 0 {
+				go func() { // a click: store it, ack, edit the room's header
+					value := click.ActionCallback.BlockActions[0].Value // "lead <room> <@user>"
+					err := store(value)
+					sm.Ack(*evt.Request)
+					f := strings.Fields(value)
+					if h, ok := headers.Load(f[len(f)-2]); err == nil && ok {
+						ref := h.([2]string)
+						api.UpdateMessageContext(ctx, ref[0], ref[1], slack.MsgOptionText("🔴 "+f[len(f)-2]+" · Lead: "+f[len(f)-1], false))
+					}
+				}()
+				continue
+			}
+			cmd, ok := evt.Data.(slack.SlashCommand)
+			if evt.Request == nil || !ok {
+				if evt.Request != nil && evt.Request.EnvelopeID != "" {
+					sm.Ack(*evt.Request)
+				}
+				continue
+			}
+			go func() {
+				err := store(cmd.Text)
+				sm.Ack(*evt.Request)
+				if err != nil {
+					return
+				}
+				name := strings.ReplaceAll(strings.TrimPrefix(cmd.Text, "declare P3 "), " ", "-")
+				ch, err := api.CreateConversationContext(ctx, slack.CreateConversationParams{ChannelName: name})
+				if err != nil {
+					return
+				}
+				_, ts, err := api.PostMessageContext(ctx, ch.ID, slack.MsgOptionText("🔴 "+name, false))
+				if err != nil {
+					return
+				}
+				if api.AddPinContext(ctx, ch.ID, slack.ItemRef{Channel: ch.ID, Timestamp: ts}) == nil {
+					headers.Store(name, [2]string{ch.ID, ts})
+				}
+			}()
+		}
+	}()
+	return nil
+}
+
+// settle looks for the n answers of a step every 50 ms, for at most 10 s:
+// look returns how long each found took and when the last came.
+func settle(ctx context.Context, n int, begin time.Time, look func() ([]time.Duration, time.Time)) result {
+	deadline := time.Now().Add(10 * time.Second)
+	took, last := look()
+	for len(took) < n && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+		took, last = look()
+	}
+	r := summarize(took, int64(n-len(took)))
+	if len(took) > 0 {
+		r.throughput = float64(len(took)) / last.Sub(begin).Seconds()
+	}
+	return r
+}
