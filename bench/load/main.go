@@ -359,8 +359,10 @@ func cpuTime(pid int) time.Duration {
 }
 
 // idleCPU is the share of a CPU a server uses with no request to serve
-// (its timers, its sweeps), over a quiet second: charged to no request.
+// (its timers, its sweeps), over a quiet second after a settling one (the
+// last target's garbage collected): charged to no request.
 func idleCPU(pid int) float64 {
+	time.Sleep(time.Second)
 	before := cpuTime(pid)
 	time.Sleep(time.Second)
 	return float64(cpuTime(pid)-before) / float64(time.Second)

@@ -115,6 +115,7 @@ func (s *Server) Send(env Envelope) (string, error) {
 	}
 	wmu.Lock()
 	defer wmu.Unlock()
+	conn.SetWriteDeadline(time.Now().Add(10 * time.Second)) // an app that stops reading fails the send, never hangs it
 	s.mu.Lock()
 	if _, again := s.sent[env.EnvelopeID]; !again {
 		s.sent[env.EnvelopeID] = time.Now()
