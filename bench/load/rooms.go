@@ -95,7 +95,7 @@ func warRooms(botPath, dir string, from, maxRate int, step time.Duration) error 
 // most 10 s): what a step left behind is not charged to the next.
 func quiet(srv *slacktest.Server) {
 	count := func() (n int) {
-		srv.Look(func(v *slacktest.View) { n = len(v.Calls("")) })
+		srv.Look(func(v *slacktest.View) { n = v.CallCount() })
 		return n
 	}
 	last := count()
@@ -110,14 +110,14 @@ func quiet(srv *slacktest.Server) {
 }
 
 // saturate tries rates from from, doubling while a side keeps up (p99
-// within 1 s, nothing late) and giving the sides turns at each rate, then
+// within 1 s, nothing late, 90% of the rate done: as for the webhooks) and giving the sides turns at each rate, then
 // halves the gap where each saturated halvings times. It returns each
 // side's best throughput at a rate it kept up with, as text: "≥ n" when
 // the side kept up with every rate up to maxRate.
 func saturate(sides []string, from, maxRate, halvings int, try func(side, rate int) result) map[string]string {
 	good, bad, best := map[string]int{}, map[string]int{}, map[string]float64{}
 	run := func(i, rate int) {
-		if r := try(i, rate); r.p99 > 1000 || r.errors > 0 {
+		if r := try(i, rate); r.saturated(rate) {
 			bad[sides[i]] = rate
 		} else {
 			good[sides[i]], best[sides[i]] = rate, max(best[sides[i]], r.throughput)
@@ -228,39 +228,40 @@ func clicksToHeaders(ctx context.Context, srv *slacktest.Server, rooms []target,
 		}()
 	}
 	wg.Wait()
-	return settle(ctx, n, begin, func() (took []time.Duration, last time.Time) {
-		shown := make([][]struct {
-			at   time.Time
-			lead int
-		}, len(rooms)) // each room's header edits in order, with the lead each showed
-		byChannel := map[string]int{}
-		for i, r := range rooms {
-			byChannel[r.channel+"/"+r.header] = i
-		}
-		srv.Look(func(v *slacktest.View) {
-			for _, c := range v.Calls("chat.update") {
-				i, ok := byChannel[c.Params.Get("channel")+"/"+c.Params.Get("ts")]
-				shows := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">").Replace(c.Params.Get("blocks") + c.Params.Get("text")) // JSON escapes < and >
-				m := leadShown.FindStringSubmatch(shows)
-				if !ok || c.Status != 200 || m == nil {
-					continue
-				}
-				lead, _ := strconv.Atoi(m[1])
-				shown[i] = append(shown[i], struct {
-					at   time.Time
-					lead int
-				}{c.At, lead})
+	byHeader := map[string]int{}
+	for i, r := range rooms {
+		byHeader[r.channel+"/"+r.header] = i
+	}
+	next := make([]int, len(rooms)) // each room's first click not yet shown: i ≡ room (mod 20)
+	for r := range next {
+		next[r] = r
+	}
+	var took []time.Duration
+	var last time.Time
+	cursor := 0
+	return settle(ctx, n, begin, func() ([]time.Duration, time.Time) {
+		var calls []slacktest.Call
+		srv.Look(func(v *slacktest.View) { calls = v.CallsFrom(cursor) })
+		cursor += len(calls)
+		for _, c := range calls { // in the order answered
+			r, ok := byHeader[c.Params.Get("channel")+"/"+c.Params.Get("ts")]
+			if c.Method != "chat.update" || !ok || c.Status != 200 {
+				continue
 			}
-		})
-		for i := range n {
-			for _, e := range shown[i%len(rooms)] {
-				if e.lead >= first+i && (e.lead-first)%len(rooms) == i%len(rooms) && e.at.After(sent[i]) {
-					took = append(took, e.at.Sub(sent[i]))
-					if e.at.After(last) {
-						last = e.at
-					}
-					break
+			shows := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">").Replace(c.Params.Get("blocks") + c.Params.Get("text")) // JSON escapes < and >
+			m := leadShown.FindStringSubmatch(shows)
+			if m == nil {
+				continue
+			}
+			lead, _ := strconv.Atoi(m[1])
+			// This edit shows the room's clicks up to lead as taken: each
+			// sent before it is answered by it.
+			for i := next[r]; i < n && first+i <= lead && sent[i].Before(c.At); i += len(rooms) {
+				took = append(took, c.At.Sub(sent[i]))
+				if c.At.After(last) {
+					last = c.At
 				}
+				next[r] = i + len(rooms)
 			}
 		}
 		return took, last
@@ -290,12 +291,20 @@ func declares(ctx context.Context, srv *slacktest.Server, channel string, round,
 	}
 	wg.Wait()
 	prefix := fmt.Sprintf("load-r%d-n", round)
-	return settle(ctx, n, begin, func() (took []time.Duration, last time.Time) {
+	seen := make([]bool, n)
+	var took []time.Duration
+	var last time.Time
+	cursor := 0
+	return settle(ctx, n, begin, func() ([]time.Duration, time.Time) {
 		srv.Look(func(v *slacktest.View) {
-			seen := map[int]bool{}
-			for _, c := range v.Calls("pins.add") {
+			calls := v.CallsFrom(cursor)
+			cursor += len(calls)
+			for _, c := range calls {
+				if c.Method != "pins.add" || c.Status != 200 {
+					continue
+				}
 				ch := v.ChannelByID(c.Params.Get("channel"))
-				if c.Status != 200 || ch == nil || !slices.Contains(ch.Pins, c.Params.Get("timestamp")) {
+				if ch == nil || !slices.Contains(ch.Pins, c.Params.Get("timestamp")) {
 					continue // refused (slacktest answers Slack's errors with 200 and ok false)
 				}
 				_, rest, ok := strings.Cut(ch.Name, prefix)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -197,6 +198,18 @@ func (v *View) Calls(method string) []Call {
 	}
 	return out
 }
+
+// CallsFrom returns the calls answered from the nth on, of every method: a
+// reader that keeps its place copies nothing twice.
+func (v *View) CallsFrom(n int) []Call {
+	if n >= len(v.s.calls) {
+		return nil
+	}
+	return slices.Clone(v.s.calls[n:])
+}
+
+// CallCount is how many calls the server has answered.
+func (v *View) CallCount() int { return len(v.s.calls) }
 
 // Channel finds a channel by name.
 func (v *View) Channel(name string) *Channel {
