@@ -109,7 +109,7 @@ var errProbeWrite = errors.New("the probe would write")
 // that change something. done is false when the write path must run.
 func (s *Store) probe(w incidents.Write) (res incidents.Result, done bool, err error) {
 	err = s.view(func(btx *bolt.Tx) error {
-		tx := &wtx{Tx: btx, decoded: &s.decoded}
+		tx := s.directTx(btx)
 		if w.Dedup != "" && seen(tx.Bucket(bucketDedup), []byte(w.Dedup), time.Now()) {
 			res, done = incidents.Result{Duplicate: true}, true
 			return nil

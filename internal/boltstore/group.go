@@ -151,9 +151,16 @@ type wtx struct {
 	decoded   *decoded                      // the store's decoded incidents, across transactions; nil: none
 }
 
+// newWtx is a group's transaction: it keeps the incidents it touches.
 func (s *Store) newWtx(tx *bolt.Tx) *wtx {
-	return &wtx{Tx: tx, incidents: map[int64]*incidents.Incident{}, decoded: &s.decoded}
+	t := s.directTx(tx)
+	t.incidents = map[int64]*incidents.Incident{}
+	return t
 }
+
+// directTx is a transaction outside a group: it reads and writes the
+// bucket directly, reading through the store's decoded incidents.
+func (s *Store) directTx(tx *bolt.Tx) *wtx { return &wtx{Tx: tx, decoded: &s.decoded} }
 
 // incident returns incident id as this transaction has it, a copy the
 // caller may change: a write that changes it and then stores nothing leaves

@@ -20,7 +20,7 @@ func (s *Store) Create(ctx context.Context, inc *incidents.Incident, events []in
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.track(s.update(func(tx *bolt.Tx) error { return s.insert(&wtx{Tx: tx, decoded: &s.decoded}, inc, events) }))
+	return s.track(s.update(func(tx *bolt.Tx) error { return s.insert(s.directTx(tx), inc, events) }))
 }
 
 // insert gives inc the next id and stores it with its events and indexes.
@@ -62,7 +62,7 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 		events []incidents.Event
 	)
 	err := s.update(func(btx *bolt.Tx) error {
-		tx := &wtx{Tx: btx, decoded: &s.decoded}
+		tx := s.directTx(btx)
 		var err error
 		if inc, err = tx.incident(id); err != nil {
 			return err
@@ -102,7 +102,7 @@ func (s *Store) UpdateAll(ctx context.Context, ids []int64, change func([]*incid
 		events [][]incidents.Event
 	)
 	err := s.update(func(btx *bolt.Tx) error {
-		tx := &wtx{Tx: btx, decoded: &s.decoded}
+		tx := s.directTx(btx)
 		incs, events = make([]*incidents.Incident, len(ids)), nil
 		befores := make([]before, len(ids))
 		for i, id := range ids {
@@ -505,7 +505,7 @@ func (s *Store) Import(ctx context.Context, inc *incidents.Incident, events []in
 		return err
 	}
 	return s.track(s.update(func(btx *bolt.Tx) error {
-		tx := &wtx{Tx: btx, decoded: &s.decoded}
+		tx := s.directTx(btx)
 		b := tx.Bucket(bucketIncidents)
 		if b.Get(itob(uint64(inc.ID))) != nil {
 			return incidents.Errorf(incidents.EConflict, "%s is already here", inc.Key())
