@@ -103,6 +103,40 @@ func (r result) saturated(rate int) bool {
 	return r.p99 > 1000 || r.errors > 0 || r.throughput < 0.9*float64(rate)
 }
 
+// saturate tries rates from from, doubling while a side keeps up and
+// giving the sides turns at each rate, then halves the gap where each
+// saturated halvings times. It returns each side's best throughput at a
+// rate it kept up with, and which sides kept up with every rate tried.
+func saturate(sides []string, from, maxRate, halvings int, try func(side, rate int) result) (best map[string]float64, kept map[string]bool) {
+	good, bad := map[string]int{}, map[string]int{} // the highest rate kept up with, the lowest not
+	best, kept = map[string]float64{}, map[string]bool{}
+	run := func(i, rate int) {
+		if r := try(i, rate); r.saturated(rate) {
+			bad[sides[i]] = rate
+		} else {
+			good[sides[i]], best[sides[i]] = rate, max(best[sides[i]], r.throughput)
+		}
+	}
+	for rate := from; rate <= maxRate && slices.ContainsFunc(sides, func(s string) bool { return bad[s] == 0 }); rate *= 2 {
+		for i, side := range sides {
+			if bad[side] == 0 {
+				run(i, rate)
+			}
+		}
+	}
+	for range halvings {
+		for i, side := range sides {
+			if bad[side] > 0 && bad[side]-good[side] > from {
+				run(i, (good[side]+bad[side])/2)
+			}
+		}
+	}
+	for _, side := range sides {
+		kept[side] = bad[side] == 0
+	}
+	return best, kept
+}
+
 func run(botPath string, from, maxRate int, step time.Duration) error {
 	dir, err := os.MkdirTemp("", "sitrep-load")
 	if err != nil {
@@ -138,8 +172,6 @@ func run(botPath string, from, maxRate int, step time.Duration) error {
 	fmt.Printf("physical limit: bbolt DB.Batch with 256 writers, no HTTP: %.0f writes/s\n", physical)
 	for _, target := range []struct{ name, path string }{{"PagerDuty webhooks (signed incident.annotated)", "/webhooks/pagerduty"}, {"Alertmanager groups (20 groups, 4 of 5 notifications repeat an alert already firing)", "/webhooks/alertmanager"}} {
 		fmt.Printf("\n%s\n%-8s %-9s %10s %9s %9s %6s %9s\n", target.name, "rate/s", "target", "done/s", "p50 ms", "p99 ms", "errors", "CPU µs")
-		best := map[string]float64{}
-		good, bad := map[string]int{}, map[string]int{} // the highest rate kept up with, the lowest not
 		sides := []struct {
 			name, url string
 			pid       int
@@ -150,35 +182,20 @@ func run(botPath string, from, maxRate int, step time.Duration) error {
 		}
 		fmt.Printf("idle, charged to no request: sitrep %.1f%% of a CPU, baseline %.1f%%\n", 100*idle[bot.Process.Pid], 100*idle[base.Process.Pid])
 		cpu := map[int]map[string]time.Duration{} // rate → side → CPU per request, at the rates kept up with
-		try := func(name, url string, pid, rate int) {
-			r := load(url, pid, idle[pid], rate, step, &seq, strings.HasSuffix(target.path, "/alertmanager"))
-			r.print(rate, name)
-			if r.saturated(rate) {
-				bad[name] = rate
-			} else {
+		// The two sides in turn at each rate (the machine's noise falls on
+		// both), then four halvings: within a sixteenth of the rate.
+		best, _ := saturate([]string{"sitrep", "baseline"}, from, maxRate, 4, func(i, rate int) result {
+			side := sides[i]
+			r := load(side.url, side.pid, idle[side.pid], rate, step, &seq, strings.HasSuffix(target.path, "/alertmanager"))
+			r.print(rate, side.name)
+			if !r.saturated(rate) {
 				if cpu[rate] == nil {
 					cpu[rate] = map[string]time.Duration{}
 				}
-				cpu[rate][name] = r.cpu
-				good[name], best[name] = rate, max(best[name], r.throughput)
+				cpu[rate][side.name] = r.cpu
 			}
-		}
-		// Doubling, the two sides in turn at each rate (the machine's noise
-		// falls on both), then four halvings of the gap each side saturated in.
-		for rate := from; rate <= maxRate && (bad["sitrep"] == 0 || bad["baseline"] == 0); rate *= 2 {
-			for _, side := range sides {
-				if bad[side.name] == 0 {
-					try(side.name, side.url, side.pid, rate)
-				}
-			}
-		}
-		for range 4 { // within a sixteenth of the rate
-			for _, side := range sides {
-				if bad[side.name] > 0 && bad[side.name]-good[side.name] > from {
-					try(side.name, side.url, side.pid, (good[side.name]+bad[side.name])/2)
-				}
-			}
-		}
+			return r
+		})
 		fmt.Printf("saturation: sitrep %.0f/s, baseline %.0f/s (%.2fx the baseline), %.2fx the physical limit\n",
 			best["sitrep"], best["baseline"], best["sitrep"]/best["baseline"], best["sitrep"]/physical)
 		// The server's CPU per request, next to the baseline's at the same

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -57,9 +56,8 @@ func slackLoad(botPath, dir string) error {
 		sitrep = append(sitrep, clicks(ctx, srv, room)...)
 		bare = append(bare, clicks(ctx, base, room)...)
 	}
-	s50, s99 := quantiles(sitrep)
-	b50, b99 := quantiles(bare)
-	fmt.Printf("%-9s %9.2f %9.2f\n%-9s %9.2f %9.2f\n%-9s %18.2fx   (p99 as a ratio to the bare client; ≥ 1 is as fast)\n", "sitrep", s50, s99, "bare", b50, b99, "ratio", b99/s99)
+	sr, br := summarize(sitrep, 0), summarize(bare, 0)
+	fmt.Printf("%-9s %9.2f %9.2f\n%-9s %9.2f %9.2f\n%-9s %18.2fx   (p99 as a ratio to the bare client; ≥ 1 is as fast)\n", "sitrep", sr.p50, sr.p99, "bare", br.p50, br.p99, "ratio", br.p99/sr.p99)
 	return nil
 }
 
@@ -90,13 +88,4 @@ func clicks(ctx context.Context, srv *slacktest.Server, channel string) []time.D
 		return true
 	})
 	return out
-}
-
-func quantiles(d []time.Duration) (p50, p99 float64) {
-	if len(d) == 0 {
-		return 0, 0
-	}
-	slices.Sort(d)
-	ms := func(x time.Duration) float64 { return float64(x.Microseconds()) / 1000 }
-	return ms(d[len(d)/2]), ms(d[min(len(d)-1, len(d)*99/100)])
 }
