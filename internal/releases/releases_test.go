@@ -267,6 +267,18 @@ func (f *fixture) checks(n int) {
 	}
 }
 
+// breach starts a release, runs it through its switch and lets the first
+// watch check find the error rate far over its target: breached, its
+// incident declared.
+func (f *fixture) breach(t *testing.T) *releases.Release {
+	t.Helper()
+	r := f.ready(t)
+	f.through(t, r.ID)
+	f.metrics.set(errRate, 0.01)
+	f.checks(1)
+	return r
+}
+
 // through runs steps 2–5 for real, ending with the switch and its watch.
 func (f *fixture) through(t *testing.T, id int64) {
 	t.Helper()
@@ -590,11 +602,7 @@ func TestShippedProceduresLint(t *testing.T) {
 // cluster forward; the rollback runs, and ends the checkpoints.
 func TestBreachedGoesNoFurtherButBack(t *testing.T) {
 	f := setup(t)
-	r := f.ready(t)
-	f.through(t, r.ID)
-	f.metrics.set(errRate, 0.01)
-	f.clock.advance(2 * time.Minute)
-	f.rel.DriveOnce(ctx)
+	r := f.breach(t)
 	// the procedure's last step is done; re-running a forward action is refused
 	if _, _, err := f.rel.Step(ctx, r.ID, releases.StepRequest{Step: 5, By: dana}); !releases.IsRefusal(err) || !strings.Contains(err.Error(), "breached its watch (INC-1)") {
 		t.Fatalf("a forward step after the breach: %v", err)
@@ -699,11 +707,7 @@ func TestADowntimeIsNoWindow(t *testing.T) {
 // the next look declares with the same request key and finds it.
 func TestDeclareFoundAgainAfterALostWrite(t *testing.T) {
 	f := setup(t)
-	r := f.ready(t)
-	f.through(t, r.ID)
-	f.metrics.set(errRate, 0.01)
-	f.clock.advance(2 * time.Minute)
-	f.rel.DriveOnce(ctx)
+	r := f.breach(t)
 	if _, err := f.store.UpdateRelease(ctx, r.ID, func(r *releases.Release) error { r.Incident = 0; return nil }); err != nil {
 		t.Fatal(err)
 	}

@@ -194,16 +194,14 @@ func (s *Service) colours(ctx context.Context, r *Release) (string, error) {
 	blue, green := cmp.Or(r.Params["blue"], r.Service+"-blue"), cmp.Or(r.Params["green"], r.Service+"-green")
 	r.Params["blue"], r.Params["green"] = blue, green
 	r.Params["live"], r.Params["idle"] = blue, green
-	svc := cmp.Or(r.Params["router"], r.Service)
 	if s.cfg.Cluster == nil {
 		return fmt.Sprintf("no cluster is configured: %s taken as live (no step can change anything)", blue), nil
 	}
-	sel, err := s.cfg.Cluster.Selector(ctx, r.Params["namespace"], svc)
+	svc, sel, live, err := s.router(ctx, r)
 	if err != nil {
 		return "", refuse("could not read service %s to know which colour is live (%v): a blue-green release starts only knowing it", svc, err)
 	}
-	live, ok := liveColour(sel, blue, green)
-	if !ok {
+	if live == "" {
 		return "", refuse("service %s selects %s, neither %s nor %s: a blue-green release needs the Service on one colour", svc, labelString(sel), blue, green)
 	}
 	if live == green {
@@ -237,17 +235,24 @@ func (s *Service) previousImage(ctx context.Context, r *Release) error {
 	return nil
 }
 
-// liveColour is the colour a Service selector selects, if one.
-func liveColour(sel map[string]string, blue, green string) (string, bool) {
+// router reads r's router Service (params.router, else the service's
+// name): its selector, and the colour it selects ("" when neither).
+func (s *Service) router(ctx context.Context, r *Release) (svc string, sel map[string]string, live string, err error) {
+	svc = cmp.Or(r.Params["router"], r.Service)
+	if sel, err = s.cfg.Cluster.Selector(ctx, r.Params["namespace"], svc); err == nil {
+		live = liveColour(sel, r.Params["blue"], r.Params["green"])
+	}
+	return svc, sel, live, err
+}
+
+// liveColour is the colour a Service selector selects, "" when neither.
+func liveColour(sel map[string]string, blue, green string) string {
 	for _, v := range sel {
-		switch v {
-		case green:
-			return green, true
-		case blue:
-			return blue, true
+		if v == blue || v == green {
+			return v
 		}
 	}
-	return "", false
+	return ""
 }
 
 func labelString(m map[string]string) string {

@@ -1,7 +1,6 @@
 package releases
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -195,12 +194,11 @@ func (s *Service) coloursHold(ctx context.Context, r *Release) error {
 	if r.Strategy != "blue-green" || s.cfg.Cluster == nil {
 		return nil
 	}
-	svc := cmp.Or(r.Params["router"], r.Service)
-	sel, err := s.cfg.Cluster.Selector(ctx, r.Params["namespace"], svc)
+	svc, sel, live, err := s.router(ctx, r)
 	if err != nil {
 		return refuse("could not read service %s to check which colour is live (%v): nothing is changed without knowing", svc, err)
 	}
-	if live, _ := liveColour(sel, r.Params["blue"], r.Params["green"]); live == r.Params["live"] {
+	if live == r.Params["live"] {
 		return nil
 	}
 	return refuse("service %s now selects %s, not %s as when %s started: the colours changed meanwhile; abort it and start again", svc, labelString(sel), r.Params["live"], r.Key())
