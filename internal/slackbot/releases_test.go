@@ -19,25 +19,47 @@ import (
 	"github.com/sitrep-oncall/sitrep/internal/slackbot/slacktest"
 )
 
-// withReleases gives the adapter the shipped procedures, a release channel
-// and signers, and returns the service (set once the hook ran).
-func withReleases(channel *string, rel *atomic.Pointer[releases.Service], bot *atomic.Pointer[slackbot.Bot]) hook {
-	return func(store *boltstore.Store, svc *incidents.Service, router *commands.Router, cfg *slackbot.Config) {
+// releaseRig is a Slack test server with a release channel, and what a
+// started bot's release service is wired to: the runner its steps run on
+// (nil: no cluster), and the service and bot each start stores.
+type releaseRig struct {
+	srv           *slacktest.Server
+	channel, path string
+	runner        *runbooks.Runner
+	rel           atomic.Pointer[releases.Service]
+	bot           atomic.Pointer[slackbot.Bot]
+}
+
+func newReleaseRig(t *testing.T, runner *runbooks.Runner) *releaseRig {
+	srv := slacktest.NewScaled(testScale)
+	t.Cleanup(srv.Close)
+	if runner == nil {
+		runner = runbooks.NewRunner(nil, nil, runbooks.Guardrails{})
+	}
+	return &releaseRig{srv: srv, channel: srv.CreateChannel("releases", "UDANA"), path: filepath.Join(t.TempDir(), "s.db"), runner: runner}
+}
+
+// start starts the bot on the rig's database, the adapter given the
+// shipped procedures, the release channel and signers.
+func (g *releaseRig) start(t *testing.T) *env {
+	e := startHooked(t, testScale, g.path, g.srv, func(store *boltstore.Store, svc *incidents.Service, router *commands.Router, cfg *slackbot.Config) {
 		procs, err := runbooks.LoadProcedures(os.DirFS("../.."), "releases", runbooks.Options{})
 		if err != nil {
 			panic(err)
 		}
-		s := releases.New(releases.Config{Store: store, Procedures: procs, Runner: runbooks.NewRunner(nil, nil, runbooks.Guardrails{}),
+		s := releases.New(releases.Config{Store: store, Procedures: procs, Runner: g.runner,
 			Signers: map[string][]string{"engineering": {"UDANA"}, "devops": {"UDANA"}}, Incidents: svc,
 			Notify: func(ctx context.Context, r *releases.Release) {
-				if b := bot.Load(); b != nil {
+				if b := g.bot.Load(); b != nil {
 					b.NotifyRelease(ctx, r)
 				}
 			}})
-		rel.Store(s)
+		g.rel.Store(s)
 		router.UseReleases(s)
-		cfg.Releases, cfg.ReleaseChannel = s, *channel
-	}
+		cfg.Releases, cfg.ReleaseChannel = s, g.channel
+	})
+	g.bot.Store(e.bot)
+	return e
 }
 
 func (e *env) releaseSlash(t testing.TB, user, channel, text string) slacktest.Envelope {
@@ -51,14 +73,9 @@ func (e *env) releaseSlash(t testing.TB, user, channel, text string) slacktest.E
 // the adapter was down is on the header once it is back; hostile input is
 // refused with nothing posted.
 func TestReleaseThreadKeptCurrent(t *testing.T) {
-	srv := slacktest.NewScaled(testScale)
-	t.Cleanup(srv.Close)
-	channel := srv.CreateChannel("releases", "UDANA")
-	path := filepath.Join(t.TempDir(), "s.db")
-	var rel atomic.Pointer[releases.Service]
-	var bot atomic.Pointer[slackbot.Bot]
-	e := startHooked(t, testScale, path, srv, withReleases(&channel, &rel, &bot))
-	bot.Store(e.bot)
+	g := newReleaseRig(t, nil)
+	channel, path := g.channel, g.path
+	e := g.start(t)
 
 	e.send(t, e.releaseSlash(t, "UDANA", e.general, "start architect-api <script>alert(1)</script>"))
 	e.send(t, e.releaseSlash(t, "UDANA", e.general, "start architect-api 3.2.0 rolling"))
@@ -116,8 +133,7 @@ func TestReleaseThreadKeptCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	offline.Close()
-	e = startHooked(t, testScale, path, srv, withReleases(&channel, &rel, &bot))
-	bot.Store(e.bot)
+	e = g.start(t)
 	e.wait(t, "the header brought up to date after the restart", func(v *slacktest.View) bool {
 		msgs := v.Messages(channel)
 		return len(msgs) == 1 && strings.Contains(blocksText(msgs[0]), "✅ devops (@dana)")
@@ -141,13 +157,9 @@ func fmtAny(v any) string { b, _ := json.Marshal(v); return string(b) }
 // but its answer is lost; the retry finds it in the channel and edits it
 // instead of posting a second one.
 func TestReleaseHeaderPostedOnceWhenTheAnswerIsLost(t *testing.T) {
-	srv := slacktest.NewScaled(testScale)
-	t.Cleanup(srv.Close)
-	channel := srv.CreateChannel("releases", "UDANA")
-	var rel atomic.Pointer[releases.Service]
-	var bot atomic.Pointer[slackbot.Bot]
-	e := startHooked(t, testScale, filepath.Join(t.TempDir(), "s.db"), srv, withReleases(&channel, &rel, &bot))
-	bot.Store(e.bot)
+	g := newReleaseRig(t, nil)
+	channel, rel := g.channel, &g.rel
+	e := g.start(t)
 	e.srv.Fail("chat.postMessage", slacktest.Fault{Status: 500, Lost: true})
 	e.send(t, e.releaseSlash(t, "UDANA", e.general, "start architect-api 3.2.0 rolling"))
 	e.until(t, "the header's place stored", func() bool {
@@ -176,28 +188,9 @@ func (undoer) RolloutHistory(context.Context, string, string) ([]runbooks.Revisi
 // the war room, with its Confirm button, and copied without buttons into
 // the release's thread.
 func TestRollbackClickedInAWarRoom(t *testing.T) {
-	srv := slacktest.NewScaled(testScale)
-	t.Cleanup(srv.Close)
-	channel := srv.CreateChannel("releases", "UDANA")
-	var rel atomic.Pointer[releases.Service]
-	var bot atomic.Pointer[slackbot.Bot]
-	with := withReleases(&channel, &rel, &bot)
-	e := startHooked(t, testScale, filepath.Join(t.TempDir(), "s.db"), srv, func(store *boltstore.Store, svc *incidents.Service, router *commands.Router, cfg *slackbot.Config) {
-		with(store, svc, router, cfg)
-		procs, _ := runbooks.LoadProcedures(os.DirFS("../.."), "releases", runbooks.Options{})
-		s := releases.New(releases.Config{Store: store, Procedures: procs, Incidents: svc,
-			Runner:  runbooks.NewRunner(undoer{}, nil, runbooks.Guardrails{Operators: []string{"UDANA"}, Namespaces: []string{"architect-production"}}),
-			Signers: map[string][]string{"engineering": {"UDANA"}, "devops": {"UDANA"}},
-			Notify: func(ctx context.Context, r *releases.Release) {
-				if b := bot.Load(); b != nil {
-					b.NotifyRelease(ctx, r)
-				}
-			}})
-		rel.Store(s)
-		router.UseReleases(s)
-		cfg.Releases = s
-	})
-	bot.Store(e.bot)
+	g := newReleaseRig(t, runbooks.NewRunner(undoer{}, nil, runbooks.Guardrails{Operators: []string{"UDANA"}, Namespaces: []string{"architect-production"}}))
+	channel, rel := g.channel, &g.rel
+	e := g.start(t)
 	e.send(t, e.releaseSlash(t, "UDANA", e.general, "start architect-api 3.2.0 rolling"))
 	e.until(t, "the header posted", func() bool {
 		r, err := rel.Load().Get(context.Background(), 1)
