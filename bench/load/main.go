@@ -13,7 +13,7 @@
 // /incident declare → war room with its header pinned and of a click →
 // header edited, next to that client making the same room (rooms.go).
 //
-//	go run ./bench/load -bot bin/bot [-from 200] [-max 25600] [-step 3s] [-rooms]
+//	go run ./bench/load -bot bin/bot [-from 200] [-max 25600] [-step 3s] [-rooms | -webhooks]
 package main
 
 import (
@@ -48,6 +48,7 @@ func main() {
 	from := flag.Int("from", 200, "the first rate, requests per second; each step doubles it")
 	maxRate := flag.Int("max", 25600, "the highest rate tried")
 	roomsOnly := flag.Bool("rooms", false, "only the Slack war-room saturation")
+	webhooksOnly := flag.Bool("webhooks", false, "only the webhook saturation and the storm")
 	step := flag.Duration("step", 3*time.Second, "how long each rate is held")
 	baseline := flag.String("serve-baseline", "", "internal: serve the baseline on this address")
 	db := flag.String("db", "", "internal: the baseline's database")
@@ -58,7 +59,7 @@ func main() {
 	}
 	run := run
 	if *roomsOnly {
-		run = func(bot string, _, _ int, step time.Duration) error {
+		run = func(bot string, _, _ int, step time.Duration, _ bool) error {
 			dir, err := os.MkdirTemp("", "sitrep-load")
 			if err != nil {
 				return err
@@ -67,7 +68,7 @@ func main() {
 			return warRooms(bot, dir, 25, 3200, step)
 		}
 	}
-	if err := run(*bot, *from, *maxRate, *step); err != nil {
+	if err := run(*bot, *from, *maxRate, *step, !*webhooksOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
@@ -137,7 +138,7 @@ func saturate(sides []string, from, maxRate, halvings int, try func(side, rate i
 	return best, kept
 }
 
-func run(botPath string, from, maxRate int, step time.Duration) error {
+func run(botPath string, from, maxRate int, step time.Duration, withSlack bool) error {
 	dir, err := os.MkdirTemp("", "sitrep-load")
 	if err != nil {
 		return err
@@ -215,6 +216,9 @@ func run(botPath string, from, maxRate int, step time.Duration) error {
 			r, took := storm(side.url, fmt.Sprintf("Storm%d-", i), senders)
 			fmt.Printf("%-9s %-22s %9.1f %9.2f %9.2f %6d\n", side.name, fmt.Sprint(senders, map[int]string{20: " (one per group)", 256: " (all at once)"}[senders]), float64(took.Microseconds())/1000, r.p50, r.p99, r.errors)
 		}
+	}
+	if !withSlack {
+		return nil
 	}
 	if err := slackLoad(botPath, dir); err != nil {
 		return err
