@@ -13,7 +13,7 @@
 // /incident declare → war room with its header pinned and of a click →
 // header edited, next to that client making the same room (rooms.go).
 //
-//	go run ./bench/load -bot bin/bot [-from 200] [-max 25600] [-step 3s] [-rooms | -webhooks]
+//	go run ./bench/load -bot bin/bot [-from 200] [-max 25600] [-step 3s] [-rooms | -webhooks] [-busy 1]
 package main
 
 import (
@@ -44,18 +44,42 @@ import (
 const secret = "bench-secret"
 
 func main() {
+	exit := 0
+	defer func() { os.Exit(exit) }()
 	bot := flag.String("bot", "bin/bot", "the bot binary")
 	from := flag.Int("from", 200, "the first rate, requests per second; each step doubles it")
 	maxRate := flag.Int("max", 25600, "the highest rate tried")
 	roomsOnly := flag.Bool("rooms", false, "only the Slack war-room saturation")
 	webhooksOnly := flag.Bool("webhooks", false, "only the webhook saturation and the storm")
 	step := flag.Duration("step", 3*time.Second, "how long each rate is held")
+	busy := flag.Int("busy", 0, "processes spinning on the CPU for the whole run: a machine others share")
+	spin := flag.Bool("spin", false, "internal: spin on the CPU until killed")
 	baseline := flag.String("serve-baseline", "", "internal: serve the baseline on this address")
 	db := flag.String("db", "", "internal: the baseline's database")
 	flag.Parse()
 	if *baseline != "" {
 		serveBaseline(*baseline, *db)
 		return
+	}
+	if *spin {
+		for parent := os.Getppid(); os.Getppid() == parent; { // until the load tool is gone, however it ended
+			for i := 0; i < 1e8; i++ {
+			}
+		}
+		return
+	}
+	self, _ := os.Executable()
+	for range *busy {
+		cmd, err := start(self, nil, "-spin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			exit = 1
+			return
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	}
+	if *busy > 0 {
+		fmt.Printf("%d process(es) spinning on the CPU throughout, as on a machine others share\n", *busy)
 	}
 	run := run
 	if *roomsOnly {
@@ -70,7 +94,7 @@ func main() {
 	}
 	if err := run(*bot, *from, *maxRate, *step, !*webhooksOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
-		os.Exit(1)
+		exit = 1
 	}
 }
 
