@@ -227,6 +227,10 @@ func releaseStep(ctx context.Context, c *Call, rel *releases.Service, id int64, 
 	if next := nextButton(r, proc); next != nil && res.Outcome != runbooks.DryRun {
 		out.Buttons = append(out.Buttons, *next)
 	}
+	if n := nextRollback(r, proc); rollback && n > 0 && r.Waiting == nil && res.Outcome != runbooks.DryRun { // the way back goes on
+		out.Buttons = append(out.Buttons, Button{Label: fmt.Sprintf("Roll back step %d: %s", n, proc.Rollback[n-1].Name),
+			Command: fmt.Sprintf("release rollback %s %d", r.Key(), n), Style: Danger})
+	}
 	return out, nil
 }
 
@@ -368,7 +372,7 @@ func next(r *releases.Release, proc *runbooks.Runbook) int {
 func blocked(r *releases.Release, proc *runbooks.Runbook) string {
 	n := next(r, proc)
 	switch {
-	case r.State.Over() || n == 0:
+	case r.State.Over() || n == 0 || r.RollbackBegun():
 		return ""
 	case r.Waiting != nil:
 		return fmt.Sprintf("step %d waits for the rollout: %s", r.Waiting.Step, r.Waiting.Last)
@@ -389,9 +393,10 @@ func blocked(r *releases.Release, proc *runbooks.Runbook) string {
 }
 
 // nextButton runs the first step not done, or nil when every one is done,
-// a rollout is being waited for, or the step waits for sign-offs.
+// a rollout is being waited for, the step waits for sign-offs, or the
+// rollback has begun (nothing goes forward: the Roll back is the way).
 func nextButton(r *releases.Release, proc *runbooks.Runbook) *Button {
-	if r.State.Over() || r.Waiting != nil || blocked(r, proc) != "" {
+	if r.State.Over() || r.Waiting != nil || r.RollbackBegun() || blocked(r, proc) != "" {
 		return nil
 	}
 	for i, s := range proc.Steps {

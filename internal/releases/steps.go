@@ -77,7 +77,7 @@ func (s *Service) mayRun(ctx context.Context, r *Release, proc *runbooks.Runbook
 		return s.mayRollBack(ctx, r, proc, req)
 	}
 	switch {
-	case rollbackBegun(r):
+	case r.RollbackBegun():
 		return refuse("%s's rollback has begun: finish it (release rollback %s); nothing goes forward", r.Key(), r.Key())
 	case r.State == Breached:
 		return refuse("%s breached its watch (%s): roll it back, or abort it; nothing more goes forward", r.Key(), incidentRef(r))
@@ -325,9 +325,9 @@ func manualLeft(r *Release, proc *runbooks.Runbook) string {
 	return "; by hand, if it applies: " + strings.Join(left, "; ")
 }
 
-// rollbackBegun reports whether a rollback step has run (not only been
-// previewed).
-func rollbackBegun(r *Release) bool {
+// RollbackBegun reports whether a rollback step has run (not only been
+// previewed): nothing goes forward from then on.
+func (r *Release) RollbackBegun() bool {
 	for _, run := range r.Rollback {
 		if run.Done() || run.Acted {
 			return true
