@@ -372,6 +372,9 @@ func TestBlueGreenReleaseBreachedAndRolledBack(t *testing.T) {
 		t.Fatalf("selector %s after the confirmed rollback: want blue back", got)
 	}
 	term.run("release rollback REL-1 2", "done by @dana") // the follow-up by hand
+	// the incident's timeline, the postmortem's source, has the way back
+	term.run("timeline INC-1", "REL-1: rolled back: every rollback step that acts on the cluster is done")
+	term.expect("REL-1: rollback step 2/2 Restore the database, if the migration caused it: done")
 	term.run("release report REL-1", "# Release REL-1: architect-api 3.2.0")
 	term.expect("is past critical (0.10%) |") // the breaching check in the watch's table
 	term.run("release report REL-1 json", `"state": "rolled-back"`)

@@ -107,7 +107,7 @@ func Buttons(inc *incidents.Incident) []Button {
 		}
 	}
 	var b []Button
-	if rel := inc.Links[releases.LinkRelease]; rel != "" { // declared by a release's watch: the way back first
+	if rel := inc.Links[releases.LinkRelease]; rel != "" && inc.ReleaseState != string(releases.RolledBack) { // declared by a release's watch: the way back first, until it is taken
 		b = append(b, Button{Label: "Roll back " + rel, Command: "release rollback " + rel, Style: Danger})
 	}
 	if !inc.Acked() {

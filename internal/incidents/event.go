@@ -42,6 +42,7 @@ const (
 	EventPostmortemLink  EventKind = "postmortem_linked" // where the written postmortem lives
 	EventPublished       EventKind = "status_published"  // an update published to the status page (To: its status)
 	EventPublicTitle     EventKind = "public_title"      // the status page's wording of the title
+	EventRelease         EventKind = "release"           // a step, rollout or end of the release whose watch declared it (Fields "release", "kind", "at")
 )
 
 // Sources of changes that come from outside systems.

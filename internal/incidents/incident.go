@@ -64,8 +64,14 @@ type Incident struct {
 	// Labels are the alert's labels when an alert declared it (runbook parameters).
 	Labels map[string]string `json:"labels,omitempty"`
 	// Links are external references by system ("pagerduty" → incident id).
-	Links     map[string]string `json:"links,omitempty"`
-	UpdatedAt time.Time         `json:"updated_at"`
+	Links map[string]string `json:"links,omitempty"`
+	// ReleaseSeen counts the events of the release in Links["release"] (the
+	// one whose watch declared it) that this incident has looked at, and
+	// ReleaseState is that release's state as of the last of them: what its
+	// card offers (no Roll back once it is rolled back).
+	ReleaseSeen  uint64    `json:"release_seen,omitempty"`
+	ReleaseState string    `json:"release_state,omitempty"`
+	UpdatedAt    time.Time `json:"updated_at"`
 	// Drill marks a game-day incident (declare --drill).
 	Drill bool `json:"drill,omitempty"`
 	// Private: only its members (People and Members) see it or act on it

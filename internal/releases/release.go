@@ -61,8 +61,11 @@ type Release struct {
 	// Before is each SLI's value when the release started: the watch
 	// compares with it.
 	Before map[string]float64 `json:"before,omitempty"`
-	// Incident is the one its breach declared.
-	Incident int64 `json:"incident,omitempty"`
+	// Incident is the one its breach declared; IncidentFrom counts the
+	// events recorded before it was (Recorded): the incident is told of
+	// those after.
+	Incident     int64  `json:"incident,omitempty"`
+	IncidentFrom uint64 `json:"incident_from,omitempty"`
 
 	// Proc is the procedure as it was when the release started: an edited
 	// or removed file changes nothing of a release under way.

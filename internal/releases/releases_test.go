@@ -794,3 +794,95 @@ func TestAfterCountsPastTheTimelinesCap(t *testing.T) {
 		}
 	}
 }
+
+// releaseLines are the timeline lines incident id was told by its release.
+func (f *fixture) releaseLines(t *testing.T, id int64) []string {
+	t.Helper()
+	var lines []string
+	err := f.inc.Timeline(ctx, id, func(ev incidents.Event) error {
+		if ev.Kind == incidents.EventRelease {
+			if ev.Fields["release"] != "REL-1" || ev.Fields["at"] == "" {
+				t.Errorf("a release line's fields: %v", ev.Fields)
+			}
+			lines = append(lines, ev.Actor+" "+ev.Message)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lines
+}
+
+// TestTheIncidentIsToldOfTheRollback: the rollback of a breached release
+// is on its incident's timeline (the postmortem is written from it), each
+// step under the release's key, and nothing from before the breach; the
+// incident holds the release's state, which takes the Roll back off its
+// card.
+func TestTheIncidentIsToldOfTheRollback(t *testing.T) {
+	f := setup(t)
+	r := f.breach(t)
+	if inc, _ := f.inc.Get(ctx, 1); inc.ReleaseState != "" || len(f.releaseLines(t, 1)) != 0 {
+		t.Fatalf("told before anything was done about the breach: %q %v", inc.ReleaseState, f.releaseLines(t, 1))
+	}
+	f.rollBack(t, r.ID)
+	lines := f.releaseLines(t, 1)
+	want := []string{"@dana REL-1: rollback step 1/1 Switch back: dry-run", "@dana REL-1: rollback step 1/1 Switch back: confirmed", "sitrep REL-1: rolled back: every rollback step"}
+	if len(lines) != len(want) {
+		t.Fatalf("told %d lines, want %d:\n%s", len(lines), len(want), strings.Join(lines, "\n"))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d: %q, want it to begin %q", i, lines[i], w)
+		}
+	}
+	if inc, _ := f.inc.Get(ctx, 1); inc.ReleaseState != string(releases.RolledBack) {
+		t.Fatalf("the incident's release state: %q", inc.ReleaseState)
+	}
+}
+
+// TestATellLostToACrashIsMadeUpOnce: the rollback is stored and the
+// process dies before the incident hears of it; the next start tells it,
+// and later starts (another replica among them) tell nothing twice.
+func TestATellLostToACrashIsMadeUpOnce(t *testing.T) {
+	f := setup(t)
+	r := f.breach(t)
+	crashing := f.cfg
+	crashing.Incidents = nil // tells nothing: as if killed right after each release write
+	dead := releases.New(crashing)
+	_, res, err := dead.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, By: dana})
+	if err != nil || res.Outcome != runbooks.DryRun {
+		t.Fatalf("rollback preview: %+v %v", res, err)
+	}
+	if got, _, err := dead.Step(ctx, r.ID, releases.StepRequest{Step: 1, Rollback: true, Confirm: res.Token, By: dana}); err != nil || got.State != releases.RolledBack {
+		t.Fatalf("rollback: %+v %v", got, err)
+	}
+	if inc, _ := f.inc.Get(ctx, 1); inc.ReleaseState != "" {
+		t.Fatalf("told by a process with no incidents: %q", inc.ReleaseState)
+	}
+	for range 3 {
+		drive(t, releases.New(f.cfg), func() bool {
+			inc, _ := f.inc.Get(ctx, 1)
+			return inc.ReleaseState == string(releases.RolledBack)
+		})
+	}
+	if lines := f.releaseLines(t, 1); len(lines) != 3 {
+		t.Fatalf("told %d lines after three starts, want 3 (once each):\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+}
+
+// drive runs s's driver, as a start does, until done holds.
+func drive(t *testing.T, s *releases.Service, done func() bool) {
+	t.Helper()
+	c, cancel := context.WithCancel(ctx)
+	ended := make(chan struct{})
+	go func() { s.Drive(c); close(ended) }()
+	defer func() { cancel(); <-ended }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !done() {
+		if time.Now().After(deadline) {
+			t.Fatal("the driver did not get there in 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -143,6 +143,7 @@ func (s *Service) Start(ctx context.Context, service, version, procedure string,
 	}
 	s.cfg.Logger.Info("release started", "release", r.Key(), "service", service, "version", version, "by", by.Name)
 	s.notify(ctx, r)
+	s.tellIncident(ctx, r)
 	return r, nil
 }
 
@@ -294,6 +295,7 @@ func (s *Service) update(ctx context.Context, id int64, change func(*Release, ti
 		return nil, err
 	}
 	s.notify(ctx, r)
+	s.tellIncident(ctx, r)
 	return r, nil
 }
 

@@ -27,8 +27,10 @@ const maxChecks = 200
 // releases when due, declares the incident of a breach and posts the later
 // checkpoints, until ctx ends. Everything it does is in the store, so a
 // restart resumes where it was: a check due while Sitrep was down runs at
-// once, and a breach declared before a crash is found, not declared again.
+// once, a breach declared before a crash is found, not declared again, and
+// an incident is told what its release did before the crash.
 func (s *Service) Drive(ctx context.Context) error {
+	s.tellRecent(ctx)
 	t := time.NewTicker(driveEvery)
 	defer t.Stop()
 	for {
@@ -308,6 +310,7 @@ func (s *Service) declare(ctx context.Context, r *Release, breach string) {
 		}
 		r.Incident = inc.ID
 		r.record(now, EvBreach, "", "%s declared (%s): its first button is the rollback", inc.Key(), inc.Severity)
+		r.IncidentFrom = r.Recorded
 		return nil
 	})
 	if err != nil {

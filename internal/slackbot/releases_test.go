@@ -3,8 +3,10 @@ package slackbot_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -173,11 +175,28 @@ func TestReleaseHeaderPostedOnceWhenTheAnswerIsLost(t *testing.T) {
 	})
 }
 
-// undoer is the cluster of the war-room rollback test: an undo, previewed.
+// undoer is the cluster of the war-room rollback test: an undo, previewed,
+// and its rollout done.
 type undoer struct{ runbooks.Cluster }
 
 func (undoer) Undo(_ context.Context, ns, d string, _ int64, a runbooks.Apply) (runbooks.Change, error) {
 	return runbooks.Change{Summary: "image api:3.2.0 → api:3.1.0 (revision 2 → 1)", Version: "2", Revision: 1}, nil
+}
+
+func (undoer) Rollout(context.Context, string, string) (runbooks.RolloutState, error) {
+	return runbooks.RolloutState{Done: true, Summary: "2 of 2 replicas updated and available"}, nil
+}
+
+func (undoer) SetImage(context.Context, string, string, string, string, runbooks.Apply) (runbooks.Change, error) {
+	return runbooks.Change{}, errors.New("not in this test")
+}
+
+func (undoer) Weight(context.Context, string, string, string, int, runbooks.Apply) (runbooks.Change, error) {
+	return runbooks.Change{}, errors.New("not in this test")
+}
+
+func (undoer) Selector(context.Context, string, string) (map[string]string, error) {
+	return nil, errors.New("not in this test")
 }
 
 func (undoer) RolloutHistory(context.Context, string, string) ([]runbooks.Revision, error) {
@@ -186,7 +205,8 @@ func (undoer) RolloutHistory(context.Context, string, string) ([]runbooks.Revisi
 
 // TestRollbackClickedInAWarRoom: the incident's Roll back is answered in
 // the war room, with its Confirm button, and copied without buttons into
-// the release's thread.
+// the release's thread; once confirmed, the rollback is on the incident's
+// timeline and the war room's header offers it no more.
 func TestRollbackClickedInAWarRoom(t *testing.T) {
 	g := newReleaseRig(t, runbooks.NewRunner(undoer{}, nil, runbooks.Guardrails{Operators: []string{"UDANA"}, Namespaces: []string{"architect-production"}}))
 	channel, rel := g.channel, &g.rel
@@ -196,19 +216,29 @@ func TestRollbackClickedInAWarRoom(t *testing.T) {
 		r, err := rel.Load().Get(context.Background(), 1)
 		return err == nil && r.Chat["ts"] != ""
 	})
-	// the new image was set (as if confirmed): there is something to roll back
-	if _, err := e.store.UpdateRelease(context.Background(), 1, func(r *releases.Release) error {
-		r.Steps = map[int]releases.StepRun{1: {Outcome: "confirmed", By: "<@UDANA>"}}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
 	inc, err := e.svc.Declare(e.ctx, incidents.Declaration{Title: "REL-1 breached", Service: "architect-api", Links: map[string]string{releases.LinkRelease: "REL-1"},
 		Signals: incidents.Signals{Explicit: incidents.P2}}, incidents.System)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// the new image was set (as if confirmed), then its breach declared the incident
+	if _, err := e.store.UpdateRelease(context.Background(), 1, func(r *releases.Release) error {
+		r.Steps = map[int]releases.StepRun{1: {Outcome: "confirmed", By: "<@UDANA>"}}
+		r.Incident, r.IncidentFrom = inc.ID, r.Recorded
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	room := e.warRoom(t, inc.ID)
+	header := func(v *slacktest.View) string {
+		for _, m := range v.Messages(room.ID) {
+			if len(room.Pins) > 0 && m.TS == room.Pins[0] {
+				return blocksText(m)
+			}
+		}
+		return ""
+	}
+	e.wait(t, "the header offers the rollback", func(v *slacktest.View) bool { return strings.Contains(header(v), "release rollback REL-1") })
 	e.send(t, e.click(t, "UDANA", room.ID, button("cmd0", "release rollback REL-1")))
 	r, _ := rel.Load().Get(context.Background(), 1)
 	e.wait(t, "the preview answered in the war room with its Confirm, and copied to the thread", func(v *slacktest.View) bool {
@@ -225,5 +255,39 @@ func TestRollbackClickedInAWarRoom(t *testing.T) {
 			}
 		}
 		return answered && copied
+	})
+	var token string
+	e.wait(t, "the preview's token", func(v *slacktest.View) bool {
+		for _, resp := range v.Responses() {
+			if m := regexp.MustCompile(`release rollback REL-1 1 confirm=([\w-]+)`).FindStringSubmatch(fmtAny(resp.Body)); m != nil {
+				token = m[1]
+			}
+		}
+		return token != ""
+	})
+	e.send(t, e.click(t, "UDANA", room.ID, button("cmd0", "release rollback REL-1 1 confirm="+token)))
+	e.wait(t, "the confirmed step answered with the rollback's next step, and no step forward", func(v *slacktest.View) bool {
+		for _, resp := range v.Responses() {
+			if b := fmtAny(resp.Body); strings.Contains(b, "confirmed — image api:3.2.0") {
+				if strings.Contains(b, "release step REL-1") {
+					t.Fatalf("a step forward offered after the rollback began: %s", b)
+				}
+				return strings.Contains(b, `"value":"release rollback REL-1 2"`)
+			}
+		}
+		return false
+	})
+	e.send(t, e.click(t, "UDANA", room.ID, button("cmd0", "release rollback REL-1 2")))
+	e.until(t, "the rollback on the incident's timeline", func() bool {
+		for _, ev := range e.kinds(t, inc.ID, incidents.EventRelease) {
+			if strings.HasPrefix(ev.Message, "REL-1: rolled back") {
+				return true
+			}
+		}
+		return false
+	})
+	e.wait(t, "the header without the rollback", func(v *slacktest.View) bool {
+		h := header(v)
+		return h != "" && !strings.Contains(h, "release rollback REL-1") && strings.Contains(h, "Resolve")
 	})
 }
