@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 	case "diskfull":
 		os.Exit(childDiskFull(os.Getenv("SITREP_TEST_DB")))
 	case "commits":
-		os.Exit(childCommits(os.Getenv("SITREP_TEST_DB"), os.Getenv("SITREP_TEST_NOSYNC") == "1"))
+		os.Exit(childCommits(os.Getenv("SITREP_TEST_DB"), os.Getenv("SITREP_TEST_KIND"), os.Getenv("SITREP_TEST_NOSYNC") == "1"))
 	}
 	os.Exit(m.Run())
 }
@@ -74,9 +74,15 @@ func childWrite(path string) int {
 	}
 }
 
-// childCommits makes 40 writes of each kind a webhook or a Slack envelope
-// makes, one at a time, and reports how many were acknowledged (returned).
-func childCommits(path string, noSync bool) int {
+// writeKinds are the acknowledged writes the durability check counts:
+// each is answered to its sender only after it returns.
+var writeKinds = []string{"declare", "apply", "receive"}
+
+// childCommits makes 40 writes of one kind, one at a time — a declare, a
+// webhook's apply to an incident a seed child declared, a Slack envelope
+// stored before its ack — and reports how many were acknowledged
+// (returned without error).
+func childCommits(path, kind string, noSync bool) int {
 	s, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		fmt.Println("error", err)
@@ -86,14 +92,19 @@ func childCommits(path string, noSync bool) int {
 	boltstore.SetNoSync(s, noSync)
 	acked := 0
 	for i := range 40 {
-		inc, events, _ := incidents.Declare(incidents.Declaration{Title: fmt.Sprintf("incident %d", i)}, alice, t0)
-		if s.Create(ctx, inc, events) == nil {
-			acked++
+		var err error
+		switch kind {
+		case "declare", "seed":
+			inc, events, _ := incidents.Declare(incidents.Declaration{Title: fmt.Sprintf("incident %d", i)}, alice, t0)
+			err = s.Create(ctx, inc, events)
+		case "apply":
+			_, err = s.Apply(ctx, incidents.Write{ID: int64(i + 1), Dedup: fmt.Sprintf("pd-%d", i), Change: memoNote("webhook")})
+		case "receive":
+			_, err = s.Receive(ctx, incidents.Envelope{Key: uint64(i + 1), Source: "slack", ID: fmt.Sprint(i), Type: "slash_commands", Payload: []byte("{}"), At: t0})
+		default:
+			err = fmt.Errorf("no write kind %q", kind)
 		}
-		if _, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Dedup: fmt.Sprintf("pd-%d", i), Change: memoNote("webhook")}); err == nil {
-			acked++
-		}
-		if _, err := s.Receive(ctx, incidents.Envelope{Key: uint64(i + 1), Source: "slack", ID: fmt.Sprint(i), Type: "slash_commands", Payload: []byte("{}"), At: t0}); err == nil {
+		if err == nil {
 			acked++
 		}
 	}
@@ -101,26 +112,36 @@ func childCommits(path string, noSync bool) int {
 	return 0
 }
 
-// syncsPerWrite runs the commits child under strace and returns the
-// fsync/fdatasync calls it made per acknowledged write.
-func syncsPerWrite(t *testing.T, noSync bool) float64 {
+// syncsPerWrite runs the commits child for one kind of write under strace
+// and returns the fsync/fdatasync calls it made per acknowledged write.
+// An apply's incidents are declared first by a seed child, untraced.
+func syncsPerWrite(t *testing.T, kind string, noSync bool) float64 {
 	t.Helper()
 	dir := t.TempDir()
+	db := filepath.Join(dir, "s.db")
+	run := func(kind string, noSync bool, tracer ...string) []byte {
+		env := "0"
+		if noSync {
+			env = "1"
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		if len(tracer) > 0 {
+			cmd = exec.Command(tracer[0], append(tracer[1:], os.Args[0], "-test.run=^$")...)
+		}
+		cmd.Env = append(os.Environ(), "SITREP_TEST_CHILD=commits", "SITREP_TEST_KIND="+kind, "SITREP_TEST_DB="+db, "SITREP_TEST_NOSYNC="+env)
+		out, err := cmd.Output()
+		if err != nil || !strings.HasPrefix(string(out), "acked 40") {
+			t.Fatalf("%s child: %v\n%s", kind, err, out)
+		}
+		return out
+	}
+	if kind == "apply" {
+		run("seed", false)
+	}
 	trace := filepath.Join(dir, "strace.txt")
-	env := "0"
-	if noSync {
-		env = "1"
-	}
-	cmd := exec.Command("strace", "-f", "-qq", "-c", "-e", "trace=fsync,fdatasync", "-o", trace, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SITREP_TEST_CHILD=commits", "SITREP_TEST_DB="+filepath.Join(dir, "s.db"), "SITREP_TEST_NOSYNC="+env)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("strace: %v\n%s", err, out)
-	}
+	out := run(kind, noSync, "strace", "-f", "-qq", "-c", "-e", "trace=fsync,fdatasync", "-o", trace)
 	var acked int
-	if _, err := fmt.Sscanf(string(out), "acked %d", &acked); err != nil || acked == 0 {
-		t.Fatalf("child: %q", out)
-	}
+	fmt.Sscanf(string(out), "acked %d", &acked)
 	summary, err := os.ReadFile(trace)
 	if err != nil {
 		t.Fatal(err)
@@ -139,22 +160,24 @@ func syncsPerWrite(t *testing.T, noSync bool) float64 {
 
 // TestEveryAcknowledgedWriteIsSynced: the crash tests kill with SIGKILL,
 // which the page cache survives, so they prove atomicity, not durability.
-// This counts fsync/fdatasync per acknowledged write (a declare, a webhook
-// apply, a Slack envelope stored before its ack) under strace: at least one
-// each. With NoSync forced the same count must fall to none, or the check
-// proves nothing.
+// This counts fsync/fdatasync per acknowledged write under strace, for
+// each kind of write on its own (a total would let one kind's syncs hide
+// another's none): at least one each. With NoSync forced for that kind
+// the count must fall under one, or the check proves nothing.
 func TestEveryAcknowledgedWriteIsSynced(t *testing.T) {
 	if _, err := exec.LookPath("strace"); err != nil {
 		t.Skip("strace is not installed (.ci/run installs it)")
 	}
-	synced := syncsPerWrite(t, false)
-	unsynced := syncsPerWrite(t, true)
-	t.Logf("fsync+fdatasync per acknowledged write: %.2f; with NoSync forced: %.2f", synced, unsynced)
-	if synced < 1 {
-		t.Errorf("%.2f syncs per acknowledged write: an acknowledged write can be lost to a power cut", synced)
-	}
-	if unsynced >= 1 {
-		t.Errorf("with NoSync forced the check still counts %.2f syncs per write: it cannot tell", unsynced)
+	for _, kind := range writeKinds {
+		synced := syncsPerWrite(t, kind, false)
+		unsynced := syncsPerWrite(t, kind, true)
+		t.Logf("%-8s fsync+fdatasync per acknowledged write: %.2f; with NoSync forced: %.2f", kind, synced, unsynced)
+		if synced < 1 {
+			t.Errorf("%s: %.2f syncs per acknowledged write: an acknowledged write can be lost to a power cut", kind, synced)
+		}
+		if unsynced >= 1 {
+			t.Errorf("%s: with NoSync forced the check still counts %.2f syncs per write: it cannot tell", kind, unsynced)
+		}
 	}
 }
 
