@@ -1,6 +1,7 @@
 package boltstore_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -151,6 +152,37 @@ func TestDedupKeysAreSwept(t *testing.T) {
 	}
 	if n, err := boltstore.SweepDedup(s, time.Now().Add(2*time.Hour)); err != nil || n != 25000 {
 		t.Errorf("a sweep after the seeded keys expired forgot %d of 25000 (%v)", n, err)
+	}
+	if res, _ := s.Apply(ctx, incidents.Write{ID: inc.ID, Dedup: "live", Change: memoNote("x")}); !res.Duplicate {
+		t.Error("the live key was swept")
+	}
+}
+
+// TestTheSweeperForgetsExpiredKeys: SweepDedupEvery, as the bot runs it,
+// forgets keys that expired while it ran and keeps the live one.
+func TestTheSweeperForgetsExpiredKeys(t *testing.T) {
+	s := mustOpenStore(t, "")
+	inc := mustDeclare(t, s, "storm")
+	if _, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Dedup: "live", Change: memoNote("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := boltstore.SeedDedup(s, 100, time.Now().Add(-time.Second)); err != nil { // expired already
+		t.Fatal(err)
+	}
+	c, cancel := context.WithCancel(ctx)
+	ended := make(chan error, 1)
+	go func() { ended <- s.SweepDedupEvery(c, 10*time.Millisecond) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if boltstore.DedupLen(s) == 1 { // the live key alone
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sweeper left expired keys for 10 s")
+		}
+	}
+	cancel()
+	if err := <-ended; err != nil {
+		t.Fatalf("the sweeper ended with %v", err)
 	}
 	if res, _ := s.Apply(ctx, incidents.Write{ID: inc.ID, Dedup: "live", Change: memoNote("x")}); !res.Duplicate {
 		t.Error("the live key was swept")

@@ -76,6 +76,16 @@ func SeedDedup(s *Store, n int, until time.Time) error {
 	})
 }
 
+// DedupLen is the number of dedup keys stored, expired or not.
+func DedupLen(s *Store) int {
+	n := 0
+	s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketDedup).Stats().KeyN
+		return nil
+	})
+	return n
+}
+
 // SetNoSync turns fsync off: only for the child that proves the durability
 // check can fail.
 func SetNoSync(s *Store, on bool) { s.db.NoSync = on }
