@@ -43,6 +43,14 @@ import (
 
 const secret = "bench-secret"
 
+// inFlight bounds the requests a target has in flight, and is the
+// physical limit's number of writers.
+const inFlight = 1024
+
+// batchDelay is the baseline's DB.Batch delay: bbolt's default (10 ms)
+// unless -batch-delay says otherwise.
+var batchDelay = 10 * time.Millisecond
+
 func main() {
 	exit := 0
 	defer func() { os.Exit(exit) }()
@@ -56,6 +64,7 @@ func main() {
 	spin := flag.Bool("spin", false, "internal: spin on the CPU until killed")
 	baseline := flag.String("serve-baseline", "", "internal: serve the baseline on this address")
 	db := flag.String("db", "", "internal: the baseline's database")
+	flag.DurationVar(&batchDelay, "batch-delay", batchDelay, "the baseline's DB.Batch delay (bbolt's MaxBatchDelay)")
 	flag.Parse()
 	if *baseline != "" {
 		serveBaseline(*baseline, *db)
@@ -130,13 +139,18 @@ func (r result) saturated(rate int) bool {
 
 // saturate tries rates from from, doubling while a side keeps up and
 // giving the sides turns at each rate, then halves the gap where each
-// saturated halvings times. It returns each side's best throughput at a
+// saturated halvings times; a rate counts as saturated only when two tries
+// in a row break the limit. It returns each side's best throughput at a
 // rate it kept up with, and which sides kept up with every rate tried.
 func saturate(sides []string, from, maxRate, halvings int, try func(side, rate int) result) (best map[string]float64, kept map[string]bool) {
 	good, bad := map[string]int{}, map[string]int{} // the highest rate kept up with, the lowest not
 	best, kept = map[string]float64{}, map[string]bool{}
 	run := func(i, rate int) {
-		if r := try(i, rate); r.saturated(rate) {
+		r := try(i, rate)
+		if r.saturated(rate) {
+			r = try(i, rate) // once more: one noisy step on a shared machine decides nothing
+		}
+		if r.saturated(rate) {
 			bad[sides[i]] = rate
 		} else {
 			good[sides[i]], best[sides[i]] = rate, max(best[sides[i]], r.throughput)
@@ -176,7 +190,7 @@ func run(botPath string, from, maxRate int, step time.Duration, withSlack bool) 
 	}
 	defer func() { bot.Process.Kill(); bot.Wait() }()
 	self, _ := os.Executable()
-	base, err := start(self, nil, "-serve-baseline", baseAddr, "-db", filepath.Join(dir, "base.db"))
+	base, err := start(self, nil, "-serve-baseline", baseAddr, "-db", filepath.Join(dir, "base.db"), "-batch-delay", batchDelay.String())
 	if err != nil {
 		return err
 	}
@@ -194,9 +208,10 @@ func run(botPath string, from, maxRate int, step time.Duration, withSlack bool) 
 	}
 	var seq atomic.Int64
 	physical := physicalLimit(filepath.Join(dir, "physical.db"), step)
-	fmt.Printf("physical limit: bbolt DB.Batch with 256 writers, no HTTP: %.0f writes/s\n", physical)
+	fmt.Printf("physical limit: bbolt DB.Batch with %d writers, no HTTP, a batch committed once every writer is in it: %.0f writes/s\n", inFlight, physical)
+	fmt.Printf("the baseline: DB.Batch with MaxBatchDelay %s\n", batchDelay)
 	for _, target := range []struct{ name, path string }{{"PagerDuty webhooks (signed incident.annotated)", "/webhooks/pagerduty"}, {"Alertmanager groups (20 groups, 4 of 5 notifications repeat an alert already firing)", "/webhooks/alertmanager"}} {
-		fmt.Printf("\n%s\n%-8s %-9s %10s %9s %9s %6s %9s\n", target.name, "rate/s", "target", "done/s", "p50 ms", "p99 ms", "errors", "CPU µs")
+		fmt.Printf("\n%s\n%-8s %-9s %10s %9s %9s %6s %9s %9s\n", target.name, "rate/s", "target", "done/s", "p50 ms", "p99 ms", "errors", "CPU µs", "gen µs")
 		sides := []struct {
 			name, url string
 			pid       int
@@ -257,6 +272,7 @@ func run(botPath string, from, maxRate int, step time.Duration, withSlack bool) 
 // they are answered.
 func storm(url, prefix string, senders int) (result, time.Duration) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
 	queues := make([]chan int64, senders)
 	for i := range queues {
 		queues[i] = make(chan int64, 1000)
@@ -329,14 +345,17 @@ func notification(prefix string, n int64) []byte {
 	return b
 }
 
-// physicalLimit is what bbolt itself does: DB.Batch with 256 writers, no
-// HTTP, for d; writes per second.
+// physicalLimit is what bbolt itself does: DB.Batch with inFlight writers,
+// no HTTP, for d; writes per second. A batch commits as soon as every
+// writer is in it (MaxBatchSize), not when the 10 ms timer fires, which
+// would make the timer the limit.
 func physicalLimit(path string, d time.Duration) float64 {
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		return 0
 	}
 	defer db.Close()
+	db.MaxBatchSize = inFlight
 	db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucketIfNotExists([]byte("events")); return err })
 	var n atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -344,7 +363,7 @@ func physicalLimit(path string, d time.Duration) float64 {
 	body := bytes.Repeat([]byte("x"), 600) // about a webhook's size
 	var wg sync.WaitGroup
 	begin := time.Now()
-	for range 256 {
+	for range inFlight {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -379,10 +398,12 @@ type result struct {
 	throughput, p50, p99 float64
 	errors               int64
 	cpu                  time.Duration // the server's CPU time (user and system) per request done
+	gen                  time.Duration // the load generator's own, per request done: it shares the cores
 }
 
 func (r result) print(rate int, target string) {
-	fmt.Printf("%-8d %-9s %10.1f %9.2f %9.2f %6d %9.0f\n", rate, target, r.throughput, r.p50, r.p99, r.errors, float64(r.cpu.Nanoseconds())/1000)
+	fmt.Printf("%-8d %-9s %10.1f %9.2f %9.2f %6d %9.0f %9.0f\n", rate, target, r.throughput, r.p50, r.p99, r.errors,
+		float64(r.cpu.Nanoseconds())/1000, float64(r.gen.Nanoseconds())/1000)
 }
 
 // cpuTime is a process's CPU time so far, summed over its threads from
@@ -413,15 +434,17 @@ func idleCPU(pid int) float64 {
 	return float64(cpuTime(pid)-before) / float64(time.Second)
 }
 
-// load sends at a fixed rate (open loop) for d, with at most 256 requests in
-// flight, and measures each request's latency from its scheduled start.
+// load sends at a fixed rate (open loop) for d, with at most inFlight
+// requests in flight, and measures each request's latency from its
+// scheduled start.
 func load(url string, pid int, idle float64, rate int, d time.Duration, seq *atomic.Int64, alerts bool) result {
-	cpuBefore := cpuTime(pid)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 10 * time.Second}
+	cpuBefore, genBefore := cpuTime(pid), cpuTime(os.Getpid())
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: inFlight}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections() // a step's connections would stay open on the server through every later one
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	interval := time.Second / time.Duration(rate)
-	sem := make(chan struct{}, 256)
+	sem := make(chan struct{}, inFlight)
 	var mu sync.Mutex
 	var lat []time.Duration
 	var errs atomic.Int64
@@ -465,6 +488,7 @@ func load(url string, pid int, idle float64, rate int, d time.Duration, seq *ato
 	if len(lat) > 0 {
 		busy := cpuTime(pid) - cpuBefore - time.Duration(idle*float64(elapsed))
 		r.cpu = max(busy, 0) / time.Duration(len(lat))
+		r.gen = (cpuTime(os.Getpid()) - genBefore) / time.Duration(len(lat))
 	}
 	return r
 }
@@ -482,15 +506,17 @@ func summarize(lat []time.Duration, errors int64) result {
 
 // serveBaseline is the bare handler: the same request work as Sitrep's —
 // a PagerDuty body's signature checked and the event parsed, an
-// Alertmanager body parsed — then the event's dedup key and the body stored
-// through bbolt's DB.Batch (concurrent requests share an fsync, as Sitrep's
-// do), answer 202. What it leaves out is the store's own work: the
-// incident, its timeline, indexes and outbox.
+// Alertmanager body parsed and, like Sitrep, answered from a read when its
+// alerts' states are already stored — then the event's dedup key and the
+// body stored through bbolt's DB.Batch (concurrent requests share an
+// fsync, as Sitrep's do), answer 202. What it leaves out is the store's
+// own work: the incident, its timeline, indexes and outbox.
 func serveBaseline(addr, path string) {
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		panic(err)
 	}
+	db.MaxBatchDelay = batchDelay
 	db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists([]byte("events"))
 		if err == nil {
@@ -521,7 +547,22 @@ func serveBaseline(addr, path string) {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
 			}
-			key = "alertmanager:" + m.GroupKey
+			// each alert's state, as Sitrep keeps it: a notification that
+			// only repeats them is answered from a read, as Sitrep's is
+			var states []string
+			for _, a := range m.Alerts {
+				states = append(states, m.GroupKey+"/"+a.Fingerprint+"="+a.Status)
+			}
+			key = "alertmanager:" + strings.Join(states, ",")
+			seen := false
+			db.View(func(tx *bolt.Tx) error {
+				seen = tx.Bucket([]byte("dedup")).Get([]byte(key)) != nil
+				return nil
+			})
+			if seen {
+				w.WriteHeader(http.StatusOK)
+				return
+			}
 		}
 		err := db.Batch(func(tx *bolt.Tx) error {
 			if err := tx.Bucket([]byte("dedup")).Put([]byte(key), []byte("seen")); err != nil {
