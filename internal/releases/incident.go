@@ -15,9 +15,9 @@ var toldKinds = map[string]bool{EvStep: true, EvRollout: true, EvRollback: true,
 // tellIncident records on r's incident what r did since the incident last
 // looked (each step, rollout and its end, under the release's key) and,
 // with them, r's state, which its card shows (no Roll back once rolled
-// back). The
-// incident counts what it has seen (ReleaseSeen) in the same write, so a
-// retry after a crash adds nothing twice; tellRecent is that retry.
+// back). The incident counts what it has seen (ReleaseSeen) in the same
+// write, so a retry after a crash adds nothing twice; tellRecent is that
+// retry.
 func (s *Service) tellIncident(ctx context.Context, r *Release) {
 	if s.cfg.Incidents == nil || r.Incident == 0 {
 		return

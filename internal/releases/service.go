@@ -143,7 +143,6 @@ func (s *Service) Start(ctx context.Context, service, version, procedure string,
 	}
 	s.cfg.Logger.Info("release started", "release", r.Key(), "service", service, "version", version, "by", by.Name)
 	s.notify(ctx, r)
-	s.tellIncident(ctx, r)
 	return r, nil
 }
 
