@@ -228,8 +228,7 @@ func releaseStep(ctx context.Context, c *Call, rel *releases.Service, id int64, 
 		out.Buttons = append(out.Buttons, *next)
 	}
 	if n := nextRollback(r, proc); rollback && n > 0 && r.Waiting == nil && res.Outcome != runbooks.DryRun { // the way back goes on
-		out.Buttons = append(out.Buttons, Button{Label: fmt.Sprintf("Roll back step %d: %s", n, proc.Rollback[n-1].Name),
-			Command: fmt.Sprintf("release rollback %s %d", r.Key(), n), Style: Danger})
+		out.Buttons = append(out.Buttons, rollbackButton(r, n, fmt.Sprintf("Roll back step %d: %s", n, proc.Rollback[n-1].Name)))
 	}
 	return out, nil
 }
@@ -297,7 +296,7 @@ func ReleaseCard(rel *releases.Service, r *releases.Release, now time.Time) Repl
 	}
 	if r.State.Over() {
 		if n := nextRollback(r, proc); r.State == releases.Aborted && n > 0 && releases.Changed(r, proc) { // aborted, its changes still there
-			out.Buttons = append(out.Buttons, Button{Label: "Roll back", Command: fmt.Sprintf("release rollback %s %d", r.Key(), n), Style: Danger})
+			out.Buttons = append(out.Buttons, rollbackButton(r, n, "Roll back"))
 		}
 		return out
 	}
@@ -317,7 +316,7 @@ func ReleaseCard(rel *releases.Service, r *releases.Release, now time.Time) Repl
 		out.Fields = append(out.Fields, Field{"Next", why})
 	}
 	if n := nextRollback(r, proc); n > 0 && releases.Changed(r, proc) {
-		out.Buttons = append(out.Buttons, Button{Label: "Roll back", Command: "release rollback " + r.Key() + " " + strconv.Itoa(n), Style: Danger})
+		out.Buttons = append(out.Buttons, rollbackButton(r, n, "Roll back"))
 	}
 	if r.State == releases.Verified {
 		return out // done: a rollback stays possible (a later checkpoint may find what the hour did not)
@@ -413,6 +412,11 @@ func nextButton(r *releases.Release, proc *runbooks.Runbook) *Button {
 		return &b
 	}
 	return nil
+}
+
+// rollbackButton runs rollback step n of r.
+func rollbackButton(r *releases.Release, n int, label string) Button {
+	return Button{Label: label, Command: fmt.Sprintf("release rollback %s %d", r.Key(), n), Style: Danger}
 }
 
 // nextRollback is the rollback's next step that acts (0 when they are
