@@ -78,7 +78,10 @@ func childWrite(path string) int {
 // each is answered to its sender only after it returns.
 var writeKinds = []string{"declare", "apply", "receive"}
 
-// childCommits makes 40 writes of one kind, one at a time — a declare, a
+// writesOfAKind is how many writes a commits child makes.
+const writesOfAKind = 40
+
+// childCommits makes writesOfAKind writes of one kind, one at a time — a declare, a
 // webhook's apply to an incident a seed child declared, a Slack envelope
 // stored before its ack — and reports how many were acknowledged
 // (returned without error).
@@ -91,7 +94,7 @@ func childCommits(path, kind string, noSync bool) int {
 	defer s.Close()
 	boltstore.SetNoSync(s, noSync)
 	acked := 0
-	for i := range 40 {
+	for i := range writesOfAKind {
 		var err error
 		switch kind {
 		case "declare", "seed":
@@ -119,7 +122,7 @@ func syncsPerWrite(t *testing.T, kind string, noSync bool) float64 {
 	t.Helper()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "s.db")
-	run := func(kind string, noSync bool, tracer ...string) []byte {
+	run := func(kind string, noSync bool, tracer ...string) {
 		env := "0"
 		if noSync {
 			env = "1"
@@ -130,18 +133,15 @@ func syncsPerWrite(t *testing.T, kind string, noSync bool) float64 {
 		}
 		cmd.Env = append(os.Environ(), "SITREP_TEST_CHILD=commits", "SITREP_TEST_KIND="+kind, "SITREP_TEST_DB="+db, "SITREP_TEST_NOSYNC="+env)
 		out, err := cmd.Output()
-		if err != nil || !strings.HasPrefix(string(out), "acked 40") {
+		if err != nil || string(out) != fmt.Sprintf("acked %d\n", writesOfAKind) {
 			t.Fatalf("%s child: %v\n%s", kind, err, out)
 		}
-		return out
 	}
 	if kind == "apply" {
 		run("seed", false)
 	}
 	trace := filepath.Join(dir, "strace.txt")
-	out := run(kind, noSync, "strace", "-f", "-qq", "-c", "-e", "trace=fsync,fdatasync", "-o", trace)
-	var acked int
-	fmt.Sscanf(string(out), "acked %d", &acked)
+	run(kind, noSync, "strace", "-f", "-qq", "-c", "-e", "trace=fsync,fdatasync", "-o", trace) // every write acknowledged
 	summary, err := os.ReadFile(trace)
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +155,7 @@ func syncsPerWrite(t *testing.T, kind string, noSync bool) float64 {
 			syncs += n
 		}
 	}
-	return float64(syncs) / float64(acked)
+	return float64(syncs) / writesOfAKind
 }
 
 // TestEveryAcknowledgedWriteIsSynced: the crash tests kill with SIGKILL,

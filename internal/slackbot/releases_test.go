@@ -231,8 +231,9 @@ func TestRollbackClickedInAWarRoom(t *testing.T) {
 	}
 	room := e.warRoom(t, inc.ID)
 	header := func(v *slacktest.View) string {
+		pins := v.ChannelByID(room.ID).Pins
 		for _, m := range v.Messages(room.ID) {
-			if len(room.Pins) > 0 && m.TS == room.Pins[0] {
+			if len(pins) > 0 && m.TS == pins[0] {
 				return blocksText(m)
 			}
 		}
@@ -257,9 +258,10 @@ func TestRollbackClickedInAWarRoom(t *testing.T) {
 		return answered && copied
 	})
 	var token string
+	confirm := regexp.MustCompile(`release rollback REL-1 1 confirm=([\w-]+)`)
 	e.wait(t, "the preview's token", func(v *slacktest.View) bool {
 		for _, resp := range v.Responses() {
-			if m := regexp.MustCompile(`release rollback REL-1 1 confirm=([\w-]+)`).FindStringSubmatch(fmtAny(resp.Body)); m != nil {
+			if m := confirm.FindStringSubmatch(fmtAny(resp.Body)); m != nil {
 				token = m[1]
 			}
 		}
