@@ -109,3 +109,25 @@ func DecodedBytes(s *Store) int {
 	defer s.decoded.mu.Unlock()
 	return s.decoded.bytes
 }
+
+// PauseCommits makes a group's leader call pause where it would wait for
+// more writers during a burst.
+func PauseCommits(s *Store, pause func()) {
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	s.group.pause = pause
+}
+
+// Groups is how many groups the store has committed (or rolled back for
+// having written nothing); Queued, how many writes wait for the next.
+func Groups(s *Store) int {
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	return s.group.groups
+}
+
+func Queued(s *Store) int {
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	return len(s.group.queue)
+}

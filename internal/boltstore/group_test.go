@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sitrep-oncall/sitrep/internal/boltstore"
 	"github.com/sitrep-oncall/sitrep/internal/incidents"
@@ -263,5 +264,98 @@ func TestAGroupKeepsOnlyWhatWasStored(t *testing.T) {
 	}
 	if n := len(timeline(t, s, inc.ID)); n != base+100 {
 		t.Errorf("timeline has %d events, want %d", n, base+100)
+	}
+}
+
+// TestABurstWaitsForMoreWritersAndALoneWriteNever: a write alone commits
+// at once, never pausing; once a group has been shared (a burst is on), the
+// next leader pauses, and the writes that arrive meanwhile commit with it
+// in one group — one fsync where there were several.
+func TestABurstWaitsForMoreWritersAndALoneWriteNever(t *testing.T) {
+	s := mustOpenStore(t, "")
+	inc := mustDeclare(t, s, "storm")
+	base := len(timeline(t, s, inc.ID))
+	var pauses atomic.Int64
+	during := func() {} // what arrives while a leader pauses
+	boltstore.PauseCommits(s, func() { pauses.Add(1); during() })
+	note := func(text string) error {
+		_, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Change: memoNote(text)})
+		return err
+	}
+	queued := func(n int) { // until n writes wait for the next group
+		for deadline := time.Now().Add(time.Minute); boltstore.Queued(s) < n; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d writes queued, want %d", boltstore.Queued(s), n)
+			}
+		}
+	}
+
+	groups := boltstore.Groups(s)
+	for i := range 5 {
+		if err := note(fmt.Sprint("alone ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := boltstore.Groups(s) - groups; pauses.Load() != 0 || n != 5 {
+		t.Fatalf("5 writes one after another: %d pauses, %d groups; want none and 5", pauses.Load(), n)
+	}
+
+	// A shared group: a write holds its commit until two more queue.
+	errs := make([]error, 3)
+	inside, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, errs[0] = s.Apply(ctx, incidents.Write{ID: inc.ID, Change: func(inc *incidents.Incident, m incidents.Memo) ([]incidents.Event, error) {
+			close(inside)
+			<-release
+			return inc.AddNote("held", alice, t0)
+		}})
+	})
+	<-inside
+	for i := 1; i < 3; i++ {
+		wg.Go(func() { errs[i] = note(fmt.Sprint("behind ", i)) })
+	}
+	queued(2)
+	close(release)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+
+	// The burst is on: the next leader pauses, and three writes arriving
+	// in its pause commit in its group.
+	groups, pauses0 := boltstore.Groups(s), pauses.Load()
+	arrived := make([]error, 3)
+	during = func() {
+		for i := range 3 {
+			wg.Go(func() { arrived[i] = note(fmt.Sprint("arrived ", i)) })
+		}
+		queued(3)
+	}
+	if err := note("leader"); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if err := errors.Join(arrived...); err != nil {
+		t.Fatal(err)
+	}
+	if n, p := boltstore.Groups(s)-groups, pauses.Load()-pauses0; n != 1 || p != 1 {
+		t.Errorf("a leader and 3 writes arriving in its pause: %d groups, %d pauses; want 1 and 1", n, p)
+	}
+
+	// The next write pauses once (the last group was shared), finds no
+	// one, and commits alone; the one after it does not pause.
+	during = func() {}
+	pauses0 = pauses.Load()
+	for i := range 2 {
+		if err := note(fmt.Sprint("after ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := pauses.Load() - pauses0; p != 1 {
+		t.Errorf("two writes one after another after a burst: %d pauses, want 1", p)
+	}
+	if n := len(timeline(t, s, inc.ID)); n != base+14 {
+		t.Errorf("timeline has %d events, want %d: the 14 notes", n, base+14)
 	}
 }
