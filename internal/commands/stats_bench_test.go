@@ -45,7 +45,7 @@ func BenchmarkStatsWindow(b *testing.B) {
 	for i := range old { // a year before the 90 days
 		declare(i, 400*24*time.Hour/old)
 	}
-	clock.Advance(t0.Add(-days*24*time.Hour).Sub(clock.Now()))
+	clock.Advance(t0.Add(-days * 24 * time.Hour).Sub(clock.Now()))
 	for i := range perDay * days {
 		declare(i, 24*time.Hour/perDay)
 	}
