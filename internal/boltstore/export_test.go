@@ -111,8 +111,8 @@ func DecodedBytes(s *Store) int {
 }
 
 // PauseCommits makes a group's leader call pause where it would wait for
-// more writers during a burst.
-func PauseCommits(s *Store, pause func()) {
+// the writers of a burst; gathered is closed once they have queued.
+func PauseCommits(s *Store, pause func(gathered <-chan struct{})) {
 	s.group.mu.Lock()
 	defer s.group.mu.Unlock()
 	s.group.pause = pause

@@ -22,7 +22,7 @@ var errNothingWritten = errors.New("nothing written")
 // another group commits waits; the writes that waited then commit together
 // in one transaction, one fsync, led by the first of them. Unlike bbolt's
 // DB.Batch a write alone waits for no timer (it commits at once; only
-// during a burst does a leader wait commitDelay for more), never runs
+// during a burst does a leader wait, at most commitDelay, for more), never runs
 // a function again because another one had nothing to write, and runs the
 // transaction on a writer's own goroutine — bbolt's panic on a damaged page
 // comes back as ErrDamaged instead of ending the process from a timer.
@@ -30,22 +30,38 @@ type committer struct {
 	mu      sync.Mutex
 	queue   []*pending
 	leading bool // a writer is committing a group
-	shared  bool // the last group had more than one writer: a burst is on
+	last    int  // writers in the last group
 	groups  int  // groups committed or rolled back, for tests
-	// pause is how a leader waits for more writers while a burst is on:
-	// time.Sleep(commitDelay); tests replace it.
-	pause func()
+	// gathered, while a leader waits, is closed once want writers queue.
+	gathered chan struct{}
+	want     int
+	// pause is how a leader waits for the writers of a burst: until
+	// gathered is closed or commitDelay has passed; tests replace it.
+	pause func(gathered <-chan struct{})
 }
 
-// commitDelay is how long a group's leader waits for more writers while a
-// burst is on (the last group had more than one writer), as PostgreSQL's
-// commit_delay does when other transactions are active. In a storm a group
-// then takes a millisecond's writers and one fsync where it took the few
-// that queued behind the last commit: bbolt's commit (page writes, meta,
-// fdatasync) was about a sixth of the CPU of a signed PagerDuty webhook at
-// 12,800/s, at 400–1,000 commits a second. A write alone never waits: the
-// last group was its own or none.
+// commitDelay is the longest a group's leader waits for more writers while
+// a burst is on, as PostgreSQL's commit_delay does when other transactions
+// are active: when the last group had more than one writer and fewer than
+// that many wait now, the leader waits until as many do, or commitDelay.
+// In a webhook storm a group then takes up to a millisecond's writers and
+// one fsync where it took the few that queued behind the last commit:
+// bbolt's commit (page writes, meta, fdatasync) was about a sixth of the
+// CPU of a signed PagerDuty webhook at 12,800/s, at 400–1,000 commits a
+// second. A write alone never waits (the last group was its own or none),
+// nor does a group whose writers all arrived at once.
 const commitDelay = time.Millisecond
+
+// waitForWriters is the leader's pause: until the writers it waits for
+// have queued, or commitDelay.
+func waitForWriters(gathered <-chan struct{}) {
+	t := time.NewTimer(commitDelay)
+	defer t.Stop()
+	select {
+	case <-gathered:
+	case <-t.C:
+	}
+}
 
 type pending struct {
 	fn   func(*wtx) error
@@ -62,6 +78,10 @@ func (s *Store) write(fn func(tx *wtx) error) error {
 	c := &s.group
 	c.mu.Lock()
 	c.queue = append(c.queue, w)
+	if c.gathered != nil && len(c.queue) >= c.want {
+		close(c.gathered) // the waiting leader has the writers it waited for
+		c.gathered = nil
+	}
 	if c.leading {
 		c.mu.Unlock()
 		<-w.done
@@ -71,14 +91,17 @@ func (s *Store) write(fn func(tx *wtx) error) error {
 		c.mu.Lock()
 	}
 	c.leading = true
-	if c.shared {
+	if c.last > 1 && len(c.queue) < c.last {
+		gathered := make(chan struct{})
+		c.gathered, c.want = gathered, c.last
 		c.mu.Unlock()
-		c.pause()
+		c.pause(gathered)
 		c.mu.Lock()
+		c.gathered = nil
 	}
 	group := c.queue
 	c.queue = nil
-	c.shared = len(group) > 1
+	c.last = len(group)
 	c.groups++
 	c.mu.Unlock()
 

@@ -268,17 +268,21 @@ func TestAGroupKeepsOnlyWhatWasStored(t *testing.T) {
 }
 
 // TestABurstWaitsForMoreWritersAndALoneWriteNever: a write alone commits
-// at once, never pausing; once a group has been shared (a burst is on), the
-// next leader pauses, and the writes that arrive meanwhile commit with it
-// in one group — one fsync where there were several.
+// at once, never pausing. Once a group has been shared (a burst is on), the
+// next leader that finds fewer writers waiting than that group had pauses
+// until as many have queued; they commit with it in one group, one fsync
+// where there were several. A leader that finds as many waiting does not
+// pause.
 func TestABurstWaitsForMoreWritersAndALoneWriteNever(t *testing.T) {
 	s := mustOpenStore(t, "")
 	inc := mustDeclare(t, s, "storm")
 	base := len(timeline(t, s, inc.ID))
 	var pauses atomic.Int64
-	during := func() {} // what arrives while a leader pauses
-	boltstore.PauseCommits(s, func() { pauses.Add(1); during() })
+	during := func(<-chan struct{}) {} // what arrives while a leader pauses
+	boltstore.PauseCommits(s, func(gathered <-chan struct{}) { pauses.Add(1); during(gathered) })
+	var notes atomic.Int64
 	note := func(text string) error {
+		notes.Add(1)
 		_, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Change: memoNote(text)})
 		return err
 	}
@@ -289,73 +293,110 @@ func TestABurstWaitsForMoreWritersAndALoneWriteNever(t *testing.T) {
 			}
 		}
 	}
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	later := func(f func() error) { // a write of its own goroutine
+		wg.Go(func() {
+			if err := f(); err != nil {
+				failed.Store(err)
+			}
+		})
+	}
+	// held is a write whose change waits for release once it runs.
+	held := func(text string) (chan struct{}, chan struct{}) {
+		in, out := make(chan struct{}), make(chan struct{})
+		notes.Add(1)
+		later(func() error {
+			_, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Change: func(inc *incidents.Incident, m incidents.Memo) ([]incidents.Event, error) {
+				close(in)
+				<-out
+				return inc.AddNote(text, alice, t0)
+			}})
+			return err
+		})
+		return in, out
+	}
+	check := func(what string, groups, pauses0 int64, wantGroups, wantPauses int64) {
+		t.Helper()
+		wg.Wait()
+		if err, _ := failed.Load().(error); err != nil {
+			t.Fatal(err)
+		}
+		if n, p := int64(boltstore.Groups(s))-groups, pauses.Load()-pauses0; n != wantGroups || p != wantPauses {
+			t.Errorf("%s: %d groups, %d pauses; want %d and %d", what, n, p, wantGroups, wantPauses)
+		}
+	}
 
-	groups := boltstore.Groups(s)
+	groups, pauses0 := int64(boltstore.Groups(s)), pauses.Load()
 	for i := range 5 {
 		if err := note(fmt.Sprint("alone ", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := boltstore.Groups(s) - groups; pauses.Load() != 0 || n != 5 {
-		t.Fatalf("5 writes one after another: %d pauses, %d groups; want none and 5", pauses.Load(), n)
-	}
+	check("5 writes one after another", groups, pauses0, 5, 0)
 
-	// A shared group: a write holds its commit until two more queue.
-	errs := make([]error, 3)
-	inside, release := make(chan struct{}), make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		_, errs[0] = s.Apply(ctx, incidents.Write{ID: inc.ID, Change: func(inc *incidents.Incident, m incidents.Memo) ([]incidents.Event, error) {
-			close(inside)
-			<-release
-			return inc.AddNote("held", alice, t0)
-		}})
-	})
+	// A shared group of two: a write holds its commit until they queue.
+	inside, release := held("held")
 	<-inside
-	for i := 1; i < 3; i++ {
-		wg.Go(func() { errs[i] = note(fmt.Sprint("behind ", i)) })
+	for i := range 2 {
+		later(func() error { return note(fmt.Sprint("behind ", i)) })
 	}
 	queued(2)
 	close(release)
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
 
-	// The burst is on: the next leader pauses, and three writes arriving
-	// in its pause commit in its group.
-	groups, pauses0 := boltstore.Groups(s), pauses.Load()
-	arrived := make([]error, 3)
-	during = func() {
+	// The burst is on: the next leader, alone, pauses until two writers
+	// have queued (the last group's size); the three arriving in its pause
+	// commit in its group.
+	groups, pauses0 = int64(boltstore.Groups(s)), pauses.Load()
+	during = func(gathered <-chan struct{}) {
 		for i := range 3 {
-			wg.Go(func() { arrived[i] = note(fmt.Sprint("arrived ", i)) })
+			later(func() error { return note(fmt.Sprint("arrived ", i)) })
 		}
 		queued(3)
+		select {
+		case <-gathered:
+		default:
+			t.Error("3 writers queued for a leader waiting for 2, and it was not told")
+		}
 	}
 	if err := note("leader"); err != nil {
 		t.Fatal(err)
 	}
-	wg.Wait()
-	if err := errors.Join(arrived...); err != nil {
-		t.Fatal(err)
-	}
-	if n, p := boltstore.Groups(s)-groups, pauses.Load()-pauses0; n != 1 || p != 1 {
-		t.Errorf("a leader and 3 writes arriving in its pause: %d groups, %d pauses; want 1 and 1", n, p)
-	}
+	check("a leader and 3 writes arriving in its pause", groups, pauses0, 1, 1)
 
-	// The next write pauses once (the last group was shared), finds no
-	// one, and commits alone; the one after it does not pause.
-	during = func() {}
-	pauses0 = pauses.Load()
+	// The next write pauses once (the last group had 4), finds no one and
+	// commits alone; the one after it does not pause.
+	during = func(<-chan struct{}) {}
+	groups, pauses0 = int64(boltstore.Groups(s)), pauses.Load()
 	for i := range 2 {
 		if err := note(fmt.Sprint("after ", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if p := pauses.Load() - pauses0; p != 1 {
-		t.Errorf("two writes one after another after a burst: %d pauses, want 1", p)
+	check("two writes one after another after a burst", groups, pauses0, 2, 1)
+
+	// Writers that all arrived at once: a group of three, and three more
+	// already waiting when it ends. Their leader does not pause.
+	inside, release = held("first")
+	<-inside
+	insideX, releaseX := held("x0")
+	queued(1)
+	for i := 1; i < 3; i++ {
+		later(func() error { return note(fmt.Sprint("x", i)) })
 	}
-	if n := len(timeline(t, s, inc.ID)); n != base+14 {
-		t.Errorf("timeline has %d events, want %d: the 14 notes", n, base+14)
+	queued(3)
+	groups, pauses0 = int64(boltstore.Groups(s)), pauses.Load()
+	close(release) // x0 leads x0–x2 (the last group had one: no pause)
+	<-insideX
+	for i := range 3 {
+		later(func() error { return note(fmt.Sprint("y", i)) })
+	}
+	queued(3)
+	close(releaseX) // y0 leads y0–y2: as many as the last group, waiting
+	check("three writes waiting for a leader after a group of three", groups, pauses0, 2, 0)
+
+	if n, want := len(timeline(t, s, inc.ID)), base+int(notes.Load()); n != want {
+		t.Errorf("timeline has %d events, want %d: %d notes", n, want, notes.Load())
 	}
 }

@@ -135,7 +135,7 @@ func Open(path string, opt Options) (st *Store, err error) {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path, subs: opt.Subscriptions, outboxCh: make(chan struct{})}
-	s.group.pause = func() { time.Sleep(commitDelay) }
+	s.group.pause = waitForWriters
 	if !opt.ReadOnly {
 		err := s.init()
 		if err == nil {
