@@ -111,8 +111,8 @@ func DecodedBytes(s *Store) int {
 }
 
 // PauseCommits makes a group's leader call pause where it would wait for
-// the writers of a burst; gathered is closed once they have queued.
-func PauseCommits(s *Store, pause func(gathered <-chan struct{})) {
+// the writers of a burst; arrived hears of each writer that queues.
+func PauseCommits(s *Store, pause func(arrived <-chan struct{})) {
 	s.group.mu.Lock()
 	defer s.group.mu.Unlock()
 	s.group.pause = pause
@@ -131,3 +131,6 @@ func Queued(s *Store) int {
 	defer s.group.mu.Unlock()
 	return len(s.group.queue)
 }
+
+// WaitForWriters is the leader's pause during a burst.
+var WaitForWriters = waitForWriters

@@ -32,34 +32,44 @@ type committer struct {
 	leading bool // a writer is committing a group
 	last    int  // writers in the last group
 	groups  int  // groups committed or rolled back, for tests
-	// gathered, while a leader waits, is closed once want writers queue.
-	gathered chan struct{}
-	want     int
-	// pause is how a leader waits for the writers of a burst: until
-	// gathered is closed or commitDelay has passed; tests replace it.
-	pause func(gathered <-chan struct{})
+	// arrived, while a leader waits, hears of each writer that queues.
+	arrived chan struct{}
+	// pause is how a leader waits for the writers of a burst
+	// (waitForWriters); tests replace it.
+	pause func(arrived <-chan struct{})
 }
 
 // commitDelay is the longest a group's leader waits for more writers while
 // a burst is on, as PostgreSQL's commit_delay does when other transactions
-// are active: when the last group had more than one writer and fewer than
-// that many wait now, the leader waits until as many do, or commitDelay.
-// In a webhook storm a group then takes up to a millisecond's writers and
-// one fsync where it took the few that queued behind the last commit:
-// bbolt's commit (page writes, meta, fdatasync) was about a sixth of the
-// CPU of a signed PagerDuty webhook at 12,800/s, at 400–1,000 commits a
-// second. A write alone never waits (the last group was its own or none),
-// nor does a group whose writers all arrived at once.
-const commitDelay = time.Millisecond
+// are active; commitQuiet ends the wait early when no writer has arrived
+// for that long. A leader waits when it queued behind the last group's
+// commit (a burst is on), that group had more than one writer, and fewer
+// than that many wait now. In a webhook storm a group then
+// takes up to a millisecond's writers and one fsync where it took the few
+// that queued behind the last commit: bbolt's commit (page writes, meta,
+// fdatasync) was about a sixth of the CPU of a signed PagerDuty webhook at
+// 12,800/s, at 400–1,000 commits a second. A write that finds no commit
+// under way never waits, however busy the store was before.
+const (
+	commitDelay = time.Millisecond
+	commitQuiet = 200 * time.Microsecond
+)
 
-// waitForWriters is the leader's pause: until the writers it waits for
-// have queued, or commitDelay.
-func waitForWriters(gathered <-chan struct{}) {
-	t := time.NewTimer(commitDelay)
-	defer t.Stop()
-	select {
-	case <-gathered:
-	case <-t.C:
+// waitForWriters is the leader's pause: while writers keep arriving, each
+// within commitQuiet of the last, and at most commitDelay.
+func waitForWriters(arrived <-chan struct{}) {
+	deadline, quiet := time.NewTimer(commitDelay), time.NewTimer(commitQuiet)
+	defer deadline.Stop()
+	defer quiet.Stop()
+	for {
+		select {
+		case <-deadline.C:
+			return
+		case <-quiet.C:
+			return
+		case <-arrived:
+			quiet.Reset(commitQuiet)
+		}
 	}
 }
 
@@ -78,9 +88,9 @@ func (s *Store) write(fn func(tx *wtx) error) error {
 	c := &s.group
 	c.mu.Lock()
 	c.queue = append(c.queue, w)
-	if c.gathered != nil && len(c.queue) >= c.want {
-		close(c.gathered) // the waiting leader has the writers it waited for
-		c.gathered = nil
+	select {
+	case c.arrived <- struct{}{}: // a waiting leader hears of it (nil: none waits)
+	default:
 	}
 	if c.leading {
 		c.mu.Unlock()
@@ -91,13 +101,13 @@ func (s *Store) write(fn func(tx *wtx) error) error {
 		c.mu.Lock()
 	}
 	c.leading = true
-	if c.last > 1 && len(c.queue) < c.last {
-		gathered := make(chan struct{})
-		c.gathered, c.want = gathered, c.last
+	if w.lead && c.last > 1 && len(c.queue) < c.last {
+		c.arrived = make(chan struct{}, 1)
+		pause, arrived := c.pause, c.arrived
 		c.mu.Unlock()
-		c.pause(gathered)
+		pause(arrived)
 		c.mu.Lock()
-		c.gathered = nil
+		c.arrived = nil
 	}
 	group := c.queue
 	c.queue = nil

@@ -267,19 +267,23 @@ func TestAGroupKeepsOnlyWhatWasStored(t *testing.T) {
 	}
 }
 
-// TestABurstWaitsForMoreWritersAndALoneWriteNever: a write alone commits
-// at once, never pausing. Once a group has been shared (a burst is on), the
-// next leader that finds fewer writers waiting than that group had pauses
-// until as many have queued; they commit with it in one group, one fsync
-// where there were several. A leader that finds as many waiting does not
-// pause.
+// TestABurstWaitsForMoreWritersAndALoneWriteNever: a write that finds no
+// commit under way commits at once, never pausing. A writer that queued
+// behind a commit of more than one writer, leading fewer than that, pauses
+// and hears of each writer that arrives; they commit with it in one group,
+// one fsync where there were several. A leader that finds as many waiting
+// does not pause.
 func TestABurstWaitsForMoreWritersAndALoneWriteNever(t *testing.T) {
 	s := mustOpenStore(t, "")
 	inc := mustDeclare(t, s, "storm")
 	base := len(timeline(t, s, inc.ID))
 	var pauses atomic.Int64
-	during := func(<-chan struct{}) {} // what arrives while a leader pauses
-	boltstore.PauseCommits(s, func(gathered <-chan struct{}) { pauses.Add(1); during(gathered) })
+	var during atomic.Value // func(arrived <-chan struct{}): what arrives while a leader pauses
+	during.Store(func(<-chan struct{}) {})
+	boltstore.PauseCommits(s, func(arrived <-chan struct{}) {
+		pauses.Add(1)
+		during.Swap(func(<-chan struct{}) {}).(func(<-chan struct{}))(arrived) // once
+	})
 	var notes atomic.Int64
 	note := func(text string) error {
 		notes.Add(1)
@@ -289,7 +293,7 @@ func TestABurstWaitsForMoreWritersAndALoneWriteNever(t *testing.T) {
 	queued := func(n int) { // until n writes wait for the next group
 		for deadline := time.Now().Add(time.Minute); boltstore.Queued(s) < n; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%d writes queued, want %d", boltstore.Queued(s), n)
+				panic(fmt.Sprintf("%d writes queued, want %d", boltstore.Queued(s), n))
 			}
 		}
 	}
@@ -326,8 +330,9 @@ func TestABurstWaitsForMoreWritersAndALoneWriteNever(t *testing.T) {
 			t.Errorf("%s: %d groups, %d pauses; want %d and %d", what, n, p, wantGroups, wantPauses)
 		}
 	}
+	mark := func() (int64, int64) { return int64(boltstore.Groups(s)), pauses.Load() }
 
-	groups, pauses0 := int64(boltstore.Groups(s)), pauses.Load()
+	groups, pauses0 := mark()
 	for i := range 5 {
 		if err := note(fmt.Sprint("alone ", i)); err != nil {
 			t.Fatal(err)
@@ -335,68 +340,86 @@ func TestABurstWaitsForMoreWritersAndALoneWriteNever(t *testing.T) {
 	}
 	check("5 writes one after another", groups, pauses0, 5, 0)
 
-	// A shared group of two: a write holds its commit until they queue.
-	inside, release := held("held")
-	<-inside
-	for i := range 2 {
-		later(func() error { return note(fmt.Sprint("behind ", i)) })
-	}
+	// A commits alone while B and C queue behind it; B leads them (its
+	// last group had one: no pause) and holds its commit while D queues.
+	// D queued behind a group of two and leads one: it pauses, and the
+	// three arriving in its pause commit in its group.
+	groups, pauses0 = mark()
+	insideA, releaseA := held("A")
+	<-insideA
+	insideB, releaseB := held("B")
+	queued(1)
+	later(func() error { return note("C") })
 	queued(2)
-	close(release)
-	wg.Wait()
-
-	// The burst is on: the next leader, alone, pauses until two writers
-	// have queued (the last group's size); the three arriving in its pause
-	// commit in its group.
-	groups, pauses0 = int64(boltstore.Groups(s)), pauses.Load()
-	during = func(gathered <-chan struct{}) {
+	close(releaseA)
+	<-insideB
+	during.Store(func(arrived <-chan struct{}) {
 		for i := range 3 {
 			later(func() error { return note(fmt.Sprint("arrived ", i)) })
 		}
-		queued(3)
+		queued(4) // the leader and the three
 		select {
-		case <-gathered:
+		case <-arrived:
 		default:
-			t.Error("3 writers queued for a leader waiting for 2, and it was not told")
+			t.Error("3 writers queued for a waiting leader, and it was not told")
 		}
-	}
-	if err := note("leader"); err != nil {
-		t.Fatal(err)
-	}
-	check("a leader and 3 writes arriving in its pause", groups, pauses0, 1, 1)
-
-	// The next write pauses once (the last group had 4), finds no one and
-	// commits alone; the one after it does not pause.
-	during = func(<-chan struct{}) {}
-	groups, pauses0 = int64(boltstore.Groups(s)), pauses.Load()
-	for i := range 2 {
-		if err := note(fmt.Sprint("after ", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	check("two writes one after another after a burst", groups, pauses0, 2, 1)
+	})
+	later(func() error { return note("D") })
+	queued(1)
+	close(releaseB)
+	check("A alone, B and C, then D and 3 arriving in its pause", groups, pauses0, 3, 1)
 
 	// Writers that all arrived at once: a group of three, and three more
-	// already waiting when it ends. Their leader does not pause.
-	inside, release = held("first")
-	<-inside
+	// already waiting when it ends. Their leader does not pause, and a
+	// write after them finds no commit under way and does not either.
+	insideF, releaseF := held("first")
+	<-insideF
 	insideX, releaseX := held("x0")
 	queued(1)
 	for i := 1; i < 3; i++ {
 		later(func() error { return note(fmt.Sprint("x", i)) })
 	}
 	queued(3)
-	groups, pauses0 = int64(boltstore.Groups(s)), pauses.Load()
-	close(release) // x0 leads x0–x2 (the last group had one: no pause)
+	groups, pauses0 = mark()
+	close(releaseF) // x0 leads x0–x2 (the last group had one: no pause)
 	<-insideX
 	for i := range 3 {
 		later(func() error { return note(fmt.Sprint("y", i)) })
 	}
 	queued(3)
 	close(releaseX) // y0 leads y0–y2: as many as the last group, waiting
-	check("three writes waiting for a leader after a group of three", groups, pauses0, 2, 0)
+	wg.Wait()
+	if err := note("after"); err != nil {
+		t.Fatal(err)
+	}
+	check("three waiting for a leader after a group of three, then one alone", groups, pauses0, 3, 0)
 
 	if n, want := len(timeline(t, s, inc.ID)), base+int(notes.Load()); n != want {
 		t.Errorf("timeline has %d events, want %d: %d notes", n, want, notes.Load())
+	}
+}
+
+// TestAWaitingLeaderStopsWhileWritersKeepComing: writers arriving without
+// a pause never keep a leader waiting past commitDelay, and it stops once
+// they stop coming.
+func TestAWaitingLeaderStopsWhileWritersKeepComing(t *testing.T) {
+	for _, keepComing := range []bool{true, false} {
+		arrived, stop, done := make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+		go func() {
+			for keepComing {
+				select {
+				case arrived <- struct{}{}:
+				case <-stop:
+					return
+				}
+			}
+		}()
+		go func() { boltstore.WaitForWriters(arrived); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Fatalf("writers arriving: %v; the leader still waits after a minute", keepComing)
+		}
+		close(stop)
 	}
 }
