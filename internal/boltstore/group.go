@@ -30,7 +30,7 @@ type committer struct {
 	mu      sync.Mutex
 	queue   []*pending
 	leading bool // a writer is committing a group
-	last    int  // writers in the last group
+	last    int  // writers that wrote in the last group
 	groups  int  // groups committed or rolled back, for tests
 	// arrived, while a leader waits, hears of each writer that queues.
 	arrived chan struct{}
@@ -111,13 +111,13 @@ func (s *Store) write(fn func(tx *wtx) error) error {
 	}
 	group := c.queue
 	c.queue = nil
-	c.last = len(group)
 	c.groups++
 	c.mu.Unlock()
 
-	s.commit(group)
+	wrote := s.commit(group)
 
 	c.mu.Lock()
+	c.last = wrote        // a storm of repeats, writing nothing, costs no fsync to save
 	if len(c.queue) > 0 { // hand over: each writer leads at most its own group
 		next := c.queue[0]
 		next.lead = true
@@ -132,12 +132,12 @@ func (s *Store) write(fn func(tx *wtx) error) error {
 // commit runs a group in one transaction. A function that fails takes its
 // error alone: the transaction is rolled back, the rest of the group
 // commits without it, and it runs once more by itself (its failure may
-// have come from what an earlier function of the group wrote).
-func (s *Store) commit(group []*pending) {
+// have come from what an earlier function of the group wrote). It returns
+// how many functions of the group's transaction wrote something.
+func (s *Store) commit(group []*pending) (committed int) {
 	var alone []*pending
 	for len(group) > 0 {
-		failed := -1
-		wrote := false
+		failed, wrote := -1, 0
 		err := s.update(func(btx *bolt.Tx) error {
 			tx := s.newWtx(btx)
 			for i, w := range group {
@@ -147,10 +147,10 @@ func (s *Store) commit(group []*pending) {
 					failed = i
 					return err
 				default:
-					wrote = true
+					wrote++
 				}
 			}
-			if !wrote {
+			if wrote == 0 {
 				return errNothingWritten // no fsync for a group that wrote nothing
 			}
 			return tx.flush()
@@ -159,6 +159,9 @@ func (s *Store) commit(group []*pending) {
 			err = nil
 		}
 		if failed < 0 { // committed, or the commit itself failed
+			if err == nil {
+				committed = wrote
+			}
 			finish(group, err)
 			break
 		}
@@ -178,6 +181,7 @@ func (s *Store) commit(group []*pending) {
 		}
 		finish([]*pending{w}, err)
 	}
+	return committed
 }
 
 // call runs one function of a group; a panic of bbolt's on a damaged page

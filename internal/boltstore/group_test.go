@@ -394,6 +394,36 @@ func TestABurstWaitsForMoreWritersAndALoneWriteNever(t *testing.T) {
 	}
 	check("three waiting for a leader after a group of three, then one alone", groups, pauses0, 3, 0)
 
+	// Repeats that write nothing: a group of three of them behind a held
+	// write, the first holding its turn while D queues. D queued behind a
+	// group that wrote nothing and does not pause: it saves no fsync.
+	insideF, releaseF = held("before the repeats")
+	<-insideF
+	insideR, releaseR := make(chan struct{}), make(chan struct{})
+	later(func() error {
+		_, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Change: func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error) {
+			close(insideR)
+			<-releaseR
+			return nil, nil
+		}})
+		return err
+	})
+	queued(1)
+	for range 2 {
+		later(func() error {
+			_, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Change: func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error) { return nil, nil }})
+			return err
+		})
+	}
+	queued(3)
+	groups, pauses0 = mark()
+	close(releaseF)
+	<-insideR
+	later(func() error { return note("D after the repeats") })
+	queued(1)
+	close(releaseR)
+	check("a write queued behind three repeats", groups, pauses0, 2, 0)
+
 	if n, want := len(timeline(t, s, inc.ID)), base+int(notes.Load()); n != want {
 		t.Errorf("timeline has %d events, want %d: %d notes", n, want, notes.Load())
 	}
