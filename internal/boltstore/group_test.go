@@ -306,19 +306,25 @@ func TestABurstWaitsForMoreWritersAndALoneWriteNever(t *testing.T) {
 			}
 		})
 	}
-	// held is a write whose change waits for release once it runs.
-	held := func(text string) (chan struct{}, chan struct{}) {
+	// nothing is a repeat's change: it writes nothing.
+	nothing := func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error) { return nil, nil }
+	// hold is a write whose change waits for release once it runs; held,
+	// one that adds a note.
+	hold := func(change func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error)) (chan struct{}, chan struct{}) {
 		in, out := make(chan struct{}), make(chan struct{})
-		notes.Add(1)
 		later(func() error {
 			_, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Change: func(inc *incidents.Incident, m incidents.Memo) ([]incidents.Event, error) {
 				close(in)
 				<-out
-				return inc.AddNote(text, alice, t0)
+				return change(inc, m)
 			}})
 			return err
 		})
 		return in, out
+	}
+	held := func(text string) (chan struct{}, chan struct{}) {
+		notes.Add(1)
+		return hold(memoNote(text))
 	}
 	check := func(what string, groups, pauses0 int64, wantGroups, wantPauses int64) {
 		t.Helper()
@@ -399,19 +405,11 @@ func TestABurstWaitsForMoreWritersAndALoneWriteNever(t *testing.T) {
 	// group that wrote nothing and does not pause: it saves no fsync.
 	insideF, releaseF = held("before the repeats")
 	<-insideF
-	insideR, releaseR := make(chan struct{}), make(chan struct{})
-	later(func() error {
-		_, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Change: func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error) {
-			close(insideR)
-			<-releaseR
-			return nil, nil
-		}})
-		return err
-	})
+	insideR, releaseR := hold(nothing)
 	queued(1)
 	for range 2 {
 		later(func() error {
-			_, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Change: func(*incidents.Incident, incidents.Memo) ([]incidents.Event, error) { return nil, nil }})
+			_, err := s.Apply(ctx, incidents.Write{ID: inc.ID, Change: nothing})
 			return err
 		})
 	}
