@@ -21,9 +21,9 @@ var errNothingWritten = errors.New("nothing written")
 // committer runs writes as group commits. A write that arrives while
 // another group commits waits; the writes that waited then commit together
 // in one transaction, one fsync, led by the first of them. Unlike bbolt's
-// DB.Batch a write alone waits for no timer (it commits at once; only
-// during a burst does a leader wait, at most commitDelay, for more), never runs
-// a function again because another one had nothing to write, and runs the
+// DB.Batch it keeps a write alone waiting for no timer (it commits at once;
+// only during a burst does a leader wait, at most commitDelay, for more),
+// never runs a function again because another one had nothing to write, and runs the
 // transaction on a writer's own goroutine — bbolt's panic on a damaged page
 // comes back as ErrDamaged instead of ending the process from a timer.
 type committer struct {
@@ -43,10 +43,10 @@ type committer struct {
 // a burst is on, as PostgreSQL's commit_delay does when other transactions
 // are active; commitQuiet ends the wait early when no writer has arrived
 // for that long. A leader waits when it queued behind the last group's
-// commit (a burst is on), that group had more than one writer, and fewer
-// than that many wait now. In a webhook storm a group then
-// takes up to a millisecond's writers and one fsync where it took the few
-// that queued behind the last commit: bbolt's commit (page writes, meta,
+// commit (a burst is on), more than one write of that group wrote, and
+// fewer than that many wait now. In a webhook storm a group then takes up
+// to a millisecond's writers and one fsync where it took the few that
+// queued behind the last commit: bbolt's commit (page writes, meta,
 // fdatasync) was about a sixth of the CPU of a signed PagerDuty webhook at
 // 12,800/s, at 400–1,000 commits a second. A write that finds no commit
 // under way never waits, however busy the store was before.
@@ -102,8 +102,8 @@ func (s *Store) write(fn func(tx *wtx) error) error {
 	}
 	c.leading = true
 	if w.lead && c.last > 1 && len(c.queue) < c.last {
-		c.arrived = make(chan struct{}, 1)
-		pause, arrived := c.pause, c.arrived
+		arrived, pause := make(chan struct{}, 1), c.pause
+		c.arrived = arrived
 		c.mu.Unlock()
 		pause(arrived)
 		c.mu.Lock()
