@@ -1,6 +1,7 @@
 package boltstore_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -105,5 +106,27 @@ func TestDiskFull(t *testing.T) {
 	}
 	if st, _ := os.Stat(path); st.Size() > fileLimit {
 		t.Errorf("the file grew past the limit: %d", st.Size())
+	}
+}
+
+// TestReadinessAfterAFailedWrite: a write that fails in the store makes
+// the store unready, a refused change does not, and the next write that
+// commits makes it ready again.
+func TestReadinessAfterAFailedWrite(t *testing.T) {
+	s := mustOpenStore(t, "")
+	inc := mustDeclare(t, s, "Checkout error rate above 5%")
+	fail := func(*incidents.Incident) ([]incidents.Event, error) { return nil, errors.New("write failed") }
+	refuse := func(*incidents.Incident) ([]incidents.Event, error) {
+		return nil, incidents.Errorf(incidents.EConflict, "refused")
+	}
+	steps := []struct {
+		change func(*incidents.Incident) ([]incidents.Event, error)
+		ready  bool
+	}{{refuse, true}, {fail, false}, {refuse, false}, {note("it commits"), true}, {fail, false}, {note("again"), true}}
+	for i, st := range steps {
+		s.Update(ctx, inc.ID, st.change)
+		if err := s.Ping(ctx); (err == nil) != st.ready {
+			t.Errorf("after write %d: Ping = %v, want ready %v", i, err, st.ready)
+		}
 	}
 }

@@ -141,8 +141,7 @@ func Open(path string, opt Options) (st *Store, err error) {
 		if err == nil {
 			_, err = s.sweepDedup(time.Now())
 		}
-		var domain *incidents.Error
-		if err != nil && !errors.Is(err, ErrDamaged) && !errors.As(err, &domain) && !strings.Contains(err.Error(), "schema") {
+		if err != nil && !errors.Is(err, ErrDamaged) && !isDomain(err) && !strings.Contains(err.Error(), "schema") {
 			err = fmt.Errorf("open database %s: %w; if the file is damaged, restore it from a backup (bot backup writes one) or see what is wrong with: bot check %s", path, err, path)
 		}
 		if err != nil {
@@ -274,16 +273,24 @@ func (s *Store) Close() error { return s.db.Close() }
 // track remembers whether a write failed in the store itself (disk full, an
 // I/O error) — not a refused change — for readiness.
 func (s *Store) track(err error) error {
-	var domain *incidents.Error
 	switch {
 	case err == nil:
-		s.writeErr.Store(nil)
-	case errors.As(err, &domain), errors.Is(err, errNoChange), errors.Is(err, errUnreadableRecord),
+		if s.writeErr.Load() != nil { // a store shared by every writer: no write to it when nothing changes
+			s.writeErr.Store(nil)
+		}
+	case isDomain(err), errors.Is(err, errNoChange), errors.Is(err, errUnreadableRecord),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 	default:
-		s.writeErr.Store(&err)
+		failed := err // its own variable: &err would move every call's err to the heap
+		s.writeErr.Store(&failed)
 	}
 	return err
+}
+
+// isDomain reports whether err is the domain's refusal of a change.
+func isDomain(err error) bool {
+	_, ok := errors.AsType[*incidents.Error](err)
+	return ok
 }
 
 // Ping checks the database can be read, and that the last write did not

@@ -1,9 +1,16 @@
 package incidents
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
+	"time"
 )
+
+// appendOnly are the fields a clone shares with its incident: nothing
+// changes their elements in place, and the shared slice is clipped, so an
+// append on either side copies (TestNotesOfAClone).
+var appendOnly = map[string]bool{"NoteHashes": true}
 
 // TestCloneSharesNothing fills every slice and map field of an Incident and
 // checks that its clone holds its own copy, so a field added later without
@@ -32,8 +39,14 @@ func TestCloneSharesNothing(t *testing.T) {
 	}
 	for i := range v.NumField() {
 		f, g := v.Field(i), c.Field(i)
-		if (f.Kind() == reflect.Slice || f.Kind() == reflect.Map) && f.UnsafePointer() == g.UnsafePointer() {
-			t.Errorf("%s is shared between the incident and its clone", v.Type().Field(i).Name)
+		name := v.Type().Field(i).Name
+		switch {
+		case appendOnly[name]:
+			if g.Cap() != g.Len() {
+				t.Errorf("%s: the clone's shared slice has room to append in place", name)
+			}
+		case (f.Kind() == reflect.Slice || f.Kind() == reflect.Map) && f.UnsafePointer() == g.UnsafePointer():
+			t.Errorf("%s is shared between the incident and its clone", name)
 		}
 	}
 }
@@ -55,4 +68,38 @@ func flat(t reflect.Type) bool {
 		}
 	}
 	return true
+}
+
+// TestNotesOfAClone: an incident and its clone share their note
+// fingerprints until either adds a note; then each remembers its own, and
+// never more than maxNoteHashes, the oldest forgotten first.
+func TestNotesOfAClone(t *testing.T) {
+	inc := &Incident{}
+	for i := range maxNoteHashes + 5 {
+		if _, err := inc.AddNote(fmt.Sprint("note ", i), Actor{}, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(inc.NoteHashes) != maxNoteHashes || inc.HasNote("note 4") || !inc.HasNote("note 5") || !inc.HasNote(fmt.Sprint("note ", maxNoteHashes+4)) {
+		t.Fatalf("%d fingerprints; note 4 forgotten, note 5 and the last remembered?", len(inc.NoteHashes))
+	}
+	inc.NoteHashes = inc.NoteHashes[: len(inc.NoteHashes)-1 : len(inc.NoteHashes)] // room to append in place, as a decoded slice may have
+	a, b := inc.Clone(), inc.Clone()
+	a.AddNote("only a", Actor{}, time.Time{})
+	b.AddNote("only b", Actor{}, time.Time{})
+	inc.AddNote("only the original", Actor{}, time.Time{})
+	for _, c := range []struct {
+		name string
+		inc  *Incident
+		has  string
+	}{{"a", a, "only a"}, {"b", b, "only b"}, {"the original", inc, "only the original"}} {
+		for _, text := range []string{"only a", "only b", "only the original"} {
+			if c.inc.HasNote(text) != (text == c.has) {
+				t.Errorf("%s: HasNote(%q) = %v", c.name, text, !(text == c.has))
+			}
+		}
+		if len(c.inc.NoteHashes) > maxNoteHashes {
+			t.Errorf("%s: %d fingerprints", c.name, len(c.inc.NoteHashes))
+		}
+	}
 }

@@ -42,11 +42,16 @@ func noteHash(text string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// rememberNote adds a note's fingerprint, forgetting the oldest past
+// maxNoteHashes. It never changes a fingerprint in place: clones share the
+// slice (Clone).
 func (inc *Incident) rememberNote(text string) {
-	inc.NoteHashes = append(inc.NoteHashes, noteHash(text))
-	if n := len(inc.NoteHashes); n > maxNoteHashes {
-		inc.NoteHashes = inc.NoteHashes[n-maxNoteHashes:]
+	h := noteHash(text)
+	if n := len(inc.NoteHashes); n >= maxNoteHashes { // the newest maxNoteHashes-1 and this one, in a slice of its own
+		inc.NoteHashes = append(append(make([]string, 0, maxNoteHashes), inc.NoteHashes[n-maxNoteHashes+1:]...), h)
+		return
 	}
+	inc.NoteHashes = append(inc.NoteHashes, h)
 }
 
 // HasNote reports whether a note with this text was added recently.

@@ -125,7 +125,7 @@ func (inc *Incident) Clone() *Incident {
 	c.Phases = slices.Clone(inc.Phases)
 	c.Roles = slices.Clone(inc.Roles)
 	c.Pins = slices.Clone(inc.Pins)
-	c.NoteHashes = slices.Clone(inc.NoteHashes)
+	c.NoteHashes = slices.Clip(inc.NoteHashes) // shared: only ever appended to (rememberNote), and a clipped slice's append copies
 	c.Actions = slices.Clone(inc.Actions)
 	c.FollowUps = slices.Clone(inc.FollowUps)
 	c.Labels = maps.Clone(inc.Labels)
