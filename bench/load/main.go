@@ -3,10 +3,12 @@
 // of which repeat what was already sent, as in a real storm — until p99
 // passes 1 s, errors appear or the rate is not kept up with: the saturation
 // point, found by doubling and then halving the gap four times. Each runs next to
-// a fair baseline in the same run: a bare net/http handler doing the same
-// request work (signature, parse) and storing the event with its dedup key
-// through DB.Batch (Sitrep batches too), and the physical limit, bbolt Batch
-// with as many writers and no HTTP. Then a storm
+// fair baselines in the same run: bare net/http handlers doing the same
+// request work (signature, parse) and one DB.Batch write (Sitrep batches
+// too) — "baseline" the same bbolt write as Sitrep's (the incident's
+// record, the timeline event, the dedup key), "body-only" only the body
+// and its dedup key — and the physical limit, bbolt Batch with as many
+// writers and no HTTP. Then a storm
 // of 1,000 Alertmanager notifications; bursts of Slack envelopes through
 // the in-repo Slack test server, envelope to ack, next to slack-go's bare
 // socket-mode client; and, with Slack's tiers off, the saturation of
@@ -38,10 +40,17 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sitrep-oncall/sitrep/internal/alertmanager"
+	"github.com/sitrep-oncall/sitrep/internal/incidents"
 	"github.com/sitrep-oncall/sitrep/internal/pagerduty"
 )
 
 const secret = "bench-secret"
+
+// server is one side of the comparison: Sitrep or a baseline.
+type server struct {
+	name, addr string
+	pid        int
+}
 
 // inFlight bounds the requests a target has in flight, and is the
 // physical limit's number of writers.
@@ -64,10 +73,11 @@ func main() {
 	spin := flag.Bool("spin", false, "internal: spin on the CPU until killed")
 	baseline := flag.String("serve-baseline", "", "internal: serve the baseline on this address")
 	db := flag.String("db", "", "internal: the baseline's database")
+	write := flag.String("write", "same", "internal: what the baseline stores: same (Sitrep's records) or body")
 	flag.DurationVar(&batchDelay, "batch-delay", batchDelay, "the baseline's DB.Batch delay (bbolt's MaxBatchDelay)")
 	flag.Parse()
 	if *baseline != "" {
-		serveBaseline(*baseline, *db)
+		serveBaseline(*baseline, *db, *write == "same")
 		return
 	}
 	if *spin {
@@ -105,6 +115,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		exit = 1
 	}
+}
+
+// url is a server's address for a Sitrep webhook path: the baselines
+// serve /webhook/<kind> for /webhooks/<kind>.
+func (s server) url(path string) string {
+	if s.name != "sitrep" {
+		path = "/webhook" + strings.TrimPrefix(path, "/webhooks")
+	}
+	return "http://" + s.addr + path
 }
 
 func freeAddr() string {
@@ -165,7 +184,7 @@ func saturate(sides []string, from, maxRate, halvings int, try func(side, rate i
 	}
 	for range halvings {
 		for i, side := range sides {
-			if bad[side] > 0 && bad[side]-good[side] > from {
+			if bad[side] > 0 && bad[side]-good[side] > bad[side]/64 { // whatever -from was: halvings narrow the gap below it
 				run(i, (good[side]+bad[side])/2)
 			}
 		}
@@ -182,7 +201,7 @@ func run(botPath string, from, maxRate int, step time.Duration, withSlack bool) 
 		return err
 	}
 	defer os.RemoveAll(dir)
-	botAddr, baseAddr := freeAddr(), freeAddr()
+	botAddr := freeAddr()
 	bot, err := start(botPath, []string{"SITREP_CONSOLE=off", "SITREP_LOG_LEVEL=error", "SITREP_DB=" + filepath.Join(dir, "bot.db"),
 		"SITREP_LISTEN=" + botAddr, "PAGERDUTY_WEBHOOK_SECRETS=" + secret, "SLACK_BOT_TOKEN=", "SLACK_APP_TOKEN="})
 	if err != nil {
@@ -190,16 +209,25 @@ func run(botPath string, from, maxRate int, step time.Duration, withSlack bool) 
 	}
 	defer func() { bot.Process.Kill(); bot.Wait() }()
 	self, _ := os.Executable()
-	base, err := start(self, nil, "-serve-baseline", baseAddr, "-db", filepath.Join(dir, "base.db"), "-batch-delay", batchDelay.String())
-	if err != nil {
-		return err
+	// The baselines: "baseline" stores what Sitrep stores for the request
+	// (the fair baseline: the same bbolt write), "body-only" only
+	// the body and its dedup key, as this bench's baseline did before.
+	servers := []server{{"sitrep", botAddr, bot.Process.Pid}}
+	for _, b := range []struct{ name, write string }{{"baseline", "same"}, {"body-only", "body"}} {
+		addr := freeAddr()
+		base, err := start(self, nil, "-serve-baseline", addr, "-write", b.write, "-db", filepath.Join(dir, b.name+".db"), "-batch-delay", batchDelay.String())
+		if err != nil {
+			return err
+		}
+		defer func() { base.Process.Kill(); base.Wait() }()
+		servers = append(servers, server{b.name, addr, base.Process.Pid})
 	}
-	defer func() { base.Process.Kill(); base.Wait() }()
-	if err := waitUp("http://" + botAddr + "/healthz"); err != nil {
-		return err
-	}
-	if err := waitUp("http://" + baseAddr + "/healthz"); err != nil {
-		return err
+	names := make([]string, len(servers))
+	for i, srv := range servers {
+		names[i] = srv.name
+		if err := waitUp("http://" + srv.addr + "/healthz"); err != nil {
+			return err
+		}
 	}
 	// One PagerDuty incident to annotate: every request is a new, signed event.
 	trigger := event("incident.triggered", "ev-trigger", "")
@@ -209,24 +237,22 @@ func run(botPath string, from, maxRate int, step time.Duration, withSlack bool) 
 	var seq atomic.Int64
 	physical := physicalLimit(filepath.Join(dir, "physical.db"), step)
 	fmt.Printf("physical limit: bbolt DB.Batch with %d writers, no HTTP, a batch committed once every writer is in it: %.0f writes/s\n", inFlight, physical)
-	fmt.Printf("the baseline: DB.Batch with MaxBatchDelay %s\n", batchDelay)
+	fmt.Printf("the baselines: DB.Batch with MaxBatchDelay %s; baseline stores Sitrep's records (the incident, the timeline event, the dedup key), body-only the body and its dedup key\n", batchDelay)
 	for _, target := range []struct{ name, path string }{{"PagerDuty webhooks (signed incident.annotated)", "/webhooks/pagerduty"}, {"Alertmanager groups (20 groups, 4 of 5 notifications repeat an alert already firing)", "/webhooks/alertmanager"}} {
 		fmt.Printf("\n%s\n%-8s %-9s %10s %9s %9s %6s %9s %9s\n", target.name, "rate/s", "target", "done/s", "p50 ms", "p99 ms", "errors", "CPU µs", "gen µs")
-		sides := []struct {
-			name, url string
-			pid       int
-		}{{"sitrep", "http://" + botAddr + target.path, bot.Process.Pid}, {"baseline", "http://" + baseAddr + "/webhook" + strings.TrimPrefix(target.path, "/webhooks"), base.Process.Pid}}
 		idle := map[int]float64{}
-		for _, side := range sides {
-			idle[side.pid] = idleCPU(side.pid)
+		var idles []string
+		for _, srv := range servers {
+			idle[srv.pid] = idleCPU(srv.pid)
+			idles = append(idles, fmt.Sprintf("%s %.1f%%", srv.name, 100*idle[srv.pid]))
 		}
-		fmt.Printf("idle, charged to no request: sitrep %.1f%% of a CPU, baseline %.1f%%\n", 100*idle[bot.Process.Pid], 100*idle[base.Process.Pid])
+		fmt.Printf("idle, charged to no request, of a CPU: %s\n", strings.Join(idles, ", "))
 		cpu := map[int]map[string]time.Duration{} // rate → side → CPU per request, at the rates kept up with
 		// The two sides in turn at each rate (the machine's noise falls on
 		// both), then four halvings: within a sixteenth of the rate.
-		best, _ := saturate([]string{"sitrep", "baseline"}, from, maxRate, 4, func(i, rate int) result {
-			side := sides[i]
-			r := load(side.url, side.pid, idle[side.pid], rate, step, &seq, strings.HasSuffix(target.path, "/alertmanager"))
+		best, _ := saturate(names, from, maxRate, 4, func(i, rate int) result {
+			side := servers[i]
+			r := load(side.url(target.path), side.pid, idle[side.pid], rate, step, &seq, strings.HasSuffix(target.path, "/alertmanager"))
 			r.print(rate, side.name)
 			if !r.saturated(rate) {
 				if cpu[rate] == nil {
@@ -236,23 +262,25 @@ func run(botPath string, from, maxRate int, step time.Duration, withSlack bool) 
 			}
 			return r
 		})
-		fmt.Printf("saturation: sitrep %.0f/s, baseline %.0f/s (%.2fx the baseline), %.2fx the physical limit\n",
-			best["sitrep"], best["baseline"], best["sitrep"]/best["baseline"], best["sitrep"]/physical)
+		fmt.Printf("saturation: sitrep %.0f/s, baseline %.0f/s (%.2fx the baseline), body-only %.0f/s (%.2fx), %.2fx the physical limit\n",
+			best["sitrep"], best["baseline"], best["sitrep"]/best["baseline"], best["body-only"], best["sitrep"]/best["body-only"], best["sitrep"]/physical)
 		// The server's CPU per request, next to the baseline's at the same
 		// rate: steadier than the saturation point on a shared machine, and
 		// what sets it when the load generator and the server share the cores.
-		var ratios []string
-		for rate := from; rate <= maxRate; rate *= 2 {
-			if c := cpu[rate]; c["sitrep"] > 0 && c["baseline"] > 0 {
-				ratios = append(ratios, fmt.Sprintf("%.2fx at %d/s", float64(c["sitrep"])/float64(c["baseline"]), rate))
+		for _, base := range names[1:] {
+			var ratios []string
+			for rate := from; rate <= maxRate; rate *= 2 {
+				if c := cpu[rate]; c["sitrep"] > 0 && c[base] > 0 {
+					ratios = append(ratios, fmt.Sprintf("%.2fx at %d/s", float64(c["sitrep"])/float64(c[base]), rate))
+				}
 			}
+			fmt.Printf("CPU per request, sitrep ÷ %s, at the rates both kept up with: %s\n", base, strings.Join(ratios, ", "))
 		}
-		fmt.Printf("CPU per request, sitrep ÷ baseline, at the rates both kept up with: %s\n", strings.Join(ratios, ", "))
 	}
 	fmt.Printf("\nA storm: 1,000 Alertmanager notifications over 20 new groups (4 of 5 repeat an alert already firing)\n%-9s %-22s %9s %9s %9s %6s\n", "target", "senders", "took ms", "p50 ms", "p99 ms", "errors")
 	for i, senders := range []int{20, 256} {
-		for _, side := range []struct{ name, url string }{{"sitrep", "http://" + botAddr + "/webhooks/alertmanager"}, {"baseline", "http://" + baseAddr + "/webhook/alertmanager"}} {
-			r, took := storm(side.url, fmt.Sprintf("Storm%d-", i), senders)
+		for _, side := range servers {
+			r, took := storm(side.url("/webhooks/alertmanager"), fmt.Sprintf("Storm%d-", i), senders)
 			fmt.Printf("%-9s %-22s %9.1f %9.2f %9.2f %6d\n", side.name, fmt.Sprint(senders, map[int]string{20: " (one per group)", 256: " (all at once)"}[senders]), float64(took.Microseconds())/1000, r.p50, r.p99, r.errors)
 		}
 	}
@@ -507,40 +535,51 @@ func summarize(lat []time.Duration, errors int64) result {
 // serveBaseline is the bare handler: the same request work as Sitrep's —
 // a PagerDuty body's signature checked and the event parsed, an
 // Alertmanager body parsed and, like Sitrep, answered from a read when its
-// alerts' states are already stored — then the event's dedup key and the
-// body stored through bbolt's DB.Batch (concurrent requests share an
-// fsync, as Sitrep's do), answer 202. What it leaves out is the store's
-// own work: the incident, its timeline, indexes and outbox.
-func serveBaseline(addr, path string) {
+// alerts' states are already stored — then one DB.Batch write (concurrent
+// requests share an fsync, as Sitrep's do), answer 202. With same it is
+// the fair baseline, the same bbolt write as Sitrep's: the
+// incident's record (encoded once, at Sitrep's size: the PagerDuty
+// incident with its 100 remembered notes, an alert group's incident), the
+// request's timeline event (encoded per request, as Sitrep's are) in the
+// incident's timeline bucket, and the dedup key or alert state. Without
+// same it stores only the body and its dedup key. What it leaves out is
+// deciding: no incident read or changed, no index, no outbox.
+func serveBaseline(addr, path string, same bool) {
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		panic(err)
 	}
 	db.MaxBatchDelay = batchDelay
 	db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists([]byte("events"))
-		if err == nil {
-			_, err = tx.CreateBucketIfNotExists([]byte("dedup"))
+		for _, b := range []string{"events", "dedup", "incidents", "timelines"} {
+			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+				return err
+			}
 		}
-		return err
+		return nil
 	})
+	pdRecord, amRecord := records()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {})
 	mux.HandleFunc("POST /webhook/{kind}", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		var key string
+		var ev incidents.Event // what Sitrep's timeline gets
+		var target, record []byte
 		switch r.PathValue("kind") {
 		case "pagerduty":
 			if !pagerduty.Verify(body, r.Header.Get(pagerduty.SignatureHeader), [][]byte{[]byte(secret)}) {
 				http.Error(w, "bad signature", http.StatusUnauthorized)
 				return
 			}
-			ev, err := pagerduty.Parse(body)
+			pe, err := pagerduty.Parse(body)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
 			}
-			key = "pagerduty:" + ev.ID
+			key = "pagerduty:" + pe.ID
+			ev = incidents.Event{Incident: 1, Kind: incidents.EventNote, At: time.Now(), Actor: pe.Agent, Source: "pagerduty", Message: pe.Note}
+			target, record = []byte(pe.Incident.ID), pdRecord
 		default:
 			m, err := alertmanager.Parse(body)
 			if err != nil {
@@ -563,14 +602,31 @@ func serveBaseline(addr, path string) {
 				w.WriteHeader(http.StatusOK)
 				return
 			}
+			ev = incidents.Event{Incident: 2, Kind: incidents.EventAlert, At: time.Now(), Actor: "alertmanager", Source: "alertmanager", Message: m.GroupKey + " firing"}
+			target, record = []byte(m.GroupKey), amRecord
+		}
+		var event []byte
+		if same {
+			event, _ = json.Marshal(&ev)
 		}
 		err := db.Batch(func(tx *bolt.Tx) error {
 			if err := tx.Bucket([]byte("dedup")).Put([]byte(key), []byte("seen")); err != nil {
 				return err
 			}
-			b := tx.Bucket([]byte("events"))
-			seq, _ := b.NextSequence()
-			return b.Put([]byte(strconv.FormatUint(seq, 10)), body)
+			if !same {
+				b := tx.Bucket([]byte("events"))
+				seq, _ := b.NextSequence()
+				return b.Put([]byte(strconv.FormatUint(seq, 10)), body)
+			}
+			if err := tx.Bucket([]byte("incidents")).Put(target, record); err != nil {
+				return err
+			}
+			tl, err := tx.Bucket([]byte("timelines")).CreateBucketIfNotExists(target)
+			if err != nil {
+				return err
+			}
+			seq, _ := tl.NextSequence()
+			return tl.Put([]byte(strconv.FormatUint(seq, 10)), event)
 		})
 		if err != nil {
 			http.Error(w, err.Error(), 500)
@@ -579,4 +635,19 @@ func serveBaseline(addr, path string) {
 		w.WriteHeader(http.StatusAccepted)
 	})
 	http.ListenAndServe(addr, mux)
+}
+
+// records are the incidents' records as Sitrep encodes them: the
+// PagerDuty incident the bench annotates, with the 100 notes it remembers,
+// and an alert group's.
+func records() (pd, am []byte) {
+	at := time.Now()
+	inc, _, _ := incidents.Declare(incidents.Declaration{Title: "Load test incident", Links: map[string]string{"pagerduty": "PBENCH"}}, incidents.Actor{Name: "load", Source: "pagerduty"}, at)
+	for i := range 100 {
+		inc.AddNote(fmt.Sprintf("load note %d", i), incidents.Actor{Name: "load", Source: "pagerduty"}, at)
+	}
+	pd, _ = json.Marshal(inc)
+	inc, _, _ = incidents.Declare(incidents.Declaration{Title: "LoadGroup0", Links: map[string]string{"alertmanager": "LoadGroup0"}}, incidents.Actor{Name: "alertmanager", Source: "alertmanager"}, at)
+	am, _ = json.Marshal(inc)
+	return pd, am
 }
