@@ -304,6 +304,9 @@ func reindex(tx *bolt.Tx, before indexed, after *incidents.Incident) error {
 			return err
 		}
 	}
+	if maps.Equal(before.Links, after.Links) && slices.Equal(before.Aliases, after.Aliases) {
+		return nil // most changes (a note, an alert) leave them be: no key sets to build
+	}
 	links := idx.Bucket(indexLink)
 	was, now := before.linkKeys(), indexed{Links: after.Links, Aliases: after.Aliases}.linkKeys()
 	for k := range now {
