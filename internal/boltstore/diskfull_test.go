@@ -110,23 +110,46 @@ func TestDiskFull(t *testing.T) {
 }
 
 // TestReadinessAfterAFailedWrite: a write that fails in the store makes
-// the store unready, a refused change does not, and the next write that
+// the store unready; a refused change, a duplicate or a write to no
+// incident — nothing committed — leaves it as it was, through Update and
+// through Apply (the webhooks' path, a group commit); the next write that
 // commits makes it ready again.
 func TestReadinessAfterAFailedWrite(t *testing.T) {
 	s := mustOpenStore(t, "")
 	inc := mustDeclare(t, s, "Checkout error rate above 5%")
+	update := func(change func(*incidents.Incident) ([]incidents.Event, error)) func() {
+		return func() { s.Update(ctx, inc.ID, change) }
+	}
+	apply := func(w incidents.Write) func() { return func() { s.Apply(ctx, w) } }
 	fail := func(*incidents.Incident) ([]incidents.Event, error) { return nil, errors.New("write failed") }
 	refuse := func(*incidents.Incident) ([]incidents.Event, error) {
 		return nil, incidents.Errorf(incidents.EConflict, "refused")
 	}
+	failCreate := incidents.Write{Link: incidents.Link{System: "test", Ref: "new"}, Create: func() (*incidents.Incident, []incidents.Event, error) {
+		return nil, nil, errors.New("create failed")
+	}}
+	noIncident := incidents.Write{Link: incidents.Link{System: "test", Ref: "none"}, Change: memoNote("x")}
+	stored := incidents.Write{ID: inc.ID, Dedup: "once", Change: memoNote("stored")}
 	steps := []struct {
-		change func(*incidents.Incident) ([]incidents.Event, error)
-		ready  bool
-	}{{refuse, true}, {fail, false}, {refuse, false}, {note("it commits"), true}, {fail, false}, {note("again"), true}}
+		name  string
+		write func()
+		ready bool
+	}{
+		{"a refused update", update(refuse), true},
+		{"a failed update", update(fail), false},
+		{"a refused update", update(refuse), false},
+		{"an update that commits", update(note("it commits")), true},
+		{"a failed create through Apply", apply(failCreate), false},
+		{"an Apply to no incident", apply(noIncident), false},
+		{"an Apply that commits", apply(stored), true},
+		{"a failed create through Apply", apply(failCreate), false},
+		{"a duplicate Apply", apply(stored), false},
+		{"an Apply that commits", apply(incidents.Write{ID: inc.ID, Change: memoNote("again")}), true},
+	}
 	for i, st := range steps {
-		s.Update(ctx, inc.ID, st.change)
+		st.write()
 		if err := s.Ping(ctx); (err == nil) != st.ready {
-			t.Errorf("after write %d: Ping = %v, want ready %v", i, err, st.ready)
+			t.Errorf("after write %d, %s: Ping = %v, want ready %v", i, st.name, err, st.ready)
 		}
 	}
 }

@@ -74,10 +74,11 @@ func waitForWriters(arrived <-chan struct{}) {
 }
 
 type pending struct {
-	fn   func(*wtx) error
-	err  error
-	done chan struct{} // closed with err set, or with lead set
-	lead bool          // woken to lead the next group rather than done
+	fn    func(*wtx) error
+	err   error
+	done  chan struct{} // closed with err set, or with lead set
+	lead  bool          // woken to lead the next group rather than done
+	wrote bool          // fn wrote something (not errNothingWritten) in the transaction that committed
 }
 
 // write runs fn in the next group commit and returns its own error.
@@ -96,7 +97,7 @@ func (s *Store) write(fn func(tx *wtx) error) error {
 		c.mu.Unlock()
 		<-w.done
 		if !w.lead {
-			return s.track(w.err)
+			return s.outcome(w)
 		}
 		c.mu.Lock()
 	}
@@ -126,6 +127,16 @@ func (s *Store) write(fn func(tx *wtx) error) error {
 		c.leading = false
 	}
 	c.mu.Unlock()
+	return s.outcome(w)
+}
+
+// outcome is a writer's error, remembered for readiness (track) unless the
+// writer wrote nothing: a duplicate or a refused change committed nothing,
+// so it says nothing of whether the store can write.
+func (s *Store) outcome(w *pending) error {
+	if w.err == nil && !w.wrote {
+		return nil
+	}
 	return s.track(w.err)
 }
 
@@ -141,7 +152,9 @@ func (s *Store) commit(group []*pending) (committed int) {
 		err := s.update(func(btx *bolt.Tx) error {
 			tx := s.newWtx(btx)
 			for i, w := range group {
-				switch err := s.call(w.fn, tx); {
+				err := s.call(w.fn, tx)
+				w.wrote = err == nil
+				switch {
 				case errors.Is(err, errNothingWritten):
 				case err != nil:
 					failed = i
@@ -171,7 +184,8 @@ func (s *Store) commit(group []*pending) (committed int) {
 	for _, w := range alone {
 		err := s.update(func(btx *bolt.Tx) error {
 			tx := s.newWtx(btx)
-			if err := s.call(w.fn, tx); err != nil {
+			err := s.call(w.fn, tx)
+			if w.wrote = err == nil; err != nil {
 				return err
 			}
 			return tx.flush()

@@ -275,8 +275,10 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) track(err error) error {
 	switch {
 	case err == nil:
-		if s.writeErr.Load() != nil { // a store shared by every writer: no write to it when nothing changes
-			s.writeErr.Store(nil)
+		// Shared by every writer: no write to it when nothing changes, and
+		// only the failure this write saw is cleared, not one stored since.
+		if seen := s.writeErr.Load(); seen != nil {
+			s.writeErr.CompareAndSwap(seen, nil)
 		}
 	case isDomain(err), errors.Is(err, errNoChange), errors.Is(err, errUnreadableRecord),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
