@@ -22,7 +22,7 @@ func TestCloneSharesNothing(t *testing.T) {
 		f, field := v.Field(i), v.Type().Field(i)
 		switch f.Kind() {
 		case reflect.Slice:
-			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+			f.Set(reflect.MakeSlice(f.Type(), 1, 2)) // room to append in place: a shared slice must come clipped
 			if !flat(f.Type().Elem()) {
 				t.Errorf("%s: its elements hold references; Clone must copy them deeply", field.Name)
 			}
@@ -82,6 +82,12 @@ func TestNotesOfAClone(t *testing.T) {
 	}
 	if len(inc.NoteHashes) != maxNoteHashes || inc.HasNote("note 4") || !inc.HasNote("note 5") || !inc.HasNote(fmt.Sprint("note ", maxNoteHashes+4)) {
 		t.Fatalf("%d fingerprints; note 4 forgotten, note 5 and the last remembered?", len(inc.NoteHashes))
+	}
+	// At the bound, a clone's note must not shift the fingerprints it shares.
+	full := inc.Clone()
+	full.AddNote("past the bound", Actor{}, time.Time{})
+	if !inc.HasNote("note 5") || inc.HasNote("past the bound") || full.HasNote("note 5") || !full.HasNote("past the bound") {
+		t.Fatal("a note added to a clone at the bound changed the incident's fingerprints")
 	}
 	inc.NoteHashes = inc.NoteHashes[: len(inc.NoteHashes)-1 : len(inc.NoteHashes)] // room to append in place, as a decoded slice may have
 	a, b := inc.Clone(), inc.Clone()

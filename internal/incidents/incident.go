@@ -118,8 +118,10 @@ func (inc *Incident) Name() string {
 	return name
 }
 
-// Clone returns a copy that shares no slice or map with inc: a change to
-// one never shows in the other.
+// Clone returns a copy a change to which never shows in inc, nor inc's in
+// it: it shares no slice or map with inc but NoteHashes, which is only
+// ever appended to and is shared clipped, so an append on either side
+// copies.
 func (inc *Incident) Clone() *Incident {
 	c := *inc
 	c.Phases = slices.Clone(inc.Phases)
