@@ -21,6 +21,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -540,8 +541,11 @@ func summarize(lat []time.Duration, errors int64) result {
 // the fair baseline, the same bbolt write as Sitrep's: the
 // incident's record (encoded once, at Sitrep's size: the PagerDuty
 // incident with its 100 remembered notes, an alert group's incident), the
-// request's timeline event (encoded per request, as Sitrep's are) in the
-// incident's timeline bucket, and the dedup key or alert state. Without
+// request's timeline event (Sitrep's fields, encoded per request before
+// the batch, where Sitrep encodes it in the transaction with its sequence
+// number) under a big-endian sequence key in the incident's timeline
+// bucket, and the dedup key or alert state (Sitrep keeps the state in the
+// incident's memo bucket). Without
 // same it stores only the body and its dedup key. What it leaves out is
 // deciding: no incident read or changed, no index, no outbox.
 func serveBaseline(addr, path string, same bool) {
@@ -602,7 +606,10 @@ func serveBaseline(addr, path string, same bool) {
 				w.WriteHeader(http.StatusOK)
 				return
 			}
-			ev = incidents.Event{Incident: 2, Kind: incidents.EventAlert, At: time.Now(), Actor: "alertmanager", Source: "alertmanager", Message: m.GroupKey + " firing"}
+			a := m.Alerts[0] // the bench's notifications carry one alert
+			ev = incidents.Event{Incident: 2, Kind: incidents.EventAlert, At: time.Now(), Actor: "Alertmanager", Source: "alertmanager", To: a.Status,
+				Message: a.Labels["alertname"] + " " + a.Status + " (n=" + a.Labels["n"] + ")",
+				Fields:  map[string]string{"fingerprint": a.Fingerprint, "alertname": a.Labels["alertname"], "starts_at": a.StartsAt.UTC().Format(time.RFC3339)}}
 			target, record = []byte(m.GroupKey), amRecord
 		}
 		var event []byte
@@ -626,7 +633,7 @@ func serveBaseline(addr, path string, same bool) {
 				return err
 			}
 			seq, _ := tl.NextSequence()
-			return tl.Put([]byte(strconv.FormatUint(seq, 10)), event)
+			return tl.Put(binary.BigEndian.AppendUint64(nil, seq), event) // Sitrep's timeline keys: the end of the tree
 		})
 		if err != nil {
 			http.Error(w, err.Error(), 500)
