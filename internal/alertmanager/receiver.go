@@ -124,6 +124,9 @@ func observe(inc *incidents.Incident, memo incidents.Memo, m Message, now time.T
 	var events []incidents.Event
 	folded := 0
 	for _, a := range m.Alerts {
+		if incidents.AlertSeen(a.Fingerprint, a.Status, a.StartsAt, memo) {
+			continue // a repeat: no summary or labels to put together for it
+		}
 		summary := a.Annotations["summary"]
 		for _, k := range []string{"message", "description"} {
 			if summary == "" {

@@ -80,11 +80,24 @@ type Memo interface {
 	Set(key, value string) error
 }
 
+// AlertSeen reports whether memo holds this state of the alert already:
+// ObserveAlert would add nothing. A storm's repeats are told apart with it
+// before the alert's details are put together.
+func AlertSeen(fingerprint, status string, startsAt time.Time, memo Memo) bool {
+	return memo.Get(alertKey(fingerprint)) == alertState(status, startsAt)
+}
+
+func alertKey(fingerprint string) string { return "alert/" + fingerprint }
+
+func alertState(status string, startsAt time.Time) string {
+	return status + "@" + startsAt.UTC().Format(time.RFC3339)
+}
+
 // ObserveAlert records an alert's state once: the same state reported again
 // (Alertmanager repeats the whole group) adds nothing.
 func (inc *Incident) ObserveAlert(a Alert, memo Memo, by Actor, at time.Time) ([]Event, error) {
-	key := "alert/" + a.Fingerprint
-	state := a.Status + "@" + a.StartsAt.UTC().Format(time.RFC3339)
+	key := alertKey(a.Fingerprint)
+	state := alertState(a.Status, a.StartsAt)
 	prev := memo.Get(key)
 	if prev == state {
 		return nil, nil

@@ -1,6 +1,7 @@
 package incidents
 
 import (
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -227,5 +228,40 @@ func TestTransitions(t *testing.T) {
 				tt.check(t, inc)
 			}
 		})
+	}
+}
+
+type mapMemo map[string]string
+
+func (m mapMemo) Get(key string) string       { return m[key] }
+func (m mapMemo) Set(key, value string) error { m[key] = value; return nil }
+
+// TestAlertSeenIsWhatObserveAlertIgnores: AlertSeen holds exactly when
+// ObserveAlert would add nothing — the same fingerprint, status and start.
+func TestAlertSeenIsWhatObserveAlertIgnores(t *testing.T) {
+	inc, memo := declared(t, P2), mapMemo{}
+	a := Alert{Fingerprint: "f1", Name: "HighErrorRate", Status: "firing", StartsAt: t0}
+	if AlertSeen(a.Fingerprint, a.Status, a.StartsAt, memo) {
+		t.Fatal("seen before it was observed")
+	}
+	if evs, _ := inc.ObserveAlert(a, memo, alice, t0); len(evs) != 1 {
+		t.Fatalf("first observation: %d events", len(evs))
+	}
+	for _, c := range []struct {
+		name string
+		a    Alert
+	}{
+		{"the same", a},
+		{"another fingerprint", Alert{Fingerprint: "f2", Name: a.Name, Status: a.Status, StartsAt: a.StartsAt}},
+		{"resolved", Alert{Fingerprint: a.Fingerprint, Name: a.Name, Status: "resolved", StartsAt: a.StartsAt}},
+		{"firing again, a later start", Alert{Fingerprint: a.Fingerprint, Name: a.Name, Status: a.Status, StartsAt: t0.Add(time.Hour)}},
+		{"the same start in another zone", Alert{Fingerprint: a.Fingerprint, Name: a.Name, Status: a.Status, StartsAt: t0.In(time.FixedZone("CET", 3600))}},
+	} {
+		seen := AlertSeen(c.a.Fingerprint, c.a.Status, c.a.StartsAt, memo)
+		probe := maps.Clone(memo)
+		evs, _ := inc.Clone().ObserveAlert(c.a, probe, alice, t0)
+		if seen != (len(evs) == 0) {
+			t.Errorf("%s: AlertSeen %v, ObserveAlert added %d events", c.name, seen, len(evs))
+		}
 	}
 }
