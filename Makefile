@@ -34,7 +34,7 @@ lint: check ## staticcheck (installed from the Go module proxy on first use)
 bench: ## benchmarks: store vs a bare bbolt update, interleaved (ratio x-bare)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/...
 
-bench-load: build ## PagerDuty webhooks and Alertmanager storms at rising rates to saturation (with CPU per request), next to a bare handler doing the same request work through DB.Batch and bbolt's own limit; a 1,000-notification storm; Slack ack latency, and war rooms and header edits to saturation with the tiers off, next to a bare client
+bench-load: build ## PagerDuty webhooks and Alertmanager storms at rising rates to saturation (with CPU per request), next to bare handlers doing the same request work and the same bbolt write (and one storing only the body) through DB.Batch, and bbolt's own limit; a 1,000-notification storm; Slack ack latency, and war rooms and header edits to saturation with the tiers off, next to a bare client
 	$(GO) run ./bench/load -bot $(BIN)
 
 fuzz: ## fuzz each parser for FUZZTIME (default 20s each; a count such as 30000x also works): commands, PagerDuty, signatures, Alertmanager, runbooks, Slack escaping
