@@ -79,6 +79,7 @@ type pending struct {
 	done  chan struct{} // closed with err set, or with lead set
 	lead  bool          // woken to lead the next group rather than done
 	wrote bool          // fn wrote something (not errNothingWritten) in the transaction that committed
+	seq   uint64        // that transaction's number (updateSeq), for readiness
 }
 
 // write runs fn in the next group commit and returns its own error.
@@ -137,7 +138,7 @@ func (s *Store) outcome(w *pending) error {
 	if w.err == nil && !w.wrote {
 		return nil
 	}
-	return s.track(w.err)
+	return s.track(w.seq, w.err)
 }
 
 // commit runs a group in one transaction. A function that fails takes its
@@ -149,7 +150,7 @@ func (s *Store) commit(group []*pending) (committed int) {
 	var alone []*pending
 	for len(group) > 0 {
 		failed, wrote := -1, 0
-		err := s.update(func(btx *bolt.Tx) error {
+		seq, err := s.updateSeq(func(btx *bolt.Tx) error {
 			tx := s.newWtx(btx)
 			for i, w := range group {
 				err := s.call(w.fn, tx)
@@ -175,14 +176,14 @@ func (s *Store) commit(group []*pending) (committed int) {
 			if err == nil {
 				committed = wrote
 			}
-			finish(group, err)
+			finish(group, seq, err)
 			break
 		}
 		alone = append(alone, group[failed])
 		group = append(group[:failed:failed], group[failed+1:]...)
 	}
 	for _, w := range alone {
-		err := s.update(func(btx *bolt.Tx) error {
+		seq, err := s.updateSeq(func(btx *bolt.Tx) error {
 			tx := s.newWtx(btx)
 			err := s.call(w.fn, tx)
 			if w.wrote = err == nil; err != nil {
@@ -193,7 +194,7 @@ func (s *Store) commit(group []*pending) (committed int) {
 		if errors.Is(err, errNothingWritten) {
 			err = nil
 		}
-		finish([]*pending{w}, err)
+		finish([]*pending{w}, seq, err)
 	}
 	return committed
 }
@@ -205,9 +206,9 @@ func (s *Store) call(fn func(*wtx) error, tx *wtx) (err error) {
 	return fn(tx)
 }
 
-func finish(group []*pending, err error) {
+func finish(group []*pending, seq uint64, err error) {
 	for _, w := range group {
-		w.err = err
+		w.seq, w.err = seq, err
 		if !w.lead {
 			close(w.done)
 		}

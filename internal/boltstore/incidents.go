@@ -20,7 +20,7 @@ func (s *Store) Create(ctx context.Context, inc *incidents.Incident, events []in
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.track(s.update(func(tx *bolt.Tx) error { return s.insert(s.directTx(tx), inc, events) }))
+	return s.track(s.updateSeq(func(tx *bolt.Tx) error { return s.insert(s.directTx(tx), inc, events) }))
 }
 
 // insert gives inc the next id and stores it with its events and indexes.
@@ -61,7 +61,7 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 		inc    *incidents.Incident
 		events []incidents.Event
 	)
-	err := s.update(func(btx *bolt.Tx) error {
+	seq, err := s.updateSeq(func(btx *bolt.Tx) error {
 		tx := s.directTx(btx)
 		var err error
 		if inc, err = tx.incident(id); err != nil {
@@ -75,7 +75,7 @@ func (s *Store) Update(ctx context.Context, id int64, change func(*incidents.Inc
 		}
 		return nil
 	})
-	s.track(err)
+	s.track(seq, err)
 	if errors.Is(err, errNoChange) {
 		got, gerr := s.Get(ctx, id)
 		return got, nil, gerr
@@ -101,7 +101,7 @@ func (s *Store) UpdateAll(ctx context.Context, ids []int64, change func([]*incid
 		incs   []*incidents.Incident
 		events [][]incidents.Event
 	)
-	err := s.update(func(btx *bolt.Tx) error {
+	seq, err := s.updateSeq(func(btx *bolt.Tx) error {
 		tx := s.directTx(btx)
 		incs, events = make([]*incidents.Incident, len(ids)), nil
 		befores := make([]before, len(ids))
@@ -147,7 +147,7 @@ func (s *Store) UpdateAll(ctx context.Context, ids []int64, change func([]*incid
 		}
 		return nil
 	})
-	s.track(err)
+	s.track(seq, err)
 	if errors.Is(err, errNoChange) {
 		events = make([][]incidents.Event, len(ids))
 		err = nil
@@ -507,7 +507,7 @@ func (s *Store) Import(ctx context.Context, inc *incidents.Incident, events []in
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.track(s.update(func(btx *bolt.Tx) error {
+	return s.track(s.updateSeq(func(btx *bolt.Tx) error {
 		tx := s.directTx(btx)
 		b := tx.Bucket(bucketIncidents)
 		if b.Get(itob(uint64(inc.ID))) != nil {

@@ -78,9 +78,24 @@ func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
 	return s.db.View(fn)
 }
 
-func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	_, err := s.updateSeq(fn)
+	return err
+}
+
+// updateSeq is update, and the transaction's place among the store's write
+// transactions: its number, taken under bbolt's writer lock, so numbers
+// follow the order the transactions ran in (readiness, track).
+func (s *Store) updateSeq(fn func(*bolt.Tx) error) (seq uint64, err error) {
 	defer damaged(s.path, &err, debug.SetPanicOnFault(true))
-	return s.db.Update(fn)
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		seq = s.txSeq.Add(1)
+		return fn(tx)
+	})
+	if seq == 0 && err != nil { // no transaction began (bbolt could not start one): it failed after all begun so far
+		seq = s.txSeq.Add(1)
+	}
+	return seq, err
 }
 
 // ErrLocked is returned by Open when another process holds the file.
@@ -95,8 +110,9 @@ type Store struct {
 	// decoded keeps the incidents in use decoded, checked against their bytes.
 	decoded decoded
 
-	writeErr   atomic.Pointer[error] // the last write's storage failure, until a write succeeds
-	unreadable atomic.Int64          // incident records List skipped because they do not decode
+	txSeq      atomic.Uint64 // write transactions begun (updateSeq)
+	health     health        // the last write's storage failure, until a later one commits
+	unreadable atomic.Int64  // incident records List skipped because they do not decode
 
 	outboxMu sync.Mutex
 	outboxCh chan struct{} // closed at the commit of a transaction that wrote effects
@@ -270,23 +286,54 @@ func (s *Store) Path() string { return s.path }
 // Close releases the file.
 func (s *Store) Close() error { return s.db.Close() }
 
-// track remembers whether a write failed in the store itself (disk full, an
-// I/O error) — not a refused change — for readiness.
-func (s *Store) track(err error) error {
+// track remembers whether write transaction seq failed in the store itself
+// (disk full, an I/O error) — not a refused change — for readiness: a
+// commit clears it, a failure sets it.
+func (s *Store) track(seq uint64, err error) error {
 	switch {
 	case err == nil:
-		// Shared by every writer: no write to it when nothing changes, and
-		// only the failure this write saw is cleared, not one stored since.
-		if seen := s.writeErr.Load(); seen != nil {
-			s.writeErr.CompareAndSwap(seen, nil)
-		}
+		s.health.committed(seq)
 	case isDomain(err), errors.Is(err, errNoChange), errors.Is(err, errUnreadableRecord),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 	default:
-		failed := err // its own variable: &err would move every call's err to the heap
-		s.writeErr.Store(&failed)
+		s.health.failed(seq, err)
 	}
 	return err
+}
+
+// health is whether the store can write: the failure of the latest write
+// transaction that failed in the store, unless one that ran after it has
+// committed. Writers report after their transaction ends, in any order; the
+// transactions' numbers (updateSeq) keep a report that comes late from
+// undoing a later transaction's: a commit that ran before a failure does
+// not clear it, a failure that ran before a commit does not set it.
+type health struct {
+	mu       sync.Mutex
+	ok, fail uint64 // the latest committed and failed transactions reported
+	err      error  // fail's error while no later transaction committed
+}
+
+func (h *health) committed(seq uint64) {
+	h.mu.Lock()
+	h.ok = max(h.ok, seq)
+	if h.fail < seq {
+		h.err = nil
+	}
+	h.mu.Unlock()
+}
+
+func (h *health) failed(seq uint64, err error) {
+	h.mu.Lock()
+	if seq > h.ok && seq >= h.fail {
+		h.fail, h.err = seq, err
+	}
+	h.mu.Unlock()
+}
+
+func (h *health) last() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.err
 }
 
 // isDomain reports whether err is the domain's refusal of a change.
@@ -299,8 +346,8 @@ func isDomain(err error) bool {
 // fail in the store (for readiness: a Sitrep whose writes fail is not ready,
 // so webhooks go to a replica that can store them, or retry).
 func (s *Store) Ping(ctx context.Context) error {
-	if e := s.writeErr.Load(); e != nil {
-		return fmt.Errorf("the last write failed: %w", *e)
+	if err := s.health.last(); err != nil {
+		return fmt.Errorf("the last write failed: %w", err)
 	}
 	return s.view(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketIncidents) == nil {
