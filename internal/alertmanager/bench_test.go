@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/sitrep-oncall/sitrep/internal/cputime"
 )
 
 // BenchmarkRepeats is an Alertmanager storm's common case: 64 senders per
@@ -34,7 +34,7 @@ func BenchmarkRepeats(b *testing.B) {
 	h := f.srv.Config.Handler
 	var n atomic.Int64
 	b.SetParallelism(64)
-	before := cpuTime()
+	before := cputime.Now()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -47,12 +47,5 @@ func BenchmarkRepeats(b *testing.B) {
 			}
 		}
 	})
-	b.ReportMetric(float64((cpuTime()-before).Nanoseconds())/float64(b.N), "cpu-ns/op")
-}
-
-// cpuTime is the process's user and system time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	cputime.Report(b, before)
 }

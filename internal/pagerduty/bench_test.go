@@ -6,10 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/sitrep-oncall/sitrep/internal/cputime"
 	"github.com/sitrep-oncall/sitrep/internal/pagerduty"
 )
 
@@ -19,11 +18,7 @@ func BenchmarkWebhook(b *testing.B) {
 	f := newFixture(b)
 	f.signed(b, sample(b, "zulip_triggered_v3.json", "PB"))
 	h := f.srv.Config.Handler
-	bodies := make([][]byte, b.N)
-	for i := range bodies {
-		bodies[i] = bytes.Replace(sample(b, "zulip_annotated_v3.json", "PB"), []byte("01GI0KTE33V5QXBVIJDEVJFUNE"), []byte(fmt.Sprintf("ev-%d", i)), 1)
-		bodies[i] = bytes.Replace(bodies[i], []byte("Running KILL"), []byte(fmt.Sprintf("note %d", i)), 1)
-	}
+	bodies := annotations(b, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(bodies[i]))
@@ -46,16 +41,13 @@ func BenchmarkWebhookBurst(b *testing.B) {
 	f := newFixture(b)
 	f.signed(b, sample(b, "zulip_triggered_v3.json", "PB"))
 	h := f.srv.Config.Handler
-	annotated := sample(b, "zulip_annotated_v3.json", "PB")
-	bodies, signatures := make([][]byte, b.N), make([]string, b.N)
-	for i := range bodies {
-		bodies[i] = bytes.Replace(annotated, []byte("01GI0KTE33V5QXBVIJDEVJFUNE"), []byte(fmt.Sprintf("ev-%d", i)), 1)
-		bodies[i] = bytes.Replace(bodies[i], []byte("Running KILL"), []byte(fmt.Sprintf("note %d", i)), 1)
-		signatures[i] = pagerduty.Sign(bodies[i], secret)
+	bodies, signatures := annotations(b, b.N), make([]string, b.N)
+	for i, body := range bodies {
+		signatures[i] = pagerduty.Sign(body, secret)
 	}
 	var n atomic.Int64
 	b.SetParallelism(64)
-	before := cpuTime()
+	before := cputime.Now()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -70,12 +62,17 @@ func BenchmarkWebhookBurst(b *testing.B) {
 			}
 		}
 	})
-	b.ReportMetric(float64((cpuTime()-before).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	cputime.Report(b, before)
 }
 
-// cpuTime is the process's user and system time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+// annotations are n incident.annotated events on PagerDuty incident PB,
+// each a new event with a note of its own.
+func annotations(b *testing.B, n int) [][]byte {
+	annotated := sample(b, "zulip_annotated_v3.json", "PB")
+	bodies := make([][]byte, n)
+	for i := range bodies {
+		bodies[i] = bytes.Replace(annotated, []byte("01GI0KTE33V5QXBVIJDEVJFUNE"), []byte(fmt.Sprintf("ev-%d", i)), 1)
+		bodies[i] = bytes.Replace(bodies[i], []byte("Running KILL"), []byte(fmt.Sprintf("note %d", i)), 1)
+	}
+	return bodies
 }
