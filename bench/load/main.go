@@ -568,7 +568,7 @@ func serveBaseline(addr, path string, same bool) {
 	mux.HandleFunc("POST /webhook/{kind}", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		var key string
-		var ev incidents.Event // what Sitrep's timeline gets
+		var ev incidents.Event // what Sitrep's timeline gets; only the same-write baseline makes it
 		var target, record []byte
 		switch r.PathValue("kind") {
 		case "pagerduty":
@@ -582,7 +582,9 @@ func serveBaseline(addr, path string, same bool) {
 				return
 			}
 			key = "pagerduty:" + pe.ID
-			ev = incidents.Event{Incident: 1, Kind: incidents.EventNote, At: time.Now(), Actor: pe.Agent, Source: "pagerduty", Message: pe.Note}
+			if same {
+				ev = incidents.Event{Incident: 1, Kind: incidents.EventNote, At: time.Now(), Actor: pe.Agent, Source: "pagerduty", Message: pe.Note}
+			}
 			target, record = []byte(pe.Incident.ID), pdRecord
 		default:
 			m, err := alertmanager.Parse(body)
@@ -606,10 +608,11 @@ func serveBaseline(addr, path string, same bool) {
 				w.WriteHeader(http.StatusOK)
 				return
 			}
-			a := m.Alerts[0] // the bench's notifications carry one alert
-			ev = incidents.Event{Incident: 2, Kind: incidents.EventAlert, At: time.Now(), Actor: "Alertmanager", Source: "alertmanager", To: a.Status,
-				Message: a.Labels["alertname"] + " " + a.Status + " (n=" + a.Labels["n"] + ")",
-				Fields:  map[string]string{"fingerprint": a.Fingerprint, "alertname": a.Labels["alertname"], "starts_at": a.StartsAt.UTC().Format(time.RFC3339)}}
+			if a := m.Alerts[0]; same { // the bench's notifications carry one alert
+				ev = incidents.Event{Incident: 2, Kind: incidents.EventAlert, At: time.Now(), Actor: "Alertmanager", Source: "alertmanager", To: a.Status,
+					Message: a.Labels["alertname"] + " " + a.Status + " (n=" + a.Labels["n"] + ")",
+					Fields:  map[string]string{"fingerprint": a.Fingerprint, "alertname": a.Labels["alertname"], "starts_at": a.StartsAt.UTC().Format(time.RFC3339)}}
+			}
 			target, record = []byte(m.GroupKey), amRecord
 		}
 		var event []byte
