@@ -1,8 +1,10 @@
 package incidents
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -107,5 +109,54 @@ func TestNotesOfAClone(t *testing.T) {
 		if len(c.inc.NoteHashes) > maxNoteHashes {
 			t.Errorf("%s: %d fingerprints", c.name, len(c.inc.NoteHashes))
 		}
+	}
+}
+
+// TestNoteFingerprintsStoredAsBefore: a record written when fingerprints
+// were strings (the first 16 hex digits of the note's SHA-256) reads back
+// with its notes remembered, writes back byte for byte, and one that is
+// not a fingerprint is skipped rather than making the record unreadable.
+func TestNoteFingerprintsStoredAsBefore(t *testing.T) {
+	old := `{"note_hashes":["0430fe09f969b826","70420e8b4ed6c9a4"]}` // sha256("an old note"), sha256("Running KILL")
+	var inc Incident
+	if err := json.Unmarshal([]byte(old), &inc); err != nil {
+		t.Fatal(err)
+	}
+	if !inc.HasNote("an old note") || !inc.HasNote("  Running KILL\n") || inc.HasNote("another") {
+		t.Fatalf("fingerprints read as %x", inc.NoteHashes)
+	}
+	var back struct {
+		NoteHashes Fingerprints `json:"note_hashes"`
+	}
+	back.NoteHashes = inc.NoteHashes
+	if b, _ := json.Marshal(back); string(b) != old {
+		t.Errorf("written back as %s", b)
+	}
+	if err := json.Unmarshal([]byte(`{"note_hashes":["0430fe09f969b826","not hex","70420e8b4ed6c9a4ff",""]}`), &inc); err != nil || len(inc.NoteHashes) != 1 {
+		t.Errorf("a record with bad fingerprints: %v, %x", err, inc.NoteHashes)
+	}
+	if err := json.Unmarshal([]byte(`{"note_hashes":"0430fe09f969b826"}`), &inc); err == nil {
+		t.Error("a string where the list belongs was accepted")
+	}
+}
+
+// TestAddNoteOnce: an outside note already remembered, empty, or long and
+// sent again (it is remembered as stored, cut to MaxStored) adds nothing.
+func TestAddNoteOnce(t *testing.T) {
+	inc := &Incident{}
+	long := strings.Repeat("x", MaxStored+10)
+	for _, text := range []string{"restarted the pods", long} {
+		if evs, err := inc.AddNoteOnce(text, Actor{}, time.Time{}); err != nil || len(evs) != 1 {
+			t.Fatalf("first %d-byte note: %v, %d events", len(text), err, len(evs))
+		}
+		if evs, err := inc.AddNoteOnce(" "+text+"\n", Actor{}, time.Time{}); err != nil || len(evs) != 0 {
+			t.Errorf("the %d-byte note again: %v, %d events", len(text), err, len(evs))
+		}
+	}
+	if evs, err := inc.AddNoteOnce(" \n", Actor{}, time.Time{}); err != nil || len(evs) != 0 || len(inc.NoteHashes) != 2 {
+		t.Errorf("an empty note: %v, %d events, %d fingerprints", err, len(evs), len(inc.NoteHashes))
+	}
+	if _, err := inc.AddNote(long, Actor{}, time.Time{}); err != nil || !inc.HasNote(long) {
+		t.Errorf("a long note added is not remembered as sent: %v", err)
 	}
 }

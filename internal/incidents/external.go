@@ -2,9 +2,11 @@ package incidents
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -37,18 +39,23 @@ func (inc *Incident) Record(kind EventKind, message string, fields map[string]st
 // maxNoteHashes bounds the remembered notes.
 const maxNoteHashes = 100
 
-func noteHash(text string) string {
-	sum := sha256.Sum256([]byte(strings.TrimSpace(text)))
-	return hex.EncodeToString(sum[:8])
+// noteHash is a note's fingerprint: the first 8 bytes of the SHA-256 of
+// its text as stored (trimmed, cut to MaxStored).
+func noteHash(text string) uint64 {
+	sum := sha256.Sum256([]byte(text))
+	return binary.BigEndian.Uint64(sum[:8])
 }
+
+// storedNote is a note's text as AddNote keeps it: trimmed, and cut to
+// MaxStored (renderers cut it for display).
+func storedNote(text string) string { return Cut(strings.TrimSpace(text), MaxStored) }
 
 // rememberNote adds a note's fingerprint, forgetting the oldest past
 // maxNoteHashes. It never changes a fingerprint in place: clones share the
 // slice (Clone).
-func (inc *Incident) rememberNote(text string) {
-	h := noteHash(text)
+func (inc *Incident) rememberNote(h uint64) {
 	if n := len(inc.NoteHashes); n >= maxNoteHashes { // the newest maxNoteHashes-1 and this one, in a slice of its own
-		inc.NoteHashes = append(append(make([]string, 0, maxNoteHashes), inc.NoteHashes[n-maxNoteHashes+1:]...), h)
+		inc.NoteHashes = append(append(make(Fingerprints, 0, maxNoteHashes), inc.NoteHashes[n-maxNoteHashes+1:]...), h)
 		return
 	}
 	inc.NoteHashes = append(inc.NoteHashes, h)
@@ -56,7 +63,65 @@ func (inc *Incident) rememberNote(text string) {
 
 // HasNote reports whether a note with this text was added recently.
 func (inc *Incident) HasNote(text string) bool {
-	return slices.Contains(inc.NoteHashes, noteHash(text))
+	return slices.Contains(inc.NoteHashes, noteHash(storedNote(text)))
+}
+
+// AddNoteOnce adds a note that comes from an outside system unless it is
+// empty or one of the recent notes (the echo of one Sitrep sent, or a
+// retry): then it changes nothing.
+func (inc *Incident) AddNoteOnce(text string, by Actor, at time.Time) ([]Event, error) {
+	text = storedNote(text)
+	if text == "" {
+		return nil, nil
+	}
+	h := noteHash(text)
+	if slices.Contains(inc.NoteHashes, h) {
+		return nil, nil
+	}
+	return inc.addNote(text, h, by, at), nil
+}
+
+// Fingerprints are note fingerprints, stored as the 16 hex digits of each
+// (as they were when they were strings: old records read the same).
+type Fingerprints []uint64
+
+// MarshalJSON writes the fingerprints as hex strings.
+func (f Fingerprints) MarshalJSON() ([]byte, error) {
+	const digits = "0123456789abcdef"
+	b := make([]byte, 0, 2+len(f)*19)
+	b = append(b, '[')
+	for i, h := range f {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		for shift := 60; shift >= 0; shift -= 4 {
+			b = append(b, digits[h>>shift&0xf])
+		}
+		b = append(b, '"')
+	}
+	return append(b, ']'), nil
+}
+
+// UnmarshalJSON reads hex strings. One that is not a fingerprint is
+// skipped: forgetting it costs at most a note seen twice, where failing
+// would make the whole incident unreadable.
+func (f *Fingerprints) UnmarshalJSON(b []byte) error {
+	var hexes []string
+	if err := json.Unmarshal(b, &hexes); err != nil {
+		return err
+	}
+	var out Fingerprints // a slice of its own: the old one may be a clone's too
+	if hexes != nil {
+		out = make(Fingerprints, 0, len(hexes))
+	}
+	for _, s := range hexes {
+		if h, err := strconv.ParseUint(s, 16, 64); err == nil && len(s) == 16 {
+			out = append(out, h)
+		}
+	}
+	*f = out
+	return nil
 }
 
 // Alert is one alert's state as a webhook reports it.

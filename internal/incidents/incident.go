@@ -51,7 +51,7 @@ type Incident struct {
 	Firing int `json:"firing,omitempty"`
 	// NoteHashes fingerprints the recent notes, so a note that comes back
 	// from an outside system (PagerDuty) is not added twice.
-	NoteHashes []string `json:"note_hashes,omitempty"`
+	NoteHashes Fingerprints `json:"note_hashes,omitempty"`
 	// Actions are the follow-up action items.
 	Actions []ActionItem `json:"actions,omitempty"`
 	// LastUpdateAt is the last status update; Nudges the reminders to post

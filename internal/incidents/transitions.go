@@ -248,16 +248,20 @@ func Cut(s string, n int) string {
 // AddNote records a free-text note; notes are allowed on resolved incidents
 // (for the postmortem).
 func (inc *Incident) AddNote(text string, by Actor, at time.Time) ([]Event, error) {
-	text = strings.TrimSpace(text)
+	text = storedNote(text) // a long note is kept (renderers cut it for display)
 	if text == "" {
 		return nil, Errorf(EInvalid, "a note needs text")
 	}
-	text = Cut(text, MaxStored) // a long note is kept (renderers cut it for display)
+	return inc.addNote(text, noteHash(text), by, at), nil
+}
+
+// addNote adds a stored note's text, with its fingerprint h.
+func (inc *Incident) addNote(text string, h uint64, by Actor, at time.Time) []Event {
 	ev := inc.event(EventNote, by, at)
 	ev.Message = text
-	inc.rememberNote(text)
+	inc.rememberNote(h)
 	inc.touch(at)
-	return []Event{ev}, nil
+	return []Event{ev}
 }
 
 // ReachPhase marks phase p (or the phase after the current one when p is

@@ -206,10 +206,7 @@ func (r *Receiver) transition(ev Event, by incidents.Actor) (transition, bool) {
 		}, true
 	case "incident.annotated":
 		return func(inc *incidents.Incident, now time.Time) ([]incidents.Event, error) {
-			if strings.TrimSpace(ev.Note) == "" || inc.HasNote(ev.Note) {
-				return nil, nil // empty (nothing to keep), or the echo of a note Sitrep sent, or one already here
-			}
-			return inc.AddNote(ev.Note, by, now)
+			return inc.AddNoteOnce(ev.Note, by, now) // nothing when empty, the echo of a note Sitrep sent, or one already here
 		}, false // a note's data is the note, not the incident
 	}
 	return nil, false
