@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +160,38 @@ func TestAddNoteOnce(t *testing.T) {
 	}
 	if _, err := inc.AddNote(long, Actor{}, time.Time{}); err != nil || !inc.HasNote(long) {
 		t.Errorf("a long note added is not remembered as sent: %v", err)
+	}
+}
+
+// TestFingerprintsScannedAsDecoded: the scan that reads fingerprints as
+// MarshalJSON writes them agrees with the general decoding, and whatever
+// it does not read (spaces, escapes, capitals) goes the general way.
+func TestFingerprintsScannedAsDecoded(t *testing.T) {
+	written := map[string]bool{`null`: true, `[]`: true, `["0430fe09f969b826"]`: true, `["0430fe09f969b826","70420e8b4ed6c9a4"]`: true}
+	for _, in := range []string{
+		`null`, `[]`, `["0430fe09f969b826"]`, `["0430fe09f969b826","70420e8b4ed6c9a4"]`,
+		`[ "0430fe09f969b826" , "70420e8b4ed6c9a4" ]`, `["0430FE09F969B826"]`, `["\u0030430fe09f969b826"]`,
+		`["0430fe09f969b82"]`, `["0430fe09f969b826x"]`, `["zz30fe09f969b826"]`,
+	} {
+		if _, ok := scanFingerprints([]byte(in)); !ok && written[in] {
+			t.Errorf("%s, as MarshalJSON writes it, is not scanned", in)
+		}
+		var got, want Fingerprints
+		if err := json.Unmarshal([]byte(`{"note_hashes":`+in+`}`), &struct {
+			NoteHashes *Fingerprints `json:"note_hashes"`
+		}{&got}); err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		var hexes []string
+		json.Unmarshal([]byte(in), &hexes)
+		for _, s := range hexes {
+			if h, err := strconv.ParseUint(s, 16, 64); err == nil && len(s) == 16 {
+				want = append(want, h)
+			}
+		}
+		if len(got) != len(want) || !slices.Equal(got, want) || (got == nil) != (in == "null") {
+			t.Errorf("%s: read as %x, want %x", in, got, want)
+		}
 	}
 }

@@ -107,7 +107,11 @@ func (f Fingerprints) MarshalJSON() ([]byte, error) {
 // skipped: forgetting it costs at most a note seen twice, where failing
 // would make the whole incident unreadable.
 func (f *Fingerprints) UnmarshalJSON(b []byte) error {
-	var hexes []string
+	if out, ok := scanFingerprints(b); ok {
+		*f = out
+		return nil
+	}
+	var hexes []string // the general case: escapes, odd spacing, errors
 	if err := json.Unmarshal(b, &hexes); err != nil {
 		return err
 	}
@@ -122,6 +126,38 @@ func (f *Fingerprints) UnmarshalJSON(b []byte) error {
 	}
 	*f = out
 	return nil
+}
+
+// scanFingerprints reads a list of fingerprints as MarshalJSON writes it,
+// without a string per fingerprint (a record is decoded at the first write
+// of every group commit). ok is false for anything else.
+func scanFingerprints(b []byte) (out Fingerprints, ok bool) {
+	if string(b) == "null" {
+		return nil, true
+	}
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
+		return nil, false
+	}
+	out = make(Fingerprints, 0, len(b)/19)
+	for rest := b[1 : len(b)-1]; len(rest) > 0; {
+		if len(rest) < 18 || rest[0] != '"' || rest[17] != '"' || (len(rest) > 18 && rest[18] != ',') {
+			return nil, false
+		}
+		var h uint64
+		for _, c := range rest[1:17] {
+			switch {
+			case '0' <= c && c <= '9':
+				h = h<<4 | uint64(c-'0')
+			case 'a' <= c && c <= 'f':
+				h = h<<4 | uint64(c-'a'+10)
+			default:
+				return nil, false
+			}
+		}
+		out = append(out, h)
+		rest = rest[min(len(rest), 19):]
+	}
+	return out, true
 }
 
 // Alert is one alert's state as a webhook reports it.
