@@ -137,6 +137,10 @@ func TestNoteFingerprintsStoredAsBefore(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"note_hashes":["0430fe09f969b826","not hex","70420e8b4ed6c9a4ff",""]}`), &inc); err != nil || len(inc.NoteHashes) != 1 {
 		t.Errorf("a record with bad fingerprints: %v, %x", err, inc.NoteHashes)
 	}
+	var direct Fingerprints // called directly, not through a decoder that checked the JSON first
+	if err := direct.UnmarshalJSON([]byte(`["0430fe09f969b826",]`)); err == nil {
+		t.Errorf("a trailing comma was read as %x", direct)
+	}
 	if err := json.Unmarshal([]byte(`{"note_hashes":"0430fe09f969b826"}`), &inc); err == nil {
 		t.Error("a string where the list belongs was accepted")
 	}

@@ -140,7 +140,7 @@ func scanFingerprints(b []byte) (out Fingerprints, ok bool) {
 	}
 	out = make(Fingerprints, 0, len(b)/19)
 	for rest := b[1 : len(b)-1]; len(rest) > 0; {
-		if len(rest) < 18 || rest[0] != '"' || rest[17] != '"' || (len(rest) > 18 && rest[18] != ',') {
+		if len(rest) < 18 || rest[0] != '"' || rest[17] != '"' || (len(rest) > 18 && rest[18] != ',') || len(rest) == 19 { // 19: a trailing comma
 			return nil, false
 		}
 		var h uint64
